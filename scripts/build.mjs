@@ -1,0 +1,51 @@
+// Build: (1) transpile every .ts under src/, test/, bench/ into build/ one file each, so the
+// tests and benches import exactly the modules the library ships; (2) bundle the library
+// entry and the CLI into dist/. esbuild only strips types; `npm run typecheck` runs tsc.
+import { build } from 'esbuild';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function tsFiles(dir) {
+  const out = [];
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...tsFiles(p));
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+const entryPoints = ['src', 'test', 'bench'].flatMap((d) => tsFiles(join(root, d)));
+await build({
+  entryPoints,
+  outdir: join(root, 'build'),
+  outbase: root,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'inline',
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: {
+    index: join(root, 'src/index.ts'),
+    node: join(root, 'src/node.ts'),
+    cli: join(root, 'src/cli/main.ts'),
+  },
+  outdir: join(root, 'dist'),
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  mainFields: ['module', 'main'],
+  target: 'es2022',
+  // node: builtins are only reached from Node-only modules (CLI, file cache, threads).
+  external: ['node:*', 'webgpu'],
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
