@@ -1,1 +1,21 @@
-export * from "./errors.js";
+// resnest-ts: ResNeSt split-attention networks with PyTorch parity. This entry point has no
+// runtime dependencies and runs in Node, Deno and browsers; Node-only helpers (files, the
+// weights cache, the CLI) live in 'resnest-ts/node'.
+
+import './backend/js/index.js';
+
+export * from './errors.js';
+export type { Backend, DType, Activation } from './backend/backend.js';
+export { registerBackend, initBackend, setBackend, getBackend, backendNames } from './backend/registry.js';
+export { metaBackend } from './backend/meta.js';
+export { Tensor, tensor, zeros, full } from './tensor/tensor.js';
+export { tidy, keep } from './tensor/scope.js';
+export * as F from './ops/index.js';
+export { Module, type ForwardHook, type LoadResult } from './nn/module.js';
+export {
+  Conv2d, BatchNorm2d, ReLU, Linear, AvgPool2d, MaxPool2d, Dropout, GlobalAvgPool2d, Sequential, foldBatchNorm, convBn,
+} from './nn/layers.js';
+export { SplAtConv2d, rSoftMax } from './models/resnest/splat.js';
+export { Bottleneck, ResNet, FEATURE_NAMES, type ResNetOptions, type ResNetFeatures } from './models/resnest/resnet.js';
+export * from './models/resnest/zoo.js';
+export type { RawTensor, RawDType, StateDict } from './io/raw.js';

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Parity fixtures from the seed's PyTorch reference.
+
+Run: /usr/bin/python3 scripts/make_fixtures.py [--reference ../shared/reference]
+(Debian's python3-torch 1.13). Writes test/fixtures/parity/.
+
+Whole networks are too large to commit, so their weights are synthetic and reproducible:
+every state-dict tensor is drawn from a counter-based hash keyed by its name, a rule that
+test/helpers/synthetic.ts implements identically. A fixture then holds only the expected
+outputs (logits, stage features, one SplAtConv2d's intermediates) as safetensors, plus a
+line in manifest.json with the configuration. Small modules are also saved as real
+checkpoints (.pth zip, .pth legacy, .safetensors) to test the loaders end to end.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, 'test', 'fixtures', 'parity')
+MASK = 0xFFFFFFFF
+
+
+# ---- the synthetic-weight rule (mirrored in test/helpers/synthetic.ts) ----------------------
+
+def fnv1a(s):
+    h = 0x811C9DC5
+    for ch in s.encode('utf-8'):
+        h = ((h ^ ch) * 0x01000193) & MASK
+    return h
+
+
+def hash32(x):
+    """lowbias32 over an int64 tensor of 32-bit values (products wrap mod 2^64; we keep 32 bits)."""
+    x = (x ^ (x >> 16)) & MASK
+    x = (x * 0x7FEB352D) & MASK
+    x = (x ^ (x >> 15)) & MASK
+    x = (x * 0x846CA68B) & MASK
+    return (x ^ (x >> 16)) & MASK
+
+
+def uniform(key, n, lo, hi, seed):
+    base = (fnv1a(key) ^ seed) & MASK
+    idx = (torch.arange(n, dtype=torch.int64) + base) & MASK
+    u = hash32(idx).to(torch.float64) / 4294967296.0
+    return (lo + (hi - lo) * u).to(torch.float32)
+
+
+def synthetic_value(key, shape, keys, seed):
+    n = 1
+    for d in shape:
+        n *= d
+    prefix = key[: key.rfind('.') + 1]
+    is_bn = (prefix + 'running_mean') in keys
+    name = key[len(prefix):]
+    if name == 'running_mean':
+        lo, hi = -0.1, 0.1
+    elif name == 'running_var':
+        lo, hi = 0.5, 1.5
+    elif name == 'weight' and is_bn:
+        lo, hi = 0.5, 1.5
+    elif name == 'bias' and is_bn:
+        lo, hi = -0.2, 0.2
+    elif name == 'bias':
+        lo, hi = -0.1, 0.1
+    elif name == 'weight' and len(shape) == 4:
+        a = (6.0 / (shape[1] * shape[2] * shape[3])) ** 0.5
+        lo, hi = -a, a
+    elif name == 'weight' and len(shape) == 2:
+        a = (3.0 / shape[1]) ** 0.5
+        lo, hi = -a, a
+    else:
+        raise ValueError('no synthetic rule for ' + key)
+    return uniform(key, n, lo, hi, seed).reshape(shape)
+
+
+def fill_synthetic(model, seed):
+    sd = model.state_dict()
+    keys = set(sd.keys())
+    new = {}
+    for k, v in sd.items():
+        if k.endswith('num_batches_tracked'):
+            new[k] = v
+        else:
+            new[k] = synthetic_value(k, list(v.shape), keys, seed)
+    model.load_state_dict(new)
+
+
+def synthetic_input(shape, seed):
+    n = 1
+    for d in shape:
+        n *= d
+    return uniform('__input__', n, -1.0, 1.0, seed).reshape(shape)
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+def save_safetensors(path, tensors, metadata=None):
+    """The safetensors layout by hand (the package is not in Debian): u64 header size, JSON, data."""
+    header, chunks, offset = {}, [], 0
+    if metadata:
+        header['__metadata__'] = metadata
+    dtypes = {torch.float32: 'F32', torch.int64: 'I64', torch.float16: 'F16'}
+    for name, t in tensors.items():
+        t = t.detach().contiguous()
+        data = t.numpy().tobytes()
+        header[name] = {'dtype': dtypes[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(',', ':')).encode('utf-8')
+    h += b' ' * ((8 - len(h) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)))
+        f.write(h)
+        for c in chunks:
+            f.write(c)
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+RESNEST = dict(radix=2, groups=1, bottleneck_width=64, deep_stem=True, stem_width=32, avg_down=True, avd=True, avd_first=False)
+FAST = dict(deep_stem=True, stem_width=32, avg_down=True, avd=True, avd_first=True)
+
+# name, layers, ResNet kwargs, input shape, record splat intermediates at, record features
+NETWORKS = [
+    ('resnest_r2c1w64', [2, 2, 2, 2], dict(RESNEST), [2, 3, 37, 41], 'layer3.0.conv2', True),
+    ('fast_r4c2w40', [1, 1, 1, 1], dict(FAST, radix=4, groups=2, bottleneck_width=40), [1, 3, 33, 35], 'layer3.0.conv2', False),
+    ('fast_r1c4w24', [1, 1, 1, 1], dict(FAST, radix=1, groups=4, bottleneck_width=24), [1, 3, 33, 35], 'layer3.0.conv2', False),
+    ('fast_r2c2w40', [1, 2, 1, 1], dict(FAST, radix=2, groups=2, bottleneck_width=40), [2, 3, 32, 32], None, False),
+    ('resnet_r0', [1, 1, 1, 1], dict(radix=0), [2, 3, 32, 32], None, False),
+    ('resnetd_r0c2', [1, 2, 1, 1], dict(radix=0, groups=2, deep_stem=True, stem_width=32, avg_down=True), [1, 3, 35, 33], None, False),
+    ('dilated4_r2', [2, 2, 2, 2], dict(RESNEST, dilated=True), [1, 3, 29, 31], None, True),
+    ('dilation2_r2', [2, 2, 2, 2], dict(RESNEST, dilation=2), [1, 3, 31, 29], None, False),
+    ('noavd_r2', [1, 2, 1, 1], dict(radix=2, avd=False, avg_down=False, deep_stem=False), [1, 3, 36, 36], None, False),
+    ('r4_stem64', [1, 1, 1, 1], dict(RESNEST, radix=4, stem_width=64), [1, 3, 40, 24], None, False),
+    ('finaldrop_lastgamma', [1, 1, 1, 1], dict(RESNEST, final_drop=0.2, last_gamma=True), [1, 3, 32, 32], None, False),
+    ('r1_avdfirst_dilated', [2, 2, 2, 2], dict(FAST, radix=1, groups=1, dilated=True), [1, 3, 27, 25], None, False),
+    ('tiny_odd', [1, 1, 1, 1], dict(RESNEST), [1, 3, 17, 19], None, False),
+    ('batch3', [1, 1, 1, 1], dict(FAST, radix=2, groups=1), [3, 3, 21, 45], None, False),
+]
+
+# Exact zoo configurations (the TypeScript side builds them by name).
+ZOO = [
+    ('zoo_resnest50', 'resnest50', [3, 4, 6, 3], dict(RESNEST), [1, 3, 32, 32]),
+    ('zoo_resnest14d', 'resnest14d', [1, 1, 1, 1], dict(RESNEST), [1, 3, 48, 40]),
+    ('zoo_resnest50_fast_4s2x40d', 'resnest50_fast_4s2x40d', [3, 4, 6, 3], dict(FAST, radix=4, groups=2, bottleneck_width=40), [1, 3, 32, 32]),
+    ('zoo_resnet50d', 'resnet50d', [3, 4, 6, 3], dict(radix=0, deep_stem=True, stem_width=32, avg_down=True), [1, 3, 32, 32]),
+]
+
+
+def run_network(R, name, layers, kwargs, in_shape, splat_at, features, num_classes, seed):
+    model = R.ResNet(R.Bottleneck, layers, num_classes=num_classes, **kwargs)
+    fill_synthetic(model, seed)
+    model.eval()
+    x = synthetic_input(in_shape, seed)
+    out = {}
+    hooks = []
+    if splat_at:
+        splat = dict(model.named_modules())[splat_at]
+        for sub in ['conv', 'bn0', 'fc1', 'bn1', 'fc2', 'rsoftmax']:
+            def hook(_m, _i, o, sub=sub):
+                out['splat.' + sub] = o.detach().clone()
+            hooks.append(getattr(splat, sub).register_forward_hook(hook))
+        hooks.append(splat.register_forward_hook(lambda _m, _i, o: out.__setitem__('splat.out', o.detach().clone())))
+    if features:
+        for stage in ['maxpool', 'layer1', 'layer2', 'layer3', 'layer4']:
+            def fhook(_m, _i, o, stage=stage):
+                out['features.' + ('stem' if stage == 'maxpool' else stage)] = o.detach().clone()
+            hooks.append(getattr(model, stage).register_forward_hook(fhook))
+    with torch.no_grad():
+        out['logits'] = model(x)
+    for h in hooks:
+        h.remove()
+    save_safetensors(os.path.join(OUT, name + '.safetensors'), out)
+    return {
+        'name': name, 'layers': layers, 'kwargs': kwargs, 'input': in_shape, 'seed': seed,
+        'num_classes': num_classes, 'splat_at': splat_at,
+        'outputs': {k: list(v.shape) for k, v in out.items()},
+        'max_abs_logit': float(out['logits'].abs().max()),
+    }
+
+
+def randomise_bn(module, gen):
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+            m.running_var.uniform_(0.5, 1.5, generator=gen)
+            m.weight.data.uniform_(0.5, 1.5, generator=gen)
+            m.bias.data.uniform_(-0.2, 0.2, generator=gen)
+
+
+def module_checkpoints(R):
+    """A Bottleneck with split attention and an avg_down shortcut, saved as real checkpoints."""
+    torch.manual_seed(7)
+    gen = torch.Generator().manual_seed(7)
+    down = torch.nn.Sequential(
+        torch.nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False),
+        torch.nn.Conv2d(48, 64, 1, bias=False),
+        torch.nn.BatchNorm2d(64),
+    )
+    block = R.Bottleneck(48, 16, stride=2, downsample=down, radix=2, cardinality=2, bottleneck_width=64,
+                         avd=True, avd_first=False, is_first=True, norm_layer=torch.nn.BatchNorm2d)
+    randomise_bn(block, gen)
+    block.eval()
+    x = torch.randn(2, 48, 9, 11, generator=gen)
+    with torch.no_grad():
+        y = block(x)
+    sd = block.state_dict()
+    base = os.path.join(OUT, 'bottleneck_r2c2')
+    torch.save(sd, base + '.zip.pth')
+    torch.save(sd, base + '.legacy.pth', _use_new_zipfile_serialization=False)
+    save_safetensors(base + '.weights.safetensors', {k: v for k, v in sd.items()})
+    save_safetensors(base + '.io.safetensors', {'input': x, 'output': y})
+    return {
+        'name': 'bottleneck_r2c2', 'inplanes': 48, 'planes': 16, 'stride': 2, 'radix': 2, 'cardinality': 2,
+        'bottleneck_width': 64, 'avd': True, 'avd_first': False, 'is_first': True, 'avg_down': True,
+        'input': list(x.shape), 'output': list(y.shape), 'max_abs_output': float(y.abs().max()),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--reference', default=os.path.join(ROOT, '..', 'shared', 'reference'))
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.abspath(args.reference))
+    import resnest_ref as R
+    torch.set_num_threads(2)
+    os.makedirs(OUT, exist_ok=True)
+    manifest = {'torch': torch.__version__, 'networks': [], 'zoo': [], 'modules': []}
+    for i, (name, layers, kwargs, in_shape, splat_at, feats) in enumerate(NETWORKS):
+        manifest['networks'].append(run_network(R, name, layers, kwargs, in_shape, splat_at, feats, 10, 1000 + i))
+        print('wrote', name)
+    for i, (name, arch, layers, kwargs, in_shape) in enumerate(ZOO):
+        entry = run_network(R, name, layers, kwargs, in_shape, None, False, 1000, 2000 + i)
+        entry['arch'] = arch
+        manifest['zoo'].append(entry)
+        print('wrote', name)
+    manifest['modules'].append(module_checkpoints(R))
+    with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
+        json.dump(manifest, f, indent=1)
+        f.write('\n')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,30 @@
+// The reference backend: plain TypeScript over Float32Array/Int32Array. Every other
+// backend is tested against this one and against PyTorch.
+
+import type { Backend, DType, HostArray, Ref } from '../backend.js';
+import { registerBackend } from '../registry.js';
+import { conv2d, linear } from './conv.js';
+import { binary, copy, unary } from './elementwise.js';
+import { avgPool2d, maxPool2d, meanRows } from './pool.js';
+import { batchNorm, radixAttend, radixGap, rSoftmax, softmax } from './attention.js';
+
+type Buf = Float32Array | Int32Array;
+
+export function createJsBackend(): Backend<Buf> {
+  const backend = {
+    name: 'js',
+    asyncRead: false,
+    alloc: (n: number, dtype: DType) => (dtype === 'int32' ? new Int32Array(n) : new Float32Array(n)),
+    free: () => {},
+    write: (dst: Ref<Buf>, data: HostArray) => dst.buf.set(data, dst.offset),
+    readSync: (src: Ref<Buf>, n: number) => src.buf.slice(src.offset, src.offset + n),
+    read: async (src: Ref<Buf>, n: number) => src.buf.slice(src.offset, src.offset + n),
+    fill: (dst: Ref<Buf>, n: number, value: number) => void dst.buf.fill(value, dst.offset, dst.offset + n),
+    copy,
+    unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, radixGap, rSoftmax, radixAttend,
+  };
+  // Float kernels are typed over Float32Array; ops only hand them float32 tensors.
+  return backend as unknown as Backend<Buf>;
+}
+
+registerBackend('js', createJsBackend);

@@ -1,0 +1,59 @@
+// Pooling over [planes, h, w] with PyTorch's window rules: windows are clipped to the
+// input; the avg divisor counts padded cells (within h+pad) only if countIncludePad.
+
+import type { Pool2dGeometry, Ref } from '../backend.js';
+
+type F32 = Float32Array;
+
+export function maxPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+  const { planes, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow } = g;
+  const X = x.buf, Y = out.buf;
+  let o = out.offset;
+  for (let p = 0; p < planes; p++) {
+    const base = x.offset + p * h * w;
+    for (let y = 0; y < oh; y++) {
+      const y0 = Math.max(y * strideH - padH, 0), y1 = Math.min(y * strideH - padH + kh, h);
+      for (let xo = 0; xo < ow; xo++, o++) {
+        const x0 = Math.max(xo * strideW - padW, 0), x1 = Math.min(xo * strideW - padW + kw, w);
+        let m = -Infinity;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const v = X[base + iy * w + ix]!;
+            if (v > m || v !== v) m = v;
+          }
+        }
+        Y[o] = m;
+      }
+    }
+  }
+}
+
+export function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+  const { planes, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad } = g;
+  const X = x.buf, Y = out.buf;
+  let o = out.offset;
+  for (let p = 0; p < planes; p++) {
+    const base = x.offset + p * h * w;
+    for (let y = 0; y < oh; y++) {
+      const ys = y * strideH - padH, ye = Math.min(ys + kh, h + padH);
+      const y0 = Math.max(ys, 0), y1 = Math.min(ye, h);
+      for (let xo = 0; xo < ow; xo++, o++) {
+        const xs = xo * strideW - padW, xe = Math.min(xs + kw, w + padW);
+        const x0 = Math.max(xs, 0), x1 = Math.min(xe, w);
+        let s = 0;
+        for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) s += X[base + iy * w + ix]!;
+        const count = countIncludePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
+        Y[o] = s / count;
+      }
+    }
+  }
+}
+
+export function meanRows(x: Ref<F32>, out: Ref<F32>, rows: number, hw: number): void {
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    const b = x.offset + r * hw;
+    for (let i = b; i < b + hw; i++) s += x.buf[i]!;
+    out.buf[out.offset + r] = s / hw;
+  }
+}

@@ -1,0 +1,283 @@
+// Pretrained-weights cache (Node only). Modelled on torch.hub: a file present in the cache is
+// trusted as is, and the sha256 prefix is checked only while downloading. Integrity comes
+// from never exposing a partial file: each download streams into its own temp file next to
+// the destination and is renamed into place only after it is complete, hashed and fsynced.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DownloadError, FileError } from '../errors.js';
+
+export type ProgressCallback = (done: number, total: number | undefined) => void;
+
+export interface DownloadOptions {
+  /** Leading hex digits of the expected sha256, as in torch.hub's `resnest50-528c19ca.pth`. */
+  sha256Prefix?: string;
+  /** Name in the cache; defaults to the URL's last path segment. */
+  fileName?: string;
+  /** Cache directory; defaults to cacheDir(). */
+  dir?: string;
+  /** Give up when no data arrives for this long (ms); default 30 000. */
+  timeoutMs?: number;
+  /** true: progress bar on stderr when it is a TTY; a function: called after every chunk. */
+  progress?: boolean | ProgressCallback;
+  signal?: AbortSignal;
+}
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RESNEST_HOME ? env.RESNEST_HOME : join(homedir(), '.cache', 'resnest-ts');
+}
+
+export function pretrainedFileName(url: string): string {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    throw new DownloadError('invalid URL', url);
+  }
+  // Not percent-decoded, like torch.hub: a decoded %2F could smuggle a path separator in.
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (!name) throw new DownloadError('URL has no file name in its path', url);
+  return name;
+}
+
+export async function downloadToCache(url: string, opts: DownloadOptions = {}): Promise<string> {
+  const dir = opts.dir ?? cacheDir();
+  const name = opts.fileName ?? pretrainedFileName(url);
+  if (!name || name === '.' || name === '..' || /[/\\]/.test(name)) {
+    throw new FileError('not a plain file name', name);
+  }
+  const dest = join(dir, name);
+  if (await isFile(dest)) return dest;
+  if (opts.signal?.aborted) throw new DownloadError('aborted', url);
+
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new FileError(`cannot create cache directory: ${errText(e)}`, dir);
+  }
+  // pid + random: concurrent downloads, in this process or others, never share a temp file.
+  const tmp = join(dir, `${name}.${process.pid}.${randomBytes(6).toString('hex')}.partial`);
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx');
+  } catch (e) {
+    throw new FileError(`cannot create temp file: ${errText(e)}`, tmp);
+  }
+
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const ac = new AbortController();
+  let why: 'timeout' | 'aborted' | 'interrupted' | undefined;
+  const stop = (reason: NonNullable<typeof why>) => {
+    why ??= reason;
+    ac.abort();
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stop('timeout'), timeoutMs);
+  };
+  const onAbort = () => stop('aborted');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // Listening for a signal replaces Node's default exit, and finally-blocks never run on that
+  // exit anyway, so delete the temp file synchronously here and then re-raise the signal
+  // unless somebody else is listening (they decide whether the process ends).
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    stop('interrupted');
+    unlisten();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+  const unlisten = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const fail = (e: unknown, done?: number, total?: number): DownloadError => {
+    let msg: string;
+    if (why === 'timeout') msg = `timed out after ${+(timeoutMs / 1000).toFixed(3)} s without data`;
+    else if (why) msg = why;
+    // undici reports a connection closed before Content-Length as a generic socket error.
+    else if (total !== undefined && done !== undefined && done < total) {
+      msg = `truncated: got ${done} of ${total} bytes (${networkCause(e)})`;
+    } else msg = `network error: ${networkCause(e)}`;
+    const err = new DownloadError(msg, url);
+    err.cause = e;
+    return err;
+  };
+
+  const sink = progressSink(opts.progress, name);
+  let closed = false;
+  let renamed = false;
+  try {
+    arm();
+    let res: Response;
+    try {
+      // identity: Content-Length must count the bytes we receive, or truncation is undetectable.
+      res = await fetch(url, { signal: ac.signal, headers: { 'accept-encoding': 'identity' } });
+    } catch (e) {
+      throw fail(e);
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      throw new DownloadError(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, url);
+    }
+    const encoding = res.headers.get('content-encoding');
+    const lengthHeader = res.headers.get('content-length');
+    const total =
+      lengthHeader !== null && /^\d+$/.test(lengthHeader) && (!encoding || encoding === 'identity')
+        ? Number(lengthHeader)
+        : undefined;
+
+    const hash = createHash('sha256');
+    let done = 0;
+    sink?.update(0, total);
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          throw fail(e, done, total);
+        }
+        if (chunk.done) break;
+        arm();
+        if (chunk.value.byteLength === 0) continue;
+        hash.update(chunk.value);
+        try {
+          await fh.write(chunk.value);
+        } catch (e) {
+          throw new FileError(`write failed: ${errText(e)}`, tmp);
+        }
+        done += chunk.value.byteLength;
+        sink?.update(done, total);
+      }
+    }
+    clearTimeout(timer);
+    if (why) throw fail(undefined);
+    if (total !== undefined && done < total) {
+      throw new DownloadError(`truncated: got ${done} of ${total} bytes`, url);
+    }
+
+    const digest = hash.digest('hex');
+    const want = opts.sha256Prefix?.toLowerCase();
+    if (want && !digest.startsWith(want)) {
+      throw new DownloadError(`sha256 mismatch: expected prefix ${want}, got ${digest}`, url);
+    }
+    try {
+      await fh.sync();
+      closed = true;
+      await fh.close();
+    } catch (e) {
+      throw new FileError(`cannot flush temp file: ${errText(e)}`, tmp);
+    }
+    if (why) throw fail(undefined); // a signal arrived during the fsync
+    try {
+      await rename(tmp, dest);
+    } catch (e) {
+      // Windows refuses to replace a file another download just renamed into place; that
+      // file is a complete copy, so it serves as well as ours would.
+      if (!(await isFile(dest))) throw new FileError(`cannot move download into place: ${errText(e)}`, dest);
+    }
+    renamed = true;
+    sink?.end(true);
+    return dest;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    unlisten();
+    if (!closed) await fh.close().catch(() => {});
+    if (!renamed) {
+      await rm(tmp, { force: true }).catch(() => {});
+      sink?.end(false);
+    }
+  }
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// undici wraps the useful part ("connect ECONNREFUSED …", "other side closed") in `cause`.
+function networkCause(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const c = e.cause as { message?: string; code?: string } | undefined;
+  const detail = c ? c.message || c.code : undefined;
+  return detail ? `${e.message}: ${detail}` : e.message;
+}
+
+interface ProgressSink {
+  update(done: number, total: number | undefined): void;
+  end(ok: boolean): void;
+}
+
+function progressSink(progress: DownloadOptions['progress'], label: string): ProgressSink | undefined {
+  if (typeof progress === 'function') return { update: progress, end: () => {} };
+  // A bar in a log file or pipe is just noise made of carriage returns.
+  if (progress === true && process.stderr.isTTY) return new Bar(label, process.stderr);
+  return undefined;
+}
+
+class Bar implements ProgressSink {
+  private readonly start = performance.now();
+  private lastDraw = -Infinity;
+  private drawn = false;
+  private done = 0;
+  private total: number | undefined;
+
+  constructor(
+    private readonly label: string,
+    private readonly out: NodeJS.WriteStream,
+  ) {}
+
+  update(done: number, total: number | undefined): void {
+    this.done = done;
+    this.total = total;
+    const now = performance.now();
+    if (now - this.lastDraw < 100) return; // terminals choke on thousands of redraws a second
+    this.lastDraw = now;
+    this.draw(now);
+  }
+
+  end(ok: boolean): void {
+    if (ok) this.draw(performance.now());
+    if (this.drawn) this.out.write('\n');
+  }
+
+  private draw(now: number): void {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const secs = (now - this.start) / 1000;
+    const rate = secs > 0 ? `${mb(this.done / secs)} MB/s` : '';
+    const cols = this.out.columns || 80;
+    let line: string;
+    if (this.total) {
+      const frac = Math.min(1, this.done / this.total);
+      const pct = `${Math.floor(frac * 100)}%`.padStart(4);
+      const tail = `| ${mb(this.done)}/${mb(this.total)} MB  ${rate}`;
+      const width = Math.max(10, Math.min(30, cols - 1 - (this.label.length + pct.length + 3 + tail.length)));
+      const filled = Math.round(frac * width);
+      line = `${this.label} ${pct} |${'█'.repeat(filled)}${'░'.repeat(width - filled)}${tail}`;
+    } else {
+      line = `${this.label}  ${mb(this.done)} MB  ${rate}`;
+    }
+    this.out.write(`\r${line.slice(0, cols - 1)}\x1b[K`);
+    this.drawn = true;
+  }
+}

@@ -1,0 +1,148 @@
+// The model zoo: the seed's names (resnest50 … resnest269, resnest50_fast_*), timm's names
+// for the same networks, and plain ResNet-50/50-D from the same class. Each entry knows its
+// architecture, evaluation preprocessing, and where published weights live.
+
+import type { Backend } from '../../backend/backend.js';
+import { metaBackend } from '../../backend/meta.js';
+import { ArgumentError } from '../../errors.js';
+import { ResNet, type ResNetOptions } from './resnet.js';
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+export const WEIGHTS_BASE_URL = 'https://github.com/zhanghang1989/ResNeSt/releases/download/weights_step1';
+
+export interface ZooEntry {
+  name: string;
+  layers: readonly number[];
+  options: ResNetOptions;
+  /** Evaluation crop; images are resized so that crop = cropPct · shorter side first. */
+  crop: number;
+  cropPct: number;
+  /** The seed's published checkpoint: `${WEIGHTS_BASE_URL}/${name}-${sha256Prefix}.pth`. */
+  sha256Prefix?: string;
+  /** Where timm publishes weights for the same architecture (safetensors, same keys). */
+  hub?: string;
+  /** Another name for the same network. */
+  sameAs?: string;
+}
+
+// The seed's ResNeSt: deep stem, average-pool downsampling, avd after the 3×3 conv.
+const resnest = (layers: number[], stemWidth: number): Pick<ZooEntry, 'layers' | 'options'> => ({
+  layers,
+  options: { radix: 2, groups: 1, bottleneckWidth: 64, deepStem: true, stemWidth, avgDown: true, avd: true, avdFirst: false },
+});
+
+// The ablation models resnest50_fast_{radix}s{cardinality}x{width}d: avd before the 3×3 conv.
+const fast = (radix: number, groups: number, bottleneckWidth: number): Pick<ZooEntry, 'layers' | 'options'> => ({
+  layers: [3, 4, 6, 3],
+  options: { radix, groups, bottleneckWidth, deepStem: true, stemWidth: 32, avgDown: true, avd: true, avdFirst: true },
+});
+
+const entries: ZooEntry[] = [
+  { name: 'resnest50', ...resnest([3, 4, 6, 3], 32), crop: 224, cropPct: 0.875, sha256Prefix: '528c19ca' },
+  { name: 'resnest101', ...resnest([3, 4, 23, 3], 64), crop: 256, cropPct: 0.875, sha256Prefix: '22405ba7' },
+  { name: 'resnest200', ...resnest([3, 24, 36, 3], 64), crop: 320, cropPct: 0.875, sha256Prefix: '75117900' },
+  { name: 'resnest269', ...resnest([3, 30, 48, 8], 64), crop: 416, cropPct: 0.875, sha256Prefix: '0cc87c48' },
+  { name: 'resnest50_fast_1s1x64d', ...fast(1, 1, 64), crop: 224, cropPct: 0.875, sha256Prefix: 'd8fbf808' },
+  { name: 'resnest50_fast_2s1x64d', ...fast(2, 1, 64), crop: 224, cropPct: 0.875, sha256Prefix: '44938639' },
+  { name: 'resnest50_fast_4s1x64d', ...fast(4, 1, 64), crop: 224, cropPct: 0.875, sha256Prefix: 'f74f3fc3' },
+  { name: 'resnest50_fast_1s2x40d', ...fast(1, 2, 40), crop: 224, cropPct: 0.875, sha256Prefix: '32830b84' },
+  { name: 'resnest50_fast_2s2x40d', ...fast(2, 2, 40), crop: 224, cropPct: 0.875, sha256Prefix: '9d126481' },
+  { name: 'resnest50_fast_4s2x40d', ...fast(4, 2, 40), crop: 224, cropPct: 0.875, sha256Prefix: '41d14ed0' },
+  { name: 'resnest50_fast_1s4x24d', ...fast(1, 4, 24), crop: 224, cropPct: 0.875, sha256Prefix: 'd4a4f76f' },
+  // timm's names (weights on the Hugging Face hub as model.safetensors with the same keys).
+  { name: 'resnest14d', ...resnest([1, 1, 1, 1], 32), crop: 224, cropPct: 0.875, hub: 'timm/resnest14d.gluon_in1k' },
+  { name: 'resnest26d', ...resnest([2, 2, 2, 2], 32), crop: 224, cropPct: 0.875, hub: 'timm/resnest26d.gluon_in1k' },
+  { name: 'resnest50d', ...resnest([3, 4, 6, 3], 32), crop: 224, cropPct: 0.875, hub: 'timm/resnest50d.in1k', sameAs: 'resnest50' },
+  { name: 'resnest101e', ...resnest([3, 4, 23, 3], 64), crop: 256, cropPct: 0.875, hub: 'timm/resnest101e.in1k', sameAs: 'resnest101' },
+  { name: 'resnest200e', ...resnest([3, 24, 36, 3], 64), crop: 320, cropPct: 0.909, hub: 'timm/resnest200e.in1k', sameAs: 'resnest200' },
+  { name: 'resnest269e', ...resnest([3, 30, 48, 8], 64), crop: 416, cropPct: 0.928, hub: 'timm/resnest269e.in1k', sameAs: 'resnest269' },
+  { name: 'resnest50d_4s2x40d', ...fast(4, 2, 40), crop: 224, cropPct: 0.875, hub: 'timm/resnest50d_4s2x40d.in1k', sameAs: 'resnest50_fast_4s2x40d' },
+  { name: 'resnest50d_1s4x24d', ...fast(1, 4, 24), crop: 224, cropPct: 0.875, hub: 'timm/resnest50d_1s4x24d.in1k', sameAs: 'resnest50_fast_1s4x24d' },
+  // Plain ResNet-50 (radix 0: grouped conv + bn2, torchvision's keys) and ResNet-50-D.
+  { name: 'resnet50', layers: [3, 4, 6, 3], options: { radix: 0 }, crop: 224, cropPct: 0.875, hub: 'timm/resnet50.tv_in1k' },
+  {
+    name: 'resnet50d', layers: [3, 4, 6, 3], options: { radix: 0, deepStem: true, stemWidth: 32, avgDown: true },
+    crop: 224, cropPct: 0.875, hub: 'timm/resnet50d.gluon_in1k',
+  },
+];
+
+export const ZOO: ReadonlyMap<string, ZooEntry> = new Map(entries.map((e) => [e.name, e]));
+
+export function weightsUrl(entry: ZooEntry): string | undefined {
+  return entry.sha256Prefix ? `${WEIGHTS_BASE_URL}/${entry.name}-${entry.sha256Prefix}.pth` : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+export function zooEntry(name: string): ZooEntry {
+  const e = ZOO.get(name);
+  if (e) return e;
+  const close = [...ZOO.keys()].sort((a, b) => editDistance(name, a) - editDistance(name, b)).slice(0, 3);
+  throw new ArgumentError(`unknown architecture '${name}'; closest: ${close.join(', ')} (see 'resnest list')`);
+}
+
+export interface CreateOptions {
+  numClasses?: number;
+  dilated?: boolean;
+  dilation?: number;
+  finalDrop?: number;
+  lastGamma?: boolean;
+  backend?: Backend;
+  /** Initialise weights as the seed does (default), or leave zeros for a checkpoint to fill. */
+  init?: boolean;
+  seed?: number;
+}
+
+/** Builds a zoo network by name, e.g. createModel('resnest50', { dilation: 4 }). */
+export function createModel(name: string, opts: CreateOptions = {}): ResNet {
+  const e = zooEntry(name);
+  const { backend, init, seed, ...over } = opts;
+  const defined = Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined));
+  const model = new ResNet(e.layers, { ...e.options, ...defined }, backend);
+  if (init ?? true) model.resetParameters(seed ?? 0);
+  return model;
+}
+
+/** Parameter count without allocating the weights. */
+export function parameterCount(name: string, numClasses = 1000): number {
+  return createModel(name, { backend: metaBackend, init: false, numClasses }).parameterCount();
+}
+
+type Factory = (opts?: CreateOptions) => ResNet;
+const factory = (name: string): Factory => (opts) => createModel(name, opts);
+
+export const resnest50 = factory('resnest50');
+export const resnest101 = factory('resnest101');
+export const resnest200 = factory('resnest200');
+export const resnest269 = factory('resnest269');
+export const resnest50_fast_1s1x64d = factory('resnest50_fast_1s1x64d');
+export const resnest50_fast_2s1x64d = factory('resnest50_fast_2s1x64d');
+export const resnest50_fast_4s1x64d = factory('resnest50_fast_4s1x64d');
+export const resnest50_fast_1s2x40d = factory('resnest50_fast_1s2x40d');
+export const resnest50_fast_2s2x40d = factory('resnest50_fast_2s2x40d');
+export const resnest50_fast_4s2x40d = factory('resnest50_fast_4s2x40d');
+export const resnest50_fast_1s4x24d = factory('resnest50_fast_1s4x24d');
+export const resnest14d = factory('resnest14d');
+export const resnest26d = factory('resnest26d');
+export const resnest50d = factory('resnest50d');
+export const resnest101e = factory('resnest101e');
+export const resnest200e = factory('resnest200e');
+export const resnest269e = factory('resnest269e');
+export const resnest50d_4s2x40d = factory('resnest50d_4s2x40d');
+export const resnest50d_1s4x24d = factory('resnest50d_1s4x24d');
+export const resnet50 = factory('resnet50');
+export const resnet50d = factory('resnet50d');

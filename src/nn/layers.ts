@@ -1,0 +1,246 @@
+// The layers the seed's ResNet is built from, with PyTorch's names, options and state-dict keys.
+
+import type { Activation } from '../backend/backend.js';
+import type { Backend } from '../backend/backend.js';
+import { NotSupportedError } from '../errors.js';
+import * as F from '../ops/index.js';
+import type { IntOrPair } from '../ops/index.js';
+import { pair } from '../ops/check.js';
+import { full, type Tensor } from '../tensor/tensor.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { normal, uniform } from '../util/random.js';
+import { Module } from './module.js';
+
+/** The fused epilogue a conv can run in its output pass (inference only). */
+export interface Epilogue {
+  act?: Activation;
+  residual?: Tensor | null;
+}
+
+export interface Conv2dOptions {
+  stride?: IntOrPair;
+  padding?: IntOrPair;
+  dilation?: IntOrPair;
+  groups?: number;
+  bias?: boolean;
+}
+
+export class Conv2d extends Module {
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+  /** Weight and bias with a following BatchNorm folded in (set by fuse()). */
+  folded: { weight: Tensor; bias: Tensor } | null = null;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrPair, opts: Conv2dOptions = {}, backend?: Backend) {
+    super(backend);
+    this.kernelSize = pair(kernelSize);
+    this.stride = pair(opts.stride ?? 1);
+    this.padding = pair(opts.padding ?? 0);
+    this.dilation = pair(opts.dilation ?? 1);
+    this.groups = opts.groups ?? 1;
+    this.param('weight', [outChannels, inChannels / this.groups, ...this.kernelSize]);
+    this.param('bias', opts.bias ?? true ? [outChannels] : null);
+  }
+
+  get weight(): Tensor {
+    return this.tensorOf('weight');
+  }
+  get bias(): Tensor | null {
+    return this.hasTensor('bias') ? this.tensorOf('bias') : null;
+  }
+
+  override forward(x: Tensor, epilogue: Epilogue = {}): Tensor {
+    this.requireRank(x, 4, 'N, C, H, W');
+    const { weight, bias } = this.folded ?? { weight: this.weight, bias: this.bias };
+    return F.conv2d(x, weight, bias, {
+      stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
+      act: epilogue.act ?? 'none', residual: epilogue.residual ?? null,
+    });
+  }
+
+  protected override unfuseOwn(): void {
+    if (!this.folded) return;
+    this.folded.weight.dispose();
+    this.folded.bias.dispose();
+    this.folded = null;
+  }
+
+  protected override initOwn(seed: (name: string) => number): void {
+    // The seed's ResNet init: normal(0, sqrt(2 / (kH·kW·out_channels))).
+    const [kh, kw] = this.kernelSize;
+    this.setParam('weight', normal(this.weight.size, seed('weight'), 0, Math.sqrt(2 / (kh * kw * this.outChannels))));
+    if (this.bias) {
+      // PyTorch's default conv bias init: U(±1/sqrt(fan_in)).
+      const bound = 1 / Math.sqrt((this.inChannels / this.groups) * kh * kw);
+      this.setParam('bias', uniform(this.outChannels, seed('bias'), -bound, bound));
+    }
+  }
+}
+
+export class BatchNorm2d extends Module {
+  /** The conv this BN has been folded into; forward is then the identity. */
+  foldedInto: Conv2d | null = null;
+
+  constructor(readonly numFeatures: number, readonly eps = 1e-5, backend?: Backend) {
+    super(backend);
+    this.param('weight', [numFeatures]);
+    this.param('bias', [numFeatures]);
+    this.buffer('running_mean', full([numFeatures], 0, { backend: this.backend }));
+    this.buffer('running_var', full([numFeatures], 1, { backend: this.backend }));
+    this.ignoredKeys.add('num_batches_tracked');
+  }
+
+  get weight(): Tensor { return this.tensorOf('weight'); }
+  get bias(): Tensor { return this.tensorOf('bias'); }
+  get runningMean(): Tensor { return this.tensorOf('running_mean'); }
+  get runningVar(): Tensor { return this.tensorOf('running_var'); }
+
+  override forward(x: Tensor): Tensor {
+    if (this.foldedInto) return x;
+    if (this.training) throw new NotSupportedError('BatchNorm2d: training-mode statistics need autograd, which is not available yet; call model.eval()');
+    return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
+  }
+
+  protected override unfuseOwn(): void {
+    this.foldedInto = null;
+  }
+
+  protected override initOwn(): void {
+    this.setParam('weight', new Float32Array(this.numFeatures).fill(1));
+    this.setParam('bias', new Float32Array(this.numFeatures));
+  }
+}
+
+export class ReLU extends Module {
+  override forward(x: Tensor): Tensor {
+    return F.relu(x);
+  }
+}
+
+export class Linear extends Module {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true, backend?: Backend) {
+    super(backend);
+    this.param('weight', [outFeatures, inFeatures]);
+    this.param('bias', bias ? [outFeatures] : null);
+  }
+
+  get weight(): Tensor { return this.tensorOf('weight'); }
+  get bias(): Tensor | null { return this.hasTensor('bias') ? this.tensorOf('bias') : null; }
+
+  override forward(x: Tensor): Tensor {
+    return F.linear(x, this.weight, this.bias);
+  }
+
+  protected override initOwn(seed: (name: string) => number): void {
+    // PyTorch's default: kaiming_uniform(a=√5) for the weight = U(±1/sqrt(in)), same bound for the bias.
+    const bound = 1 / Math.sqrt(this.inFeatures);
+    this.setParam('weight', uniform(this.weight.size, seed('weight'), -bound, bound));
+    if (this.bias) this.setParam('bias', uniform(this.outFeatures, seed('bias'), -bound, bound));
+  }
+}
+
+export class AvgPool2d extends Module {
+  constructor(readonly kernelSize: IntOrPair, readonly opts: F.Pool2dOptions = {}, backend?: Backend) {
+    super(backend);
+  }
+  override forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, this.kernelSize, this.opts);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly kernelSize: IntOrPair, readonly opts: F.Pool2dOptions = {}, backend?: Backend) {
+    super(backend);
+  }
+  override forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.opts);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5, backend?: Backend) {
+    super(backend);
+  }
+  override forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+}
+
+/** adaptive_avg_pool2d(x, 1) flattened to [N, C], as the seed's GlobalAvgPool2d. */
+export class GlobalAvgPool2d extends Module {
+  override forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, 1).reshape(x.shape[0]!, x.shape[1]!);
+  }
+}
+
+/** Children named '0', '1', …; a folded Conv2d → BatchNorm2d → ReLU run runs as one fused conv. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+
+  constructor(layers: Module[], backend?: Backend) {
+    super(backend);
+    this.layers = layers;
+    layers.forEach((m, i) => this.child(String(i), m));
+  }
+
+  override forward(x: Tensor): Tensor {
+    let y = x;
+    for (let i = 0; i < this.layers.length; i++) {
+      const m = this.layers[i]!;
+      const bn = this.layers[i + 1];
+      let next: Tensor;
+      if (m instanceof Conv2d && bn instanceof BatchNorm2d && bn.foldedInto === m) {
+        const relu = this.layers[i + 2] instanceof ReLU;
+        next = m.call(y, { act: relu ? 'relu' : 'none' });
+        i += relu ? 2 : 1;
+      } else {
+        next = m.call(y);
+      }
+      if (y !== x && next !== y) y.dispose(); // a folded BatchNorm hands its input through
+      y = next;
+    }
+    return y;
+  }
+
+  protected override fuseOwn(): void {
+    for (let i = 0; i + 1 < this.layers.length; i++) {
+      const [a, b] = [this.layers[i], this.layers[i + 1]];
+      if (a instanceof Conv2d && b instanceof BatchNorm2d) foldBatchNorm(a, b);
+    }
+  }
+}
+
+/**
+ * Folds an inference BatchNorm into the conv before it:
+ * w' = w · γ/√(var+ε) per output channel, b' = (b − mean) · γ/√(var+ε) + β.
+ */
+export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): void {
+  if (bn.foldedInto === conv) return;
+  conv.folded?.weight.dispose();
+  conv.folded?.bias.dispose();
+  const folded = tidy(() => {
+    const scale = F.mul(bn.weight, F.rsqrt(F.addScalar(bn.runningVar, bn.eps)));
+    const weight = F.mul(conv.weight, scale.reshape(conv.outChannels, 1, 1, 1));
+    const centred = conv.bias ? F.sub(conv.bias, bn.runningMean) : F.neg(bn.runningMean);
+    const bias = F.add(F.mul(centred, scale), bn.bias);
+    return { weight, bias };
+  });
+  conv.folded = { weight: keep(folded.weight), bias: keep(folded.bias) };
+  bn.foldedInto = conv;
+}
+
+/**
+ * conv → bn → (+ residual) → act, the seed's recurring pattern. Once the BN is folded
+ * (model.fuse()) this is a single conv whose epilogue adds the residual and applies act.
+ */
+export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation = 'none', residual: Tensor | null = null): Tensor {
+  if (bn.foldedInto === conv) return conv.call(x, { act, residual });
+  let out = bn.call(conv.call(x));
+  if (residual) out = F.add(out, residual);
+  if (act === 'relu') out = F.relu(out);
+  else if (act === 'sigmoid') out = F.sigmoid(out);
+  return out;
+}

@@ -1,0 +1,230 @@
+// Module: a tree of named children, parameters and buffers, like torch.nn.Module, so that
+// the dotted path of every tensor is its state-dict key (`layer1.0.conv2.fc1.bias`).
+
+import { ShapeError, StateDictError } from '../errors.js';
+import type { Backend } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { fmt, sameShape } from '../tensor/shape.js';
+import { Tensor, zeros, tensor } from '../tensor/tensor.js';
+import { toFloat32, type RawTensor } from '../io/raw.js';
+import { fnv1a } from '../util/random.js';
+
+export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
+
+export interface LoadResult {
+  missing: string[];
+  unexpected: string[];
+}
+
+export abstract class Module {
+  /** Modules start in eval mode: this library runs inference until training lands. */
+  training = false;
+  readonly backend: Backend;
+  private readonly params = new Map<string, Tensor | null>();
+  private readonly buffers = new Map<string, Tensor | null>();
+  private readonly children = new Map<string, Module>();
+  private readonly hooks: ForwardHook[] = [];
+  /** Keys accepted by loadStateDict and otherwise ignored (BatchNorm's num_batches_tracked). */
+  protected readonly ignoredKeys = new Set<string>();
+
+  constructor(backend?: Backend) {
+    this.backend = backend ?? getBackend();
+  }
+
+  abstract forward(x: Tensor, extra?: unknown): Tensor;
+
+  /**
+   * What `module(x)` is in PyTorch: forward, then the forward hooks. Runs in a memory scope,
+   * so every intermediate tensor of forward is freed when it returns; model code never
+   * disposes by hand. Hooks see live tensors; to keep one, take `t.retain()`.
+   */
+  call(x: Tensor, extra?: unknown): Tensor {
+    return tidy(() => {
+      const y = this.forward(x, extra);
+      for (const h of this.hooks) h(this, x, y);
+      return y;
+    });
+  }
+
+  /** fn(module, input, output) after every call; returns a function that removes the hook. */
+  registerForwardHook(fn: ForwardHook): () => void {
+    this.hooks.push(fn);
+    return () => {
+      const i = this.hooks.indexOf(fn);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
+  }
+
+  /** Registers a parameter (zero-filled until initialised or loaded); null shape = absent (bias=False). */
+  protected param(name: string, shape: readonly number[] | null): void {
+    this.params.set(name, shape ? keep(zeros(shape, { backend: this.backend })) : null);
+  }
+
+  protected buffer(name: string, t: Tensor): void {
+    this.buffers.set(name, keep(t));
+  }
+
+  /** Overwrites a parameter or buffer with host values (initialisation). */
+  protected setParam(name: string, data: Float32Array): void {
+    const t = this.tensorOf(name);
+    t.backend.write(t.ref, data);
+  }
+
+  /**
+   * Re-initialises every parameter as the seed does (children first, so a block can
+   * override its children, e.g. last_gamma). Each tensor draws from its own stream keyed by
+   * its state-dict name, so the result does not depend on construction order.
+   */
+  resetParameters(seed = 0): this {
+    const visit = (m: Module, path: string) => {
+      for (const [name, c] of m.children) visit(c, path ? `${path}.${name}` : name);
+      m.initOwn((name) => (fnv1a(path ? `${path}.${name}` : name) ^ seed) >>> 0);
+    };
+    visit(this, '');
+    this.unfuse();
+    return this;
+  }
+
+  protected initOwn(_seed: (name: string) => number): void {}
+
+  /** A parameter or buffer of this module by its state-dict name. */
+  protected tensorOf(name: string): Tensor {
+    const t = this.params.get(name) ?? this.buffers.get(name);
+    if (!t) throw new ShapeError(`${this.constructor.name} has no tensor '${name}'`);
+    return t;
+  }
+
+  protected hasTensor(name: string): boolean {
+    return !!(this.params.get(name) ?? this.buffers.get(name));
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  namedChildren(): [string, Module][] {
+    return [...this.children];
+  }
+
+  /** Every module in the tree with its dotted path ('' for this one), parents first. */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, m] of this.children) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  *namedParameters(prefix = ''): Generator<[string, Tensor]> {
+    for (const [path, m] of this.namedModules(prefix)) {
+      for (const [name, t] of m.params) if (t) yield [path ? `${path}.${name}` : name, t];
+    }
+  }
+
+  /** Parameters then buffers of each module, parents first, as torch's state_dict(). */
+  stateDict(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [path, m] of this.namedModules()) {
+      for (const table of [m.params, m.buffers]) {
+        for (const [name, t] of table) if (t) out.set(path ? `${path}.${name}` : name, t);
+      }
+    }
+    return out;
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const [, t] of this.namedParameters()) n += t.size;
+    return n;
+  }
+
+  /**
+   * Copies a state dict in. Every key, shape and dtype is checked before anything is
+   * written, so a failed load leaves the model as it was. Size mismatches always throw;
+   * missing and unexpected keys throw when strict (PyTorch's rules).
+   */
+  loadStateDict(sd: Map<string, RawTensor> | Record<string, RawTensor>, opts: { strict?: boolean; where?: string } = {}): LoadResult {
+    const strict = opts.strict ?? true;
+    const source = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    const own = this.stateDict();
+    const ignored = new Set<string>();
+    for (const [path, m] of this.namedModules()) for (const k of m.ignoredKeys) ignored.add(path ? `${path}.${k}` : k);
+    const missing: string[] = [], mismatched: string[] = [];
+    for (const [key, t] of own) {
+      const src = source.get(key);
+      if (!src) missing.push(key);
+      else if (!sameShape(src.shape, t.shape)) {
+        mismatched.push(`${key}: checkpoint ${fmt(src.shape)} vs model ${fmt(t.shape)}`);
+      }
+    }
+    const unexpected = [...source.keys()].filter((k) => !own.has(k) && !ignored.has(k));
+    if (mismatched.length || (strict && (missing.length || unexpected.length))) {
+      throw new StateDictError(missing, unexpected, mismatched, opts.where ?? this.constructor.name);
+    }
+    const converted = new Map<string, Float32Array>();
+    for (const key of own.keys()) {
+      const src = source.get(key);
+      if (src) converted.set(key, toFloat32(src, key));
+    }
+    for (const [key, data] of converted) {
+      const t = own.get(key)!;
+      t.backend.write(t.ref, data);
+    }
+    this.unfuse();
+    return { missing, unexpected };
+  }
+
+  /** Sets training mode on the whole tree (BatchNorm and Dropout read it). */
+  train(on = true): this {
+    for (const [, m] of this.namedModules()) m.training = on;
+    if (on) this.unfuse();
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Inference fusion (e.g. BatchNorm folded into the conv before it); idempotent. */
+  fuse(): this {
+    for (const [, m] of this.namedModules()) m.fuseOwn();
+    return this;
+  }
+
+  /** Undoes fuse(); called whenever parameters change. */
+  unfuse(): void {
+    for (const [, m] of this.namedModules()) m.unfuseOwn();
+  }
+
+  protected fuseOwn(): void {}
+  protected unfuseOwn(): void {}
+
+  /** Copies every parameter and buffer to another backend (e.g. after loading on js). */
+  async to(backend: Backend): Promise<this> {
+    if (backend === this.backend) return this;
+    for (const [, m] of this.namedModules()) {
+      for (const table of [m.params, m.buffers]) {
+        for (const [name, t] of table) {
+          if (!t) continue;
+          const moved = keep(tensor(await t.data(), t.shape, { dtype: t.dtype, backend }));
+          table.set(name, moved);
+          t.dispose();
+        }
+      }
+      m.unfuseOwn();
+      (m as { backend: Backend }).backend = backend;
+    }
+    return this;
+  }
+
+  /** Frees every parameter and buffer. */
+  dispose(): void {
+    this.unfuse();
+    for (const [, m] of this.namedModules()) {
+      for (const table of [m.params, m.buffers]) for (const [, t] of table) t?.dispose();
+    }
+  }
+
+  protected requireRank(x: Tensor, r: number, layout: string): void {
+    if (x.rank !== r) throw new ShapeError(`${this.constructor.name}: input must be ${r}-D (${layout}), got ${fmt(x.shape)}`);
+  }
+}
