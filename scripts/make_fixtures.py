@@ -60,6 +60,8 @@ def synthetic_value(key, shape, keys, seed):
         lo, hi = -0.1, 0.1
     elif name == 'running_var':
         lo, hi = 0.5, 1.5
+    elif name == 'weight' and is_bn and key.endswith('.bn3.weight'):
+        lo, hi = 0.1, 0.4  # small last-BN gammas keep deep residual stacks well conditioned, as in trained nets
     elif name == 'weight' and is_bn:
         lo, hi = 0.5, 1.5
     elif name == 'bias' and is_bn:

@@ -23,18 +23,13 @@ export function softmax(x: Tensor, dim: number): Tensor {
  * sample: radix > 1 views it as (batch, cardinality, radix, rest), softmaxes over radix and
  * returns it radix-major as (batch, radix·cardinality·rest), i.e.
  * `softmax(x.view(b, card, radix, -1).transpose(1, 2), dim=1).reshape(b, -1)`;
- * radix = 1 is a sigmoid gate, flattened to (batch, rest).
+ * radix = 1 is a sigmoid gate that keeps the input's shape.
  */
 export function rSoftmax(x: Tensor, radix: number, cardinality: number): Tensor {
   floatInput('rsoftmax', x);
   const batch = x.shape[0] ?? 0;
   const per = batch ? x.size / batch : 0;
-  if (radix <= 1) {
-    const g = sigmoid(x);
-    const flat = g.reshape(batch, per);
-    g.dispose();
-    return flat;
-  }
+  if (radix <= 1) return sigmoid(x);
   if (per % (radix * cardinality) !== 0) {
     throw new ShapeError(`rsoftmax: input ${fmt(x.shape)} cannot be viewed as (batch, cardinality=${cardinality}, radix=${radix}, -1)`);
   }
