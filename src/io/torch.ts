@@ -1,0 +1,238 @@
+// torch.save files, both layouts:
+//  - zip (PyTorch >= 1.6): <prefix>/data.pkl holds the object, each storage is the record
+//    <prefix>/data/<key>, persistent ids are ('storage', type, key, location, numel);
+//  - legacy (_use_new_zipfile_serialization=False): consecutive pickles (magic number,
+//    protocol version, sys_info, the object, the sorted storage keys), then per storage an
+//    8-byte element count and the raw elements; persistent ids are
+//    ('storage', type, root_key, location, numel, view_metadata).
+// Tensors come back contiguous; a float32 tensor that is contiguous in an aligned storage is
+// a view into the input bytes, anything else is copied once.
+
+import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js';
+import { BYTES_PER_ELEMENT, type RawData, type RawDType, type RawTensor, type StateDict } from './raw.js';
+import { allocTyped, bytesToTyped } from './npy.js';
+import { describe, PyDict, sequence, StorageType, TensorRef, unpickle } from './pickle.js';
+import { isZip, readZip } from './zip.js';
+
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL = 1001;
+// A tensor may have more elements than its storage only through zero or overlapping strides
+// (e.g. expand()); such tensors are materialized only up to this many bytes.
+const MAX_ALIASED_BYTES = 64 * 1024 * 1024;
+
+interface StorageData {
+  key: string;
+  dtype: RawDType;
+  numel: number;
+  bytes?: Uint8Array;
+  typed?: RawData;
+}
+
+/** What persistentLoad hands to the unpickler: a window of elements into a root storage. */
+class StorageRef {
+  constructor(readonly root: StorageData, readonly offset: number, readonly numel: number) {}
+}
+
+export function loadTorch(bytes: Uint8Array, file?: string): StateDict {
+  if (isZip(bytes)) return loadZipFormat(bytes, file);
+  if (bytes.length >= 2 && bytes[0] === 0x80) return loadLegacyFormat(bytes, file);
+  if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar') {
+    throw new NotSupportedError(`${file ? `${file}: ` : ''}tar-based torch.save files (PyTorch < 0.4) are not supported`);
+  }
+  throw new FormatError('not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy pickle)', file);
+}
+
+function storageType(x: unknown, fail: (m: string) => never): StorageType {
+  return x instanceof StorageType ? x : fail(`persistent id names ${describe(x)}, not a torch storage type`);
+}
+
+function count(x: unknown, what: string, fail: (m: string) => never): number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : fail(`${what} must be a non-negative integer, got ${describe(x)}`);
+}
+
+function loadZipFormat(bytes: Uint8Array, file?: string): StateDict {
+  const fail = (msg: string): never => {
+    throw new FormatError(msg, file);
+  };
+  const records = readZip(bytes, file);
+  const pkls = [...records.keys()].filter((k) => /^[^/]+\/data\.pkl$/.test(k));
+  if (pkls.length === 0) fail('zip archive has no <folder>/data.pkl record: not a torch.save file');
+  if (pkls.length > 1) fail(`zip archive has ${pkls.length} data.pkl records (${pkls.join(', ')})`);
+  const prefix = pkls[0].slice(0, -'data.pkl'.length);
+  if (records.has(`${prefix}constants.pkl`) || [...records.keys()].some((k) => k.startsWith(`${prefix}code/`))) {
+    throw new NotSupportedError(`${file ? `${file}: ` : ''}this is a TorchScript archive (torch.jit.save); save model.state_dict() with torch.save instead`);
+  }
+  const order = records.get(`${prefix}byteorder`);
+  if (order) {
+    const text = new TextDecoder().decode(order).trim();
+    if (text === 'big') throw new NotSupportedError(`${file ? `${file}: ` : ''}big-endian checkpoints are not supported`);
+    if (text !== 'little') fail(`byteorder record says '${text.slice(0, 20)}'`);
+  }
+
+  const storages = new Map<string, StorageData>();
+  const persistentLoad = (pid: unknown): StorageRef => {
+    const t = sequence(pid);
+    if (!t || t.length !== 5 || t[0] !== 'storage') return fail(`unexpected persistent id ${describe(pid)}`);
+    const type = storageType(t[1], fail);
+    const key = typeof t[2] === 'string' ? t[2] : fail(`storage key must be a str, got ${describe(t[2])}`);
+    const numel = count(t[4], `storage ${key} size`, fail);
+    let root = storages.get(key);
+    if (!root) {
+      const data = records.get(`${prefix}data/${key}`);
+      if (!data) return fail(`storage record ${prefix}data/${key} is missing`);
+      const nbytes = numel * BYTES_PER_ELEMENT[type.dtype];
+      if (data.length !== nbytes) fail(`storage ${key}: record has ${data.length} bytes, ${numel} × ${type.dtype} needs ${nbytes}`);
+      root = { key, dtype: type.dtype, numel, bytes: data };
+      storages.set(key, root);
+    } else if (root.dtype !== type.dtype || root.numel !== numel) {
+      fail(`storage ${key} is referenced with different types or sizes`);
+    }
+    return new StorageRef(root, 0, numel);
+  };
+  const { value } = unpickle(records.get(pkls[0])!, { file, persistentLoad });
+  return collect(value, file);
+}
+
+function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {
+  const fail = (msg: string): never => {
+    throw new FormatError(msg, file);
+  };
+  let pos = 0;
+  const next = (persistentLoad?: (pid: unknown) => unknown): unknown => {
+    const r = unpickle(bytes, { file, offset: pos, persistentLoad });
+    pos = r.end;
+    return r.value;
+  };
+  if (next() !== LEGACY_MAGIC) fail('bad magic number: not a legacy torch.save file');
+  const protocol = next();
+  if (protocol !== LEGACY_PROTOCOL) fail(`unknown legacy protocol version ${describe(protocol)}`);
+  const sysInfo = next();
+  if (sysInfo instanceof PyDict && sysInfo.map.get('little_endian') === false) {
+    throw new NotSupportedError(`${file ? `${file}: ` : ''}big-endian checkpoints are not supported`);
+  }
+
+  const storages = new Map<string, StorageData>();
+  const persistentLoad = (pid: unknown): StorageRef => {
+    const t = sequence(pid);
+    if (!t || t.length !== 6 || t[0] !== 'storage') return fail(`unexpected persistent id ${describe(pid)}`);
+    const type = storageType(t[1], fail);
+    const key = typeof t[2] === 'string' ? t[2] : fail(`storage key must be a str, got ${describe(t[2])}`);
+    const numel = count(t[4], `storage ${key} size`, fail);
+    let root = storages.get(key);
+    if (!root) {
+      root = { key, dtype: type.dtype, numel };
+      storages.set(key, root);
+    } else if (root.dtype !== type.dtype || root.numel !== numel) {
+      fail(`storage ${key} is referenced with different types or sizes`);
+    }
+    if (t[5] === null) return new StorageRef(root, 0, numel);
+    // Storage views from PyTorch < 1.0: (view_key, offset, size), in elements.
+    const v = sequence(t[5]);
+    if (!v || v.length !== 3) return fail(`storage ${key}: bad view metadata ${describe(t[5])}`);
+    const offset = count(v[1], 'storage view offset', fail);
+    const size = count(v[2], 'storage view size', fail);
+    if (offset + size > numel) fail(`storage ${key}: view [${offset}, ${offset + size}) is outside its ${numel} elements`);
+    return new StorageRef(root, offset, size);
+  };
+  const value = next(persistentLoad);
+
+  const keys = sequence(next());
+  if (!keys) return fail('storage key list is missing');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const key of keys) {
+    const root = typeof key === 'string' ? storages.get(key) : undefined;
+    if (!root) return fail(`storage ${describe(key)} is listed but no tensor uses it`);
+    if (root.bytes) fail(`storage ${key} is listed twice`);
+    if (pos + 8 > bytes.length) fail(`truncated before storage ${key}`);
+    const stored = view.getBigInt64(pos, true);
+    if (stored !== BigInt(root.numel)) fail(`storage ${key}: file says ${stored} elements, the pickle says ${root.numel}`);
+    const nbytes = root.numel * BYTES_PER_ELEMENT[root.dtype];
+    pos += 8;
+    if (pos + nbytes > bytes.length) fail(`storage ${key}: data is truncated (${bytes.length - pos} of ${nbytes} bytes)`);
+    root.bytes = bytes.subarray(pos, pos + nbytes);
+    pos += nbytes;
+  }
+  for (const root of storages.values()) if (!root.bytes) fail(`storage ${root.key} has no data`);
+  return collect(value, file);
+}
+
+/** Picks the state dict out of the unpickled object and materializes its tensors. */
+function collect(value: unknown, file?: string): StateDict {
+  let obj = value;
+  for (let depth = 0; depth < 3 && obj instanceof PyDict; depth++) {
+    const map: Map<unknown, unknown> = obj.map;
+    const inner = ['state_dict', 'model', 'model_state_dict'].map((k) => map.get(k)).find((v) => v instanceof PyDict);
+    if (!inner) break;
+    obj = inner;
+  }
+  if (!(obj instanceof PyDict)) throw new FormatError(`checkpoint holds a ${describe(obj)}, not a state dict`, file);
+  const done = new Map<TensorRef, RawTensor>();
+  const out: StateDict = new Map();
+  for (const [k, v] of obj.map) {
+    if (typeof k !== 'string' || !(v instanceof TensorRef)) continue;
+    let t = done.get(v);
+    if (!t) {
+      t = materialize(v, k, file);
+      done.set(v, t);
+    }
+    out.set(k, t);
+  }
+  if (out.size === 0) throw new FormatError('no tensors found in the checkpoint', file);
+  const keys = [...out.keys()];
+  if (keys.every((k) => k.startsWith('module.'))) {
+    return new Map(keys.map((k) => [k.slice('module.'.length), out.get(k)!]));
+  }
+  return out;
+}
+
+function materialize(ref: TensorRef, key: string, file?: string): RawTensor {
+  const fail = (msg: string): never => {
+    throw new FormatError(`${key}: ${msg}`, file);
+  };
+  const s = ref.storage;
+  if (!(s instanceof StorageRef)) return fail(`tensor storage is ${describe(s)}`);
+  const { shape, stride } = ref;
+  const dtype = s.root.dtype;
+  let n = 1;
+  for (const d of shape) n *= d;
+  if (n === 0) return { dtype, shape, data: allocTyped(dtype, 0) };
+  let extent = ref.offset + 1;
+  for (let i = 0; i < shape.length; i++) extent += (shape[i] - 1) * stride[i];
+  if (!Number.isSafeInteger(extent) || extent > s.numel) {
+    fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
+  }
+  const itemsize = BYTES_PER_ELEMENT[dtype];
+  if (n > s.numel && n * itemsize > MAX_ALIASED_BYTES) {
+    throw new ResourceLimitError(`${file ? `${file}: ` : ''}${key}: ${n} elements from a ${s.numel}-element storage (expanded tensor) exceeds the limit`);
+  }
+  const root = s.root;
+  root.typed ??= bytesToTyped(dtype, root.bytes!);
+  const src = root.typed;
+  const base = s.offset + ref.offset;
+
+  let contiguous = true;
+  for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
+    if (shape[i] !== 1 && stride[i] !== expect) contiguous = false;
+    expect *= shape[i];
+  }
+  if (contiguous) return { dtype, shape, data: src.subarray(base, base + n) };
+
+  // Strided gather; indexed as numbers for brevity (bigint elements copy just the same).
+  const out = allocTyped(dtype, n);
+  const o = out as unknown as number[], a = src as unknown as number[];
+  const nd = shape.length, last = nd - 1;
+  const idx = new Array<number>(nd).fill(0);
+  const len = shape[last], step = stride[last];
+  for (let j = 0, at = base; ; ) {
+    for (let k = 0, q = at; k < len; k++, q += step) o[j++] = a[q];
+    let d = last - 1;
+    for (; d >= 0; d--) {
+      at += stride[d];
+      if (++idx[d] < shape[d]) break;
+      at -= stride[d] * shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) break;
+  }
+  return { dtype, shape, data: out };
+}

@@ -1,0 +1,177 @@
+// Reader for ZIP archives of stored (uncompressed) entries, the container torch.save has used
+// since PyTorch 1.6. The central directory is authoritative: torch writes local headers with
+// zero sizes plus a data descriptor (flag bit 3), and pads the local extra field so that each
+// entry's data starts at a multiple of 64. Entries are returned as views into the input.
+
+import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js';
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_EOCD64 = 0x06064b50;
+const SIG_LOCATOR64 = 0x07064b50;
+const EOCD_SIZE = 22;
+const CENTRAL_SIZE = 46;
+const LOCAL_SIZE = 30;
+const MAX_ENTRIES = 1_000_000;
+
+export interface ZipOptions {
+  /** Also check every entry's CRC-32 (costs a pass over the data; off by default). */
+  verifyCrc?: boolean;
+}
+
+export function isZip(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+}
+
+/** Parses the archive and returns entry name → data (a subarray of `bytes`, no copy). */
+export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = {}): Map<string, Uint8Array> {
+  const fail = (msg: string): never => {
+    throw new FormatError(`zip: ${msg}`, file);
+  };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = bytes.length;
+  const u16 = (p: number) => view.getUint16(p, true);
+  const u32 = (p: number) => view.getUint32(p, true);
+  const u64 = (p: number, what: string): number => {
+    const v = view.getBigUint64(p, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${v} is out of range`);
+    return Number(v);
+  };
+
+  // The EOCD record is the last 22 bytes plus an optional comment of up to 65535 bytes.
+  let eocd = -1;
+  for (let p = len - EOCD_SIZE; p >= 0 && p >= len - EOCD_SIZE - 0xffff; p--) {
+    if (u32(p) === SIG_EOCD && p + EOCD_SIZE + u16(p + 20) <= len) {
+      eocd = p;
+      break;
+    }
+  }
+  if (eocd < 0) fail('end-of-central-directory record not found (truncated or not a zip archive)');
+
+  let count = u16(eocd + 10);
+  let cdSize = u32(eocd + 12);
+  let cdOffset = u32(eocd + 16);
+  let cdLimit = eocd; // the central directory must end before the record that describes it
+  if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0 || u16(eocd + 8) !== count) fail('multi-disk archives are not supported');
+
+  const locator = eocd - 20;
+  if (locator >= 0 && u32(locator) === SIG_LOCATOR64) {
+    const at = u64(locator + 8, 'zip64 end-of-central-directory offset');
+    if (at + 56 > locator) fail(`zip64 end-of-central-directory offset ${at} is outside the file`);
+    if (u32(at) !== SIG_EOCD64) fail('zip64 end-of-central-directory record has a bad signature');
+    count = u64(at + 32, 'entry count');
+    cdSize = u64(at + 40, 'central directory size');
+    cdOffset = u64(at + 48, 'central directory offset');
+    cdLimit = at;
+  } else if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    fail('zip64 end-of-central-directory locator is missing');
+  }
+  if (cdOffset + cdSize > cdLimit) fail(`central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end of the file`);
+  if (count > MAX_ENTRIES) throw new ResourceLimitError(`${file ? `${file}: ` : ''}zip: ${count} entries exceeds the limit of ${MAX_ENTRIES}`);
+  if (count * CENTRAL_SIZE > cdSize) fail(`${count} entries cannot fit in a ${cdSize}-byte central directory`);
+
+  const decoder = new TextDecoder('utf-8');
+  const entries = new Map<string, Uint8Array>();
+  let p = cdOffset;
+  const cdEnd = cdOffset + cdSize;
+  for (let i = 0; i < count; i++) {
+    if (p + CENTRAL_SIZE > cdEnd) fail(`central directory entry ${i} is truncated`);
+    if (u32(p) !== SIG_CENTRAL) fail(`central directory entry ${i} has a bad signature`);
+    const flags = u16(p + 8);
+    const method = u16(p + 10);
+    const crc = u32(p + 16);
+    let compSize = u32(p + 20);
+    let size = u32(p + 24);
+    const nameLen = u16(p + 28);
+    const extraLen = u16(p + 30);
+    const commentLen = u16(p + 32);
+    let localOffset = u32(p + 42);
+    const next = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
+    if (next > cdEnd) fail(`central directory entry ${i} is truncated`);
+    const nameBytes = bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen);
+    const name = decoder.decode(nameBytes);
+
+    // Zip64 extra field (id 1): 8-byte values for exactly those fields saturated above, in order.
+    const needSize = size === 0xffffffff, needComp = compSize === 0xffffffff, needOffset = localOffset === 0xffffffff;
+    if (needSize || needComp || needOffset) {
+      let found = false;
+      for (let e = p + CENTRAL_SIZE + nameLen, end = e + extraLen; e + 4 <= end; ) {
+        const id = u16(e), sz = u16(e + 2);
+        if (e + 4 + sz > end) fail(`entry '${name}': extra field overruns its record`);
+        if (id === 1) {
+          let q = e + 4;
+          const take = (what: string) => {
+            if (q + 8 > e + 4 + sz) fail(`entry '${name}': zip64 extra field is too short`);
+            const v = u64(q, what);
+            q += 8;
+            return v;
+          };
+          if (needSize) size = take('entry size');
+          if (needComp) compSize = take('entry compressed size');
+          if (needOffset) localOffset = take('entry offset');
+          found = true;
+          break;
+        }
+        e += 4 + sz;
+      }
+      if (!found) fail(`entry '${name}': zip64 extra field is missing`);
+    }
+
+    if (flags & 1) throw new NotSupportedError(`${file ? `${file}: ` : ''}zip entry '${name}' is encrypted`);
+    if (method !== 0) {
+      throw new NotSupportedError(`${file ? `${file}: ` : ''}zip entry '${name}' is compressed (method ${method}); only stored entries, as torch.save writes them, are supported`);
+    }
+    if (compSize !== size) fail(`entry '${name}': stored entry has compressed size ${compSize} != size ${size}`);
+
+    // Local header: same name, same method; sizes equal unless deferred to a data descriptor.
+    if (localOffset + LOCAL_SIZE > cdOffset) fail(`entry '${name}': local header offset ${localOffset} is outside the file`);
+    if (u32(localOffset) !== SIG_LOCAL) fail(`entry '${name}': local header has a bad signature`);
+    const lFlags = u16(localOffset + 6);
+    const lMethod = u16(localOffset + 8);
+    const lComp = u32(localOffset + 18);
+    const lSize = u32(localOffset + 22);
+    const lNameLen = u16(localOffset + 26);
+    const lExtraLen = u16(localOffset + 28);
+    const start = localOffset + LOCAL_SIZE + lNameLen + lExtraLen;
+    if (start > cdOffset) fail(`entry '${name}': local header runs past the central directory`);
+    if (lNameLen !== nameLen || !sameBytes(bytes.subarray(localOffset + LOCAL_SIZE, localOffset + LOCAL_SIZE + lNameLen), nameBytes)) {
+      fail(`entry '${name}': local header names a different entry`);
+    }
+    if (lMethod !== method) fail(`entry '${name}': local and central headers disagree on the compression method`);
+    const deferred = (lFlags & 8) !== 0 && lComp === 0 && lSize === 0;
+    const saturated = lComp === 0xffffffff || lSize === 0xffffffff; // real sizes live in the local zip64 extra
+    if (!deferred && !saturated && (lComp !== compSize || lSize !== size)) {
+      fail(`entry '${name}': local header size ${lSize} disagrees with the central directory's ${size}`);
+    }
+    if (start + size > cdOffset) fail(`entry '${name}': data (offset ${start}, ${size} bytes) runs past the end of the entries`);
+    if (entries.has(name)) fail(`duplicate entry '${name}'`);
+    const data = bytes.subarray(start, start + size);
+    if (options.verifyCrc && crc32(data) !== crc) fail(`entry '${name}': CRC-32 mismatch`);
+    entries.set(name, data);
+    p = next;
+  }
+  return entries;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+let crcTable: Uint32Array | undefined;
+
+export function crc32(data: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
