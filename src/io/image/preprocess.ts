@@ -1,0 +1,203 @@
+// The ImageNet evaluation transform, bit-compatible with torchvision on PIL images:
+//   Resize(resize, BILINEAR) → CenterCrop(crop) → ToTensor() → Normalize(mean, std)
+// PIL's bilinear resize is not textbook bilinear interpolation: it is a separable triangle
+// filter whose support widens with the downscale factor (so it antialiases), computed with
+// 22-bit fixed-point weights and rounded to uint8 after each pass. We reproduce that
+// arithmetic exactly, so the uint8 pixels match PIL and the float output matches to float32
+// rounding.
+
+import { ArgumentError, ShapeError } from '../../errors.js';
+
+/** Interleaved 8-bit image (height × width × channels). */
+export interface Image8 {
+  width: number;
+  height: number;
+  channels: number;
+  data: Uint8Array;
+}
+
+export const IMAGENET_MEAN: readonly number[] = [0.485, 0.456, 0.406];
+export const IMAGENET_STD: readonly number[] = [0.229, 0.224, 0.225];
+
+export interface PreprocessOptions {
+  /** Side of the square centre crop (224 for the standard evaluation). */
+  crop: number;
+  /** Shorter side after resizing; default int(crop / 0.875) as in the seed's evaluation, e.g. 256 for 224. */
+  resize?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+export interface Preprocessed {
+  /** 1×3×crop×crop, NCHW, float32. */
+  data: Float32Array;
+  shape: [1, 3, number, number];
+}
+
+const PRECISION_BITS = 32 - 8 - 2;
+
+/** Per output index: first input index, tap count, and fixed-point weights (ksize per row). */
+function triangleCoeffs(inSize: number, outSize: number): { bounds: Int32Array; weights: Int32Array; ksize: number } {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = filterScale; // the triangle filter's support is 1 input pixel, widened when shrinking
+  const ksize = Math.ceil(support) * 2 + 1;
+  const bounds = new Int32Array(outSize * 2);
+  const weights = new Int32Array(outSize * ksize);
+  const w = new Float64Array(ksize);
+  const ss = 1 / filterScale; // multiply by the reciprocal, as PIL does, for identical rounding
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    // Math.trunc mirrors C's (int) cast, which PIL uses to round these bounds.
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let sum = 0;
+    for (let x = 0; x < xmax; x++) {
+      const t = Math.abs((x + xmin - center + 0.5) * ss);
+      w[x] = t < 1 ? 1 - t : 0;
+      sum += w[x]!;
+    }
+    for (let x = 0; x < xmax; x++) {
+      const v = sum !== 0 ? w[x]! / sum : w[x]!;
+      weights[xx * ksize + x] = Math.trunc(v < 0 ? v * (1 << PRECISION_BITS) - 0.5 : v * (1 << PRECISION_BITS) + 0.5);
+    }
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  return { bounds, weights, ksize };
+}
+
+const clip8 = (acc: number) => {
+  const v = acc >> PRECISION_BITS;
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+};
+
+/**
+ * Resizes like PIL's `Image.resize((outW, outH), Image.BILINEAR)` on an 8-bit image:
+ * horizontal pass first, then vertical, each skipped when that side keeps its size.
+ */
+export function resizeBilinear(img: Image8, outW: number, outH: number): Image8 {
+  const { width: inW, height: inH, channels: c, data } = img;
+  checkImage(img);
+  if (!Number.isInteger(outW) || !Number.isInteger(outH) || outW < 1 || outH < 1) {
+    throw new ArgumentError(`resize: output size must be positive integers, got ${outW}×${outH}`);
+  }
+  const horiz = triangleCoeffs(inW, outW);
+  const vert = triangleCoeffs(inH, outH);
+  let src = data;
+  let srcW = inW;
+  let rowOffset = 0; // input row held in src's first row
+
+  if (outW !== inW) {
+    // Only the rows the vertical pass will read.
+    const first = vert.bounds[0]!;
+    const last = vert.bounds[(outH - 1) * 2]! + vert.bounds[(outH - 1) * 2 + 1]!;
+    const rows = outH !== inH ? last - first : inH;
+    rowOffset = outH !== inH ? first : 0;
+    const tmp = new Uint8Array(rows * outW * c);
+    const { bounds, weights, ksize } = horiz;
+    for (let y = 0; y < rows; y++) {
+      const inRow = (y + rowOffset) * inW * c;
+      const outRow = y * outW * c;
+      for (let xx = 0; xx < outW; xx++) {
+        const xmin = bounds[xx * 2]!;
+        const n = bounds[xx * 2 + 1]!;
+        const k = xx * ksize;
+        for (let ch = 0; ch < c; ch++) {
+          let acc = 1 << (PRECISION_BITS - 1);
+          for (let x = 0, p = inRow + xmin * c + ch; x < n; x++, p += c) acc += data[p]! * weights[k + x]!;
+          tmp[outRow + xx * c + ch] = clip8(acc);
+        }
+      }
+    }
+    src = tmp;
+    srcW = outW;
+  }
+  if (outH === inH) {
+    return { width: outW, height: outH, channels: c, data: src === data ? data.slice() : src };
+  }
+  const out = new Uint8Array(outW * outH * c);
+  const { bounds, weights, ksize } = vert;
+  const rowLen = srcW * c;
+  for (let yy = 0; yy < outH; yy++) {
+    const ymin = bounds[yy * 2]! - rowOffset;
+    const n = bounds[yy * 2 + 1]!;
+    const k = yy * ksize;
+    const outRow = yy * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      let acc = 1 << (PRECISION_BITS - 1);
+      for (let y = 0, p = ymin * rowLen + i; y < n; y++, p += rowLen) acc += src[p]! * weights[k + y]!;
+      out[outRow + i] = clip8(acc);
+    }
+  }
+  return { width: outW, height: outH, channels: c, data: out };
+}
+
+function checkImage(img: Image8): void {
+  const { width, height, channels, data } = img;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || !(channels >= 1)) {
+    throw new ShapeError(`image must have positive integer width, height and channels, got ${width}×${height}×${channels}`);
+  }
+  if (data.length !== width * height * channels) {
+    throw new ShapeError(`image data has ${data.length} bytes, expected ${width}×${height}×${channels} = ${width * height * channels}`);
+  }
+}
+
+/** Python's round() on the halves torchvision's CenterCrop produces: ties go to even. */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Output size of torchvision's Resize(size) for an int size: shorter side → size, longer side truncated. */
+export function resizedSize(width: number, height: number, size: number): [number, number] {
+  if (width <= height) return [size, Math.trunc((size * height) / width)];
+  return [Math.trunc((size * width) / height), size];
+}
+
+export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
+  const crop = opts.crop;
+  if (!Number.isInteger(crop) || crop < 1) throw new ArgumentError(`preprocess: crop must be a positive integer, got ${crop}`);
+  const size = opts.resize ?? Math.floor(crop / 0.875 + 1e-9);
+  if (!Number.isInteger(size) || size < 1) throw new ArgumentError(`preprocess: resize must be a positive integer, got ${size}`);
+  const mean = opts.mean ?? IMAGENET_MEAN;
+  const std = opts.std ?? IMAGENET_STD;
+  if (mean.length !== 3 || std.length !== 3 || std.some((s) => s === 0)) {
+    throw new ArgumentError('preprocess: mean and std must have 3 entries and std must be non-zero');
+  }
+  checkImage(img);
+  if (img.channels !== 3) throw new ShapeError(`preprocess expects an RGB image (3 channels), got ${img.channels}`);
+
+  const [w, h] = resizedSize(img.width, img.height, size);
+  const r = resizeBilinear(img, w, h);
+
+  // CenterCrop: when the crop is larger than the image, torchvision zero-pads (left/top get
+  // the smaller half) and then crops at offset 0; otherwise offset = round((side - crop) / 2).
+  const offset = (side: number) => (crop > side ? -Math.floor((crop - side) / 2) : roundHalfEven((side - crop) / 2));
+  const top = offset(h);
+  const left = offset(w);
+
+  // ToTensor then Normalize, in float32 like torch: x = v / 255; (x - mean) / std.
+  const out = new Float32Array(3 * crop * crop);
+  const plane = crop * crop;
+  const inv = new Float32Array(256);
+  for (let v = 0; v < 256; v++) inv[v] = v / 255;
+  for (let ch = 0; ch < 3; ch++) {
+    const m = Math.fround(mean[ch]!);
+    const s = Math.fround(std[ch]!);
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(inv[v]! - m) / s;
+    for (let i = 0; i < crop; i++) {
+      const y = top + i;
+      for (let j = 0; j < crop; j++) {
+        const x = left + j;
+        const v = y >= 0 && y < h && x >= 0 && x < w ? r.data[(y * w + x) * 3 + ch]! : 0;
+        out[ch * plane + i * crop + j] = lut[v]!;
+      }
+    }
+  }
+  return { data: out, shape: [1, 3, crop, crop] };
+}
