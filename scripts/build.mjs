@@ -2,7 +2,7 @@
 // tests and benches import exactly the modules the library ships; (2) bundle the library
 // entry and the CLI into dist/. esbuild only strips types; `npm run typecheck` runs tsc.
 import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,8 @@ function tsFiles(dir) {
   return out;
 }
 
+// Start clean so that a deleted source never leaves a stale module behind in build/.
+rmSync(join(root, 'build'), { recursive: true, force: true });
 const entryPoints = ['src', 'test', 'bench'].flatMap((d) => tsFiles(join(root, d)));
 await build({
   entryPoints,

@@ -1,1 +1,53 @@
-export * from "./index.js";
+// resnest-ts for Node: everything in the universal entry, plus files, the pretrained-weights
+// cache and model loading by name.
+
+import { loadCheckpoint } from './io/checkpoint.js';
+import { downloadToCache, type DownloadOptions } from './io/download.js';
+import { readBytes } from './io/files.js';
+import type { StateDict } from './io/raw.js';
+import { ArgumentError } from './errors.js';
+import { createModel, weightsUrl, zooEntry, type CreateOptions } from './models/resnest/zoo.js';
+import type { ResNet } from './models/resnest/resnet.js';
+
+export * from './index.js';
+export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
+export { readBytes, writeFileAtomic } from './io/files.js';
+
+/** Reads a .pth (zip or legacy), .safetensors file into a state dict. */
+export async function loadWeightsFile(path: string): Promise<StateDict> {
+  return loadCheckpoint(await readBytes(path), path);
+}
+
+/**
+ * Downloads (once, into the cache) and reads the seed's published checkpoint for `name`.
+ * $RESNEST_WEIGHTS_URL replaces the release URL's folder (a mirror, or a local server in tests).
+ */
+export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptions, 'sha256Prefix'> = {}): Promise<StateDict> {
+  const entry = zooEntry(name);
+  const url = weightsUrl(entry, process.env.RESNEST_WEIGHTS_URL || undefined);
+  if (!url) {
+    const alt = entry.sameAs && weightsUrl(zooEntry(entry.sameAs)) ? `; '${entry.sameAs}' is the same network with published weights` : '';
+    throw new ArgumentError(`no published weights for '${name}'${entry.hub ? ` here (timm publishes them as ${entry.hub})` : ''}${alt}`);
+  }
+  const path = await downloadToCache(url, { ...opts, sha256Prefix: entry.sha256Prefix });
+  return loadWeightsFile(path);
+}
+
+export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
+  /** A checkpoint file (.pth or .safetensors). */
+  weights?: string;
+  /** Use the seed's published weights (downloaded into the cache). */
+  pretrained?: boolean;
+  download?: Omit<DownloadOptions, 'sha256Prefix'>;
+}
+
+/** A zoo network with its weights loaded (strictly), in eval mode and fused for inference. */
+export async function loadModel(name: string, opts: LoadModelOptions = {}): Promise<ResNet> {
+  const { weights, pretrained, download, ...create } = opts;
+  if (!weights && !pretrained) throw new ArgumentError('loadModel: give weights (a file) or pretrained: true');
+  const sd = weights ? await loadWeightsFile(weights) : await pretrainedStateDict(name, download);
+  const fc = sd.get('fc.weight');
+  const model = createModel(name, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
+  model.loadStateDict(sd, { where: `${name} from ${weights ?? 'pretrained weights'}` });
+  return model.eval().fuse();
+}

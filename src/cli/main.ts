@@ -1,1 +1,48 @@
-console.log("resnest");
+#!/usr/bin/env node
+// The `resnest` command. Every failure is one line on stderr and a non-zero exit
+// (2: bad usage, 1: bad input or environment); --verbose adds the stack trace.
+
+import '../backend/js/index.js';
+import { ArgumentError, ResnestError } from '../errors.js';
+import { classify, CLASSIFY_USAGE } from './classify.js';
+import { infer, INFER_USAGE } from './infer.js';
+import { list } from './list.js';
+
+const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
+
+usage:
+  ${INFER_USAGE}
+  ${CLASSIFY_USAGE}
+  resnest list [--json]
+
+Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
+--pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).`;
+
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list };
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = commands[command];
+  if (!run) throw new ArgumentError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
+  await run(rest);
+  return 0;
+}
+
+const verbose = process.argv.includes('--verbose');
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof ResnestError) {
+      process.stderr.write(`resnest: ${e.message}\n`);
+      process.exitCode = e instanceof ArgumentError ? 2 : 1;
+    } else {
+      process.stderr.write(`resnest: internal error: ${(e as Error)?.message ?? String(e)}${verbose ? '' : ' (run with --verbose for details)'}\n`);
+      process.exitCode = 70;
+    }
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  },
+);

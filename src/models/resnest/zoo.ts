@@ -7,9 +7,6 @@ import { metaBackend } from '../../backend/meta.js';
 import { ArgumentError } from '../../errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
-
 export const WEIGHTS_BASE_URL = 'https://github.com/zhanghang1989/ResNeSt/releases/download/weights_step1';
 
 export interface ZooEntry {
@@ -70,8 +67,13 @@ const entries: ZooEntry[] = [
 
 export const ZOO: ReadonlyMap<string, ZooEntry> = new Map(entries.map((e) => [e.name, e]));
 
-export function weightsUrl(entry: ZooEntry): string | undefined {
-  return entry.sha256Prefix ? `${WEIGHTS_BASE_URL}/${entry.name}-${entry.sha256Prefix}.pth` : undefined;
+/** The shorter side before the centre crop: int(crop / crop_pct), as the seed's and timm's eval transforms. */
+export function resizeFor(entry: ZooEntry, crop = entry.crop): number {
+  return Math.floor(crop / entry.cropPct + 1e-9);
+}
+
+export function weightsUrl(entry: ZooEntry, base = WEIGHTS_BASE_URL): string | undefined {
+  return entry.sha256Prefix ? `${base.replace(/\/+$/, '')}/${entry.name}-${entry.sha256Prefix}.pth` : undefined;
 }
 
 function editDistance(a: string, b: string): number {
