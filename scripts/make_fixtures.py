@@ -14,10 +14,11 @@ checkpoints (.pth zip, .pth legacy, .safetensors) to test the loaders end to end
 import argparse
 import json
 import os
-import struct
 import sys
 
 import torch
+
+from fixture_io import canonicalize_legacy_keys, write_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'parity')
@@ -100,27 +101,6 @@ def synthetic_input(shape, seed):
 
 # ---- writing -----------------------------------------------------------------------------------
 
-def save_safetensors(path, tensors, metadata=None):
-    """The safetensors layout by hand (the package is not in Debian): u64 header size, JSON, data."""
-    header, chunks, offset = {}, [], 0
-    if metadata:
-        header['__metadata__'] = metadata
-    dtypes = {torch.float32: 'F32', torch.int64: 'I64', torch.float16: 'F16'}
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        data = t.numpy().tobytes()
-        header[name] = {'dtype': dtypes[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(',', ':')).encode('utf-8')
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)))
-        f.write(h)
-        for c in chunks:
-            f.write(c)
-
-
 # ---- fixtures ------------------------------------------------------------------------------------
 
 RESNEST = dict(radix=2, groups=1, bottleneck_width=64, deep_stem=True, stem_width=32, avg_down=True, avd=True, avd_first=False)
@@ -153,6 +133,17 @@ ZOO = [
 ]
 
 
+# The seed's state-dict keys and shapes, to compare with ours key for key.
+KEY_ARCHS = [
+    ('resnest50', [3, 4, 6, 3], dict(RESNEST)),
+    ('resnest101', [3, 4, 23, 3], dict(RESNEST, stem_width=64)),
+    ('resnest50_fast_4s2x40d', [3, 4, 6, 3], dict(FAST, radix=4, groups=2, bottleneck_width=40)),
+    ('resnest50_fast_1s4x24d', [3, 4, 6, 3], dict(FAST, radix=1, groups=4, bottleneck_width=24)),
+    ('resnet50', [3, 4, 6, 3], dict(radix=0)),
+    ('resnet50d', [3, 4, 6, 3], dict(radix=0, deep_stem=True, stem_width=32, avg_down=True)),
+]
+
+
 def run_network(R, name, layers, kwargs, in_shape, splat_at, features, num_classes, seed):
     model = R.ResNet(R.Bottleneck, layers, num_classes=num_classes, **kwargs)
     fill_synthetic(model, seed)
@@ -176,7 +167,7 @@ def run_network(R, name, layers, kwargs, in_shape, splat_at, features, num_class
         out['logits'] = model(x)
     for h in hooks:
         h.remove()
-    save_safetensors(os.path.join(OUT, name + '.safetensors'), out)
+    write_safetensors(os.path.join(OUT, name + '.safetensors'), out)
     return {
         'name': name, 'layers': layers, 'kwargs': kwargs, 'input': in_shape, 'seed': seed,
         'num_classes': num_classes, 'splat_at': splat_at,
@@ -214,13 +205,47 @@ def module_checkpoints(R):
     base = os.path.join(OUT, 'bottleneck_r2c2')
     torch.save(sd, base + '.zip.pth')
     torch.save(sd, base + '.legacy.pth', _use_new_zipfile_serialization=False)
-    save_safetensors(base + '.weights.safetensors', {k: v for k, v in sd.items()})
-    save_safetensors(base + '.io.safetensors', {'input': x, 'output': y})
+    canonicalize_legacy_keys(base + '.legacy.pth')
+    write_safetensors(base + '.weights.safetensors', {k: v for k, v in sd.items()})
+    write_safetensors(base + '.io.safetensors', {'input': x, 'output': y})
     return {
         'name': 'bottleneck_r2c2', 'inplanes': 48, 'planes': 16, 'stride': 2, 'radix': 2, 'cardinality': 2,
         'bottleneck_width': 64, 'avd': True, 'avd_first': False, 'is_first': True, 'avg_down': True,
         'input': list(x.shape), 'output': list(y.shape), 'max_abs_output': float(y.abs().max()),
     }
+
+
+def op_cases():
+    """Single ops against torch.nn.functional, including the pooling corner cases."""
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(11)
+    r = lambda *shape: torch.randn(*shape, generator=g)
+    t, cases = {}, []
+
+    def case(name, fn, inputs, **params):
+        out = fn(*[inputs[k] for k in inputs], **params)
+        for k, v in inputs.items():
+            if v is not None:
+                t[name + '.' + k] = v
+        t[name + '.out'] = out
+        cases.append({'name': name, 'inputs': {k: list(v.shape) for k, v in inputs.items() if v is not None}, 'params': params})
+
+    case('conv_group_dil', F.conv2d, {'x': r(2, 6, 7, 9), 'w': r(4, 3, 3, 3), 'b': r(4)}, stride=2, padding=1, dilation=2, groups=2)
+    case('conv_1x1_s2', F.conv2d, {'x': r(1, 5, 7, 6), 'w': r(3, 5, 1, 1), 'b': None}, stride=2)
+    case('conv_7x7_s2', F.conv2d, {'x': r(1, 3, 11, 13), 'w': r(4, 3, 7, 7), 'b': None}, stride=2, padding=3)
+    case('conv_depthwise', F.conv2d, {'x': r(2, 4, 5, 5), 'w': r(8, 1, 3, 3), 'b': r(8)}, padding=1, groups=4)
+    for ceil in (False, True):
+        for cip in (False, True):
+            case('avg_k3s2p1_ceil%d_cip%d' % (ceil, cip), F.avg_pool2d, {'x': r(1, 2, 8, 7)},
+                 kernel_size=3, stride=2, padding=1, ceil_mode=ceil, count_include_pad=cip)
+        case('max_k3s2p1_ceil%d' % ceil, F.max_pool2d, {'x': r(1, 2, 8, 7)}, kernel_size=3, stride=2, padding=1, ceil_mode=ceil)
+    case('avg_k2s2_ceil_odd', F.avg_pool2d, {'x': r(1, 3, 7, 5)}, kernel_size=2, stride=2, ceil_mode=True, count_include_pad=False)
+    case('avg_k3s1p1', F.avg_pool2d, {'x': r(2, 2, 4, 5)}, kernel_size=3, stride=1, padding=1)
+    case('softmax_dim1', F.softmax, {'x': r(2, 5, 3)}, dim=1)
+    case('linear', F.linear, {'x': r(3, 7), 'w': r(4, 7), 'b': r(4)})
+    case('adaptive_avg', F.adaptive_avg_pool2d, {'x': r(2, 3, 5, 7)}, output_size=1)
+    write_safetensors(os.path.join(OUT, 'ops.safetensors'), t)
+    return cases
 
 
 def main():
@@ -240,7 +265,14 @@ def main():
         entry['arch'] = arch
         manifest['zoo'].append(entry)
         print('wrote', name)
+    keys = {}
+    for arch, layers, kwargs in KEY_ARCHS:
+        model = R.ResNet(R.Bottleneck, layers, **kwargs)
+        keys[arch] = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    with open(os.path.join(OUT, 'state_dict_keys.json'), 'w') as f:
+        json.dump(keys, f, separators=(',', ':'))
     manifest['modules'].append(module_checkpoints(R))
+    manifest['ops'] = op_cases()
     with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
         f.write('\n')
