@@ -121,7 +121,9 @@ test('forward hooks see each part of split attention; the seed init matches its 
   const std = Math.sqrt(Array.from(w).reduce((a, v) => a + v * v, 0) / w.length);
   assert.ok(Math.abs(std - Math.sqrt(2 / 64)) / Math.sqrt(2 / 64) < 0.05, `conv init std ${std}`); // 1×1 conv, 64 out
   assert.ok(m.bn1.weight.dataSync().every((v) => v === 1));
-  const splat = m.layer2.layers[0]!.namedChildren().find(([n]) => n === 'conv2')![1] as SplAtConv2d;
+  const splat = m.getSubmodule('layer2.0.conv2');
+  assert.instance(splat, SplAtConv2d);
+  assert.throws(() => m.getSubmodule('layer2.9.conv2'), (e: unknown) => e instanceof ArgumentError && /'9' not found/.test(String(e)));
   const seen: string[] = [];
   for (const [name, sub] of splat.namedChildren()) sub.registerForwardHook((_m, _i, out) => seen.push(`${name}:${out.shape.join('x')}`));
   tidy(() => m.call(tensor(new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32])));

@@ -1,7 +1,7 @@
 // Module: a tree of named children, parameters and buffers, like torch.nn.Module, so that
 // the dotted path of every tensor is its state-dict key (`layer1.0.conv2.fc1.bias`).
 
-import { ShapeError, StateDictError } from '../errors.js';
+import { ArgumentError, ShapeError, StateDictError } from '../errors.js';
 import type { Backend } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { keep, tidy } from '../tensor/scope.js';
@@ -101,6 +101,17 @@ export abstract class Module {
 
   protected child<M extends Module>(name: string, m: M): M {
     this.children.set(name, m);
+    return m;
+  }
+
+  /** The module at a dotted path, as torch's get_submodule('layer2.0.conv2'). */
+  getSubmodule(path: string): Module {
+    let m: Module = this;
+    for (const part of path ? path.split('.') : []) {
+      const next = m.children.get(part);
+      if (!next) throw new ArgumentError(`${this.constructor.name} has no submodule '${path}' ('${part}' not found)`);
+      m = next;
+    }
     return m;
   }
 
