@@ -84,3 +84,13 @@ def canonicalize_legacy_keys(path):
     order = sorted(listed, key=lambda k: rename[k])
     with open(path, 'wb') as f:
         f.write(head + pickle.dumps([rename[k] for k in order], protocol=2) + b''.join(blocks[k] for k in order))
+
+
+def randomise_bn(module, gen):
+    """BatchNorm that is never the identity: random running statistics and affine parameters."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1, generator=gen)
+            m.running_var.uniform_(0.5, 1.5, generator=gen)
+            m.weight.data.uniform_(0.5, 1.5, generator=gen)
+            m.bias.data.uniform_(-0.2, 0.2, generator=gen)

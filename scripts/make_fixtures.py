@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from fixture_io import canonicalize_legacy_keys, write_safetensors
+from fixture_io import canonicalize_legacy_keys, randomise_bn, write_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'parity')
@@ -174,15 +174,6 @@ def run_network(R, name, layers, kwargs, in_shape, splat_at, features, num_class
         'outputs': {k: list(v.shape) for k, v in out.items()},
         'max_abs_logit': float(out['logits'].abs().max()),
     }
-
-
-def randomise_bn(module, gen):
-    for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2, generator=gen)
-            m.running_var.uniform_(0.5, 1.5, generator=gen)
-            m.weight.data.uniform_(0.5, 1.5, generator=gen)
-            m.bias.data.uniform_(-0.2, 0.2, generator=gen)
 
 
 def module_checkpoints(R):

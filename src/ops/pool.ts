@@ -40,23 +40,18 @@ function geometry(op: string, x: Tensor, kernel: IntOrPair, opts: Pool2dOptions)
   return { planes: n * c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad: opts.countIncludePad ?? true };
 }
 
-export function maxPool2d(x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}): Tensor {
-  const g = geometry('max_pool2d', x, kernel, opts);
+function pool(kind: 'max' | 'avg', x: Tensor, kernel: IntOrPair, opts: Pool2dOptions): Tensor {
+  const g = geometry(`${kind}_pool2d`, x, kernel, opts);
   const xc = x.contiguous();
   const out = Tensor.empty([x.shape[0]!, x.shape[1]!, g.oh, g.ow], 'float32', x.backend);
-  x.backend.maxPool2d(g, xc.ref, out.ref);
+  if (kind === 'max') x.backend.maxPool2d(g, xc.ref, out.ref);
+  else x.backend.avgPool2d(g, xc.ref, out.ref);
   if (xc !== x) xc.dispose();
   return out;
 }
 
-export function avgPool2d(x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}): Tensor {
-  const g = geometry('avg_pool2d', x, kernel, opts);
-  const xc = x.contiguous();
-  const out = Tensor.empty([x.shape[0]!, x.shape[1]!, g.oh, g.ow], 'float32', x.backend);
-  x.backend.avgPool2d(g, xc.ref, out.ref);
-  if (xc !== x) xc.dispose();
-  return out;
-}
+export const maxPool2d = (x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}) => pool('max', x, kernel, opts);
+export const avgPool2d = (x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}) => pool('avg', x, kernel, opts);
 
 /** adaptive_avg_pool2d(x, 1): the mean of each channel plane, kept as [N, C, 1, 1]. */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [number, number] = 1): Tensor {

@@ -7,6 +7,7 @@
 
 import { FormatError, NotSupportedError, ResourceLimitError } from '../../errors.js';
 import { inflateZlib } from './inflate.js';
+import { crc32 } from '../../util/crc32.js';
 
 /** A decoded image: 8-bit RGB, interleaved, row-major (height × width × 3). */
 export interface DecodedImage {
@@ -45,21 +46,6 @@ export function checkImageLimits(
 }
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
-
-let crcTable: Uint32Array | undefined;
-function crc32(data: Uint8Array, start: number, end: number): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 const u32 = (b: Uint8Array, p: number) => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 
