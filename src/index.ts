@@ -5,8 +5,8 @@
 import './backend/js/index.js';
 
 export * from './errors.js';
-export type { Backend, DType, Activation } from './backend/backend.js';
-export { registerBackend, initBackend, setBackend, getBackend, backendNames } from './backend/registry.js';
+export type { Backend, BackendOptions, DType, Activation } from './backend/backend.js';
+export { registerBackend, initBackend, setBackend, getBackend, backendNames, defaultBackendName } from './backend/registry.js';
 export { metaBackend } from './backend/meta.js';
 export { Tensor, tensor, zeros, full } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';

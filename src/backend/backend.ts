@@ -42,6 +42,13 @@ export interface Pool2dGeometry {
   countIncludePad: boolean;
 }
 
+/** Creation options; each backend reads the ones it knows. */
+export interface BackendOptions {
+  /** CPU threads for kernels (wasm); default: all cores where threads are allowed. */
+  threads?: number;
+  [option: string]: unknown;
+}
+
 export interface Backend<B = unknown> {
   readonly name: string;
   /** True when reads must be awaited (GPU); CPU backends also answer readSync. */
@@ -81,6 +88,8 @@ export interface Backend<B = unknown> {
   /** out[b, j, p] = Σ_r atten[b, r·c + j] · x[b, r·c + j, p]. */
   radixAttend(x: Ref<B>, atten: Ref<B>, out: Ref<B>, batch: number, radix: number, c: number, hw: number): void;
 
+  /** Applies new options to a live backend (initBackend with options). */
+  configure?(opts: BackendOptions): void | Promise<void>;
   /** Releases everything the backend holds (workers, device). */
   dispose?(): void;
 }

@@ -2,9 +2,9 @@
 // run on the backend of their inputs.
 
 import { ArgumentError, BackendError } from '../errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, BackendOptions } from './backend.js';
 
-type Factory = () => Backend | Promise<Backend>;
+type Factory = (opts: BackendOptions) => Backend | Promise<Backend>;
 
 const factories = new Map<string, Factory>();
 const instances = new Map<string, Backend>();
@@ -20,21 +20,32 @@ export function backendNames(): string[] {
   return [...factories.keys()];
 }
 
-/** Creates (once) and returns a backend; asynchronous because wasm and webgpu must load. */
-export async function initBackend(name: string): Promise<Backend> {
+/**
+ * Creates (once) and returns a backend; asynchronous because wasm and webgpu must load.
+ * Options given to an existing backend reconfigure it (e.g. its thread count).
+ */
+export async function initBackend(name: string, opts: BackendOptions = {}): Promise<Backend> {
   const have = instances.get(name);
-  if (have) return have;
+  if (have) {
+    if (Object.keys(opts).length) await have.configure?.(opts);
+    return have;
+  }
   const factory = factories.get(name);
   if (!factory) throw new ArgumentError(`unknown backend '${name}' (available: ${backendNames().join(', ')})`);
-  const backend = await factory();
+  const backend = await factory(opts);
   instances.set(name, backend);
   return backend;
 }
 
 /** Makes `name` the backend for new tensors. */
-export async function setBackend(name: string): Promise<Backend> {
-  active = await initBackend(name);
+export async function setBackend(name: string, opts: BackendOptions = {}): Promise<Backend> {
+  active = await initBackend(name, opts);
   return active;
+}
+
+/** The name of the backend used when none is set (the fastest available on this machine). */
+export function defaultBackendName(): string {
+  return defaultName;
 }
 
 /** The active backend; the default one is created synchronously only if it needs no loading. */
@@ -47,7 +58,7 @@ export function getBackend(name?: string): Backend {
   if (active) return active;
   const factory = factories.get(defaultName);
   if (!factory) throw new BackendError(`no backend registered as default ('${defaultName}')`);
-  const made = factory();
+  const made = factory({});
   if (made instanceof Promise) {
     throw new BackendError(`the default backend '${defaultName}' loads asynchronously: await setBackend('${defaultName}') first`);
   }

@@ -2,7 +2,7 @@
 // every constructor option of the seed and the same module tree, hence the same state-dict keys.
 
 import type { Backend } from '../../backend/backend.js';
-import { ArgumentError, NotSupportedError } from '../../errors.js';
+import { ArgumentError, NotSupportedError, ShapeError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/scope.js';
 import {
@@ -225,6 +225,7 @@ export class ResNet extends Module {
   /** conv1 → bn1 → relu → maxpool (the deep stem's own conv-bn-relu pairs run inside conv1). */
   stem(x: Tensor): Tensor {
     this.requireRank(x, 4, 'N, 3, H, W');
+    if (x.shape[1] !== 3) throw new ShapeError(`ResNet: input must have 3 channels (N, 3, H, W), got [${x.shape.join(', ')}]`);
     return this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
   }
 
