@@ -2,7 +2,7 @@
 // tests and benches import exactly the modules the library ships; (2) bundle the library
 // entry and the CLI into dist/. esbuild only strips types; `npm run typecheck` runs tsc.
 import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync, rmSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, rmSync, mkdirSync, copyFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,7 +20,7 @@ function tsFiles(dir) {
 }
 
 // Start clean so that a deleted source never leaves a stale module behind in build/.
-rmSync(join(root, 'build'), { recursive: true, force: true });
+for (const d of ['src', 'test', 'bench']) rmSync(join(root, 'build', d), { recursive: true, force: true });
 const entryPoints = ['src', 'test', 'bench'].flatMap((d) => tsFiles(join(root, d)));
 await build({
   entryPoints,
@@ -51,3 +51,29 @@ await build({
   logLevel: 'warning',
 });
 
+
+// The AssemblyScript kernels: four builds (SIMD / relaxed SIMD × single / shared memory),
+// compiled only when a kernel source or asconfig.json changed, then placed next to the JS
+// that loads them (build/src/backend/wasm/ for tests, dist/ for the bundle).
+const targets = ['simd', 'simd-mt', 'relaxed', 'relaxed-mt'];
+const wasmOut = join(root, 'build', 'wasm');
+const newest = Math.max(statSync(join(root, 'asconfig.json')).mtimeMs,
+  ...readdirSync(join(root, 'assembly')).map((f) => statSync(join(root, 'assembly', f)).mtimeMs));
+const stale = targets.filter((t) => {
+  const f = join(wasmOut, `kernels-${t}.wasm`);
+  return !existsSync(f) || statSync(f).mtimeMs < newest;
+});
+if (stale.length) {
+  const { default: asc } = await import('assemblyscript/asc');
+  for (const target of stale) {
+    const { error, stderr } = await asc.main(['--config', join(root, 'asconfig.json'), '--target', target], {});
+    if (error) {
+      console.error(stderr.toString());
+      throw error;
+    }
+  }
+}
+for (const dir of [join(root, 'build', 'src', 'backend', 'wasm'), join(root, 'dist')]) {
+  mkdirSync(dir, { recursive: true });
+  for (const t of targets) copyFileSync(join(wasmOut, `kernels-${t}.wasm`), join(dir, `kernels-${t}.wasm`));
+}

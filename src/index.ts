@@ -3,10 +3,11 @@
 // weights cache, the CLI) live in 'resnest-ts/node'.
 
 import './backend/js/index.js';
+import './backend/wasm/index.js';
 
 export * from './errors.js';
 export type { Backend, BackendOptions, DType, Activation } from './backend/backend.js';
-export { registerBackend, initBackend, setBackend, getBackend, backendNames, defaultBackendName } from './backend/registry.js';
+export { registerBackend, initBackend, setBackend, getBackend, backendNames, defaultBackendName, ready } from './backend/registry.js';
 export { metaBackend } from './backend/meta.js';
 export { Tensor, tensor, zeros, full } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../src/backend/js/index.js';
+import '../src/index.js';
+import { initBackend } from '../src/backend/registry.js';
 import { createModel } from '../src/models/resnest/zoo.js';
 import { saveSafetensors } from '../src/io/safetensors.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
@@ -25,7 +26,8 @@ const dir = mkdtempSync(join(tmpdir(), 'resnest-cli-'));
 const fx = manifest().zoo.find((z) => z.arch === 'resnest14d')!;
 const weights = join(dir, 'resnest14d.safetensors');
 const input = join(dir, 'x.npy');
-const model = createModel('resnest14d', { init: false });
+const js = await initBackend('js');
+const model = createModel('resnest14d', { init: false, backend: js });
 const sd = syntheticStateDict(model, fx.seed);
 model.loadStateDict(sd);
 writeFileSync(weights, saveSafetensors(sd));
@@ -51,7 +53,7 @@ test('infer --features writes layer4, or the named stages', async () => {
   assert.is(r.code, 0, r.stderr);
   const f4 = npy(out);
   assert.equal(f4.shape, [1, 2048, 2, 2]);
-  const ref = tidy(() => model.features(tensor(syntheticInput(fx.input, fx.seed), fx.input)));
+  const ref = tidy(() => model.features(tensor(syntheticInput(fx.input, fx.seed), fx.input, { backend: js })));
   assert.ok(relErr(f4.data as Float32Array, ref.layer4.dataSync()) < 1e-5);
 
   r = await runCli(['infer', '--arch', 'resnest14d', '--weights', weights, '--input', input, '--output', out, '--features', 'stem,layer2', '--dilation', '4']);
@@ -69,7 +71,7 @@ test('classify prints the top-k labels of the model on the preprocessed image', 
   assert.is(res!.top.length, 3);
   // The same pipeline in-process: decode, preprocess (224, resize 256), forward, softmax.
   const pre = preprocess(decodeImage(new Uint8Array(readFileSync(img)), img), { crop: 224, resize: 256 });
-  const probs = tidy(() => softmax(model.call(tensor(pre.data, pre.shape)), 1)).dataSync();
+  const probs = tidy(() => softmax(model.call(tensor(pre.data, pre.shape, { backend: js })), 1)).dataSync();
   const best = [...probs.keys()].sort((a, b) => probs[b]! - probs[a]!);
   assert.equal(res!.top.map((t) => t.index), best.slice(0, 3));
   assert.is(res!.top[0]!.label, IMAGENET_CLASSES[best[0]!]);
@@ -152,14 +154,14 @@ test('--pretrained: a hash mismatch leaves the cache empty; a cached file is use
     assert.is(requests, 1);
 
     // A checkpoint already in the cache is trusted, as torch.hub does: no request is made.
-    const r50 = createModel('resnest50', { init: false });
+    const r50 = createModel('resnest50', { init: false, backend: js });
     const sd50 = syntheticStateDict(r50, 5);
     writeFileSync(join(home, 'resnest50-528c19ca.pth'), saveSafetensors(sd50));
     const ok = await runCli(['infer', '--arch', 'resnest50', '--pretrained', '--input', input, '--output', join(dir, 'p.npy')], env);
     assert.is(ok.code, 0, ok.stderr);
     assert.is(requests, 1);
     r50.loadStateDict(sd50);
-    const ref = tidy(() => r50.call(tensor(syntheticInput(fx.input, fx.seed), fx.input))).dataSync();
+    const ref = tidy(() => r50.call(tensor(syntheticInput(fx.input, fx.seed), fx.input, { backend: js }))).dataSync();
     assert.ok(relErr(npy(join(dir, 'p.npy')).data as Float32Array, ref) < 1e-5);
   } finally {
     server.close();

@@ -5,11 +5,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import '../src/backend/js/index.js';
+import '../src/index.js';
 import { createModel, parameterCount } from '../src/models/resnest/zoo.js';
 import { ResNet } from '../src/models/resnest/resnet.js';
 import { SplAtConv2d } from '../src/models/resnest/splat.js';
 import { metaBackend } from '../src/backend/meta.js';
+import { initBackend } from '../src/backend/registry.js';
 import { BackendError, NotSupportedError, StateDictError, ArgumentError } from '../src/errors.js';
 import type { RawTensor } from '../src/io/raw.js';
 import { tensor } from '../src/tensor/tensor.js';
@@ -17,6 +18,7 @@ import { tidy } from '../src/tensor/scope.js';
 import { FIXTURES } from './helpers/fixtures.js';
 import { syntheticStateDict } from './helpers/synthetic.js';
 
+const js = await initBackend('js');
 const seedKeys = JSON.parse(readFileSync(join(FIXTURES, 'parity', 'state_dict_keys.json'), 'utf8')) as Record<string, [string, number[]][]>;
 
 for (const [arch, keys] of Object.entries(seedKeys)) {
@@ -39,7 +41,7 @@ test('zoo parameter counts (ResNeSt paper / torchvision)', () => {
   assert.is(parameterCount('resnest50', 10), 27483240 - 2048 * 990 - 990);
 });
 
-const small = () => createModel('resnest14d', { init: false, numClasses: 10 });
+const small = () => createModel('resnest14d', { init: false, numClasses: 10, backend: js });
 const fill = (m: ResNet) => syntheticStateDict(m, 3);
 
 test('load_state_dict: accepts num_batches_tracked and half/double precision', () => {
@@ -116,7 +118,7 @@ test('SplAtConv2d: inter_channels = max(in·radix/4, 32), fc1/fc2 grouped by car
 });
 
 test('forward hooks see each part of split attention; the seed init matches its formula', () => {
-  const m = createModel('resnest14d', { numClasses: 10, seed: 1 });
+  const m = createModel('resnest14d', { numClasses: 10, seed: 1, backend: js });
   const w = m.layer1.stateDict().get('0.conv1.weight')!.dataSync();
   const std = Math.sqrt(Array.from(w).reduce((a, v) => a + v * v, 0) / w.length);
   assert.ok(Math.abs(std - Math.sqrt(2 / 64)) / Math.sqrt(2 / 64) < 0.05, `conv init std ${std}`); // 1×1 conv, 64 out
@@ -126,7 +128,7 @@ test('forward hooks see each part of split attention; the seed init matches its 
   assert.throws(() => m.getSubmodule('layer2.9.conv2'), (e: unknown) => e instanceof ArgumentError && /'9' not found/.test(String(e)));
   const seen: string[] = [];
   for (const [name, sub] of splat.namedChildren()) sub.registerForwardHook((_m, _i, out) => seen.push(`${name}:${out.shape.join('x')}`));
-  tidy(() => m.call(tensor(new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32])));
+  tidy(() => m.call(tensor(new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32], { backend: js })));
   assert.equal(seen, ['conv:1x256x8x8', 'bn0:1x256x8x8', 'fc1:1x64x1x1', 'bn1:1x64x1x1', 'fc2:1x256x1x1', 'rsoftmax:1x256']);
 });
 

@@ -48,6 +48,11 @@ export function defaultBackendName(): string {
   return defaultName;
 }
 
+/** Initialises the default backend (wasm where it runs) unless one is set: `await ready()` once before building models. */
+export async function ready(): Promise<Backend> {
+  return active ?? setBackend(defaultName);
+}
+
 /** The active backend; the default one is created synchronously only if it needs no loading. */
 export function getBackend(name?: string): Backend {
   if (name !== undefined) {
@@ -60,7 +65,7 @@ export function getBackend(name?: string): Backend {
   if (!factory) throw new BackendError(`no backend registered as default ('${defaultName}')`);
   const made = factory({});
   if (made instanceof Promise) {
-    throw new BackendError(`the default backend '${defaultName}' loads asynchronously: await setBackend('${defaultName}') first`);
+    throw new BackendError(`the default backend '${defaultName}' loads asynchronously: call \`await ready()\` first (or setBackend('js') for the synchronous reference backend)`);
   }
   instances.set(defaultName, made);
   active = made;

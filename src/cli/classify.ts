@@ -9,10 +9,11 @@ import { resizeFor, zooEntry } from '../models/resnest/zoo.js';
 import { softmax } from '../ops/index.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
+import { checkNumel } from '../tensor/shape.js';
 import { flag, int, parseArgs, str } from './args.js';
 import { MODEL_OPTIONS, modelFromArgs } from './model.js';
 
-export const CLASSIFY_USAGE = 'resnest classify <image.png|jpg>… --arch <name> (--weights <file> | --pretrained) [--top 5] [--backend js] [--json]';
+export const CLASSIFY_USAGE = 'resnest classify <image.png|jpg>… --arch <name> (--weights <file> | --pretrained) [--top 5] [--backend wasm|js|webgpu] [--threads N] [--json]';
 
 export async function classify(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, top: { type: 'string' }, crop: { type: 'string' }, json: { type: 'boolean' } });
@@ -23,7 +24,8 @@ export async function classify(argv: string[]): Promise<void> {
   const crop = int(p, 'crop') ?? entry.crop;
 
   // Decode everything first so that a bad image fails before the model is loaded.
-  const batch = new Float32Array(files.length * 3 * crop * crop);
+  // A typed error (not a RangeError from the allocation) when --crop asks for too much.
+  const batch = new Float32Array(checkNumel([files.length, 3, crop, crop], 'classify: input batch'));
   for (let i = 0; i < files.length; i++) {
     const img = decodeImage(await readBytes(files[i]!), files[i]);
     batch.set(preprocess(img, { crop, resize: resizeFor(entry, crop) }).data, i * 3 * crop * crop);

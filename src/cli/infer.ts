@@ -12,7 +12,7 @@ import { parseArgs, required } from './args.js';
 import { zooEntry } from '../models/resnest/zoo.js';
 import { MODEL_OPTIONS, modelFromArgs } from './model.js';
 
-export const INFER_USAGE = 'resnest infer --arch <name> (--weights <file> | --pretrained) --input <x.npy> --output <y.npy> [--backend js] [--dilation 1|2|4] [--features [stem,layer1,…]]';
+export const INFER_USAGE = 'resnest infer --arch <name> (--weights <file> | --pretrained) --input <x.npy> --output <y.npy> [--backend wasm|js|webgpu] [--threads N] [--dilation 1|2|4] [--features [stem,layer1,…]]';
 
 async function writeTensor(path: string, t: Tensor): Promise<void> {
   await writeFileAtomic(path, writeNpy({ dtype: 'float32', shape: [...t.shape], data: (await t.data()) as Float32Array }));

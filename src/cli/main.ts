@@ -2,7 +2,7 @@
 // The `resnest` command. Every failure is one line on stderr and a non-zero exit
 // (2: bad usage, 1: bad input or environment); --verbose adds the stack trace.
 
-import '../backend/js/index.js';
+import '../index.js';
 import { ArgumentError, ResnestError } from '../errors.js';
 import { classify, CLASSIFY_USAGE } from './classify.js';
 import { infer, INFER_USAGE } from './infer.js';

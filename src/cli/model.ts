@@ -2,7 +2,7 @@
 // backend and options, with one-line errors for every way that can go wrong.
 
 import { ArgumentError } from '../errors.js';
-import { initBackend } from '../backend/registry.js';
+import { defaultBackendName, initBackend } from '../backend/registry.js';
 import type { ResNet } from '../models/resnest/resnet.js';
 import { zooEntry } from '../models/resnest/zoo.js';
 import { loadModel } from '../node.js';
@@ -13,6 +13,7 @@ export const MODEL_OPTIONS = {
   weights: { type: 'string' },
   pretrained: { type: 'boolean' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   dilation: { type: 'string' },
   verbose: { type: 'boolean' },
 } as const;
@@ -27,7 +28,8 @@ export async function modelFromArgs(p: Parsed, command: string): Promise<ResNet>
   if (weights && pretrained) throw new ArgumentError(`${command}: give either --weights or --pretrained, not both`);
   const dilation = int(p, 'dilation');
   if (dilation !== undefined && ![1, 2, 4].includes(dilation)) throw new ArgumentError(`--dilation must be 1, 2 or 4, got ${dilation}`);
-  const backend = await initBackend(str(p, 'backend') ?? 'js');
+  const threads = int(p, 'threads');
+  const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
   return loadModel(arch, {
     ...(weights ? { weights } : { pretrained: true }),
     ...(dilation ? { dilation } : {}),

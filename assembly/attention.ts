@@ -1,0 +1,226 @@
+// Split attention's reductions, r-softmax, softmax, inference batch norm and linear.
+// Work is split across threads by independent rows.
+
+import { fma, relu4, sigmoidf, hsum, loadPartial, ACT_RELU, ACT_SIGMOID } from './simd';
+import { rowSum } from './pool';
+
+@inline function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + <usize>i * 4);
+}
+@inline function argf(args: usize, i: i32): f32 {
+  return load<f32>(args + <usize>i * 4);
+}
+
+/** gap[b, j] = mean over hw of Σ_r x[b, r·c + j]. */
+export function radixGap(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
+  const batch = arg(args, 2), radix = arg(args, 3), c = arg(args, 4), hw = arg(args, 5);
+  for (let t = tid; t < batch * c; t += nth) {
+    const b = t / c, j = t - b * c;
+    let s: f32 = 0;
+    for (let r = 0; r < radix; r++) s += rowSum(x + <usize>(((b * radix + r) * c + j) * hw) * 4, hw);
+    store<f32>(out + <usize>t * 4, s / <f32>hw);
+  }
+}
+
+/** out[b, j, :] = Σ_r atten[b, r·c + j] · x[b, r·c + j, :]. */
+export function radixAttend(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), att = <usize>arg(args, 1), out = <usize>arg(args, 2);
+  const batch = arg(args, 3), radix = arg(args, 4), c = arg(args, 5), hw = arg(args, 6);
+  for (let t = tid; t < batch * c; t += nth) {
+    const b = t / c, j = t - b * c;
+    const o = out + <usize>(t * hw) * 4;
+    for (let r = 0; r < radix; r++) {
+      const ch = (b * radix + r) * c + j;
+      const a = load<f32>(att + <usize>ch * 4);
+      const av = f32x4.splat(a);
+      const src = x + <usize>(ch * hw) * 4;
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
+        const v = f32x4.mul(av, v128.load(src + <usize>i * 4));
+        v128.store(o + <usize>i * 4, r == 0 ? v : f32x4.add(v128.load(o + <usize>i * 4), v));
+      }
+      for (; i < hw; i++) {
+        const v = a * load<f32>(src + <usize>i * 4);
+        store<f32>(o + <usize>i * 4, r == 0 ? v : load<f32>(o + <usize>i * 4) + v);
+      }
+    }
+  }
+}
+
+/** [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]. */
+export function rSoftmax(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
+  const batch = arg(args, 2), card = arg(args, 3), radix = arg(args, 4), rest = arg(args, 5);
+  for (let t = tid; t < batch * card; t += nth) {
+    const b = t / card, k = t - b * card;
+    for (let i = 0; i < rest; i++) {
+      let m: f32 = -Infinity;
+      for (let r = 0; r < radix; r++) m = max(m, load<f32>(x + <usize>(((b * card + k) * radix + r) * rest + i) * 4));
+      let s: f32 = 0;
+      for (let r = 0; r < radix; r++) {
+        const e = Mathf.exp(load<f32>(x + <usize>(((b * card + k) * radix + r) * rest + i) * 4) - m);
+        store<f32>(out + <usize>(((b * radix + r) * card + k) * rest + i) * 4, e);
+        s += e;
+      }
+      for (let r = 0; r < radix; r++) {
+        const p = out + <usize>(((b * radix + r) * card + k) * rest + i) * 4;
+        store<f32>(p, load<f32>(p) / s);
+      }
+    }
+  }
+}
+
+/** Softmax over the middle axis of [outer, dim, inner]. */
+export function softmax(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
+  const outer = arg(args, 2), dim = arg(args, 3), inner = arg(args, 4);
+  for (let t = tid; t < outer * inner; t += nth) {
+    const o = t / inner, i = t - o * inner;
+    const b = o * dim * inner + i;
+    let m: f32 = -Infinity;
+    for (let d = 0; d < dim; d++) m = max(m, load<f32>(x + <usize>(b + d * inner) * 4));
+    let s: f32 = 0;
+    for (let d = 0; d < dim; d++) {
+      const e = Mathf.exp(load<f32>(x + <usize>(b + d * inner) * 4) - m);
+      store<f32>(out + <usize>(b + d * inner) * 4, e);
+      s += e;
+    }
+    for (let d = 0; d < dim; d++) {
+      const p = out + <usize>(b + d * inner) * 4;
+      store<f32>(p, load<f32>(p) / s);
+    }
+  }
+}
+
+/** y = (x − mean) · (γ / √(var + ε)) + β per channel of [n, c, hw], then act. */
+export function batchNorm(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), wt = <usize>arg(args, 1), bs = <usize>arg(args, 2);
+  const mean = <usize>arg(args, 3), vr = <usize>arg(args, 4), out = <usize>arg(args, 5);
+  const n = arg(args, 6), c = arg(args, 7), hw = arg(args, 8), act = arg(args, 9), eps = argf(args, 10);
+  for (let t = tid; t < n * c; t += nth) {
+    const ch = t % c;
+    const scale = <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
+    const mu = load<f32>(mean + <usize>ch * 4), shift = load<f32>(bs + <usize>ch * 4);
+    const sv = f32x4.splat(scale), mv = f32x4.splat(mu), bv = f32x4.splat(shift);
+    const src = x + <usize>(t * hw) * 4, dst = out + <usize>(t * hw) * 4;
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      let y = f32x4.add(f32x4.mul(f32x4.sub(v128.load(src + <usize>i * 4), mv), sv), bv);
+      if (act == ACT_RELU) y = relu4(y);
+      v128.store(dst + <usize>i * 4, y);
+    }
+    for (; i < hw; i++) {
+      let y = (load<f32>(src + <usize>i * 4) - mu) * scale + shift;
+      if (act == ACT_RELU && y <= 0) y = 0;
+      store<f32>(dst + <usize>i * 4, y);
+    }
+    if (act == ACT_SIGMOID) for (let j = 0; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
+  }
+}
+
+/** out[i, j] = x[i, :] · w[j, :] + bias[j]; (i, j) pairs split across threads. */
+export function linear(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), w = <usize>arg(args, 1), bias = <usize>arg(args, 2), out = <usize>arg(args, 3);
+  const m = arg(args, 4), k = arg(args, 5), n = arg(args, 6);
+  for (let t = tid; t < m * n; t += nth) {
+    const i = t / n, j = t - i * n;
+    const xr = x + <usize>(i * k) * 4, wr = w + <usize>(j * k) * 4;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    let p = 0;
+    for (; p + 8 <= k; p += 8) {
+      a0 = fma(v128.load(xr + <usize>p * 4), v128.load(wr + <usize>p * 4), a0);
+      a1 = fma(v128.load(xr + <usize>p * 4, 16), v128.load(wr + <usize>p * 4, 16), a1);
+    }
+    a0 = fma(loadPartial(xr + <usize>p * 4, min(4, k - p)), loadPartial(wr + <usize>p * 4, min(4, k - p)), a0);
+    if (k - p > 4) a1 = fma(loadPartial(xr + <usize>(p + 4) * 4, k - p - 4), loadPartial(wr + <usize>(p + 4) * 4, k - p - 4), a1);
+    let s = hsum(f32x4.add(a0, a1));
+    if (bias) s += load<f32>(bias + <usize>j * 4);
+    store<f32>(out + <usize>t * 4, s);
+  }
+}
+
+// Unary op codes shared with the JS side.
+export const U_RELU: i32 = 0;
+export const U_SIGMOID: i32 = 1;
+export const U_EXP: i32 = 2;
+export const U_NEG: i32 = 3;
+export const U_SQRT: i32 = 4;
+export const U_RSQRT: i32 = 5;
+export const U_ADDS: i32 = 6;
+export const U_MULS: i32 = 7;
+
+/** out[i] = op(x[i]) over n contiguous floats, in chunks per thread. */
+export function unary(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), n = arg(args, 2), op = arg(args, 3), alpha = argf(args, 4);
+  const chunk = (((n + nth - 1) / nth) + 3) & ~3;
+  const i0 = tid * chunk, i1 = min(n, i0 + chunk);
+  const av = f32x4.splat(alpha);
+  let i = i0;
+  if (op == U_RELU || op == U_NEG || op == U_SQRT || op == U_ADDS || op == U_MULS) {
+    for (; i + 4 <= i1; i += 4) {
+      const v = v128.load(x + <usize>i * 4);
+      let y: v128;
+      if (op == U_RELU) y = relu4(v);
+      else if (op == U_NEG) y = f32x4.neg(v);
+      else if (op == U_SQRT) y = f32x4.sqrt(v);
+      else if (op == U_ADDS) y = f32x4.add(v, av);
+      else y = f32x4.mul(v, av);
+      v128.store(out + <usize>i * 4, y);
+    }
+  }
+  for (; i < i1; i++) {
+    const v = load<f32>(x + <usize>i * 4);
+    let y: f32;
+    if (op == U_RELU) y = v <= 0 ? 0 : v;
+    else if (op == U_SIGMOID) y = sigmoidf(v);
+    else if (op == U_EXP) y = Mathf.exp(v);
+    else if (op == U_NEG) y = -v;
+    else if (op == U_SQRT) y = Mathf.sqrt(v);
+    else if (op == U_RSQRT) y = <f32>(1.0 / Math.sqrt(<f64>v));
+    else if (op == U_ADDS) y = v + alpha;
+    else y = v * alpha;
+    store<f32>(out + <usize>i * 4, y);
+  }
+}
+
+// Binary op codes shared with the JS side.
+export const B_ADD: i32 = 0;
+export const B_SUB: i32 = 1;
+export const B_MUL: i32 = 2;
+export const B_DIV: i32 = 3;
+
+/**
+ * out = a ∘ b for the two layouts inference produces: same-shape contiguous operands
+ * (residual sums), and b broadcast along rows ([rows, len] ∘ [rows, 1]: per-channel scales).
+ * Anything else takes the JS reference path on the same memory.
+ */
+export function binary(args: usize, tid: i32, nth: i32): void {
+  const a = <usize>arg(args, 0), b = <usize>arg(args, 1), out = <usize>arg(args, 2);
+  const rows = arg(args, 3), len = arg(args, 4), op = arg(args, 5), bPerRow = arg(args, 6) != 0;
+  for (let r = tid; r < rows; r += nth) {
+    const pa = a + <usize>(r * len) * 4, po = out + <usize>(r * len) * 4;
+    const pb = bPerRow ? b + <usize>r * 4 : b + <usize>(r * len) * 4;
+    let i = 0;
+    for (; i + 4 <= len; i += 4) {
+      const va = v128.load(pa + <usize>i * 4);
+      const vb = bPerRow ? v128.load32_splat(pb) : v128.load(pb + <usize>i * 4);
+      let y: v128;
+      if (op == B_ADD) y = f32x4.add(va, vb);
+      else if (op == B_SUB) y = f32x4.sub(va, vb);
+      else if (op == B_MUL) y = f32x4.mul(va, vb);
+      else y = f32x4.div(va, vb);
+      v128.store(po + <usize>i * 4, y);
+    }
+    for (; i < len; i++) {
+      const va = load<f32>(pa + <usize>i * 4);
+      const vb = bPerRow ? load<f32>(pb) : load<f32>(pb + <usize>i * 4);
+      let y: f32;
+      if (op == B_ADD) y = va + vb;
+      else if (op == B_SUB) y = va - vb;
+      else if (op == B_MUL) y = va * vb;
+      else y = va / vb;
+      store<f32>(po + <usize>i * 4, y);
+    }
+  }
+}

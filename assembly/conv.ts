@@ -1,0 +1,226 @@
+// Convolution as a blocked GEMM with implicit im2col, NCHW in and out:
+//   out[b, g·og + m, p] = Σ_k W[g·og + m, k] · X̂[b, g][k, p]
+// where k runs over (input channel, ky, kx) of group g and p over output pixels. Blocks of
+// the virtual im2col matrix X̂ (KC rows × NC columns) are packed into per-thread scratch in
+// panels of NR = 8 columns; a 4×8 register-blocked micro-kernel streams four weight rows
+// (read in place: OIHW rows are already the GEMM's A rows) against a panel. Stride, padding
+// and dilation are resolved while packing; groups index into X and W without copies. The
+// epilogue (bias, residual, activation) runs on the last K block, before the store.
+
+import { fma, relu4, sigmoidf, loadPartial, storePartial, ACT_RELU, ACT_SIGMOID } from './simd';
+
+const NR: i32 = 8;
+const KC: i32 = 256;
+const NC: i32 = 256;
+
+/** Scratch bytes a thread needs for conv2d: one packed KC × NC block. */
+export const CONV_SCRATCH: i32 = KC * NC * 4;
+
+@inline function loadRow(p: usize, cols: i32, half: i32): v128 {
+  // Columns [4·half, 4·half + 4) of an 8-wide row with `cols` valid entries.
+  const n = cols - 4 * half;
+  if (n >= 4) return v128.load(p + <usize>(16 * half));
+  return loadPartial(p + <usize>(16 * half), n);
+}
+
+@inline function storeRow(p: usize, v0: v128, v1: v128, cols: i32): void {
+  if (cols >= 8) {
+    v128.store(p, v0);
+    v128.store(p, v1, 16);
+  } else if (cols > 4) {
+    v128.store(p, v0);
+    storePartial(p + 16, v1, cols - 4);
+  } else {
+    storePartial(p, v0, cols);
+  }
+}
+
+@inline function finish(v: v128, bias: f32, r: v128, act: i32): v128 {
+  let y = f32x4.add(f32x4.add(v, f32x4.splat(bias)), r);
+  if (act == ACT_RELU) y = relu4(y);
+  else if (act == ACT_SIGMOID) {
+    y = f32x4(sigmoidf(f32x4.extract_lane(y, 0)), sigmoidf(f32x4.extract_lane(y, 1)),
+      sigmoidf(f32x4.extract_lane(y, 2)), sigmoidf(f32x4.extract_lane(y, 3)));
+  }
+  return y;
+}
+
+/**
+ * C[rows × cols] (+)= A[rows × kc] · B[kc × 8]. A rows are `lda` bytes apart, B is a packed
+ * panel (8 floats per k), C rows `ldc` bytes apart. On the last K block the epilogue adds
+ * bias[row] and residual (same layout as C) and applies act.
+ */
+function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
+  accumulate: bool, last: bool, bias: usize, res: usize, act: i32): void {
+  // Rows past the edge re-read the last valid row; their results are never stored.
+  const a0 = a;
+  const a1 = rows > 1 ? a0 + lda : a0;
+  const a2 = rows > 2 ? a1 + lda : a1;
+  const a3 = rows > 3 ? a2 + lda : a2;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pb = b;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa0);
+    c00 = fma(av, b0, c00);
+    c01 = fma(av, b1, c01);
+    av = v128.load32_splat(pa1);
+    c10 = fma(av, b0, c10);
+    c11 = fma(av, b1, c11);
+    av = v128.load32_splat(pa2);
+    c20 = fma(av, b0, c20);
+    c21 = fma(av, b1, c21);
+    av = v128.load32_splat(pa3);
+    c30 = fma(av, b0, c30);
+    c31 = fma(av, b1, c31);
+    pa0 += 4; pa1 += 4; pa2 += 4; pa3 += 4; pb += 32;
+  }
+  if (accumulate) {
+    c00 = f32x4.add(c00, loadRow(c, cols, 0)); c01 = f32x4.add(c01, loadRow(c, cols, 1));
+    if (rows > 1) { c10 = f32x4.add(c10, loadRow(c + ldc, cols, 0)); c11 = f32x4.add(c11, loadRow(c + ldc, cols, 1)); }
+    if (rows > 2) { c20 = f32x4.add(c20, loadRow(c + 2 * ldc, cols, 0)); c21 = f32x4.add(c21, loadRow(c + 2 * ldc, cols, 1)); }
+    if (rows > 3) { c30 = f32x4.add(c30, loadRow(c + 3 * ldc, cols, 0)); c31 = f32x4.add(c31, loadRow(c + 3 * ldc, cols, 1)); }
+  }
+  if (last) {
+    const zero = f32x4.splat(0);
+    const hasRes = res != 0;
+    c00 = finish(c00, bias ? load<f32>(bias) : 0, hasRes ? loadRow(res, cols, 0) : zero, act);
+    c01 = finish(c01, bias ? load<f32>(bias) : 0, hasRes ? loadRow(res, cols, 1) : zero, act);
+    if (rows > 1) {
+      c10 = finish(c10, bias ? load<f32>(bias, 4) : 0, hasRes ? loadRow(res + ldc, cols, 0) : zero, act);
+      c11 = finish(c11, bias ? load<f32>(bias, 4) : 0, hasRes ? loadRow(res + ldc, cols, 1) : zero, act);
+    }
+    if (rows > 2) {
+      c20 = finish(c20, bias ? load<f32>(bias, 8) : 0, hasRes ? loadRow(res + 2 * ldc, cols, 0) : zero, act);
+      c21 = finish(c21, bias ? load<f32>(bias, 8) : 0, hasRes ? loadRow(res + 2 * ldc, cols, 1) : zero, act);
+    }
+    if (rows > 3) {
+      c30 = finish(c30, bias ? load<f32>(bias, 12) : 0, hasRes ? loadRow(res + 3 * ldc, cols, 0) : zero, act);
+      c31 = finish(c31, bias ? load<f32>(bias, 12) : 0, hasRes ? loadRow(res + 3 * ldc, cols, 1) : zero, act);
+    }
+  }
+  storeRow(c, c00, c01, cols);
+  if (rows > 1) storeRow(c + ldc, c10, c11, cols);
+  if (rows > 2) storeRow(c + 2 * ldc, c20, c21, cols);
+  if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols);
+}
+
+/**
+ * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of the virtual im2col matrix of one image's
+ * group (x points at its first input channel) into panels of 8 columns: dst[panel][k][8],
+ * zero-filled past jn. Out-of-image taps (padding) are zeros.
+ */
+function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  ow: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
+  const taps = kh * kw;
+  const padded = (jn + NR - 1) & ~(NR - 1);
+  const oy0 = j0 / ow, ox0 = j0 - oy0 * ow;
+  for (let kk = 0; kk < kc; kk++) {
+    const r = k0 + kk;
+    const ci = r / taps;
+    const rem = r - ci * taps;
+    const ky = rem / kw, kx = rem - ky * kw;
+    const plane = x + <usize>(ci * h * w) * 4;
+    const yOff = ky * dh - ph, xOff = kx * dw - pw;
+    let oy = oy0, ox = ox0;
+    let iy = oy * sh + yOff;
+    let rowOk = <u32>iy < <u32>h;
+    let row = plane + <usize>(iy * w) * 4;
+    let d = dst + <usize>(kk * NR) * 4;
+    for (let jj = 0; jj < padded; jj++) {
+      let v: f32 = 0;
+      if (jj < jn) {
+        const ix = ox * sw + xOff;
+        if (rowOk && <u32>ix < <u32>w) v = load<f32>(row + <usize>ix * 4);
+        if (++ox == ow) {
+          ox = 0;
+          oy++;
+          iy = oy * sh + yOff;
+          rowOk = <u32>iy < <u32>h;
+          row = plane + <usize>(iy * w) * 4;
+        }
+      }
+      store<f32>(d + <usize>(jj & 7) * 4, v);
+      if ((jj & 7) == 7) d += <usize>(kc * NR) * 4;
+    }
+  }
+}
+
+/** The same packing for a 1×1, stride-1, unpadded conv: X̂ rows are the input planes themselves. */
+function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
+  const full = jn >> 3, tail = jn & 7;
+  for (let kk = 0; kk < kc; kk++) {
+    const src = x + <usize>((k0 + kk) * plane + j0) * 4;
+    let d = dst + <usize>(kk * NR) * 4;
+    for (let p = 0; p < full; p++) {
+      v128.store(d, v128.load(src + <usize>(p * 32)));
+      v128.store(d, v128.load(src + <usize>(p * 32), 16), 16);
+      d += <usize>(kc * NR) * 4;
+    }
+    if (tail) {
+      const s = src + <usize>(full * 32);
+      for (let t = 0; t < NR; t++) store<f32>(d + <usize>t * 4, t < tail ? load<f32>(s + <usize>t * 4) : 0);
+    }
+  }
+}
+
+/** Argument slots written by the JS side (src/backend/wasm/kernels.ts: conv2d). */
+export function conv2d(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>load<i32>(args, 0), wt = <usize>load<i32>(args, 4), bias = <usize>load<i32>(args, 8);
+  const res = <usize>load<i32>(args, 12), out = <usize>load<i32>(args, 16);
+  const n = load<i32>(args, 20), c = load<i32>(args, 24), h = load<i32>(args, 28), w = load<i32>(args, 32);
+  const o = load<i32>(args, 36), kh = load<i32>(args, 40), kw = load<i32>(args, 44);
+  const sh = load<i32>(args, 48), sw = load<i32>(args, 52), ph = load<i32>(args, 56), pw = load<i32>(args, 60);
+  const dh = load<i32>(args, 64), dw = load<i32>(args, 68), groups = load<i32>(args, 72);
+  const oh = load<i32>(args, 76), ow = load<i32>(args, 80), act = load<i32>(args, 84);
+  const scratch = <usize>load<i32>(args, 88) + <usize>(tid * load<i32>(args, 92));
+
+  const cg = c / groups, og = o / groups;
+  const K = cg * kh * kw, P = oh * ow;
+  const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  const nBlocks = (P + NC - 1) / NC;
+  const panels = (og + 3) >> 2;
+  // Enough tasks for every thread: split the output channels too when images × groups ×
+  // column blocks are few (deep layers: 7×7 pixels, 2048 channels).
+  const base = n * groups * nBlocks;
+  let mSplit = base >= 2 * nth ? 1 : (2 * nth + base - 1) / base;
+  if (mSplit > panels) mSplit = panels;
+  const perSplit = (panels + mSplit - 1) / mSplit;
+  const total = base * mSplit;
+  const ldc = <usize>P * 4;
+
+  for (let t = tid; t < total; t += nth) {
+    const ms = t % mSplit;
+    let rest = t / mSplit;
+    const nb = rest % nBlocks;
+    rest /= nBlocks;
+    const g = rest % groups;
+    const b = rest / groups;
+    const p0 = ms * perSplit;
+    const p1 = min(panels, p0 + perSplit);
+    if (p0 >= p1) continue;
+    const j0 = nb * NC, jn = min(NC, P - j0);
+    const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = min(KC, K - k0);
+      if (direct) packRows(xg, h * w, k0, kc, j0, jn, scratch);
+      else packIm2col(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kc, j0, jn, scratch);
+      const last = k0 + kc == K;
+      for (let pn = p0; pn < p1; pn++) {
+        const m0 = pn * 4;
+        const rows = min(4, og - m0);
+        const oc = g * og + m0;
+        const a = wt + <usize>(oc * K + k0) * 4;
+        const cRow = out + <usize>((b * o + oc) * P + j0) * 4;
+        const rRow = res ? res + <usize>((b * o + oc) * P + j0) * 4 : 0;
+        const bRow = bias ? bias + <usize>oc * 4 : 0;
+        for (let jp = 0; jp < jn; jp += NR) {
+          micro(kc, a, <usize>K * 4, rows, scratch + <usize>(jp * kc) * 4, cRow + <usize>jp * 4, ldc, min(NR, jn - jp),
+            k0 > 0, last, bRow, rRow ? rRow + <usize>jp * 4 : 0, act);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// Pooling over [planes, h, w] with PyTorch's window rules (see src/backend/js/pool.ts, the
+// reference). Interior windows of stride-1 and stride-2 pools run four outputs per step;
+// windows touching the border take the scalar path. Planes are split across threads.
+
+import { loadPartial } from './simd';
+
+@inline function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + <usize>i * 4);
+}
+
+/** Four consecutive outputs' tap t: inputs at s·j + t for j = 0..3 (s = 1 or 2). */
+@inline function taps(p: usize, s: i32): v128 {
+  if (s == 1) return v128.load(p);
+  const lo = v128.load(p), hi = v128.load(p, 16);
+  return v128.shuffle<f32>(lo, hi, 0, 2, 4, 6);
+}
+
+function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
+  const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
+  const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
+  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0;
+  // Output columns whose whole window lies inside the row: ox·sw − pw ≥ 0 and ox·sw − pw + kw ≤ w.
+  const xa = (pw + sw - 1) / sw;
+  const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
+  const vec = sw <= 2;
+  for (let pl = tid; pl < planes; pl += nth) {
+    const base = x + <usize>(pl * h * w) * 4;
+    let o = out + <usize>(pl * oh * ow) * 4;
+    for (let oy = 0; oy < oh; oy++) {
+      const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
+      const y0 = max(ys, 0), y1 = min(ye, h);
+      let ox = 0;
+      while (ox < ow) {
+        if (vec && ox >= xa && ox + 3 <= xb && ox + 3 < ow) {
+          // Four interior windows at once (horizontally inside; vertical clipping by y0..y1).
+          const xs = ox * sw - pw;
+          // f32x4.max returns NaN when either input is NaN, as PyTorch's max pool does.
+          let acc = isMax ? f32x4.splat(-Infinity) : f32x4.splat(0);
+          for (let iy = y0; iy < y1; iy++) {
+            const row = base + <usize>(iy * w + xs) * 4;
+            for (let t = 0; t < kw; t++) {
+              const v = taps(row + <usize>t * 4, sw);
+              acc = isMax ? f32x4.max(acc, v) : f32x4.add(acc, v);
+            }
+          }
+          if (!isMax) {
+            const count = includePad ? (ye - ys) * kw : (y1 - y0) * kw;
+            acc = f32x4.div(acc, f32x4.splat(<f32>count));
+          }
+          v128.store(o, acc);
+          o += 16;
+          ox += 4;
+          continue;
+        }
+        const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
+        const x0 = max(xs, 0), x1 = min(xe, w);
+        let acc: f32 = isMax ? -Infinity : 0;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const v = load<f32>(base + <usize>(iy * w + ix) * 4);
+            if (isMax) {
+              if (v > acc || v != v) acc = v;
+            } else acc += v;
+          }
+        }
+        if (!isMax) acc /= <f32>(includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0));
+        store<f32>(o, acc);
+        o += 4;
+        ox++;
+      }
+    }
+  }
+}
+
+export function maxPool2d(args: usize, tid: i32, nth: i32): void {
+  pool(args, tid, nth, true);
+}
+
+export function avgPool2d(args: usize, tid: i32, nth: i32): void {
+  pool(args, tid, nth, false);
+}
+
+/** out[r] = mean of row r (hw values), rows split across threads. */
+export function meanRows(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), rows = arg(args, 2), hw = arg(args, 3);
+  for (let r = tid; r < rows; r += nth) {
+    store<f32>(out + <usize>r * 4, rowSum(x + <usize>(r * hw) * 4, hw) / <f32>hw);
+  }
+}
+
+export function rowSum(p: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    a0 = f32x4.add(a0, v128.load(p + <usize>i * 4));
+    a1 = f32x4.add(a1, v128.load(p + <usize>i * 4, 16));
+  }
+  if (i + 4 <= n) {
+    a0 = f32x4.add(a0, v128.load(p + <usize>i * 4));
+    i += 4;
+  }
+  a0 = f32x4.add(a0, f32x4.add(a1, loadPartial(p + <usize>i * 4, n - i)));
+  return f32x4.extract_lane(a0, 0) + f32x4.extract_lane(a0, 1) + f32x4.extract_lane(a0, 2) + f32x4.extract_lane(a0, 3);
+}

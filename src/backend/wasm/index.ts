@@ -1,0 +1,222 @@
+// The wasm backend: tensors live in the kernels' linear memory (allocated by an arena), so a
+// forward pass copies nothing between JS and wasm; hot kernels are AssemblyScript SIMD
+// (assembly/), run by a thread pool when threads are allowed. Rare layouts (general strided
+// copies and broadcasts) reuse the js reference kernels on views of the same memory.
+
+import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
+import { BackendError, ArgumentError } from '../../errors.js';
+import { registerBackend } from '../registry.js';
+import * as js from '../js/elementwise.js';
+import { Arena } from './arena.js';
+import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
+import { CONTROL_BYTES, ThreadPool } from './threads.js';
+
+const K = {
+  conv2d: 0, maxPool: 1, avgPool: 2, meanRows: 3, radixGap: 4, radixAttend: 5, rSoftmax: 6, softmax: 7,
+  batchNorm: 8, linear: 9, unary: 10, binary: 11, peak: 12,
+} as const;
+const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
+const UNARY: Record<UnaryOp, number> = { relu: 0, sigmoid: 1, exp: 2, neg: 3, sqrt: 4, rsqrt: 5, addScalar: 6, mulScalar: 7 };
+const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+/** Below this many output elements a kernel runs on the calling thread only. */
+const PARALLEL_MIN = 8192;
+const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
+
+interface Exports {
+  dispatch(kernel: number, args: number, tid: number, nth: number): void;
+  heapBase(): number;
+  convScratchBytes(): number;
+}
+
+export interface WasmBackend extends Backend<number> {
+  readonly variant: Variant;
+  readonly threads: number;
+  /** Bytes of linear memory: live tensors, high-water mark, and the memory's size. */
+  memoryStats(): { liveBytes: number; reservedBytes: number; memoryBytes: number };
+  /** Measured SIMD multiply-add peak in GFLOP/s over `threads` threads. */
+  measurePeak(threads?: number, iterations?: number): number;
+}
+
+export async function createWasmBackend(opts: BackendOptions = {}): Promise<WasmBackend> {
+  if (typeof WebAssembly === 'undefined') throw new BackendError('wasm backend: WebAssembly is not available here');
+  const cores = await hardwareThreads();
+  const wanted = opts.threads ?? cores;
+  if (!Number.isInteger(wanted) || wanted < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${wanted}`);
+  const shared = threadsAllowed();
+  if (!shared && wanted > 1 && opts.threads !== undefined) {
+    console.warn('resnest-ts: threads need SharedArrayBuffer (a cross-origin-isolated page); running on one thread');
+  }
+  const { module, variant } = await compileKernels(shared);
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, ...(shared ? { shared: true } : {}) } as WebAssembly.MemoryDescriptor);
+  const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new BackendError('wasm kernel aborted'); } } });
+  const ex = instance.exports as unknown as Exports;
+  const arena = new Arena(memory, ex.heapBase(), MAX_MEMORY);
+
+  const control = arena.alloc(CONTROL_BYTES);
+  const args = arena.alloc(256);
+  let threads = shared ? wanted : 1;
+  let scratchStride = ex.convScratchBytes();
+  let scratch = arena.alloc(scratchStride * threads);
+  let pool: ThreadPool | null = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
+
+  // Views over the memory; rebuilt whenever it grows (a grown memory has a new buffer).
+  let f32 = new Float32Array(memory.buffer), i32 = new Int32Array(memory.buffer);
+  const views = () => {
+    if (f32.buffer !== memory.buffer || f32.length * 4 !== memory.buffer.byteLength) {
+      f32 = new Float32Array(memory.buffer);
+      i32 = new Int32Array(memory.buffer);
+    }
+  };
+  const addr = (r: Ref<number>) => r.buf + r.offset * 4;
+  const run = (kernel: number, slots: number[], floats: Record<number, number> = {}, work = Infinity) => {
+    views();
+    const base = args >> 2;
+    for (let i = 0; i < slots.length; i++) i32[base + i] = slots[i]!;
+    for (const [i, v] of Object.entries(floats)) f32[base + Number(i)] = v;
+    if (pool && work >= PARALLEL_MIN) pool.dispatch(kernel, args, threads);
+    else ex.dispatch(kernel, args, 0, 1);
+  };
+  /** A js reference kernel's view of a wasm tensor (element offsets into the whole memory). */
+  const fview = (r: Ref<number>): Ref<Float32Array> => (views(), { buf: f32, offset: (r.buf >> 2) + r.offset });
+  const sview = (r: StridedRef<number>, dtype: DType): StridedRef<Float32Array | Int32Array> => {
+    views();
+    return { buf: dtype === 'int32' ? i32 : f32, offset: (r.buf >> 2) + r.offset, strides: r.strides };
+  };
+  const isContiguous = (shape: readonly number[], strides: readonly number[]) => {
+    let s = 1;
+    for (let i = shape.length - 1; i >= 0; i--) {
+      if (shape[i] !== 1 && strides[i] !== s) return false;
+      s *= shape[i]!;
+    }
+    return true;
+  };
+
+  const backend: WasmBackend = {
+    name: 'wasm',
+    asyncRead: false,
+    variant,
+    get threads() { return threads; },
+
+    alloc: (n: number) => arena.alloc(n * 4),
+    free: (buf: number) => arena.release(buf),
+    write(dst: Ref<number>, data: HostArray) {
+      views();
+      (data instanceof Int32Array ? i32 : f32).set(data, (dst.buf >> 2) + dst.offset);
+    },
+    readSync(src: Ref<number>, n: number, dtype: DType) {
+      views();
+      const start = (src.buf >> 2) + src.offset;
+      return (dtype === 'int32' ? i32 : f32).slice(start, start + n);
+    },
+    async read(src: Ref<number>, n: number, dtype: DType) {
+      return backend.readSync(src, n, dtype);
+    },
+    fill(dst: Ref<number>, n: number, value: number, dtype: DType) {
+      views();
+      const start = (dst.buf >> 2) + dst.offset;
+      (dtype === 'int32' ? i32 : f32).fill(value, start, start + n);
+    },
+    copy(shape: readonly number[], src: StridedRef<number>, dst: StridedRef<number>, dtype: DType) {
+      if (isContiguous(shape, src.strides) && isContiguous(shape, dst.strides)) {
+        views();
+        const n = shape.reduce((a, b) => a * b, 1);
+        const s = (src.buf >> 2) + src.offset, d = (dst.buf >> 2) + dst.offset;
+        f32.copyWithin(d, s, s + n); // a byte copy: right for int32 too
+        return;
+      }
+      js.copy(shape, sview(src, dtype), sview(dst, dtype));
+    },
+    unary(op: UnaryOp, x: Ref<number>, out: Ref<number>, n: number, alpha: number) {
+      run(K.unary, [addr(x), addr(out), n, UNARY[op]], { 4: alpha }, n);
+    },
+    binary(op: BinaryOp, shape: readonly number[], a: StridedRef<number>, b: StridedRef<number>, out: Ref<number>) {
+      const n = shape.reduce((p, q) => p * q, 1);
+      if (isContiguous(shape, a.strides)) {
+        if (isContiguous(shape, b.strides) && !b.strides.some((s, i) => s === 0 && shape[i] !== 1)) {
+          run(K.binary, [addr(a), addr(b), addr(out), 1, n, BINARY[op], 0], {}, n);
+          return;
+        }
+        // b constant over the trailing dims and contiguous over the leading ones: per-row scalars.
+        let split = shape.length;
+        while (split > 0 && (b.strides[split - 1] === 0 || shape[split - 1] === 1)) split--;
+        const rows = shape.slice(0, split).reduce((p, q) => p * q, 1);
+        if (split < shape.length && isContiguous(shape.slice(0, split), b.strides.slice(0, split))) {
+          run(K.binary, [addr(a), addr(b), addr(out), rows, n / rows, BINARY[op], 1], {}, n);
+          return;
+        }
+      }
+      views();
+      js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
+    },
+    conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>) {
+      run(K.conv2d, [
+        addr(x), addr(w), bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
+        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
+        ACT[act], scratch, scratchStride,
+      ], {}, g.n * g.o * g.oh * g.ow * 8);
+    },
+    batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
+      run(K.batchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
+    },
+    maxPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
+      run(K.maxPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+    },
+    avgPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
+      run(K.avgPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+    },
+    meanRows(x, out, rows, hw) {
+      run(K.meanRows, [addr(x), addr(out), rows, hw], {}, rows * hw);
+    },
+    softmax(x, out, outer, dim, inner) {
+      run(K.softmax, [addr(x), addr(out), outer, dim, inner], {}, outer * dim * inner * 8);
+    },
+    linear(x, w, bias, out, m, k, n) {
+      run(K.linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n], {}, m * k * n);
+    },
+    radixGap(x, out, batch, radix, c, hw) {
+      run(K.radixGap, [addr(x), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+    },
+    rSoftmax(x, out, batch, card, radix, rest) {
+      run(K.rSoftmax, [addr(x), addr(out), batch, card, radix, rest], {}, batch * card * radix * rest * 8);
+    },
+    radixAttend(x, atten, out, batch, radix, c, hw) {
+      run(K.radixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+    },
+
+    memoryStats: () => arena.stats(),
+    measurePeak(nth = threads, iterations = 2_000_000) {
+      const out = arena.alloc(64 * 4);
+      const t0 = performance.now();
+      const slots = [iterations, out];
+      views();
+      for (let i = 0; i < slots.length; i++) i32[(args >> 2) + i] = slots[i]!;
+      if (pool && nth > 1) pool.dispatch(K.peak, args, Math.min(nth, threads));
+      else ex.dispatch(K.peak, args, 0, 1);
+      const seconds = (performance.now() - t0) / 1000;
+      arena.release(out);
+      // 12 chains × 4 lanes × 2 flops per iteration per thread.
+      return (iterations * 12 * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
+    },
+    async configure(o: BackendOptions) {
+      if (o.threads === undefined || !shared || o.threads === threads) return;
+      if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
+      pool?.stop();
+      threads = o.threads;
+      arena.release(scratch);
+      scratch = arena.alloc(scratchStride * threads);
+      pool = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
+    },
+    dispose() {
+      pool?.stop();
+      pool = null;
+    },
+  };
+  void scratchStride;
+  return backend;
+}
+
+function poolSlots(g: Pool2dGeometry, x: number, out: number): number[] {
+  return [x, out, g.planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.oh, g.ow, g.countIncludePad ? 1 : 0];
+}
+
+registerBackend('wasm', createWasmBackend, { makeDefault: true });

@@ -1,0 +1,143 @@
+// A pool of workers over one shared WebAssembly.Memory. A dispatch writes the kernel id and
+// its argument block's address into a control block, bumps a generation counter and wakes
+// the workers; every thread (the caller is thread 0) runs the same export on its share of
+// the output, and the caller waits until all have finished. Workers spin briefly before
+// sleeping, because a forward pass is hundreds of short dispatches.
+
+import { BackendError } from '../../errors.js';
+
+const GEN = 0, PENDING = 1, KERNEL = 2, ARGS = 3, NTH = 4;
+export const CONTROL_BYTES = 64;
+
+type Dispatch = (kernel: number, args: number, tid: number, nth: number) => void;
+
+// The worker's whole program, started from a string so that no extra file must be found.
+const WORKER_SOURCE = `
+const start = async ({ module, memory, control, tid, spin }) => {
+  const { exports } = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('abort'); } } });
+  const c = new Int32Array(memory.buffer, control, 16);
+  post('ready');
+  let gen = Atomics.load(c, ${GEN});
+  for (;;) {
+    for (let i = 0; i < spin && Atomics.load(c, ${GEN}) === gen; i++);
+    if (Atomics.load(c, ${GEN}) === gen) Atomics.wait(c, ${GEN}, gen);
+    gen = Atomics.load(c, ${GEN});
+    const kernel = Atomics.load(c, ${KERNEL});
+    if (kernel < 0) break;
+    const nth = c[${NTH}];
+    if (tid < nth) {
+      try { exports.dispatch(kernel, c[${ARGS}], tid, nth); } catch (e) { post('error:' + e); }
+    }
+    if (Atomics.sub(c, ${PENDING}, 1) === 1) Atomics.notify(c, ${PENDING});
+  }
+};
+let post;
+if (typeof self !== 'undefined' && typeof self.postMessage === 'function' && typeof require === 'undefined') {
+  post = (m) => self.postMessage(m);
+  self.onmessage = (e) => start(e.data);
+} else {
+  const { parentPort } = require('node:worker_threads');
+  post = (m) => parentPort.postMessage(m);
+  parentPort.once('message', start);
+}
+`;
+
+interface AnyWorker {
+  postMessage(msg: unknown): void;
+  terminate(): unknown;
+  unref?(): void;
+}
+
+async function spawn(): Promise<{ worker: AnyWorker; onMessage: (fn: (m: unknown) => void) => void }> {
+  if (typeof process !== 'undefined' && process.versions?.node && !(globalThis as { Deno?: unknown }).Deno) {
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    return { worker, onMessage: (fn) => worker.on('message', fn) };
+  }
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  const worker = new Worker(url, { type: 'module' });
+  return { worker, onMessage: (fn) => worker.addEventListener('message', (e) => fn((e as MessageEvent).data)) };
+}
+
+export class ThreadPool {
+  private readonly control: Int32Array;
+  private readonly canBlock: boolean;
+  private workerError: string | null = null;
+
+  private constructor(memory: WebAssembly.Memory, controlPtr: number, private readonly workers: AnyWorker[],
+    private readonly run: Dispatch) {
+    this.control = new Int32Array(memory.buffer, controlPtr, 16);
+    this.canBlock = mainThreadMayWait(this.control);
+  }
+
+  /** Starts `threads − 1` workers (the caller is the last thread). */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, controlPtr: number, threads: number,
+    run: Dispatch): Promise<ThreadPool> {
+    const workers: AnyWorker[] = [];
+    const ready: Promise<void>[] = [];
+    let pool: ThreadPool | undefined;
+    for (let tid = 1; tid < threads; tid++) {
+      const { worker, onMessage } = await spawn();
+      workers.push(worker);
+      ready.push(new Promise<void>((resolve, reject) => {
+        onMessage((m) => {
+          if (m === 'ready') resolve();
+          else if (typeof m === 'string' && m.startsWith('error:')) {
+            if (pool) pool.workerError = m.slice(6);
+            else reject(new BackendError(`wasm worker ${tid} failed: ${m.slice(6)}`));
+          }
+        });
+      }));
+      worker.postMessage({ module, memory, control: controlPtr, tid, spin: 20000 });
+    }
+    await Promise.all(ready);
+    for (const w of workers) w.unref?.(); // Node: an idle pool must not keep the process alive
+    pool = new ThreadPool(memory, controlPtr, workers, run);
+    return pool;
+  }
+
+  get size(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Runs kernel on `nth` threads (≤ size) and returns when all are done. */
+  dispatch(kernel: number, args: number, nth: number): void {
+    const c = this.control;
+    Atomics.store(c, KERNEL, kernel);
+    Atomics.store(c, ARGS, args);
+    Atomics.store(c, NTH, nth);
+    Atomics.store(c, PENDING, this.workers.length);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    this.run(kernel, args, 0, nth);
+    for (let i = 0; Atomics.load(c, PENDING) !== 0; i++) {
+      if (this.canBlock && i > 20000) {
+        const v = Atomics.load(c, PENDING);
+        if (v !== 0) Atomics.wait(c, PENDING, v, 1000);
+      }
+    }
+    if (this.workerError) {
+      const e = this.workerError;
+      this.workerError = null;
+      throw new BackendError(`wasm worker failed: ${e}`);
+    }
+  }
+
+  stop(): void {
+    const c = this.control;
+    Atomics.store(c, KERNEL, -1);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/** Browsers forbid Atomics.wait on the main thread; there the caller spins instead. */
+function mainThreadMayWait(c: Int32Array): boolean {
+  try {
+    Atomics.wait(c, 15, 1, 0); // value differs: returns 'not-equal' at once where waiting is allowed
+    return true;
+  } catch {
+    return false;
+  }
+}
