@@ -13,7 +13,7 @@ const NR: i32 = 8;
 const KC: i32 = 256;
 const NC: i32 = 256;
 
-/** Scratch bytes a thread needs for conv2d: one packed KC × NC block. */
+/** Scratch bytes a thread needs for conv2d: one packed KC × NC input block. */
 export const CONV_SCRATCH: i32 = KC * NC * 4;
 
 @inline function loadRow(p: usize, cols: i32, half: i32): v128 {
@@ -46,35 +46,33 @@ export const CONV_SCRATCH: i32 = KC * NC * 4;
 }
 
 /**
- * C[rows × cols] (+)= A[rows × kc] · B[kc × 8]. A rows are `lda` bytes apart, B is a packed
- * panel (8 floats per k), C rows `ldc` bytes apart. On the last K block the epilogue adds
- * bias[row] and residual (same layout as C) and applies act.
+ * C[rows × cols] (+)= A[rows × kc] · B[kc × 8]. A rows are read in place, `lda` bytes apart
+ * (OIHW weights are already the GEMM's A rows: no packing, which matters for deep layers
+ * whose few pixels could not amortise it); B is a packed panel (8 floats per k); C rows are
+ * `ldc` bytes apart. On the last K block the epilogue adds bias[row] and residual (same
+ * layout as C) and applies act. One k step per iteration: V8 hoists every load of an
+ * unrolled body and then spills accumulators.
  */
 function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
   accumulate: bool, last: bool, bias: usize, res: usize, act: i32): void {
   // Rows past the edge re-read the last valid row; their results are never stored.
-  const a0 = a;
-  const a1 = rows > 1 ? a0 + lda : a0;
+  const a1 = rows > 1 ? a + lda : a;
   const a2 = rows > 2 ? a1 + lda : a1;
   const a3 = rows > 3 ? a2 + lda : a2;
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let pa0 = a0, pa1 = a1, pa2 = a2, pa3 = a3, pb = b;
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
+  let pa0 = a, pa1 = a1, pa2 = a2, pa3 = a3, pb = b;
+  const end = pb + <usize>kc * 32;
+  while (pb < end) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
     let av = v128.load32_splat(pa0);
-    c00 = fma(av, b0, c00);
-    c01 = fma(av, b1, c01);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
     av = v128.load32_splat(pa1);
-    c10 = fma(av, b0, c10);
-    c11 = fma(av, b1, c11);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
     av = v128.load32_splat(pa2);
-    c20 = fma(av, b0, c20);
-    c21 = fma(av, b1, c21);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
     av = v128.load32_splat(pa3);
-    c30 = fma(av, b0, c30);
-    c31 = fma(av, b1, c31);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
     pa0 += 4; pa1 += 4; pa2 += 4; pa3 += 4; pb += 32;
   }
   if (accumulate) {
@@ -110,13 +108,15 @@ function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc
 /**
  * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of the virtual im2col matrix of one image's
  * group (x points at its first input channel) into panels of 8 columns: dst[panel][k][8],
- * zero-filled past jn. Out-of-image taps (padding) are zeros.
+ * zero-filled past jn. Out-of-image taps (padding) are zeros. With stride 1, a panel whose
+ * eight pixels lie on one output row and read inside the input row is two vector copies.
  */
 function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
   ow: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
   const taps = kh * kw;
-  const padded = (jn + NR - 1) & ~(NR - 1);
+  const panels = (jn + NR - 1) >> 3;
   const oy0 = j0 / ow, ox0 = j0 - oy0 * ow;
+  const panelBytes = <usize>(kc * NR) * 4;
   for (let kk = 0; kk < kc; kk++) {
     const r = k0 + kk;
     const ci = r / taps;
@@ -125,25 +125,27 @@ function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
     const plane = x + <usize>(ci * h * w) * 4;
     const yOff = ky * dh - ph, xOff = kx * dw - pw;
     let oy = oy0, ox = ox0;
-    let iy = oy * sh + yOff;
-    let rowOk = <u32>iy < <u32>h;
-    let row = plane + <usize>(iy * w) * 4;
     let d = dst + <usize>(kk * NR) * 4;
-    for (let jj = 0; jj < padded; jj++) {
-      let v: f32 = 0;
-      if (jj < jn) {
-        const ix = ox * sw + xOff;
-        if (rowOk && <u32>ix < <u32>w) v = load<f32>(row + <usize>ix * 4);
-        if (++ox == ow) {
-          ox = 0;
-          oy++;
-          iy = oy * sh + yOff;
-          rowOk = <u32>iy < <u32>h;
-          row = plane + <usize>(iy * w) * 4;
-        }
+    for (let p = 0; p < panels; p++, d += panelBytes) {
+      const iy = oy * sh + yOff;
+      const ix = ox * sw + xOff;
+      if (sw == 1 && ox + NR <= ow && <u32>iy < <u32>h && ix >= 0 && ix + NR <= w && (p + 1) * NR <= jn) {
+        const src = plane + <usize>(iy * w + ix) * 4;
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        ox += NR;
+        if (ox == ow) { ox = 0; oy++; }
+        continue;
       }
-      store<f32>(d + <usize>(jj & 7) * 4, v);
-      if ((jj & 7) == 7) d += <usize>(kc * NR) * 4;
+      for (let t = 0; t < NR; t++) {
+        let v: f32 = 0;
+        if (p * NR + t < jn) {
+          const yy = oy * sh + yOff, xx = ox * sw + xOff;
+          if (<u32>yy < <u32>h && <u32>xx < <u32>w) v = load<f32>(plane + <usize>(yy * w + xx) * 4);
+          if (++ox == ow) { ox = 0; oy++; }
+        }
+        store<f32>(d + <usize>t * 4, v);
+      }
     }
   }
 }

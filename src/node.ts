@@ -41,7 +41,7 @@ export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
   download?: Omit<DownloadOptions, 'sha256Prefix'>;
 }
 
-/** A zoo network with its weights loaded (strictly), in eval mode and fused for inference. */
+/** A zoo network with its weights loaded (strictly), in eval mode, BatchNorm folded in place (an inference model). */
 export async function loadModel(name: string, opts: LoadModelOptions = {}): Promise<ResNet> {
   const { weights, pretrained, download, ...create } = opts;
   if (!weights && !pretrained) throw new ArgumentError('loadModel: give weights (a file) or pretrained: true');
@@ -49,5 +49,5 @@ export async function loadModel(name: string, opts: LoadModelOptions = {}): Prom
   const fc = sd.get('fc.weight');
   const model = createModel(name, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
   model.loadStateDict(sd, { where: `${name} from ${weights ?? 'pretrained weights'}` });
-  return model.eval().fuse();
+  return model.eval().fuse({ inPlace: true });
 }

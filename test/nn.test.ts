@@ -41,7 +41,9 @@ test('zoo parameter counts (ResNeSt paper / torchvision)', () => {
   assert.is(parameterCount('resnest50', 10), 27483240 - 2048 * 990 - 990);
 });
 
-const small = () => createModel('resnest14d', { init: false, numClasses: 10, backend: js });
+const small = () => Object.assign(createModel('resnest14d', { init: false, numClasses: 10, backend: js }), {
+  conv3Of(this: ResNet) { return this.stateDict().get('layer1.0.conv3.weight')!; },
+});
 const fill = (m: ResNet) => syntheticStateDict(m, 3);
 
 test('load_state_dict: accepts num_batches_tracked and half/double precision', () => {
@@ -130,6 +132,29 @@ test('forward hooks see each part of split attention; the seed init matches its 
   for (const [name, sub] of splat.namedChildren()) sub.registerForwardHook((_m, _i, out) => seen.push(`${name}:${out.shape.join('x')}`));
   tidy(() => m.call(tensor(new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32], { backend: js })));
   assert.equal(seen, ['conv:1x256x8x8', 'bn0:1x256x8x8', 'fc1:1x64x1x1', 'bn1:1x64x1x1', 'fc2:1x256x1x1', 'rsoftmax:1x256']);
+});
+
+test('fuse() is reversible; fuse({ inPlace }) folds into the weights and drops the BatchNorms', () => {
+  const m = small();
+  m.loadStateDict(fill(m));
+  const x = tensor(new Float32Array(2 * 3 * 24 * 20).map((_, i) => Math.sin(i)), [2, 3, 24, 20], { backend: js });
+  const plain = tidy(() => m.call(x)).dataSync();
+  const w0 = m.conv3Of().dataSync().slice();
+  m.fuse();
+  assert.equal(Array.from(m.conv3Of().dataSync()), Array.from(w0), 'reversible fuse keeps the original weights');
+  m.unfuse();
+  assert.equal(tidy(() => m.call(x)).dataSync().join(), plain.join());
+  const keys = m.stateDict().size;
+  m.fuse({ inPlace: true });
+  const sd = m.stateDict();
+  assert.ok(sd.size < keys && ![...sd.keys()].some((k) => /bn\d?\.|downsample\.2\./.test(k)), 'BatchNorm tensors are gone');
+  assert.ok(sd.has('layer1.0.conv3.bias'), 'convs carry the folded bias');
+  const fused = tidy(() => m.call(x)).dataSync();
+  let err = 0, scale = 0;
+  for (let i = 0; i < plain.length; i++) { err = Math.max(err, Math.abs(fused[i]! - plain[i]!)); scale = Math.max(scale, Math.abs(plain[i]!)); }
+  assert.ok(err / scale < 1e-5, `in-place fused output differs by ${err / scale}`);
+  m.unfuse(); // no way back, and no harm
+  assert.equal(tidy(() => m.call(x)).dataSync().join(), fused.join());
 });
 
 test.run();

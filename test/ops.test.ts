@@ -10,6 +10,7 @@ import { tidy, keep } from '../src/tensor/scope.js';
 import { ShapeError, BackendError } from '../src/errors.js';
 import { expected, manifest, relErr } from './helpers/fixtures.js';
 import { testBackends } from './helpers/backends.js';
+import { initBackend } from '../src/backend/registry.js';
 import { uniform } from '../src/util/random.js';
 
 interface OpCase { name: string; inputs: Record<string, number[]>; params: Record<string, number | boolean> }
@@ -131,7 +132,7 @@ for (const { name: bk, backend, tolerance } of await testBackends()) {
   });
 }
 
-const js = (await testBackends()).find((b) => b.name === 'js')!.backend;
+const js = await initBackend('js');
 const jt = (data: ArrayLike<number>, shape?: number[]) => makeTensor(data, shape, { backend: js });
 
 test('shape errors name the op and the shapes', () => {

@@ -25,7 +25,7 @@ async function check(fx: NetworkFixture, tol: number, what: string, ours: Tensor
   return err;
 }
 
-async function runFixture(fx: NetworkFixture, model: ResNet, backend: Backend, tol: number): Promise<void> {
+async function runFixture(fx: NetworkFixture, model: ResNet, backend: Backend, tol: number, inPlace = false): Promise<void> {
   model.loadStateDict(syntheticStateDict(model, fx.seed));
   const ref = expected(fx.name);
   const x = tensor(syntheticInput(fx.input, fx.seed), fx.input, { backend });
@@ -54,8 +54,9 @@ async function runFixture(fx: NetworkFixture, model: ResNet, backend: Backend, t
     }
   }
 
-  // BatchNorm folded into the convs, conv + bias + residual + ReLU fused.
-  model.fuse();
+  // BatchNorm folded into the convs, conv + bias + residual + ReLU fused (in place: BNs dropped).
+  model.fuse({ inPlace });
+  if (inPlace) assert.not.ok([...model.stateDict().keys()].some((k) => k.endsWith('running_var')), 'in-place fuse drops BatchNorms');
   errs.fused = await check(fx, tol, 'fused logits', tidy(() => model.call(x)), ref.get('logits'), fx.outputs.logits!);
   model.dispose();
   const worst = Math.max(...Object.values(errs));
@@ -68,7 +69,7 @@ for (const { name, backend, tolerance } of backends) {
     test(`parity ${name} ${fx.name}`, () => runFixture(fx, new ResNet(fx.layers, resnetOptions(fx.kwargs, fx.num_classes), backend), backend, tolerance));
   }
   for (const fx of m.zoo) {
-    test(`parity ${name} zoo ${fx.arch}`, () => runFixture(fx, createModel(fx.arch!, { init: false, backend }), backend, tolerance));
+    test(`parity ${name} zoo ${fx.arch}`, () => runFixture(fx, createModel(fx.arch!, { init: false, backend }), backend, tolerance, true));
   }
 }
 

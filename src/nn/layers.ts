@@ -9,7 +9,7 @@ import { pair } from '../ops/check.js';
 import { full, type Tensor } from '../tensor/tensor.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { normal, uniform } from '../util/random.js';
-import { Module } from './module.js';
+import { Module, type FuseOptions } from './module.js';
 
 /** The fused epilogue a conv can run in its output pass (inference only). */
 export interface Epilogue {
@@ -62,10 +62,21 @@ export class Conv2d extends Module {
   }
 
   protected override unfuseOwn(): void {
+    this.unfuseOwnFold();
+  }
+
+  /** Drops a reversible fold (its own copies of the folded weight and bias). */
+  unfuseOwnFold(): void {
     if (!this.folded) return;
     this.folded.weight.dispose();
     this.folded.bias.dispose();
     this.folded = null;
+  }
+
+  /** Takes folded values as its own weight and bias (fuse({ inPlace: true })). */
+  adoptFolded(weight: Tensor, bias: Tensor): void {
+    this.adoptParam('weight', weight);
+    this.adoptParam('bias', bias);
   }
 
   protected override initOwn(seed: (name: string) => number): void {
@@ -83,6 +94,8 @@ export class Conv2d extends Module {
 export class BatchNorm2d extends Module {
   /** The conv this BN has been folded into; forward is then the identity. */
   foldedInto: Conv2d | null = null;
+  /** Folded for good (fuse({ inPlace: true })): its tensors are gone and unfuse() keeps it folded. */
+  foldedInPlace = false;
 
   constructor(readonly numFeatures: number, readonly eps = 1e-5, backend?: Backend) {
     super(backend);
@@ -105,7 +118,14 @@ export class BatchNorm2d extends Module {
   }
 
   protected override unfuseOwn(): void {
-    this.foldedInto = null;
+    if (!this.foldedInPlace) this.foldedInto = null;
+  }
+
+  /** Drops this BN's tensors once its conv carries the folded values. */
+  markFoldedInPlace(conv: Conv2d): void {
+    this.foldedInto = conv;
+    this.foldedInPlace = true;
+    this.dropTensors();
   }
 
   protected override initOwn(): void {
@@ -205,10 +225,10 @@ export class Sequential extends Module {
     return y;
   }
 
-  protected override fuseOwn(): void {
+  protected override fuseOwn(opts: FuseOptions): void {
     for (let i = 0; i + 1 < this.layers.length; i++) {
       const [a, b] = [this.layers[i], this.layers[i + 1]];
-      if (a instanceof Conv2d && b instanceof BatchNorm2d) foldBatchNorm(a, b);
+      if (a instanceof Conv2d && b instanceof BatchNorm2d) foldBatchNorm(a, b, opts);
     }
   }
 }
@@ -217,10 +237,9 @@ export class Sequential extends Module {
  * Folds an inference BatchNorm into the conv before it:
  * w' = w · γ/√(var+ε) per output channel, b' = (b − mean) · γ/√(var+ε) + β.
  */
-export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): void {
-  if (bn.foldedInto === conv) return;
-  conv.folded?.weight.dispose();
-  conv.folded?.bias.dispose();
+export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, opts: FuseOptions = {}): void {
+  if (bn.foldedInto === conv && (bn.foldedInPlace || !opts.inPlace)) return;
+  conv.unfuseOwnFold();
   const folded = tidy(() => {
     const scale = F.mul(bn.weight, F.rsqrt(F.addScalar(bn.runningVar, bn.eps)));
     const weight = F.mul(conv.weight, scale.reshape(conv.outChannels, 1, 1, 1));
@@ -228,8 +247,14 @@ export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d): void {
     const bias = F.add(F.mul(centred, scale), bn.bias);
     return { weight, bias };
   });
-  conv.folded = { weight: keep(folded.weight), bias: keep(folded.bias) };
-  bn.foldedInto = conv;
+  if (opts.inPlace) {
+    // One layer's temporaries at a time, so the peak is one conv's weights, not the model's.
+    conv.adoptFolded(folded.weight, folded.bias);
+    bn.markFoldedInPlace(conv);
+  } else {
+    conv.folded = { weight: keep(folded.weight), bias: keep(folded.bias) };
+    bn.foldedInto = conv;
+  }
 }
 
 /**

@@ -12,6 +12,11 @@ import { fnv1a } from '../util/random.js';
 
 export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
 
+export interface FuseOptions {
+  /** Replace weights by their folded values and drop the BatchNorms (no way back). */
+  inPlace?: boolean;
+}
+
 export interface LoadResult {
   missing: string[];
   unexpected: string[];
@@ -63,6 +68,21 @@ export abstract class Module {
 
   protected buffer(name: string, t: Tensor): void {
     this.buffers.set(name, keep(t));
+  }
+
+  /** Replaces (or adds) a parameter with an existing tensor, disposing the old one. */
+  protected adoptParam(name: string, t: Tensor): void {
+    const old = this.params.get(name);
+    if (old && old !== t) old.dispose();
+    this.params.set(name, keep(t));
+  }
+
+  /** Removes every parameter and buffer of this module (after they were folded elsewhere). */
+  protected dropTensors(): void {
+    for (const table of [this.params, this.buffers]) {
+      for (const t of table.values()) t?.dispose();
+      table.clear();
+    }
   }
 
   /** Overwrites a parameter or buffer with host values (initialisation). */
@@ -195,9 +215,16 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Inference fusion (e.g. BatchNorm folded into the conv before it); idempotent. */
-  fuse(): this {
-    for (const [, m] of this.namedModules()) m.fuseOwn();
+  /**
+   * Inference fusion: BatchNorm folded into the conv before it, so that conv + bias +
+   * residual + ReLU run as one kernel; idempotent. By default the original parameters are
+   * kept (unfuse() or loading a state dict restores the unfused model). With inPlace the
+   * folded values replace the conv's weights and the BatchNorms are dropped, halving memory,
+   * as torch's fuse_modules does: the model is then an inference model whose state dict
+   * holds the folded weights.
+   */
+  fuse(opts: FuseOptions = {}): this {
+    for (const [, m] of this.namedModules()) m.fuseOwn(opts);
     return this;
   }
 
@@ -206,7 +233,7 @@ export abstract class Module {
     for (const [, m] of this.namedModules()) m.unfuseOwn();
   }
 
-  protected fuseOwn(): void {}
+  protected fuseOwn(_opts: FuseOptions): void {}
   protected unfuseOwn(): void {}
 
   /** Copies every parameter and buffer to another backend (e.g. after loading on js). */

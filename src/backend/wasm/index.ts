@@ -52,10 +52,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const ex = instance.exports as unknown as Exports;
   const arena = new Arena(memory, ex.heapBase(), MAX_MEMORY);
 
-  const control = arena.alloc(CONTROL_BYTES);
+  // Each pool gets a fresh control block: workers of a stopped pool may still be winding down.
+  let control = arena.alloc(CONTROL_BYTES);
   const args = arena.alloc(256);
   let threads = shared ? wanted : 1;
-  let scratchStride = ex.convScratchBytes();
+  const scratchStride = ex.convScratchBytes();
   let scratch = arena.alloc(scratchStride * threads);
   let pool: ThreadPool | null = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
 
@@ -194,24 +195,28 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       else ex.dispatch(K.peak, args, 0, 1);
       const seconds = (performance.now() - t0) / 1000;
       arena.release(out);
-      // 12 chains × 4 lanes × 2 flops per iteration per thread.
-      return (iterations * 12 * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
+      // 6 multiply-adds × 4 lanes × 2 flops per round per thread.
+      return (iterations * 6 * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
     },
     async configure(o: BackendOptions) {
       if (o.threads === undefined || !shared || o.threads === threads) return;
       if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
-      pool?.stop();
+      await pool?.stop();
+      pool = null;
       threads = o.threads;
       arena.release(scratch);
       scratch = arena.alloc(scratchStride * threads);
+      arena.release(control);
+      control = arena.alloc(CONTROL_BYTES);
+      views();
+      i32.fill(0, control >> 2, (control + CONTROL_BYTES) >> 2);
       pool = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
     },
     dispose() {
-      pool?.stop();
+      void pool?.stop();
       pool = null;
     },
   };
-  void scratchStride;
   return backend;
 }
 

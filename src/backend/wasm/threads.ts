@@ -16,8 +16,9 @@ const WORKER_SOURCE = `
 const start = async ({ module, memory, control, tid, spin }) => {
   const { exports } = await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('abort'); } } });
   const c = new Int32Array(memory.buffer, control, 16);
-  post('ready');
+  // Read the generation before saying ready: the first dispatch may follow at once.
   let gen = Atomics.load(c, ${GEN});
+  post('ready');
   for (;;) {
     for (let i = 0; i < spin && Atomics.load(c, ${GEN}) === gen; i++);
     if (Atomics.load(c, ${GEN}) === gen) Atomics.wait(c, ${GEN}, gen);
@@ -110,10 +111,10 @@ export class ThreadPool {
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     this.run(kernel, args, 0, nth);
-    for (let i = 0; Atomics.load(c, PENDING) !== 0; i++) {
+    for (let i = 0; Atomics.load(c, PENDING) > 0; i++) {
       if (this.canBlock && i > 20000) {
         const v = Atomics.load(c, PENDING);
-        if (v !== 0) Atomics.wait(c, PENDING, v, 1000);
+        if (v > 0) Atomics.wait(c, PENDING, v, 1000);
       }
     }
     if (this.workerError) {
@@ -123,12 +124,13 @@ export class ThreadPool {
     }
   }
 
-  stop(): void {
+  /** Ends the workers; resolves once they are gone, so their control block may be reused. */
+  async stop(): Promise<void> {
     const c = this.control;
     Atomics.store(c, KERNEL, -1);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    for (const w of this.workers) void w.terminate();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
 

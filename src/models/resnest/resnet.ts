@@ -8,7 +8,7 @@ import { tidy } from '../../tensor/scope.js';
 import {
   AvgPool2d, BatchNorm2d, Conv2d, convBn, Dropout, foldBatchNorm, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential,
 } from '../../nn/layers.js';
-import { Module } from '../../nn/module.js';
+import { Module, type FuseOptions } from '../../nn/module.js';
 import { SplAtConv2d } from './splat.js';
 
 export interface BottleneckOptions {
@@ -90,10 +90,10 @@ export class Bottleneck extends Module {
     return convBn(this.conv3, this.bn3, out, 'relu', residual);
   }
 
-  protected override fuseOwn(): void {
-    foldBatchNorm(this.conv1, this.bn1);
-    if (this.conv2 instanceof Conv2d) foldBatchNorm(this.conv2, this.bn2!);
-    foldBatchNorm(this.conv3, this.bn3);
+  protected override fuseOwn(opts: FuseOptions): void {
+    foldBatchNorm(this.conv1, this.bn1, opts);
+    if (this.conv2 instanceof Conv2d) foldBatchNorm(this.conv2, this.bn2!, opts);
+    foldBatchNorm(this.conv3, this.bn3, opts);
   }
 
   protected override initOwn(): void {
@@ -250,7 +250,7 @@ export class ResNet extends Module {
     });
   }
 
-  protected override fuseOwn(): void {
-    foldBatchNorm(this.conv1 instanceof Sequential ? (this.conv1.layers[6] as Conv2d) : this.conv1, this.bn1);
+  protected override fuseOwn(opts: FuseOptions): void {
+    foldBatchNorm(this.conv1 instanceof Sequential ? (this.conv1.layers[6] as Conv2d) : this.conv1, this.bn1, opts);
   }
 }

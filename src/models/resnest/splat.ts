@@ -11,7 +11,7 @@ import * as F from '../../ops/index.js';
 import type { IntOrPair } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { BatchNorm2d, Conv2d, convBn, foldBatchNorm } from '../../nn/layers.js';
-import { Module } from '../../nn/module.js';
+import { Module, type FuseOptions } from '../../nn/module.js';
 
 export interface SplAtConv2dOptions {
   stride?: IntOrPair;
@@ -90,8 +90,8 @@ export class SplAtConv2d extends Module {
     return F.radixAttend(x, atten, this.radix);
   }
 
-  protected override fuseOwn(): void {
-    if (this.bn0) foldBatchNorm(this.conv, this.bn0);
-    if (this.bn1) foldBatchNorm(this.fc1, this.bn1);
+  protected override fuseOwn(opts: FuseOptions): void {
+    if (this.bn0) foldBatchNorm(this.conv, this.bn0, opts);
+    if (this.bn1) foldBatchNorm(this.fc1, this.bn1, opts);
   }
 }
