@@ -11,8 +11,56 @@ import { loadPartial } from './simd';
 /** Four consecutive outputs' tap t: inputs at s·j + t for j = 0..3 (s = 1 or 2). */
 @inline function taps(p: usize, s: i32): v128 {
   if (s == 1) return v128.load(p);
-  const lo = v128.load(p), hi = v128.load(p, 16);
-  return v128.shuffle<f32>(lo, hi, 0, 2, 4, 6);
+  return v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+}
+
+/**
+ * One output row of a pool. `isMax` and `s` (the horizontal stride when it is 1 or 2, else
+ * 0) are literals at every call site, so after inlining each variant is branch-free inside
+ * its loops. Max uses pmax (one instruction) and tracks NaN separately, because PyTorch's
+ * max pool returns NaN when a window holds one.
+ */
+@inline function poolRow(isMax: bool, s: i32, base: usize, o: usize, w: i32, h: i32, kw: i32, sw: i32, pw: i32,
+  ow: i32, ys: i32, ye: i32, y0: i32, y1: i32, xa: i32, xb: i32, includePad: bool): void {
+  let ox = 0;
+  while (ox < ow) {
+    if (s != 0 && ox >= xa && ox + 3 <= xb && ox + 3 < ow) {
+      const xs = ox * sw - pw;
+      let acc = isMax ? f32x4.splat(-Infinity) : f32x4.splat(0);
+      let nan = f32x4.splat(0);
+      for (let iy = y0; iy < y1; iy++) {
+        const row = base + <usize>(iy * w + xs) * 4;
+        for (let t = 0; t < kw; t++) {
+          const v = taps(row + <usize>t * 4, s);
+          if (isMax) {
+            acc = f32x4.pmax(acc, v);
+            nan = v128.or(nan, f32x4.ne(v, v));
+          } else {
+            acc = f32x4.add(acc, v);
+          }
+        }
+      }
+      if (isMax) acc = v128.bitselect(f32x4.splat(NaN), acc, nan);
+      else acc = f32x4.div(acc, f32x4.splat(<f32>(includePad ? (ye - ys) * kw : (y1 - y0) * kw)));
+      v128.store(o + <usize>ox * 4, acc);
+      ox += 4;
+      continue;
+    }
+    const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
+    const x0 = max(xs, 0), x1 = min(xe, w);
+    let acc: f32 = isMax ? -Infinity : 0;
+    for (let iy = y0; iy < y1; iy++) {
+      for (let ix = x0; ix < x1; ix++) {
+        const v = load<f32>(base + <usize>(iy * w + ix) * 4);
+        if (isMax) {
+          if (v > acc || v != v) acc = v;
+        } else acc += v;
+      }
+    }
+    if (!isMax) acc /= <f32>(includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0));
+    store<f32>(o + <usize>ox * 4, acc);
+    ox++;
+  }
 }
 
 function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
@@ -23,51 +71,21 @@ function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   // Output columns whose whole window lies inside the row: ox·sw − pw ≥ 0 and ox·sw − pw + kw ≤ w.
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
-  const vec = sw <= 2;
   for (let pl = tid; pl < planes; pl += nth) {
     const base = x + <usize>(pl * h * w) * 4;
-    let o = out + <usize>(pl * oh * ow) * 4;
+    const o = out + <usize>(pl * oh * ow) * 4;
     for (let oy = 0; oy < oh; oy++) {
       const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
       const y0 = max(ys, 0), y1 = min(ye, h);
-      let ox = 0;
-      while (ox < ow) {
-        if (vec && ox >= xa && ox + 3 <= xb && ox + 3 < ow) {
-          // Four interior windows at once (horizontally inside; vertical clipping by y0..y1).
-          const xs = ox * sw - pw;
-          // f32x4.max returns NaN when either input is NaN, as PyTorch's max pool does.
-          let acc = isMax ? f32x4.splat(-Infinity) : f32x4.splat(0);
-          for (let iy = y0; iy < y1; iy++) {
-            const row = base + <usize>(iy * w + xs) * 4;
-            for (let t = 0; t < kw; t++) {
-              const v = taps(row + <usize>t * 4, sw);
-              acc = isMax ? f32x4.max(acc, v) : f32x4.add(acc, v);
-            }
-          }
-          if (!isMax) {
-            const count = includePad ? (ye - ys) * kw : (y1 - y0) * kw;
-            acc = f32x4.div(acc, f32x4.splat(<f32>count));
-          }
-          v128.store(o, acc);
-          o += 16;
-          ox += 4;
-          continue;
-        }
-        const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
-        const x0 = max(xs, 0), x1 = min(xe, w);
-        let acc: f32 = isMax ? -Infinity : 0;
-        for (let iy = y0; iy < y1; iy++) {
-          for (let ix = x0; ix < x1; ix++) {
-            const v = load<f32>(base + <usize>(iy * w + ix) * 4);
-            if (isMax) {
-              if (v > acc || v != v) acc = v;
-            } else acc += v;
-          }
-        }
-        if (!isMax) acc /= <f32>(includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0));
-        store<f32>(o, acc);
-        o += 4;
-        ox++;
+      const row = o + <usize>(oy * ow) * 4;
+      if (isMax) {
+        if (sw == 1) poolRow(true, 1, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
+        else if (sw == 2) poolRow(true, 2, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
+        else poolRow(true, 0, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
+      } else {
+        if (sw == 1) poolRow(false, 1, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
+        else if (sw == 2) poolRow(false, 2, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
+        else poolRow(false, 0, base, row, w, h, kw, sw, pw, ow, ys, ye, y0, y1, xa, xb, includePad);
       }
     }
   }

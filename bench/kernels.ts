@@ -1,0 +1,126 @@
+// Kernel micro-benchmarks at ResNeSt-50's real layer shapes (batch 1, 224×224) on the wasm
+// backend, with benchmark.js statistics: GFLOP/s and % of this machine's SIMD peak, which
+// is measured here per thread (a tight f32x4 multiply-add loop). Never a test.
+//   npm run bench -- kernels [--threads 1,2] [--json out.json] [--quick]
+
+import { createRequire } from 'node:module';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import os from 'node:os';
+import '../src/index.js';
+import { initBackend } from '../src/backend/registry.js';
+import type { WasmBackend } from '../src/backend/wasm/index.js';
+import * as F from '../src/ops/index.js';
+import { tensor, type Tensor } from '../src/tensor/tensor.js';
+import { tidy } from '../src/tensor/scope.js';
+
+interface BenchmarkCase {
+  hz: number;
+  stats: { rme: number; sample: number[] };
+}
+interface BenchmarkCtor {
+  new (name: string, fn: () => void, opts: Record<string, unknown>): BenchmarkCase & { run(opts?: { async: boolean }): void };
+}
+const Benchmark = createRequire(import.meta.url)('benchmark') as BenchmarkCtor;
+
+interface Case {
+  name: string;
+  kind: string;
+  flops: number;
+  setup(b: WasmBackend): () => Tensor;
+}
+
+const rand = (b: WasmBackend, shape: number[]) =>
+  tensor(new Float32Array(shape.reduce((a, c) => a * c, 1)).map((_, i) => Math.sin(i * 0.1)), shape, { backend: b });
+
+function conv(name: string, c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
+  const out = Math.floor((hw + 2 * ((k - 1) >> 1) - k) / stride) + 1;
+  return {
+    name, kind: k === 1 ? 'gemm (1×1 conv)' : groups > 1 ? '3×3 grouped conv' : `${k}×${k} conv`,
+    flops: 2 * o * out * out * (c / groups) * k * k,
+    setup: (b) => {
+      const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), bias = rand(b, [o]);
+      return () => F.conv2d(x, w, bias, { stride, padding: (k - 1) >> 1, groups, act: 'relu' });
+    },
+  };
+}
+
+const CASES: Case[] = [
+  conv('layer1 conv1 256→64 @56', 256, 64, 1, 56),
+  conv('layer1 conv3 64→256 @56', 64, 256, 1, 56),
+  conv('layer3 conv1 1024→256 @14', 1024, 256, 1, 14),
+  conv('layer4 conv3 512→2048 @7', 512, 2048, 1, 7),
+  conv('layer1 splat 64→128 g2 @56', 64, 128, 3, 56, 1, 2),
+  conv('layer2 splat 128→256 g2 @28', 128, 256, 3, 28, 1, 2),
+  conv('layer3 splat 256→512 g2 @14', 256, 512, 3, 14, 1, 2),
+  conv('layer4 splat 512→1024 g2 @7', 512, 1024, 3, 7, 1, 2),
+  conv('stem 3→32 s2 @224', 3, 32, 3, 224, 2),
+  conv('stem 32→64 @112', 32, 64, 3, 112),
+  {
+    name: 'maxpool 3×3 s2 [64,112,112]', kind: 'pool', flops: 64 * 56 * 56 * 9,
+    setup: (b) => { const x = rand(b, [1, 64, 112, 112]); return () => F.maxPool2d(x, 3, { stride: 2, padding: 1 }); },
+  },
+  {
+    name: 'avd avgpool 3×3 s2 [128,56,56]', kind: 'pool', flops: 128 * 28 * 28 * 9,
+    setup: (b) => { const x = rand(b, [1, 128, 56, 56]); return () => F.avgPool2d(x, 3, { stride: 2, padding: 1 }); },
+  },
+  {
+    name: 'avg_down 2×2 ceil [256,56,56]', kind: 'pool', flops: 256 * 28 * 28 * 4,
+    setup: (b) => { const x = rand(b, [1, 256, 56, 56]); return () => F.avgPool2d(x, 2, { ceilMode: true, countIncludePad: false }); },
+  },
+  {
+    name: 'radix gap [2×128,56,56]', kind: 'split attention', flops: 256 * 56 * 56,
+    setup: (b) => { const x = rand(b, [1, 256, 56, 56]); return () => F.radixGap(x, 2); },
+  },
+  {
+    name: 'r-softmax [1,2×512]', kind: 'split attention', flops: 1024 * 4,
+    setup: (b) => { const x = rand(b, [1, 1024, 1, 1]); return () => F.rSoftmax(x, 2, 1); },
+  },
+  {
+    name: 'radix attend [2×128,56,56]', kind: 'split attention', flops: 2 * 256 * 56 * 56,
+    setup: (b) => { const x = rand(b, [1, 256, 56, 56]), a = rand(b, [1, 256]); return () => F.radixAttend(x, a, 2); },
+  },
+];
+
+function measure(fn: () => void, quick: boolean): Promise<BenchmarkCase> {
+  return new Promise((resolve) => {
+    const bench = new Benchmark('case', fn, {
+      minSamples: quick ? 5 : 20, maxTime: quick ? 0.5 : 2, initCount: 1,
+      onComplete: () => resolve(bench),
+    });
+    bench.run({ async: false });
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const opt = (k: string) => { const i = argv.indexOf(`--${k}`); return i >= 0 ? argv[i + 1] : undefined; };
+  const threadList = (opt('threads') ?? '1,2').split(',').map(Number);
+  const quick = argv.includes('--quick');
+  const results: Record<string, unknown>[] = [];
+  const wasm = (await initBackend('wasm')) as WasmBackend;
+  for (const threads of threadList) {
+    await initBackend('wasm', { threads });
+    // Peak: median of a few runs of the multiply-add loop, per thread and on all threads.
+    const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+    const peak1 = med([0, 1, 2, 3, 4].map(() => wasm.measurePeak(1, 4_000_000)));
+    const peakN = threads > 1 ? med([0, 1, 2].map(() => wasm.measurePeak(threads, 4_000_000))) : peak1;
+    console.log(`\nwasm (${wasm.variant}), ${threads} thread(s): SIMD peak ${peak1.toFixed(1)} GFLOP/s per thread, ${peakN.toFixed(1)} on ${threads}`);
+    console.log(`${'kernel'.padEnd(34)} ${'kind'.padEnd(18)} ${'ms'.padStart(8)} ${'±%'.padStart(5)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)}`);
+    for (const c of CASES) {
+      const run = c.setup(wasm);
+      for (let i = 0; i < 5; i++) tidy(run).dispose(); // warm up (and let V8 settle)
+      const b = await measure(() => tidy(run).dispose(), quick);
+      const ms = 1000 / b.hz;
+      const gflops = (c.flops * b.hz) / 1e9;
+      const pct = (100 * gflops) / peakN;
+      console.log(`${c.name.padEnd(34)} ${c.kind.padEnd(18)} ${ms.toFixed(3).padStart(8)} ${b.stats.rme.toFixed(1).padStart(5)} ${gflops.toFixed(1).padStart(8)} ${pct.toFixed(0).padStart(6)}%`);
+      results.push({ threads, name: c.name, kind: c.kind, ms, rme: b.stats.rme, gflops, pctPeak: pct, peakPerThread: peak1, peakAll: peakN, variant: wasm.variant });
+    }
+  }
+  const out = opt('json');
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, results }, null, 1));
+    console.log(`wrote ${out}`);
+  }
+}
