@@ -8,7 +8,14 @@ import io
 import json
 import os
 import pickle
+import pickletools
+import re
 import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -66,6 +73,183 @@ class Evil:
         return (os.system, ('echo pwned',))
 
 
+# ---------------------------------------------------------------- hostile checkpoints
+# Each payload creates an empty file MARKER in the current directory: harmless, and visible.
+# Every file below is a real torch.save output (zip and legacy layouts); main() proves that
+# plain torch.load of each one runs its payload, and the tests prove resnest-ts refuses it,
+# naming the first global outside the allow-list.
+
+MARKER = 'resnest-hostile-marker'
+SHELL = f'touch {MARKER}'
+PYCODE = f"open('{MARKER}', 'w').close()"
+PAYLOADS = {  # name: (callable, its argument, (module, name) written by hand in raw routes)
+    'system': (os.system, SHELL, ('os', 'system')),
+    'eval': (eval, PYCODE, ('builtins', 'eval')),
+    'exec': (exec, PYCODE, ('builtins', 'exec')),
+    'popen': (subprocess.Popen, ['touch', MARKER], ('subprocess', 'Popen')),
+}
+ALLOWED = {'collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor',
+           'torch._utils._rebuild_parameter', 'torch._utils._rebuild_parameter_with_state'}
+
+
+class Reduce:
+    """__reduce__ → (fn, (arg,)): what pickle writes for any object that asks for it."""
+
+    def __init__(self, fn, arg):
+        self.fn, self.arg = fn, arg
+
+    def __reduce__(self):
+        return (self.fn, (self.arg,))
+
+
+class Raw:
+    """Opcodes written verbatim by RawPickler: routes pickle itself never emits for __reduce__."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class RawPickler(pickle._Pickler):
+    def save(self, obj, save_persistent_id=True):
+        if isinstance(obj, Raw):
+            self.write(obj.data)
+            return
+        super().save(obj, save_persistent_id)
+
+
+class RawPickleModule:
+    """A pickle_module for torch.save whose Pickler can embed Raw opcodes."""
+    Pickler = RawPickler
+    Unpickler = pickle.Unpickler
+    dump = staticmethod(pickle.dump)
+    load = staticmethod(pickle.load)
+
+
+def op_str(s):
+    b = s.encode()
+    return b'X' + struct.pack('<I', len(b)) + b
+
+
+def op_arg(arg):
+    """Pushes arg: a str, or a list of str."""
+    if isinstance(arg, str):
+        return op_str(arg)
+    return b']' + b'(' + b''.join(op_str(x) for x in arg) + b'e'
+
+
+def op_global(module, name):
+    return b'c' + f'{module}\n{name}\n'.encode()
+
+
+def op_stack_global(module, name):
+    return op_str(module) + op_str(name) + b'\x93'
+
+
+def raw_route(route, payload):
+    fn, arg, (module, name) = PAYLOADS[payload]
+    if route == 'newobj_build':
+        # OrderedDict() via NEWOBJ, then BUILD {'__setstate__': fn}, then BUILD arg: the second
+        # BUILD finds the instance attribute __setstate__ and calls fn(arg).
+        return Raw(op_global('collections', 'OrderedDict') + b')\x81' + b'}' + op_str('__setstate__')
+                   + op_stack_global(module, name) + b's' + b'b' + op_arg(arg) + b'b')
+    if route == 'obj':  # MARK fn arg OBJ → fn(arg)
+        return Raw(b'(' + op_global(module, name) + op_arg(arg) + b'o')
+    if route == 'inst':  # MARK arg INST module name → fn(arg)
+        return Raw(b'(' + op_arg(arg) + b'i' + f'{module}\n{name}\n'.encode())
+    raise ValueError(route)
+
+
+ROUTES = {  # route: (how the payload is built, pickle protocol, description)
+    'reduce': ('GLOBAL + REDUCE (an object whose __reduce__ returns the callable)', 2),
+    'reduce_p4': ('STACK_GLOBAL + REDUCE (the same object, pickle protocol 4)', 4),
+    'newobj_build': ('NEWOBJ of the allow-listed OrderedDict, then BUILD with a __setstate__ reached by STACK_GLOBAL', 2),
+    'obj': ('OBJ: MARK, GLOBAL callable, argument, OBJ', 2),
+    'inst': ('INST: MARK, argument, INST module name', 2),
+}
+
+
+def pickle_globals(data, start=0):
+    """Globals referenced by the pickle at data[start:], in order (GLOBAL, INST, STACK_GLOBAL)."""
+    out, strings = [], []
+    for op, arg, _ in pickletools.genops(io.BytesIO(data[start:])):
+        if op.name in ('GLOBAL', 'INST'):
+            out.append(arg.replace(' ', '.'))
+        elif op.name == 'STACK_GLOBAL':
+            out.append(f'{strings[-2]}.{strings[-1]}')
+        if isinstance(arg, str):
+            strings.append(arg)
+    return out
+
+
+def main_pickle_globals(path, legacy):
+    with open(path, 'rb') as f:
+        data = f.read()
+    if not legacy:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith('/data.pkl'))
+            return pickle_globals(z.read(name))
+    buf = io.BytesIO(data)
+    for _ in range(3):
+        pickle.load(buf)
+    return pickle_globals(data, buf.tell())
+
+
+def torch_load_runs_payload(path):
+    """Plain torch.load(path) in an empty directory: does the marker appear?"""
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            try:
+                torch.load(path)
+            except Exception:
+                pass  # the payload ran (or not) before anything failed
+            for _ in range(100):  # Popen runs `touch` asynchronously
+                if os.path.exists(MARKER):
+                    return True
+                time.sleep(0.05)
+            return False
+        finally:
+            os.chdir(cwd)
+
+
+def weights_only_refuses(path):
+    try:
+        torch.load(path, weights_only=True)
+        return False
+    except pickle.UnpicklingError:
+        return True
+
+
+def make_hostile(save):
+    out_dir = os.path.join(OUT, 'hostile')
+    os.makedirs(out_dir, exist_ok=True)
+    records = []
+    for route, (how, protocol) in ROUTES.items():
+        for payload, (fn, arg, _) in PAYLOADS.items():
+            value = Reduce(fn, arg) if route.startswith('reduce') else raw_route(route, payload)
+            for legacy in (False, True):
+                name = f'{route}_{payload}_{"legacy" if legacy else "zip"}.pth'
+                path = os.path.join(out_dir, name)
+                torch.save({'weight': torch.ones(2), 'payload': value}, path, pickle_module=RawPickleModule,
+                           pickle_protocol=protocol, _use_new_zipfile_serialization=not legacy)
+                if legacy:
+                    canonicalize_legacy_keys(path)
+                refs = main_pickle_globals(path, legacy)
+                refused = next(g for g in refs if g not in ALLOWED and not re.fullmatch(r'torch\.\w+Storage', g))
+                ran = torch_load_runs_payload(path)
+                assert ran, f'{name}: torch.load did not run the payload'
+                records.append({'file': f'hostile/{name}', 'format': 'legacy' if legacy else 'zip', 'route': route,
+                                'how': how, 'payload': payload, 'globals': refs, 'refused_global': refused,
+                                'torch_load_ran_payload': ran, 'weights_only_refuses': weights_only_refuses(path)})
+                print(f'  {name:36s} refs {", ".join(refs)}; torch.load ran it: {ran}')
+    with open(os.path.join(out_dir, 'hostile.json'), 'w') as f:
+        json.dump({'torch': torch.__version__, 'python': sys.version.split()[0], 'marker': MARKER,
+                   'note': 'torch_load_ran_payload: plain torch.load(file) created the marker file (checked when generated)',
+                   'files': records}, f, indent=1)
+        f.write('\n')
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     sd = state_dict()
@@ -86,6 +270,7 @@ def main():
     hostile = {'weight': torch.ones(2), 'payload': Evil()}
     save(hostile, 'hostile_zip.pth')
     save(hostile, 'hostile_legacy.pth', legacy=True)
+    make_hostile(save)
 
     rng = np.random.default_rng(0)
     arrays = {

@@ -43,8 +43,11 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
 }
 
+// Bounds on what a pickle can make the VM hold. Nothing here recurses (containers are built
+// from the stack, iteratively), so nesting depth costs no call stack; these bound memory.
+// A state dict of 10 000 tensors uses about 100 000 memo entries and a stack a few items deep.
 const MAX_STACK = 1 << 20;
-const MAX_MEMO = 1 << 22;
+const MAX_MEMO = 1 << 20;
 const MAX_LONG_BYTES = 1024;
 const MAX_LINE = 1024;
 
@@ -371,7 +374,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): { va
         const items = popMark();
         const s = top();
         if (!(s instanceof PySet)) fail(`ADDITEMS target is ${describe(s)}, not a set`);
-        (s as PySet).items.push(...items);
+        // One at a time: push(...items) overflows the call stack beyond ~100k items.
+        for (const x of items) (s as PySet).items.push(x);
         break;
       }
       case 0x61: { // APPEND

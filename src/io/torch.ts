@@ -16,9 +16,11 @@ import { isZip, readZip } from './zip.js';
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
-// A tensor may have more elements than its storage only through zero or overlapping strides
-// (e.g. expand()); such tensors are materialized only up to this many bytes.
-const MAX_ALIASED_BYTES = 64 * 1024 * 1024;
+// Tensors are views of the file where possible; non-contiguous ones (transposed, strided,
+// expanded with zero strides) are copied. A pickle can reference one small storage through
+// any number of such tensors, so the copies of one checkpoint share a budget: twice the file
+// plus 16 MiB (expanded tensors of a small storage). Real checkpoints copy at most once.
+const COPY_SLACK = 16 * 1024 * 1024;
 
 interface StorageData {
   key: string;
@@ -90,7 +92,7 @@ function loadZipFormat(bytes: Uint8Array, file?: string): StateDict {
     return new StorageRef(root, 0, numel);
   };
   const { value } = unpickle(records.get(pkls[0])!, { file, persistentLoad });
-  return collect(value, file);
+  return collect(value, bytes.length, file);
 }
 
 function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {
@@ -153,11 +155,11 @@ function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {
     pos += nbytes;
   }
   for (const root of storages.values()) if (!root.bytes) fail(`storage ${root.key} has no data`);
-  return collect(value, file);
+  return collect(value, bytes.length, file);
 }
 
 /** Picks the state dict out of the unpickled object and materializes its tensors. */
-function collect(value: unknown, file?: string): StateDict {
+function collect(value: unknown, fileBytes: number, file?: string): StateDict {
   let obj = value;
   for (let depth = 0; depth < 3 && obj instanceof PyDict; depth++) {
     const map: Map<unknown, unknown> = obj.map;
@@ -168,11 +170,12 @@ function collect(value: unknown, file?: string): StateDict {
   if (!(obj instanceof PyDict)) throw new FormatError(`checkpoint holds a ${describe(obj)}, not a state dict`, file);
   const done = new Map<TensorRef, RawTensor>();
   const out: StateDict = new Map();
+  const budget = { left: 2 * fileBytes + COPY_SLACK, total: 2 * fileBytes + COPY_SLACK };
   for (const [k, v] of obj.map) {
     if (typeof k !== 'string' || !(v instanceof TensorRef)) continue;
     let t = done.get(v);
     if (!t) {
-      t = materialize(v, k, file);
+      t = materialize(v, k, budget, file);
       done.set(v, t);
     }
     out.set(k, t);
@@ -185,7 +188,7 @@ function collect(value: unknown, file?: string): StateDict {
   return out;
 }
 
-function materialize(ref: TensorRef, key: string, file?: string): RawTensor {
+function materialize(ref: TensorRef, key: string, budget: { left: number; total: number }, file?: string): RawTensor {
   const fail = (msg: string): never => {
     throw new FormatError(`${key}: ${msg}`, file);
   };
@@ -202,9 +205,6 @@ function materialize(ref: TensorRef, key: string, file?: string): RawTensor {
     fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
   }
   const itemsize = BYTES_PER_ELEMENT[dtype];
-  if (n > s.numel && n * itemsize > MAX_ALIASED_BYTES) {
-    throw new ResourceLimitError(`${file ? `${file}: ` : ''}${key}: ${n} elements from a ${s.numel}-element storage (expanded tensor) exceeds the limit`);
-  }
   const root = s.root;
   root.typed ??= bytesToTyped(dtype, root.bytes!);
   const src = root.typed;
@@ -216,6 +216,15 @@ function materialize(ref: TensorRef, key: string, file?: string): RawTensor {
     expect *= shape[i];
   }
   if (contiguous) return { dtype, shape, data: src.subarray(base, base + n) };
+
+  const nbytes = n * itemsize;
+  if (nbytes > budget.left) {
+    throw new ResourceLimitError(
+      `${file ? `${file}: ` : ''}${key}: copying size [${shape.join(', ')}], stride [${stride.join(', ')}] (${n} elements of a ` +
+        `${s.numel}-element storage) exceeds the ${budget.total} bytes this checkpoint may copy (expanded or overlapping views)`,
+    );
+  }
+  budget.left -= nbytes;
 
   // Strided gather; indexed as numbers for brevity (bigint elements copy just the same).
   const out = allocTyped(dtype, n);

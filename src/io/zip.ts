@@ -74,6 +74,7 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
 
   const decoder = new TextDecoder('utf-8');
   const entries = new Map<string, Uint8Array>();
+  const spans: [number, number, string][] = []; // [local header offset, end of data, name]
   let p = cdOffset;
   const cdEnd = cdOffset + cdSize;
   for (let i = 0; i < count; i++) {
@@ -150,7 +151,14 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
     const data = bytes.subarray(start, start + size);
     if (options.verifyCrc && crc32(data) !== crc) fail(`entry '${name}': CRC-32 mismatch`);
     entries.set(name, data);
+    spans.push([localOffset, start + size, name]);
     p = next;
+  }
+  // Entries that share bytes (two directory records pointing into one entry) are how
+  // overlapping-file zip bombs work; no writer produces them.
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]![0] < spans[i - 1]![1]) fail(`entries '${spans[i - 1]![2]}' and '${spans[i]![2]}' overlap (inconsistent central directory)`);
   }
   return entries;
 }

@@ -23,6 +23,9 @@ export interface JpegInfo {
   progressive: boolean;
 }
 
+/** Most scans accepted in one image (progressive files use about 10). */
+const MAX_SCANS = 500;
+
 export function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xd8;
 }
@@ -37,6 +40,10 @@ export function readJpegInfo(bytes: Uint8Array, file?: string, limits?: ImageLim
   let info: JpegInfo | undefined;
   let sawScan = false;
   let pos = 2;
+  // Frame components (id → sampling factors), and the number and size of the scans.
+  const sampling = new Map<number, [number, number]>();
+  let scans = 0;
+  let scanBytes = 0;
   for (;;) {
     // Like libjpeg, skip stray bytes before a marker and any 0xFF fill bytes.
     while (pos < n && bytes[pos] !== 0xff) pos++;
@@ -76,12 +83,19 @@ export function readJpegInfo(bytes: Uint8Array, file?: string, limits?: ImageLim
         const h = hv >> 4;
         const v = hv & 15;
         if (h < 1 || h > 4 || v < 1 || v > 4) throw new FormatError('corrupt JPEG (invalid sampling factor)', file);
+        sampling.set(bytes[seg + 6 + 3 * c]!, [h, v]);
       }
       checkImageLimits(width, height, 'JPEG', file, limits);
       info = { width, height, components, progressive: marker === 0xc2 };
     } else if (marker === 0xda) {
       if (!info) throw new FormatError('corrupt JPEG (scan before frame header)', file);
       sawScan = true;
+      if (++scans > MAX_SCANS) {
+        // Each scan is a pass over the whole image in the decoder, and a progressive scan can
+        // cover every block in a few bytes: the cap bounds the work (libjpeg-turbo has a similar limit).
+        throw new ResourceLimitError(`${file ? `${file}: ` : ''}JPEG has more than ${MAX_SCANS} scans`);
+      }
+      const dataStart = pos;
       // Entropy-coded data runs to the next marker other than a stuffed 0xFF00 or RSTn.
       for (;;) {
         const ff = bytes.indexOf(0xff, pos);
@@ -94,10 +108,33 @@ export function readJpegInfo(bytes: Uint8Array, file?: string, limits?: ImageLim
         pos = ff;
         break;
       }
+      scanBytes += pos - dataStart;
     }
   }
   if (!info) throw new FormatError('corrupt JPEG (no frame header)', file);
   if (!sawScan) throw new FormatError('corrupt JPEG (no image data)', file);
+  // Every 8×8 block of a component costs at least one bit (its DC code) in the first scan
+  // that codes the component, so scan data shorter than that cannot be a whole image: a few
+  // hundred bytes declaring 9000×9000 would otherwise have jpeg-js allocate and fill
+  // hundreds of megabytes with grey before anything noticed.
+  let hmax = 1, vmax = 1;
+  for (const [h, v] of sampling.values()) {
+    hmax = Math.max(hmax, h);
+    vmax = Math.max(vmax, v);
+  }
+  // Every frame component counts, scanned or not: jpeg-js allocates them all at the frame header.
+  let blocks = 0;
+  for (const hv of sampling.values()) {
+    const bw = Math.ceil(Math.ceil((info.width * hv[0]) / hmax) / 8);
+    const bh = Math.ceil(Math.ceil((info.height * hv[1]) / vmax) / 8);
+    blocks = Math.max(blocks, bw * bh);
+  }
+  if (scanBytes * 8 < blocks) {
+    throw new FormatError(
+      `truncated JPEG (${scanBytes} bytes of scan data cannot hold the ${blocks} blocks of a ${info.width}×${info.height} image)`,
+      file,
+    );
+  }
   return info;
 }
 

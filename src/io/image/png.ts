@@ -46,6 +46,8 @@ export function checkImageLimits(
 }
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+/** The most bytes one byte of a DEFLATE stream can decode to. */
+const MAX_DEFLATE_RATIO = 1032;
 
 const u32 = (b: Uint8Array, p: number) => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 
@@ -149,6 +151,19 @@ export function decodePng(bytes: Uint8Array, file?: string, limits?: ImageLimits
   const rowBytes = (w: number) => Math.ceil((w * bitsPerPixel) / 8);
   let expected = 0;
   for (const p of passes) expected += p.h * (1 + rowBytes(p.w));
+
+  // DEFLATE expands at most 1032:1 (a 258-byte match coded in two 1-bit codes), so image data
+  // this short cannot hold what IHDR declares: refuse before allocating for it. Without this
+  // a few hundred bytes declaring 10000×10000 would cost a 300 MB buffer before inflate
+  // noticed the data ends.
+  let idatBytes = 0;
+  for (const [s, e] of idat) idatBytes += e - s;
+  if (expected > idatBytes * MAX_DEFLATE_RATIO) {
+    throw new FormatError(
+      `truncated PNG (${idatBytes} bytes of compressed image data cannot hold the ${expected} bytes a ${width}×${height} image needs)`,
+      file,
+    );
+  }
 
   let compressed: Uint8Array;
   if (idat.length === 1) {
