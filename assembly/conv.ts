@@ -8,13 +8,15 @@
 // epilogue (bias, residual, activation) runs on the last K block, before the store.
 
 import { fma, relu4, sigmoidf, loadPartial, storePartial, ACT_RELU, ACT_SIGMOID } from './simd';
+import { winogradConv } from './winograd';
 
 const NR: i32 = 8;
-const KC: i32 = 256;
+/** Largest K block; K is split into equal blocks no larger (a 3×3 conv over 32 channels, K = 288, stays one block). */
+const KC: i32 = 384;
 const NC: i32 = 256;
 
-/** Scratch bytes a thread needs for conv2d: one packed KC × NC input block. */
-export const CONV_SCRATCH: i32 = KC * NC * 4;
+/** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block. */
+export const DIRECT_SCRATCH: i32 = KC * NC * 4;
 
 @inline function loadRow(p: usize, cols: i32, half: i32): v128 {
   // Columns [4·half, 4·half + 4) of an 8-wide row with `cols` valid entries.
@@ -53,7 +55,7 @@ export const CONV_SCRATCH: i32 = KC * NC * 4;
  * layout as C) and applies act. One k step per iteration: V8 hoists every load of an
  * unrolled body and then spills accumulators.
  */
-function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
+export function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
   accumulate: bool, last: bool, bias: usize, res: usize, act: i32): void {
   // Rows past the edge re-read the last valid row; their results are never stored.
   const a1 = rows > 1 ? a + lda : a;
@@ -170,6 +172,10 @@ function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst:
 
 /** Argument slots written by the JS side (src/backend/wasm/kernels.ts: conv2d). */
 export function conv2d(args: usize, tid: i32, nth: i32): void {
+  if (load<i32>(args, 96) != 0) {
+    winogradConv(args, tid, nth);
+    return;
+  }
   const x = <usize>load<i32>(args, 0), wt = <usize>load<i32>(args, 4), bias = <usize>load<i32>(args, 8);
   const res = <usize>load<i32>(args, 12), out = <usize>load<i32>(args, 16);
   const n = load<i32>(args, 20), c = load<i32>(args, 24), h = load<i32>(args, 28), w = load<i32>(args, 32);
@@ -192,6 +198,8 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const perSplit = (panels + mSplit - 1) / mSplit;
   const total = base * mSplit;
   const ldc = <usize>P * 4;
+  const kBlocks = (K + KC - 1) / KC;
+  const kStep = (K + kBlocks - 1) / kBlocks;
 
   for (let t = tid; t < total; t += nth) {
     const ms = t % mSplit;
@@ -205,8 +213,8 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
     if (p0 >= p1) continue;
     const j0 = nb * NC, jn = min(NC, P - j0);
     const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
-    for (let k0 = 0; k0 < K; k0 += KC) {
-      const kc = min(KC, K - k0);
+    for (let k0 = 0; k0 < K; k0 += kStep) {
+      const kc = min(kStep, K - k0);
       if (direct) packRows(xg, h * w, k0, kc, j0, jn, scratch);
       else packIm2col(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kc, j0, jn, scratch);
       const last = k0 + kc == K;

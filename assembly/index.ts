@@ -2,7 +2,8 @@
 // linear memory and the (thread id, thread count) pair that says which share of the output
 // it computes, so the JS main thread and the pool's workers call the same export.
 
-import { conv2d, CONV_SCRATCH } from './conv';
+import { conv2d, DIRECT_SCRATCH } from './conv';
+import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
 
@@ -20,6 +21,7 @@ const K_LINEAR = 9;
 const K_UNARY = 10;
 const K_BINARY = 11;
 const K_PEAK = 12;
+const K_WINOGRAD_WEIGHTS = 13;
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
   switch (kernel) {
@@ -36,6 +38,7 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case K_UNARY: unary(args, tid, nth); break;
     case K_BINARY: binary(args, tid, nth); break;
     case K_PEAK: peak(args, tid); break;
+    case K_WINOGRAD_WEIGHTS: winogradWeights(args, tid, nth); break;
     default: unreachable();
   }
 }
@@ -46,7 +49,7 @@ export function heapBase(): usize {
 }
 
 export function convScratchBytes(): i32 {
-  return CONV_SCRATCH;
+  return max(DIRECT_SCRATCH, WINOGRAD_SCRATCH);
 }
 
 export function relaxed(): bool {

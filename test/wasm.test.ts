@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import '../src/index.js';
 import { initBackend } from '../src/backend/registry.js';
 import type { WasmBackend } from '../src/backend/wasm/index.js';
-import { sizeClass } from '../src/backend/wasm/arena.js';
+import { Arena, blockSize } from '../src/backend/wasm/arena.js';
 import { ResNet } from '../src/models/resnest/resnet.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
@@ -48,11 +48,24 @@ test('memory stays flat over repeated inferences; disposing returns every block'
   assert.ok(wasm.memoryStats().liveBytes < warm.liveBytes);
 });
 
-test('size classes: 64-byte steps up to 4 KiB, then quarter powers of two, always with slack', () => {
-  assert.is(sizeClass(1), 128);
-  assert.is(sizeClass(4000), 4096);
-  assert.is(sizeClass(5000), 5120);
-  assert.ok(sizeClass(100_000) >= 100_064 && sizeClass(100_000) <= 1.25 * 100_064);
+test('arena: best fit, splitting and coalescing; freed memory of any size is reused', () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1024 });
+  const a = new Arena(memory, 1024, 1024 * 65536);
+  assert.is(blockSize(1), 128);
+  const p1 = a.alloc(100_000), p2 = a.alloc(50_000), p3 = a.alloc(10);
+  const high = a.stats().reservedBytes;
+  a.release(p1);
+  a.release(p2); // coalesces with p1's block
+  assert.is(a.stats().freeBlocks, 1);
+  const big = a.alloc(140_000); // fits the merged hole: no growth
+  assert.is(big, p1);
+  assert.is(a.stats().reservedBytes, high);
+  a.release(big);
+  a.release(p3); // the top block: everything returns to the bump pointer
+  assert.is(a.stats().freeBlocks, 0);
+  assert.is(a.stats().liveBytes, 0);
+  assert.is(a.alloc(64), p1, 'allocation restarts at the bottom');
+  assert.throws(() => a.release(12345), /double free/);
 });
 
 test('the kernels build in use, and a measured SIMD peak', () => {

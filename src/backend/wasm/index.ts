@@ -13,8 +13,10 @@ import { CONTROL_BYTES, ThreadPool } from './threads.js';
 
 const K = {
   conv2d: 0, maxPool: 1, avgPool: 2, meanRows: 3, radixGap: 4, radixAttend: 5, rSoftmax: 6, softmax: 7,
-  batchNorm: 8, linear: 9, unary: 10, binary: 11, peak: 12,
+  batchNorm: 8, linear: 9, unary: 10, binary: 11, peak: 12, winogradWeights: 13,
 } as const;
+/** Group input channels the Winograd scratch holds (assembly/winograd.ts: MAX_CG). */
+const WINOGRAD_MAX_CG = 512;
 const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
 const UNARY: Record<UnaryOp, number> = { relu: 0, sigmoid: 1, exp: 2, neg: 3, sqrt: 4, rsqrt: 5, addScalar: 6, mulScalar: 7 };
 const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
@@ -31,6 +33,8 @@ interface Exports {
 export interface WasmBackend extends Backend<number> {
   readonly variant: Variant;
   readonly threads: number;
+  /** Whether stride-1 3×3 convolutions use Winograd F(2×2, 3×3) (option `winograd`, default true). */
+  readonly winograd: boolean;
   /** Bytes of linear memory: live tensors, high-water mark, and the memory's size. */
   memoryStats(): { liveBytes: number; reservedBytes: number; memoryBytes: number };
   /** Measured SIMD multiply-add peak in GFLOP/s over `threads` threads. */
@@ -56,6 +60,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   let control = arena.alloc(CONTROL_BYTES);
   const args = arena.alloc(256);
   let threads = shared ? wanted : 1;
+  let winograd = opts.winograd !== false;
   const scratchStride = ex.convScratchBytes();
   let scratch = arena.alloc(scratchStride * threads);
   let pool: ThreadPool | null = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
@@ -97,6 +102,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     asyncRead: false,
     variant,
     get threads() { return threads; },
+    get winograd() { return winograd; },
 
     alloc: (n: number) => arena.alloc(n * 4),
     free: (buf: number) => arena.release(buf),
@@ -150,11 +156,27 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
     },
     conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>) {
-      run(K.conv2d, [
-        addr(x), addr(w), bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
-        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
-        ACT[act], scratch, scratchStride,
-      ], {}, g.n * g.o * g.oh * g.ow * 8);
+      const cg = g.c / g.groups, og = g.o / g.groups;
+      // Winograd pays when enough 2×2 tiles (all images) share each transformed weight: measured
+      // at ResNeSt-50's shapes, 64 tiles and up win (layers 1–2 at 224: 25–40 % faster); the
+      // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to the weight transform.
+      const tiles = g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
+      const wino = winograd && g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.dilH === 1 && g.dilW === 1 &&
+        og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= 64;
+      let u = 0;
+      if (wino) {
+        u = arena.alloc(16 * g.o * cg * 4);
+        run(K.winogradWeights, [addr(w), u, g.o, cg, g.groups], {}, g.o * cg * 16);
+      }
+      try {
+        run(K.conv2d, [
+          addr(x), addr(w), bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
+          g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
+          ACT[act], scratch, scratchStride, u,
+        ], {}, g.n * g.o * g.oh * g.ow * 8);
+      } finally {
+        if (u) arena.release(u);
+      }
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
       run(K.batchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
@@ -199,6 +221,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       return (iterations * 6 * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
     },
     async configure(o: BackendOptions) {
+      if (o.winograd !== undefined) winograd = o.winograd !== false;
       if (o.threads === undefined || !shared || o.threads === threads) return;
       if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
       await pool?.stop();

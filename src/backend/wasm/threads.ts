@@ -33,13 +33,15 @@ const start = async ({ module, memory, control, tid, spin }) => {
   }
 };
 let post;
-if (typeof self !== 'undefined' && typeof self.postMessage === 'function' && typeof require === 'undefined') {
+if (typeof WorkerGlobalScope !== 'undefined') {
   post = (m) => self.postMessage(m);
   self.onmessage = (e) => start(e.data);
 } else {
-  const { parentPort } = require('node:worker_threads');
-  post = (m) => parentPort.postMessage(m);
-  parentPort.once('message', start);
+  // Node worker_threads; a dynamic import works whether Node evaluates this as CommonJS or ESM.
+  import('node:worker_threads').then(({ parentPort }) => {
+    post = (m) => parentPort.postMessage(m);
+    parentPort.once('message', start);
+  });
 }
 `;
 

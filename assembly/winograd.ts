@@ -1,0 +1,266 @@
+// Winograd F(2×2, 3×3) for stride-1, undilated 3×3 convolutions (most of ResNeSt's split-
+// attention convs): each 2×2 output tile costs 16 multiply-adds per input channel instead of
+// 36. With Bᵀ, G, Aᵀ the F(2, 3) transforms,
+//   U = G g Gᵀ (weights, once per call), V = Bᵀ d B (each 4×4 input tile),
+//   M[ξ] = Σ_c U[ξ][o][c] · V[ξ][c][t] (16 GEMMs, the micro-kernel of conv.ts), Y = Aᵀ M A.
+// Tiles are processed in blocks of TB; a block's transformed input is packed straight into
+// the micro-kernel's panel layout, and output channels go in chunks of OC so that the 16
+// products stay in cache for the output transform.
+
+import { micro } from './conv';
+import { relu4, sigmoidf, ACT_RELU, ACT_SIGMOID } from './simd';
+
+const TB: i32 = 64;
+const OC: i32 = 128;
+const NR: i32 = 8;
+/** Largest group input-channel count the scratch holds transformed (ResNeSt: 512). */
+const MAX_CG: i32 = 512;
+export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB) * 4;
+
+@inline function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + <usize>i * 4);
+}
+
+/** U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads. */
+export function winogradWeights(args: usize, tid: i32, nth: i32): void {
+  const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
+  const og = o / groups;
+  for (let oc = tid; oc < o; oc += nth) {
+    const g = oc / og, oo = oc - g * og;
+    for (let c = 0; c < cg; c++) {
+      const k = w + <usize>((oc * cg + c) * 9) * 4;
+      // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of the 3×3 kernel.
+      const t00 = load<f32>(k), t01 = load<f32>(k, 4), t02 = load<f32>(k, 8);
+      const a0 = load<f32>(k, 12), a1 = load<f32>(k, 16), a2 = load<f32>(k, 20);
+      const b0 = load<f32>(k, 24), b1 = load<f32>(k, 28), b2 = load<f32>(k, 32);
+      const t10 = (t00 + a0 + b0) * 0.5, t11 = (t01 + a1 + b1) * 0.5, t12 = (t02 + a2 + b2) * 0.5;
+      const t20 = (t00 - a0 + b0) * 0.5, t21 = (t01 - a1 + b1) * 0.5, t22 = (t02 - a2 + b2) * 0.5;
+      const t30 = b0, t31 = b1, t32 = b2;
+      const base = u + <usize>((g * 16 * og + oo) * cg + c) * 4;
+      const xi = <usize>(og * cg) * 4;
+      storeRowG(base, xi, 0, t00, t01, t02);
+      storeRowG(base, xi, 4, t10, t11, t12);
+      storeRowG(base, xi, 8, t20, t21, t22);
+      storeRowG(base, xi, 12, t30, t31, t32);
+    }
+  }
+}
+
+/** (row of G g) · Gᵀ: four values, written at ξ = first … first+3. */
+@inline function storeRowG(base: usize, xi: usize, first: i32, v0: f32, v1: f32, v2: f32): void {
+  store<f32>(base + <usize>first * xi, v0);
+  store<f32>(base + <usize>(first + 1) * xi, (v0 + v1 + v2) * 0.5);
+  store<f32>(base + <usize>(first + 2) * xi, (v0 - v1 + v2) * 0.5);
+  store<f32>(base + <usize>(first + 3) * xi, v2);
+}
+
+/**
+ * Bᵀ d B for the tiles [t0, t0 + tn) of one image's group, packed for the micro-kernel:
+ * dst[ξ][panel][c][8] with panel = (t − t0) / 8; tiles past tn are zeros. Four tiles of
+ * one tile row whose patches lie inside the image are transformed at once, one per lane
+ * (their patch columns are the even and odd lanes of two 4-float loads).
+ */
+function transformInput(x: usize, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
+  const panels = (tn + NR - 1) / NR;
+  const xiStride = <usize>(panels * cg * NR) * 4;
+  for (let c = 0; c < cg; c++) {
+    const plane = x + <usize>(c * h * w) * 4;
+    let j = 0;
+    while (j < panels * NR) {
+      const d = dst + <usize>(((j >> 3) * cg + c) * NR + (j & 7)) * 4;
+      if (j >= tn) {
+        for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>xi * xiStride, 0);
+        j++;
+        continue;
+      }
+      const t = t0 + j;
+      const ty = t / tilesX, tx = t - ty * tilesX;
+      const y0 = ty * 2 - ph, x0 = tx * 2 - pw;
+      if ((j & 3) == 0 && j + 4 <= tn && tx + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
+        transform4(plane + <usize>(y0 * w + x0) * 4, <usize>w * 4, d, xiStride);
+        j += 4;
+        continue;
+      }
+      transform1(plane, h, w, y0, x0, d, xiStride);
+      j++;
+    }
+  }
+}
+
+/** Patch columns k of four tiles 2 apart, from a row starting at p: lanes p[k], p[k+2], p[k+4], p[k+6]. */
+@inline function cols(p: usize, k: i32): v128 {
+  return v128.shuffle<f32>(v128.load(p + <usize>k * 4), v128.load(p + <usize>k * 4, 16), 0, 2, 4, 6);
+}
+
+@inline function transform4(p: usize, row: usize, d: usize, xiStride: usize): void {
+  // Bᵀ d per column k: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 (vectors over the 4 tiles).
+  const p1 = p + row, p2 = p1 + row, p3 = p2 + row;
+  const e00 = cols(p, 0), e01 = cols(p, 1), e02 = cols(p, 2), e03 = cols(p, 3);
+  const e10 = cols(p1, 0), e11 = cols(p1, 1), e12 = cols(p1, 2), e13 = cols(p1, 3);
+  const e20 = cols(p2, 0), e21 = cols(p2, 1), e22 = cols(p2, 2), e23 = cols(p2, 3);
+  const e30 = cols(p3, 0), e31 = cols(p3, 1), e32 = cols(p3, 2), e33 = cols(p3, 3);
+  vrowB(d, xiStride, 0, f32x4.sub(e00, e20), f32x4.sub(e01, e21), f32x4.sub(e02, e22), f32x4.sub(e03, e23));
+  vrowB(d, xiStride, 4, f32x4.add(e10, e20), f32x4.add(e11, e21), f32x4.add(e12, e22), f32x4.add(e13, e23));
+  vrowB(d, xiStride, 8, f32x4.sub(e20, e10), f32x4.sub(e21, e11), f32x4.sub(e22, e12), f32x4.sub(e23, e13));
+  vrowB(d, xiStride, 12, f32x4.sub(e10, e30), f32x4.sub(e11, e31), f32x4.sub(e12, e32), f32x4.sub(e13, e33));
+}
+
+@inline function vrowB(d: usize, xiStride: usize, first: i32, v0: v128, v1: v128, v2: v128, v3: v128): void {
+  v128.store(d + <usize>first * xiStride, f32x4.sub(v0, v2));
+  v128.store(d + <usize>(first + 1) * xiStride, f32x4.add(v1, v2));
+  v128.store(d + <usize>(first + 2) * xiStride, f32x4.sub(v2, v1));
+  v128.store(d + <usize>(first + 3) * xiStride, f32x4.sub(v1, v3));
+}
+
+/** One tile, any position: the patch is read with bounds checks (zero padding). */
+function transform1(plane: usize, h: i32, w: i32, y0: i32, x0: i32, d: usize, xiStride: usize): void {
+  const d00 = px(plane, h, w, y0, x0), d01 = px(plane, h, w, y0, x0 + 1), d02 = px(plane, h, w, y0, x0 + 2), d03 = px(plane, h, w, y0, x0 + 3);
+  const d10 = px(plane, h, w, y0 + 1, x0), d11 = px(plane, h, w, y0 + 1, x0 + 1), d12 = px(plane, h, w, y0 + 1, x0 + 2), d13 = px(plane, h, w, y0 + 1, x0 + 3);
+  const d20 = px(plane, h, w, y0 + 2, x0), d21 = px(plane, h, w, y0 + 2, x0 + 1), d22 = px(plane, h, w, y0 + 2, x0 + 2), d23 = px(plane, h, w, y0 + 2, x0 + 3);
+  const d30 = px(plane, h, w, y0 + 3, x0), d31 = px(plane, h, w, y0 + 3, x0 + 1), d32 = px(plane, h, w, y0 + 3, x0 + 2), d33 = px(plane, h, w, y0 + 3, x0 + 3);
+  storeRowB(d, xiStride, 0, d00 - d20, d01 - d21, d02 - d22, d03 - d23);
+  storeRowB(d, xiStride, 4, d10 + d20, d11 + d21, d12 + d22, d13 + d23);
+  storeRowB(d, xiStride, 8, d20 - d10, d21 - d11, d22 - d12, d23 - d13);
+  storeRowB(d, xiStride, 12, d10 - d30, d11 - d31, d12 - d32, d13 - d33);
+}
+
+@inline function px(plane: usize, h: i32, w: i32, y: i32, x: i32): f32 {
+  return <u32>y < <u32>h && <u32>x < <u32>w ? load<f32>(plane + <usize>(y * w + x) * 4) : 0;
+}
+
+@inline function storeRowB(d: usize, xiStride: usize, first: i32, v0: f32, v1: f32, v2: f32, v3: f32): void {
+  store<f32>(d + <usize>first * xiStride, v0 - v2);
+  store<f32>(d + <usize>(first + 1) * xiStride, v1 + v2);
+  store<f32>(d + <usize>(first + 2) * xiStride, v2 - v1);
+  store<f32>(d + <usize>(first + 3) * xiStride, v1 - v3);
+}
+
+/** The conv2d argument block (see conv.ts) with slot 24 = U from winogradWeights. */
+export function winogradConv(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), bias = <usize>arg(args, 2), res = <usize>arg(args, 3), out = <usize>arg(args, 4);
+  const n = arg(args, 5), c = arg(args, 6), h = arg(args, 7), w = arg(args, 8), o = arg(args, 9);
+  const ph = arg(args, 14), pw = arg(args, 15), groups = arg(args, 18), oh = arg(args, 19), ow = arg(args, 20);
+  const act = arg(args, 21);
+  const scratch = <usize>arg(args, 22) + <usize>(tid * arg(args, 23));
+  const u = <usize>arg(args, 24);
+  const cg = c / groups, og = o / groups;
+  const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
+  const tBlocks = (T + TB - 1) / TB;
+  const chunks = (og + OC - 1) / OC;
+  // Tasks: (image, group, tile block, output-channel chunk); enough of them for every thread.
+  const total = n * groups * tBlocks * chunks;
+  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4;
+  let lastV = -1;
+  for (let task = tid; task < total; task += nth) {
+    const ch = task % chunks;
+    let rest = task / chunks;
+    const tb = rest % tBlocks;
+    rest /= tBlocks;
+    const g = rest % groups, b = rest / groups;
+    const t0 = tb * TB, tn = min(TB, T - t0);
+    const panels = (tn + NR - 1) / NR;
+    const key = rest * tBlocks + tb;
+    if (key != lastV) {
+      transformInput(x + <usize>((b * c + g * cg) * h * w) * 4, cg, h, w, ph, pw, tilesX, t0, tn, v);
+      lastV = key;
+    }
+    const o0 = ch * OC, on = min(OC, og - o0);
+    // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
+    const ldm = <usize>(panels * NR) * 4;
+    for (let xi = 0; xi < 16; xi++) {
+      const uRows = u + <usize>(((g * 16 + xi) * og + o0) * cg) * 4;
+      const vPanels = v + <usize>(xi * panels * cg * NR) * 4;
+      const mRows = m + <usize>(xi * OC * panels * NR) * 4;
+      for (let r = 0; r < on; r += 4) {
+        for (let p = 0; p < panels; p++) {
+          micro(cg, uRows + <usize>(r * cg) * 4, <usize>cg * 4, min(4, on - r), vPanels + <usize>(p * cg * NR) * 4,
+            mRows + <usize>r * ldm + <usize>p * 32, ldm, NR, false, false, 0, 0, 0);
+        }
+      }
+    }
+    // Y = Aᵀ M A per (channel, tile), then bias, residual, activation.
+    const xiStride = <usize>(OC * panels * NR) * 4;
+    for (let r = 0; r < on; r++) {
+      const oc = g * og + o0 + r;
+      const bv: f32 = bias ? load<f32>(bias + <usize>oc * 4) : 0;
+      const plane = <usize>((b * o + oc) * oh * ow);
+      let j = 0;
+      while (j < tn) {
+        const mp = m + <usize>r * ldm + <usize>j * 4;
+        const t = t0 + j;
+        const ty = t / tilesX, tx = t - ty * tilesX;
+        if (j + 4 <= tn && tx + 4 <= tilesX && ty * 2 + 2 <= oh && tx * 2 + 8 <= ow) {
+          outputs4(mp, xiStride, out, res, plane + <usize>(ty * 2 * ow + tx * 2), <usize>ow, bv, act);
+          j += 4;
+          continue;
+        }
+        output1(mp, xiStride, out, res, plane, ow, oh, ty * 2, tx * 2, bv, act);
+        j++;
+      }
+    }
+  }
+}
+
+@inline function mload(mp: usize, xiStride: usize, xi: i32): v128 {
+  return v128.load(mp + <usize>xi * xiStride);
+}
+
+/** Four tiles of one row, one per lane: two output rows of 8 contiguous pixels. */
+@inline function outputs4(mp: usize, xiStride: usize, out: usize, res: usize, at: usize, ow: usize, bias: f32, act: i32): void {
+  // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3, per column.
+  const a0 = f32x4.add(f32x4.add(mload(mp, xiStride, 0), mload(mp, xiStride, 4)), mload(mp, xiStride, 8));
+  const a1 = f32x4.add(f32x4.add(mload(mp, xiStride, 1), mload(mp, xiStride, 5)), mload(mp, xiStride, 9));
+  const a2 = f32x4.add(f32x4.add(mload(mp, xiStride, 2), mload(mp, xiStride, 6)), mload(mp, xiStride, 10));
+  const a3 = f32x4.add(f32x4.add(mload(mp, xiStride, 3), mload(mp, xiStride, 7)), mload(mp, xiStride, 11));
+  const b0 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 4), mload(mp, xiStride, 8)), mload(mp, xiStride, 12));
+  const b1 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 5), mload(mp, xiStride, 9)), mload(mp, xiStride, 13));
+  const b2 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 6), mload(mp, xiStride, 10)), mload(mp, xiStride, 14));
+  const b3 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 7), mload(mp, xiStride, 11)), mload(mp, xiStride, 15));
+  const bv = f32x4.splat(bias);
+  // ... · A: columns c0 + c1 + c2 (left pixel) and c1 − c2 − c3 (right pixel) of each tile.
+  const l0 = f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), bv), r0 = f32x4.add(f32x4.sub(f32x4.sub(a1, a2), a3), bv);
+  const l1 = f32x4.add(f32x4.add(f32x4.add(b0, b1), b2), bv), r1 = f32x4.add(f32x4.sub(f32x4.sub(b1, b2), b3), bv);
+  storePixels(out, res, at * 4, v128.shuffle<f32>(l0, r0, 0, 4, 1, 5), v128.shuffle<f32>(l0, r0, 2, 6, 3, 7), act);
+  storePixels(out, res, (at + ow) * 4, v128.shuffle<f32>(l1, r1, 0, 4, 1, 5), v128.shuffle<f32>(l1, r1, 2, 6, 3, 7), act);
+}
+
+@inline function storePixels(out: usize, res: usize, i: usize, lo: v128, hi: v128, act: i32): void {
+  let a = lo, b = hi;
+  if (res) {
+    a = f32x4.add(a, v128.load(res + i));
+    b = f32x4.add(b, v128.load(res + i, 16));
+  }
+  if (act == ACT_RELU) {
+    a = relu4(a);
+    b = relu4(b);
+  } else if (act == ACT_SIGMOID) {
+    a = f32x4(sigmoidf(f32x4.extract_lane(a, 0)), sigmoidf(f32x4.extract_lane(a, 1)), sigmoidf(f32x4.extract_lane(a, 2)), sigmoidf(f32x4.extract_lane(a, 3)));
+    b = f32x4(sigmoidf(f32x4.extract_lane(b, 0)), sigmoidf(f32x4.extract_lane(b, 1)), sigmoidf(f32x4.extract_lane(b, 2)), sigmoidf(f32x4.extract_lane(b, 3)));
+  }
+  v128.store(out + i, a);
+  v128.store(out + i, b, 16);
+}
+
+/** One tile at any position (odd output sizes clip its right column or bottom row). */
+function output1(mp: usize, xiStride: usize, out: usize, res: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, bv: f32, act: i32): void {
+  const m00 = load<f32>(mp), m01 = load<f32>(mp + xiStride), m02 = load<f32>(mp + 2 * xiStride), m03 = load<f32>(mp + 3 * xiStride);
+  const m10 = load<f32>(mp + 4 * xiStride), m11 = load<f32>(mp + 5 * xiStride), m12 = load<f32>(mp + 6 * xiStride), m13 = load<f32>(mp + 7 * xiStride);
+  const m20 = load<f32>(mp + 8 * xiStride), m21 = load<f32>(mp + 9 * xiStride), m22 = load<f32>(mp + 10 * xiStride), m23 = load<f32>(mp + 11 * xiStride);
+  const m30 = load<f32>(mp + 12 * xiStride), m31 = load<f32>(mp + 13 * xiStride), m32 = load<f32>(mp + 14 * xiStride), m33 = load<f32>(mp + 15 * xiStride);
+  const a0 = m00 + m10 + m20, a1 = m01 + m11 + m21, a2 = m02 + m12 + m22, a3 = m03 + m13 + m23;
+  const b0 = m10 - m20 - m30, b1 = m11 - m21 - m31, b2 = m12 - m22 - m32, b3 = m13 - m23 - m33;
+  emit(out, res, plane, ow, oh, y, x, a0 + a1 + a2 + bv, act);
+  emit(out, res, plane, ow, oh, y, x + 1, a1 - a2 - a3 + bv, act);
+  emit(out, res, plane, ow, oh, y + 1, x, b0 + b1 + b2 + bv, act);
+  emit(out, res, plane, ow, oh, y + 1, x + 1, b1 - b2 - b3 + bv, act);
+}
+
+/** One output value: + residual, activation, store — if the tile's pixel exists (odd sizes). */
+@inline function emit(out: usize, res: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, v: f32, act: i32): void {
+  if (y >= oh || x >= ow) return;
+  const i = (plane + <usize>(y * ow + x)) * 4;
+  if (res) v += load<f32>(res + i);
+  if (act == ACT_RELU) { if (v <= 0) v = 0; }
+  else if (act == ACT_SIGMOID) v = sigmoidf(v);
+  store<f32>(out + i, v);
+}
