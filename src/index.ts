@@ -3,6 +3,7 @@
 // weights cache, the CLI) live in 'resnest-ts/node'.
 
 import './backend/js/index.js';
+import './backend/webgpu/register.js';
 import './backend/wasm/index.js';
 
 export * from './errors.js';

@@ -1,0 +1,126 @@
+// Batch norm (inference), softmax over the middle axis, linear, and row means.
+
+import type { Activation } from '../../backend.js';
+import { activationWgsl, ENTRY, type ProgramSpec } from '../program.js';
+
+export function batchNormProgram(act: Activation, wg: number): ProgramSpec {
+  return {
+    key: `batchnorm/${act}/${wg}`,
+    params: [['n', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['plane0', 'u32'], ['eps', 'f32']],
+    storage: [
+      { name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }, { name: 't_b', type: 'f32' },
+      { name: 't_mean', type: 'f32' }, { name: 't_var', type: 'f32' }, { name: 't_y', type: 'f32', write: true },
+    ],
+    body: `const WG = ${wg}u;
+${ENTRY} {
+  let i = flat_id(wid, nwg) * WG + lid;
+  if (i >= p.n) { return; }
+  let ch = (p.plane0 + i / p.hw) % p.c;
+  // The association of the js reference (and PyTorch's CPU kernel): (x - mean) * (w / sqrt(var + eps)) + b.
+  let scale = t_w[p.t_w_off + ch] / sqrt(t_var[p.t_var_off + ch] + p.eps);
+  let v = (t_x[p.t_x_off + i] - t_mean[p.t_mean_off + ch]) * scale + t_b[p.t_b_off + ch];
+  t_y[p.t_y_off + i] = ${activationWgsl(act)};
+}`,
+  };
+}
+
+/** Softmax over `dim` of [outer, dim, inner]; one thread per (outer, inner) line. */
+export function softmaxProgram(wg: number): ProgramSpec {
+  return {
+    key: `softmax/${wg}`,
+    params: [['n', 'u32'], ['dim', 'u32'], ['inner', 'u32']],
+    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    body: `const WG = ${wg}u;
+${ENTRY} {
+  let i = flat_id(wid, nwg) * WG + lid;
+  if (i >= p.n) { return; }
+  let start = (i / p.inner) * p.dim * p.inner + i % p.inner;
+  var m = t_x[p.t_x_off + start];
+  for (var d = 1u; d < p.dim; d++) { m = max(m, t_x[p.t_x_off + start + d * p.inner]); }
+  var s = 0.0;
+  for (var d = 0u; d < p.dim; d++) {
+    let e = exp(t_x[p.t_x_off + start + d * p.inner] - m);
+    t_y[p.t_y_off + start + d * p.inner] = e;
+    s += e;
+  }
+  for (var d = 0u; d < p.dim; d++) { t_y[p.t_y_off + start + d * p.inner] /= s; }
+}`,
+  };
+}
+
+/** out[m, n] = x[m, :] · w[n, :] + bias[n]; one thread per output. */
+export function linearProgram(bias: boolean, wg: number): ProgramSpec {
+  return {
+    key: `linear/${bias}/${wg}`,
+    params: [['n', 'u32'], ['cols', 'u32'], ['k', 'u32']],
+    storage: [{ name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }, ...(bias ? [{ name: 't_b', type: 'f32' as const }] : []),
+      { name: 't_y', type: 'f32', write: true }],
+    body: `const WG = ${wg}u;
+${ENTRY} {
+  let i = flat_id(wid, nwg) * WG + lid;
+  if (i >= p.n) { return; }
+  let row = i / p.cols;
+  let col = i % p.cols;
+  let xr = p.t_x_off + row * p.k;
+  let wr = p.t_w_off + col * p.k;
+  var s = ${bias ? 't_b[p.t_b_off + col]' : '0.0'};
+  for (var j = 0u; j < p.k; j++) { s = fma(t_x[xr + j], t_w[wr + j], s); }
+  t_y[p.t_y_off + i] = s;
+}`,
+  };
+}
+
+/** rowMeanProgram for CPU adapters: one thread per row and no barriers (see conv-direct.ts). */
+export function rowMeanDirectProgram(wg: number): ProgramSpec {
+  return {
+    key: `rowmeandirect/${wg}`,
+    params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
+    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    body: `const WG = ${wg}u;
+${ENTRY} {
+  let row = flat_id(wid, nwg) * WG + lid;
+  if (row >= p.rows) { return; }
+  let b = row / p.c;
+  let j = row % p.c;
+  var s = 0.0;
+  for (var r = 0u; r < p.radix; r++) {
+    let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
+    for (var k = 0u; k < p.hw; k++) { s += t_x[base + k]; }
+  }
+  t_y[p.t_y_off + row] = s / f32(p.hw);
+}`,
+  };
+}
+
+/**
+ * Row sums divided by `hw`: one workgroup per output row, threads striding the row and
+ * reducing in workgroup memory. `radix` rows `c·hw` apart are summed into one output
+ * (split attention's pooled sum of the radix splits; radix = 1 is a plain row mean).
+ */
+export function rowMeanProgram(wg: number): ProgramSpec {
+  return {
+    key: `rowmean/${wg}`,
+    params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
+    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    body: `const WG = ${wg}u;
+var<workgroup> part: array<f32, WG>;
+${ENTRY} {
+  let row = flat_id(wid, nwg);
+  if (row >= p.rows) { return; }
+  let b = row / p.c;
+  let j = row % p.c;
+  var s = 0.0;
+  for (var r = 0u; r < p.radix; r++) {
+    let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
+    for (var k = lid; k < p.hw; k += WG) { s += t_x[base + k]; }
+  }
+  part[lid] = s;
+  workgroupBarrier();
+  for (var half = WG / 2u; half > 0u; half /= 2u) {
+    if (lid < half) { part[lid] += part[lid + half]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { t_y[p.t_y_off + row] = part[0] / f32(p.hw); }
+}`,
+  };
+}

@@ -1,0 +1,42 @@
+// Every parity fixture on Deno's own WebGPU (navigator.gpu, wgpu underneath), to within the
+// webgpu tolerance. Runs from the build output, at the repository root:
+//
+//     node scripts/build.mjs && node_modules/deno/deno run -A build/test/deno/parity.js
+//
+// Exit 0: all pass; 1: a fixture failed; 3: no adapter (the line says why).
+
+import '../../src/index.js';
+import { initBackend } from '../../src/backend/registry.js';
+import type { WebGpuBackend } from '../../src/backend/webgpu/index.js';
+import { expected, manifest } from '../helpers/fixtures.js';
+import { runNetworkFixture } from './fixture-runner.js';
+
+const TOLERANCE = 1e-3;
+
+let backend: WebGpuBackend;
+try {
+  backend = (await initBackend('webgpu')) as WebGpuBackend;
+} catch (e) {
+  console.log(`deno parity: no adapter: ${(e as Error).message}`);
+  process.exit(3);
+}
+const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+console.log(`deno parity on ${backend.adapterName} (navigator.gpu: ${nav?.gpu ? 'yes' : 'no'})`);
+const m = manifest();
+let failed = 0, total = 0;
+for (const fx of [...m.networks, ...m.zoo]) {
+  total++;
+  let line: string;
+  try {
+    const errs = await runNetworkFixture(fx, backend, expected(fx.name));
+    const worst = Math.max(...Object.values(errs));
+    if (!(worst <= TOLERANCE)) failed++;
+    line = `${worst <= TOLERANCE ? 'ok  ' : 'FAIL'} ${fx.name.padEnd(28)} logits ${errs.logits!.toExponential(2)}  fused ${errs.fused!.toExponential(2)}  worst of ${Object.keys(errs).length} ${worst.toExponential(2)}`;
+  } catch (e) {
+    failed++;
+    line = `FAIL ${fx.name.padEnd(28)} ${(e as Error).message}`;
+  }
+  console.log(line);
+}
+console.log(`deno parity: ${total - failed} of ${total} fixtures within ${TOLERANCE}`);
+process.exit(failed ? 1 : 0);
