@@ -192,9 +192,11 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const panels = (og + 3) >> 2;
   // Enough tasks for every thread: split the output channels too when images × groups ×
   // column blocks are few (deep layers: 7×7 pixels, 2048 channels).
+  // The task count is made a multiple of the thread count (or large) so threads finish together.
   const base = n * groups * nBlocks;
-  let mSplit = base >= 2 * nth ? 1 : (2 * nth + base - 1) / base;
-  if (mSplit > panels) mSplit = panels;
+  let mSplit = 1;
+  while (mSplit < panels && (base * mSplit) % nth != 0 && base * mSplit < 8 * nth) mSplit++;
+  while (mSplit < panels && base * mSplit < 2 * nth) mSplit++;
   const perSplit = (panels + mSplit - 1) / mSplit;
   const total = base * mSplit;
   const ldc = <usize>P * 4;
