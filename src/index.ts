@@ -29,3 +29,4 @@ export { toFloat32 } from './io/raw.js';
 export { decodePng } from './io/image/png.js';
 export { preprocess, resizeBilinear, IMAGENET_MEAN, IMAGENET_STD, type Image8 } from './io/image/preprocess.js';
 export { IMAGENET_CLASSES } from './data/imagenet-classes.js';
+export { exportOnnx, traceOnnx, encodeModel, type OnnxExportOptions } from './export/onnx.js';

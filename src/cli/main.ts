@@ -7,6 +7,8 @@ import { ArgumentError, ResnestError } from '../errors.js';
 import { classify, CLASSIFY_USAGE } from './classify.js';
 import { infer, INFER_USAGE } from './infer.js';
 import { list } from './list.js';
+import { exportCommand, EXPORT_USAGE } from './export.js';
+import { bench, BENCH_USAGE } from './bench.js';
 
 const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 
@@ -14,11 +16,13 @@ usage:
   ${INFER_USAGE}
   ${CLASSIFY_USAGE}
   resnest list [--json]
+  ${EXPORT_USAGE}
+  ${BENCH_USAGE}
 
 Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
 --pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).`;
 
-const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

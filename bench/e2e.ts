@@ -1,0 +1,189 @@
+// End-to-end benchmark: ResNeSt-50 at 224, batch 1 and 8, 1 and 2 threads, ours (each CPU
+// backend asked for) against onnxruntime-web's WASM backend running the SAME network with
+// the SAME weights (one random-init checkpoint, which ours loads and our exporter writes into
+// the .onnx that ONNX Runtime loads). Every configuration runs in its own child process, so
+// peak RSS and cold start are per configuration:
+//   ours:  node dist/cli.js bench … --weights w.safetensors --json
+//   ORT:   node build/bench/ort-runner.js --model m.onnx … --json
+// Output: a terminal table (and a Markdown one for bench/RESULTS.md) and a JSON file,
+// bench/results/e2e-<date>.json (a few KB; meant to be committed with RESULTS.md).
+//
+//   npm run bench -- e2e [--arch resnest50] [--size 224] [--batches 1,8] [--threads 1,2]
+//     [--backends wasm,js] [--runs 10] [--warmup 2] [--js-runs 3] [--no-ort] [--out file.json]
+//
+// The js reference backend is slow (seconds per image): it runs at batch 1, one thread, with
+// --js-runs runs and no warm-up. Never run as a test.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import '../src/index.js';
+import { defaultBackendName, initBackend } from '../src/backend/registry.js';
+import { createModel } from '../src/models/resnest/zoo.js';
+import { saveSafetensors } from '../src/io/safetensors.js';
+import type { RawTensor } from '../src/io/raw.js';
+import { flag, int, parseArgs, str } from '../src/cli/args.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const ORT_RUNNER = join(ROOT, 'build', 'bench', 'ort-runner.js');
+
+export interface Measurement {
+  median_ms: number;
+  p90_ms: number;
+  peak_rss_mb: number;
+  backend: string;
+  threads: number;
+  cold_start_ms: number;
+  [key: string]: unknown;
+}
+
+export interface Row {
+  runtime: string;
+  batch: number;
+  threads: number;
+  result?: Measurement;
+  error?: string;
+  /** 1-minute load average when the run ended (other work on the machine distorts timings). */
+  load?: number;
+  /** ours / ORT at the same batch and threads. */
+  latency_ratio?: number;
+  rss_ratio?: number;
+  cold_start_ratio?: number;
+}
+
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const ints = (s: string) => list(s).map(Number);
+
+function run(label: string, cmd: string[], timeoutMs: number): Measurement | string {
+  process.stdout.write(`  ${label} … `);
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, cmd, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 24 });
+  const line = r.stdout?.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) {
+    const why = r.error ? r.error.message : (r.stderr?.trim().split('\n').pop() ?? `exit ${r.status}`);
+    console.log(`failed (${why})`);
+    return why;
+  }
+  const m = JSON.parse(line) as Measurement;
+  console.log(`median ${m.median_ms} ms, p90 ${m.p90_ms} ms, peak RSS ${m.peak_rss_mb} MB (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  return m;
+}
+
+function table(rows: Row[], markdown: boolean): string {
+  const head = ['batch', 'threads', 'runtime', 'median ms', 'p90 ms', 'peak RSS MB', 'cold start ms', 'latency ours/ORT', 'RSS ours/ORT', 'cold ours/ORT', 'load'];
+  const ratio = (x: number | undefined) => (x === undefined ? '' : `${x.toFixed(2)}×`);
+  const body = rows.map((r) => [
+    String(r.batch), String(r.threads), r.runtime,
+    ...(r.result
+      ? [r.result.median_ms.toFixed(1), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
+      : [`failed: ${r.error}`, '', '', '']),
+    ratio(r.latency_ratio), ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
+  ]);
+  if (markdown) {
+    return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  return [head, ...body].map((cells) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const p = parseArgs(argv, {
+    arch: { type: 'string' }, size: { type: 'string' }, batches: { type: 'string' }, threads: { type: 'string' },
+    backends: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, 'js-runs': { type: 'string' },
+    'no-ort': { type: 'boolean' }, out: { type: 'string' }, timeout: { type: 'string' },
+  });
+  const arch = str(p, 'arch') ?? 'resnest50';
+  const size = int(p, 'size') ?? 224;
+  const batches = ints(str(p, 'batches') ?? '1,8');
+  const threadCounts = ints(str(p, 'threads') ?? '1,2');
+  const backends = list(str(p, 'backends') ?? defaultBackendName());
+  const runs = int(p, 'runs') ?? 10, warmup = int(p, 'warmup', 0) ?? 2, jsRuns = int(p, 'js-runs') ?? 3;
+  const timeoutMs = (int(p, 'timeout') ?? 1800) * 1000;
+  const withOrt = !flag(p, 'no-ort');
+  if (!existsSync(CLI) || !existsSync(ORT_RUNNER)) throw new Error('build first: npm run build (dist/cli.js, build/bench/ort-runner.js)');
+
+  const date = new Date().toISOString().slice(0, 10);
+  const machine = {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, node: process.version, platform: `${process.platform}-${process.arch}`,
+    ort: (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'onnxruntime-web', 'package.json'), 'utf8')) as { version: string }).version,
+  };
+  console.log(`e2e: ${arch} ${size}×${size}, batches ${batches.join(',')}, threads ${threadCounts.join(',')}, ours on ${backends.join(', ')}${withOrt ? ' vs onnxruntime-web (wasm)' : ''}`);
+  console.log(`     ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, onnxruntime-web ${machine.ort}`);
+  const loadBefore = loadavg()[0]!;
+  if (loadBefore > 0.25 * machine.cores) {
+    console.log(`     warning: load average ${loadBefore.toFixed(2)} on ${machine.cores} cores: other work will distort the timings (multi-threaded ones most)`);
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-e2e-'));
+  const rows: Row[] = [];
+  try {
+    // One checkpoint for both runtimes: the zoo's random init (seed 0), as safetensors.
+    const weights = join(dir, `${arch}.safetensors`);
+    {
+      const js = await initBackend('js');
+      const model = createModel(arch, { backend: js });
+      const sd = new Map<string, RawTensor>();
+      for (const [k, t] of model.stateDict()) sd.set(k, { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array });
+      writeFileSync(weights, saveSafetensors(sd));
+      model.dispose();
+    }
+    const onnx = new Map<number, string>();
+    if (withOrt) {
+      for (const b of batches) {
+        const file = join(dir, `${arch}-b${b}.onnx`);
+        const r = spawnSync(process.execPath, [CLI, 'export', '--onnx', file, '--arch', arch, '--weights', weights, '--batch', String(b), '--size', String(size)], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`export failed: ${r.stderr.trim()}`);
+        console.log(`  ${r.stdout.trim()}`);
+        onnx.set(b, file);
+      }
+    }
+
+    for (const b of batches) {
+      for (const t of threadCounts) {
+        const common = ['--batch', String(b), '--size', String(size), '--threads', String(t)];
+        const group: Row[] = [];
+        if (withOrt) {
+          const m = run(`ORT wasm  batch ${b}, ${t} thread(s)`, [ORT_RUNNER, '--model', onnx.get(b)!, ...common, '--runs', String(runs), '--warmup', String(warmup), '--json'], timeoutMs);
+          group.push({ runtime: 'onnxruntime-web wasm', batch: b, threads: t, load: loadavg()[0]!, ...(typeof m === 'string' ? { error: m } : { result: m }) });
+        }
+        for (const backend of backends) {
+          // The js reference is single-threaded and slow: batch 1, one thread, a few runs.
+          if (backend === 'js' && (b !== Math.min(...batches) || t !== Math.min(...threadCounts))) continue;
+          const [r, w] = backend === 'js' ? [jsRuns, 0] : [runs, warmup];
+          const m = run(`ours ${backend.padEnd(5)} batch ${b}, ${t} thread(s)`,
+            [CLI, 'bench', '--arch', arch, ...common, '--backend', backend, '--weights', weights, '--runs', String(r), '--warmup', String(w), '--json'], timeoutMs);
+          group.push({ runtime: `resnest-ts ${backend}`, batch: b, threads: t, load: loadavg()[0]!, ...(typeof m === 'string' ? { error: m } : { result: m }) });
+        }
+        const ref = group.find((g) => g.runtime.startsWith('onnxruntime'))?.result;
+        for (const g of group) {
+          if (!ref || !g.result || g.runtime.startsWith('onnxruntime')) continue;
+          g.latency_ratio = g.result.median_ms / ref.median_ms;
+          g.rss_ratio = g.result.peak_rss_mb / ref.peak_rss_mb;
+          g.cold_start_ratio = g.result.cold_start_ms / ref.cold_start_ms;
+        }
+        rows.push(...group);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  console.log(`\n${table(rows, false)}\n`);
+  console.log(`Markdown:\n\n${table(rows, true)}\n`);
+  const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  const weightsNote = 'random init (createModel seed 0), one safetensors file for ours, the same weights exported to .onnx for ORT';
+  const load = { before: loadBefore, after: loadavg()[0]! };
+  writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, weights: weightsNote, rows }, null, 1)}\n`);
+  console.log(`wrote ${out}`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(`e2e: ${(e as Error)?.message ?? String(e)}`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,53 @@
+// resnest export: a zoo network with its weights as an .onnx file (ONNX Runtime, TensorRT, …).
+
+import { ArgumentError } from '../errors.js';
+import { writeFileAtomic } from '../io/files.js';
+import { createModel, zooEntry } from '../models/resnest/zoo.js';
+import { DEFAULT_OPSET, checkOpset, encodeModel, traceOnnx } from '../export/onnx.js';
+import { loadWeightsFile, pretrainedStateDict } from '../node.js';
+import { flag, int, parseArgs, required, str } from './args.js';
+
+export const EXPORT_USAGE = 'resnest export --onnx <out.onnx> --arch <name> [--weights <file> | --pretrained] [--opset 17] [--batch N|dynamic] [--size S] [--dilation 1|2|4] [--unfused]';
+
+export async function exportCommand(argv: string[]): Promise<void> {
+  const p = parseArgs(argv, {
+    onnx: { type: 'string' }, arch: { type: 'string' }, weights: { type: 'string' }, pretrained: { type: 'boolean' },
+    opset: { type: 'string' }, batch: { type: 'string' }, size: { type: 'string' }, dilation: { type: 'string' },
+    unfused: { type: 'boolean' }, verbose: { type: 'boolean' },
+  });
+  if (p.positionals.length) throw new ArgumentError(`export: unexpected argument '${p.positionals[0]}' (usage: ${EXPORT_USAGE})`);
+  const out = required(p, 'onnx', 'export');
+  const arch = required(p, 'arch', 'export');
+  const entry = zooEntry(arch);
+  const opset = checkOpset(int(p, 'opset') ?? DEFAULT_OPSET);
+  const batchArg = str(p, 'batch') ?? '1';
+  const batch = batchArg === 'dynamic' ? 'dynamic' as const : Number(batchArg);
+  if (batch !== 'dynamic' && !(Number.isInteger(batch) && batch >= 1)) throw new ArgumentError(`--batch must be a positive integer or 'dynamic', got '${batchArg}'`);
+  const size = int(p, 'size') ?? entry.crop;
+  const dilation = int(p, 'dilation');
+  if (dilation !== undefined && ![1, 2, 4].includes(dilation)) throw new ArgumentError(`--dilation must be 1, 2 or 4, got ${dilation}`);
+  const weights = str(p, 'weights');
+  const pretrained = flag(p, 'pretrained');
+  if (weights && pretrained) throw new ArgumentError('export: give either --weights or --pretrained, not both');
+
+  const t0 = performance.now();
+  const sd = weights ? await loadWeightsFile(weights) : pretrained ? await pretrainedStateDict(arch, { progress: true }) : null;
+  const numClasses = sd?.get('fc.weight')?.shape[0] ?? 1000;
+  const fuse = !flag(p, 'unfused');
+  const model = traceOnnx((backend) => {
+    const m = createModel(arch, { backend, init: !sd, numClasses, ...(dilation ? { dilation } : {}) });
+    if (sd) m.loadStateDict(sd, { where: `${arch} from ${weights ?? 'pretrained weights'}` });
+    m.eval();
+    return fuse ? m.fuse() : m;
+  }, [batch === 'dynamic' ? 1 : batch, 3, size, size], {
+    opset, batch,
+    docString: `${arch} (ResNeSt) exported by resnest-ts${fuse ? '; BatchNorm folded into the convolutions' : ''}. Input: ImageNet-normalised NCHW float32.`,
+    metadata: { arch, weights: weights ?? (pretrained ? 'pretrained' : 'random init (seed 0)') },
+  });
+  const bytes = encodeModel(model);
+  await writeFileAtomic(out, bytes);
+  const n = batch === 'dynamic' ? 'N' : String(batch);
+  console.log(`wrote ${out}: ${arch} input [${n}, 3, ${size}, ${size}] → logits [${n}, ${numClasses}], opset ${opset}, `
+    + `${model.nodes.length} nodes, ${model.initializers.length} initializers, ${(bytes.length / 1e6).toFixed(1)} MB `
+    + `in ${(performance.now() - t0).toFixed(0)} ms${sd ? '' : ' (random weights: give --weights or --pretrained)'}`);
+}
