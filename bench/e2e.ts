@@ -3,7 +3,7 @@
 // the SAME weights (one random-init checkpoint, which ours loads and our exporter writes into
 // the .onnx that ONNX Runtime loads). Every configuration runs in its own child process, so
 // peak RSS and cold start are per configuration:
-//   ours:  node dist/cli.js bench … --weights w.safetensors --json
+//   ours:  node dist/cli.js bench … --weights w.pth --json
 //   ORT:   node build/bench/ort-runner.js --model m.onnx … --json
 // Output: a terminal table (and a Markdown one for bench/RESULTS.md) and a JSON file,
 // bench/results/e2e-<date>.json (a few KB; meant to be committed with RESULTS.md).
@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import '../src/index.js';
 import { defaultBackendName, initBackend } from '../src/backend/registry.js';
 import { createModel } from '../src/models/resnest/zoo.js';
-import { saveSafetensors } from '../src/io/safetensors.js';
+import { saveTorch } from '../src/io/torch-save.js';
 import type { RawTensor } from '../src/io/raw.js';
 import { flag, int, parseArgs, str } from '../src/cli/args.js';
 
@@ -120,14 +120,15 @@ export async function main(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'resnest-e2e-'));
   const rows: Row[] = [];
   try {
-    // One checkpoint for both runtimes: the zoo's random init (seed 0), as safetensors.
-    const weights = join(dir, `${arch}.safetensors`);
+    // One checkpoint for both runtimes: the zoo's random init (seed 0), as a torch.save .pth
+    // (zip format, like the seed's published weights), so cold start includes parsing a .pth.
+    const weights = join(dir, `${arch}.pth`);
     {
       const js = await initBackend('js');
       const model = createModel(arch, { backend: js });
       const sd = new Map<string, RawTensor>();
       for (const [k, t] of model.stateDict()) sd.set(k, { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array });
-      writeFileSync(weights, saveSafetensors(sd));
+      writeFileSync(weights, saveTorch(sd));
       model.dispose();
     }
     const onnx = new Map<number, string>();
@@ -175,7 +176,7 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`Markdown:\n\n${table(rows, true)}\n`);
   const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  const weightsNote = 'random init (createModel seed 0), one safetensors file for ours, the same weights exported to .onnx for ORT';
+  const weightsNote = 'random init (createModel seed 0), one torch.save .pth for ours, the same weights exported to .onnx for ORT';
   const load = { before: loadBefore, after: loadavg()[0]! };
   writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, weights: weightsNote, rows }, null, 1)}\n`);
   console.log(`wrote ${out}`);

@@ -23,6 +23,7 @@ export * from './models/resnest/zoo.js';
 export type { RawTensor, RawDType, StateDict } from './io/raw.js';
 export { loadCheckpoint } from './io/checkpoint.js';
 export { loadTorch } from './io/torch.js';
+export { saveTorch } from './io/torch-save.js';
 export { loadSafetensors, saveSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export { toFloat32 } from './io/raw.js';

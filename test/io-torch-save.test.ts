@@ -1,0 +1,46 @@
+// saveTorch writes torch.save's zip format: loadTorch reads every dtype and shape back
+// exactly, through the same allow-listed unpickler that refuses anything else.
+// (torch.load reading these files was checked by hand with PyTorch 1.13, see the README.)
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { saveTorch } from '../src/io/torch-save.js';
+import { loadTorch } from '../src/io/torch.js';
+import { readZip } from '../src/io/zip.js';
+import type { RawTensor } from '../src/io/raw.js';
+
+test('round trip of every dtype, 0-d and empty tensors, in order', () => {
+  const sd = new Map<string, RawTensor>([
+    ['conv.weight', { dtype: 'float32', shape: [2, 1, 3, 3], data: Float32Array.from({ length: 18 }, (_, i) => i / 7 - 1) }],
+    ['bn.num_batches_tracked', { dtype: 'int64', shape: [], data: BigInt64Array.from([123456789012n]) }],
+    ['x.f64', { dtype: 'float64', shape: [3], data: Float64Array.from([Math.PI, -0, 1e300]) }],
+    ['x.f16', { dtype: 'float16', shape: [2], data: Uint16Array.from([0x3c00, 0xc000]) }],
+    ['x.bf16', { dtype: 'bfloat16', shape: [2], data: Uint16Array.from([0x3f80, 0x4000]) }],
+    ['x.i32', { dtype: 'int32', shape: [2, 2], data: Int32Array.from([1, -2, 3, -4]) }],
+    ['x.u8', { dtype: 'uint8', shape: [3], data: Uint8Array.from([0, 128, 255]) }],
+    ['x.bool', { dtype: 'bool', shape: [2], data: Uint8Array.from([1, 0]) }],
+    ['x.empty', { dtype: 'float32', shape: [0, 4], data: new Float32Array(0) }],
+  ]);
+  const bytes = saveTorch(sd);
+  const back = loadTorch(bytes, 'saved.pth');
+  assert.equal([...back.keys()], [...sd.keys()]);
+  for (const [k, t] of sd) {
+    const b = back.get(k)!;
+    assert.is(b.dtype, t.dtype, k);
+    assert.equal(b.shape, t.shape, k);
+    assert.equal(Array.from(b.data as ArrayLike<number | bigint>), Array.from(t.data as ArrayLike<number | bigint>), k);
+  }
+});
+
+test('layout: torch.save entry names, 64-byte aligned storages, little-endian marker', () => {
+  const sd = new Map<string, RawTensor>([['w', { dtype: 'float32', shape: [5], data: Float32Array.from([1, 2, 3, 4, 5]) }]]);
+  const bytes = saveTorch(sd);
+  const entries = readZip(bytes, 'saved.pth', { verifyCrc: true });
+  assert.equal([...entries.keys()], ['archive/data.pkl', 'archive/data/0', 'archive/byteorder', 'archive/version']);
+  const data = entries.get('archive/data/0')!;
+  assert.is(data.byteOffset % 64, 0);
+  assert.equal(Array.from(new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + 20))), [1, 2, 3, 4, 5]);
+  assert.is(new TextDecoder().decode(entries.get('archive/byteorder')!), 'little');
+});
+
+test.run();
