@@ -52,6 +52,22 @@ export abstract class Module {
     });
   }
 
+  /**
+   * x → step₁ → step₂ → …, freeing each intermediate result once the next step has made its
+   * own (the seed's `x = f(x)` chains, without holding every stage until forward returns).
+   * Steps are modules (called with hooks) or functions; null steps are skipped.
+   */
+  protected sequence(x: Tensor, ...steps: (Module | ((t: Tensor) => Tensor) | null)[]): Tensor {
+    let y = x;
+    for (const step of steps) {
+      if (!step) continue;
+      const next = step instanceof Module ? step.call(y) : step(y);
+      if (y !== x && next !== y) y.dispose();
+      y = next;
+    }
+    return y;
+  }
+
   /** fn(module, input, output) after every call; returns a function that removes the hook. */
   registerForwardHook(fn: ForwardHook): () => void {
     this.hooks.push(fn);

@@ -78,14 +78,14 @@ export class Bottleneck extends Module {
   }
 
   override forward(x: Tensor): Tensor {
-    const residual = this.downsample ? this.downsample.call(x) : x;
-
     let out = convBn(this.conv1, this.bn1, x, 'relu');
     if (this.avdLayer && this.avdFirst) out = this.avdLayer.call(out);
 
     out = this.conv2 instanceof SplAtConv2d ? this.conv2.call(out) : convBn(this.conv2, this.bn2!, out, 'relu');
     if (this.avdLayer && !this.avdFirst) out = this.avdLayer.call(out);
 
+    // As in the seed, the shortcut is computed last: it is not held while conv1/conv2 run.
+    const residual = this.downsample ? this.downsample.call(x) : x;
     // out = relu(bn3(conv3(out)) + residual)
     return convBn(this.conv3, this.bn3, out, 'relu', residual);
   }
@@ -226,16 +226,12 @@ export class ResNet extends Module {
   stem(x: Tensor): Tensor {
     this.requireRank(x, 4, 'N, 3, H, W');
     if (x.shape[1] !== 3) throw new ShapeError(`ResNet: input must have 3 channels (N, 3, H, W), got [${x.shape.join(', ')}]`);
-    return this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
+    return this.sequence(x, this.conv1, this.bn1, this.relu, this.maxpool);
   }
 
   /** Logits [N, num_classes] for images [N, 3, H, W]. */
   override forward(x: Tensor): Tensor {
-    let y = this.stem(x);
-    y = this.layer4.call(this.layer3.call(this.layer2.call(this.layer1.call(y))));
-    y = this.avgpool.call(y);
-    if (this.drop) y = this.drop.call(y);
-    return this.fc.call(y);
+    return this.sequence(x, (t) => this.stem(t), this.layer1, this.layer2, this.layer3, this.layer4, this.avgpool, this.drop, this.fc);
   }
 
   /** The stem's and every stage's output (strides 4, 4, 8, 16, 32 — less when dilated). */
