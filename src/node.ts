@@ -3,7 +3,9 @@
 
 import { loadCheckpoint } from './io/checkpoint.js';
 import { downloadToCache, type DownloadOptions } from './io/download.js';
-import { readBytes } from './io/files.js';
+import { fileSource, readBytes } from './io/files.js';
+import { loadTorchLazy } from './io/torch.js';
+import { isZip } from './io/zip.js';
 import type { StateDict } from './io/raw.js';
 import { ArgumentError } from './errors.js';
 import { createModel, weightsUrl, zooEntry, type CreateOptions } from './models/resnest/zoo.js';
@@ -11,10 +13,18 @@ import type { ResNet } from './models/resnest/resnet.js';
 
 export * from './index.js';
 export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
-export { readBytes, writeFileAtomic } from './io/files.js';
+export { readBytes, writeFileAtomic, fileSource } from './io/files.js';
+export { loadTorchLazy } from './io/torch.js';
 
-/** Reads a .pth (zip or legacy), .safetensors file into a state dict. */
+/**
+ * Reads a .pth (zip or legacy) or .safetensors file into a state dict. Zip-format .pth files
+ * (torch ≥ 1.6, the seed's weights) are read lazily: the structure is checked at once, and
+ * each tensor's bytes are read when it is loaded into a model, so a 110 MB checkpoint is
+ * never held in memory whole.
+ */
 export async function loadWeightsFile(path: string): Promise<StateDict> {
+  const src = fileSource(path);
+  if (src.size >= 4 && isZip(src.read(0, 4))) return loadTorchLazy(src, path);
   return loadCheckpoint(await readBytes(path), path);
 }
 

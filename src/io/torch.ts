@@ -12,7 +12,8 @@ import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js
 import { BYTES_PER_ELEMENT, type RawData, type RawDType, type RawTensor, type StateDict } from './raw.js';
 import { allocTyped, bytesToTyped } from './npy.js';
 import { describe, PyDict, sequence, StorageType, TensorRef, unpickle } from './pickle.js';
-import { isZip, readZip } from './zip.js';
+import { isZip, readZipIndex } from './zip.js';
+import { memorySource, type ByteSource } from './source.js';
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
@@ -28,6 +29,8 @@ interface StorageData {
   numel: number;
   bytes?: Uint8Array;
   typed?: RawData;
+  /** Lazy checkpoints: reads the storage's bytes when a tensor's data is asked for. */
+  load?: () => Uint8Array;
 }
 
 /** What persistentLoad hands to the unpickler: a window of elements into a root storage. */
@@ -36,7 +39,7 @@ class StorageRef {
 }
 
 export function loadTorch(bytes: Uint8Array, file?: string): StateDict {
-  if (isZip(bytes)) return loadZipFormat(bytes, file);
+  if (isZip(bytes)) return loadZipFormat(memorySource(bytes), file, false);
   if (bytes.length >= 2 && bytes[0] === 0x80) return loadLegacyFormat(bytes, file);
   if (bytes.length >= 262 && String.fromCharCode(...bytes.subarray(257, 262)) === 'ustar') {
     throw new NotSupportedError(`${file ? `${file}: ` : ''}tar-based torch.save files (PyTorch < 0.4) are not supported`);
@@ -52,11 +55,26 @@ function count(x: unknown, what: string, fail: (m: string) => never): number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : fail(`${what} must be a non-negative integer, got ${describe(x)}`);
 }
 
-function loadZipFormat(bytes: Uint8Array, file?: string): StateDict {
+/**
+ * A zip-format torch.save file read through `src` with lazy tensors: structure, keys, shapes
+ * and every storage's bounds are checked now; each tensor's bytes are read when its `data`
+ * is first used (and not kept), so loading into a model holds one tensor at a time, not the
+ * file. Legacy-format files are read whole (use loadTorch).
+ */
+export function loadTorchLazy(src: ByteSource, file?: string): StateDict {
+  return loadZipFormat(src, file, true);
+}
+
+function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean): StateDict {
   const fail = (msg: string): never => {
     throw new FormatError(msg, file);
   };
-  const records = readZip(bytes, file);
+  const index = readZipIndex(src, file);
+  const records = new Map([...index].map(([name, e]) => [name, e] as const));
+  const bytesOf = (name: string): Uint8Array | undefined => {
+    const e = index.get(name);
+    return e ? src.read(e.offset, e.size) : undefined;
+  };
   const pkls = [...records.keys()].filter((k) => /^[^/]+\/data\.pkl$/.test(k));
   if (pkls.length === 0) fail('zip archive has no <folder>/data.pkl record: not a torch.save file');
   if (pkls.length > 1) fail(`zip archive has ${pkls.length} data.pkl records (${pkls.join(', ')})`);
@@ -64,7 +82,7 @@ function loadZipFormat(bytes: Uint8Array, file?: string): StateDict {
   if (records.has(`${prefix}constants.pkl`) || [...records.keys()].some((k) => k.startsWith(`${prefix}code/`))) {
     throw new NotSupportedError(`${file ? `${file}: ` : ''}this is a TorchScript archive (torch.jit.save); save model.state_dict() with torch.save instead`);
   }
-  const order = records.get(`${prefix}byteorder`);
+  const order = bytesOf(`${prefix}byteorder`);
   if (order) {
     const text = new TextDecoder().decode(order).trim();
     if (text === 'big') throw new NotSupportedError(`${file ? `${file}: ` : ''}big-endian checkpoints are not supported`);
@@ -80,19 +98,21 @@ function loadZipFormat(bytes: Uint8Array, file?: string): StateDict {
     const numel = count(t[4], `storage ${key} size`, fail);
     let root = storages.get(key);
     if (!root) {
-      const data = records.get(`${prefix}data/${key}`);
-      if (!data) return fail(`storage record ${prefix}data/${key} is missing`);
+      const entry = records.get(`${prefix}data/${key}`);
+      if (!entry) return fail(`storage record ${prefix}data/${key} is missing`);
       const nbytes = numel * BYTES_PER_ELEMENT[type.dtype];
-      if (data.length !== nbytes) fail(`storage ${key}: record has ${data.length} bytes, ${numel} × ${type.dtype} needs ${nbytes}`);
-      root = { key, dtype: type.dtype, numel, bytes: data };
+      if (entry.size !== nbytes) fail(`storage ${key}: record has ${entry.size} bytes, ${numel} × ${type.dtype} needs ${nbytes}`);
+      root = lazy
+        ? { key, dtype: type.dtype, numel, load: () => src.read(entry.offset, entry.size) }
+        : { key, dtype: type.dtype, numel, bytes: src.read(entry.offset, entry.size) };
       storages.set(key, root);
     } else if (root.dtype !== type.dtype || root.numel !== numel) {
       fail(`storage ${key} is referenced with different types or sizes`);
     }
     return new StorageRef(root, 0, numel);
   };
-  const { value } = unpickle(records.get(pkls[0])!, { file, persistentLoad });
-  return collect(value, bytes.length, file);
+  const { value } = unpickle(bytesOf(pkls[0])!, { file, persistentLoad });
+  return collect(value, src.size, file, lazy);
 }
 
 function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {
@@ -155,11 +175,11 @@ function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {
     pos += nbytes;
   }
   for (const root of storages.values()) if (!root.bytes) fail(`storage ${root.key} has no data`);
-  return collect(value, bytes.length, file);
+  return collect(value, bytes.length, file, false);
 }
 
 /** Picks the state dict out of the unpickled object and materializes its tensors. */
-function collect(value: unknown, fileBytes: number, file?: string): StateDict {
+function collect(value: unknown, fileBytes: number, file: string | undefined, lazy: boolean): StateDict {
   let obj = value;
   for (let depth = 0; depth < 3 && obj instanceof PyDict; depth++) {
     const map: Map<unknown, unknown> = obj.map;
@@ -175,7 +195,7 @@ function collect(value: unknown, fileBytes: number, file?: string): StateDict {
     if (typeof k !== 'string' || !(v instanceof TensorRef)) continue;
     let t = done.get(v);
     if (!t) {
-      t = materialize(v, k, budget, file);
+      t = tensorOf(v, k, budget, file, lazy);
       done.set(v, t);
     }
     out.set(k, t);
@@ -188,7 +208,18 @@ function collect(value: unknown, fileBytes: number, file?: string): StateDict {
   return out;
 }
 
-function materialize(ref: TensorRef, key: string, budget: { left: number; total: number }, file?: string): RawTensor {
+interface Plan {
+  dtype: RawDType;
+  shape: number[];
+  stride: number[];
+  n: number;
+  base: number;
+  contiguous: boolean;
+  root: StorageData;
+}
+
+/** Everything about a tensor that can be checked without its bytes: bounds and copy budget. */
+function plan(ref: TensorRef, key: string, budget: { left: number; total: number }, file?: string): Plan {
   const fail = (msg: string): never => {
     throw new FormatError(`${key}: ${msg}`, file);
   };
@@ -198,33 +229,39 @@ function materialize(ref: TensorRef, key: string, budget: { left: number; total:
   const dtype = s.root.dtype;
   let n = 1;
   for (const d of shape) n *= d;
-  if (n === 0) return { dtype, shape, data: allocTyped(dtype, 0) };
-  let extent = ref.offset + 1;
-  for (let i = 0; i < shape.length; i++) extent += (shape[i] - 1) * stride[i];
-  if (!Number.isSafeInteger(extent) || extent > s.numel) {
-    fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
-  }
-  const itemsize = BYTES_PER_ELEMENT[dtype];
-  const root = s.root;
-  root.typed ??= bytesToTyped(dtype, root.bytes!);
-  const src = root.typed;
-  const base = s.offset + ref.offset;
-
   let contiguous = true;
   for (let i = shape.length - 1, expect = 1; i >= 0; i--) {
     if (shape[i] !== 1 && stride[i] !== expect) contiguous = false;
     expect *= shape[i];
   }
-  if (contiguous) return { dtype, shape, data: src.subarray(base, base + n) };
-
-  const nbytes = n * itemsize;
-  if (nbytes > budget.left) {
-    throw new ResourceLimitError(
-      `${file ? `${file}: ` : ''}${key}: copying size [${shape.join(', ')}], stride [${stride.join(', ')}] (${n} elements of a ` +
-        `${s.numel}-element storage) exceeds the ${budget.total} bytes this checkpoint may copy (expanded or overlapping views)`,
-    );
+  const p: Plan = { dtype, shape, stride, n, base: s.offset + ref.offset, contiguous, root: s.root };
+  if (n === 0) return p;
+  let extent = ref.offset + 1;
+  for (let i = 0; i < shape.length; i++) extent += (shape[i] - 1) * stride[i];
+  if (!Number.isSafeInteger(extent) || extent > s.numel) {
+    fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
   }
-  budget.left -= nbytes;
+  if (!contiguous) {
+    const nbytes = n * BYTES_PER_ELEMENT[dtype];
+    if (nbytes > budget.left) {
+      throw new ResourceLimitError(
+        `${file ? `${file}: ` : ''}${key}: copying size [${shape.join(', ')}], stride [${stride.join(', ')}] (${n} elements of a ` +
+          `${s.numel}-element storage) exceeds the ${budget.total} bytes this checkpoint may copy (expanded or overlapping views)`,
+      );
+    }
+    budget.left -= nbytes;
+  }
+  return p;
+}
+
+/** The tensor's elements: a view of its storage when contiguous, else a strided copy. */
+function produce(p: Plan): RawData {
+  const { dtype, shape, stride, n, base, root } = p;
+  if (n === 0) return allocTyped(dtype, 0);
+  // Lazy storages are read afresh and not kept: the caller copies the data and drops it.
+  const src = root.typed ?? bytesToTyped(dtype, root.bytes ?? root.load!());
+  if (root.bytes) root.typed = src;
+  if (p.contiguous) return src.subarray(base, base + n);
 
   // Strided gather; indexed as numbers for brevity (bigint elements copy just the same).
   const out = allocTyped(dtype, n);
@@ -243,5 +280,13 @@ function materialize(ref: TensorRef, key: string, budget: { left: number; total:
     }
     if (d < 0) break;
   }
-  return { dtype, shape, data: out };
+  return out;
+}
+
+function tensorOf(ref: TensorRef, key: string, budget: { left: number; total: number }, file: string | undefined, lazy: boolean): RawTensor {
+  const p = plan(ref, key, budget, file);
+  if (!lazy) return { dtype: p.dtype, shape: p.shape, data: produce(p) };
+  const t = { dtype: p.dtype, shape: p.shape } as RawTensor;
+  Object.defineProperty(t, 'data', { enumerable: true, get: () => produce(p) });
+  return t;
 }

@@ -5,6 +5,7 @@
 
 import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
+import { memorySource, type ByteSource } from './source.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -27,43 +28,68 @@ export function isZip(bytes: Uint8Array): boolean {
 
 /** Parses the archive and returns entry name → data (a subarray of `bytes`, no copy). */
 export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = {}): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const [name, e] of readZipIndex(memorySource(bytes), file)) {
+    const data = bytes.subarray(e.offset, e.offset + e.size);
+    if (options.verifyCrc && crc32(data) !== e.crc) throw new FormatError(`zip: entry '${name}': CRC-32 mismatch`, file);
+    out.set(name, data);
+  }
+  return out;
+}
+
+export interface ZipEntry {
+  /** Where the entry's (stored) data starts in the archive, and its length. */
+  offset: number;
+  size: number;
+  crc: number;
+}
+
+/**
+ * Reads the archive's directory through `src` — the end records, the central directory and
+ * each local header, never the entries' data — and returns entry name → where its data is.
+ * Every offset and size is checked against the archive before it is returned.
+ */
+export function readZipIndex(src: ByteSource, file?: string): Map<string, ZipEntry> {
   const fail = (msg: string): never => {
     throw new FormatError(`zip: ${msg}`, file);
   };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const len = bytes.length;
-  const u16 = (p: number) => view.getUint16(p, true);
-  const u32 = (p: number) => view.getUint32(p, true);
-  const u64 = (p: number, what: string): number => {
-    const v = view.getBigUint64(p, true);
+  const len = src.size;
+  // The EOCD record is the last 22 bytes plus an optional comment of up to 65535 bytes; the
+  // zip64 locator and record sit just before it.
+  const tailStart = Math.max(0, len - EOCD_SIZE - 0xffff - 20 - 56);
+  const tail = src.read(tailStart, len - tailStart);
+  const tv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  const t16 = (p: number) => tv.getUint16(p - tailStart, true);
+  const t32 = (p: number) => tv.getUint32(p - tailStart, true);
+  const t64 = (p: number, what: string): number => {
+    const v = tv.getBigUint64(p - tailStart, true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${v} is out of range`);
     return Number(v);
   };
 
-  // The EOCD record is the last 22 bytes plus an optional comment of up to 65535 bytes.
   let eocd = -1;
-  for (let p = len - EOCD_SIZE; p >= 0 && p >= len - EOCD_SIZE - 0xffff; p--) {
-    if (u32(p) === SIG_EOCD && p + EOCD_SIZE + u16(p + 20) <= len) {
+  for (let p = len - EOCD_SIZE; p >= tailStart && p >= len - EOCD_SIZE - 0xffff; p--) {
+    if (t32(p) === SIG_EOCD && p + EOCD_SIZE + t16(p + 20) <= len) {
       eocd = p;
       break;
     }
   }
   if (eocd < 0) fail('end-of-central-directory record not found (truncated or not a zip archive)');
 
-  let count = u16(eocd + 10);
-  let cdSize = u32(eocd + 12);
-  let cdOffset = u32(eocd + 16);
+  let count = t16(eocd + 10);
+  let cdSize = t32(eocd + 12);
+  let cdOffset = t32(eocd + 16);
   let cdLimit = eocd; // the central directory must end before the record that describes it
-  if (u16(eocd + 4) !== 0 || u16(eocd + 6) !== 0 || u16(eocd + 8) !== count) fail('multi-disk archives are not supported');
+  if (t16(eocd + 4) !== 0 || t16(eocd + 6) !== 0 || t16(eocd + 8) !== count) fail('multi-disk archives are not supported');
 
   const locator = eocd - 20;
-  if (locator >= 0 && u32(locator) === SIG_LOCATOR64) {
-    const at = u64(locator + 8, 'zip64 end-of-central-directory offset');
-    if (at + 56 > locator) fail(`zip64 end-of-central-directory offset ${at} is outside the file`);
-    if (u32(at) !== SIG_EOCD64) fail('zip64 end-of-central-directory record has a bad signature');
-    count = u64(at + 32, 'entry count');
-    cdSize = u64(at + 40, 'central directory size');
-    cdOffset = u64(at + 48, 'central directory offset');
+  if (locator >= tailStart && t32(locator) === SIG_LOCATOR64) {
+    const at = t64(locator + 8, 'zip64 end-of-central-directory offset');
+    if (at + 56 > locator || at < tailStart) fail(`zip64 end-of-central-directory offset ${at} is outside the file`);
+    if (t32(at) !== SIG_EOCD64) fail('zip64 end-of-central-directory record has a bad signature');
+    count = t64(at + 32, 'entry count');
+    cdSize = t64(at + 40, 'central directory size');
+    cdOffset = t64(at + 48, 'central directory offset');
     cdLimit = at;
   } else if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     fail('zip64 end-of-central-directory locator is missing');
@@ -72,8 +98,18 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
   if (count > MAX_ENTRIES) throw new ResourceLimitError(`${file ? `${file}: ` : ''}zip: ${count} entries exceeds the limit of ${MAX_ENTRIES}`);
   if (count * CENTRAL_SIZE > cdSize) fail(`${count} entries cannot fit in a ${cdSize}-byte central directory`);
 
+  const cd = src.read(cdOffset, cdSize);
+  const cv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
+  const u16 = (p: number) => cv.getUint16(p - cdOffset, true);
+  const u32 = (p: number) => cv.getUint32(p - cdOffset, true);
+  const u64 = (p: number, what: string): number => {
+    const v = cv.getBigUint64(p - cdOffset, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${v} is out of range`);
+    return Number(v);
+  };
+
   const decoder = new TextDecoder('utf-8');
-  const entries = new Map<string, Uint8Array>();
+  const entries = new Map<string, ZipEntry>();
   const spans: [number, number, string][] = []; // [local header offset, end of data, name]
   let p = cdOffset;
   const cdEnd = cdOffset + cdSize;
@@ -91,7 +127,7 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
     let localOffset = u32(p + 42);
     const next = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
     if (next > cdEnd) fail(`central directory entry ${i} is truncated`);
-    const nameBytes = bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen);
+    const nameBytes = cd.subarray(p - cdOffset + CENTRAL_SIZE, p - cdOffset + CENTRAL_SIZE + nameLen);
     const name = decoder.decode(nameBytes);
 
     // Zip64 extra field (id 1): 8-byte values for exactly those fields saturated above, in order.
@@ -128,16 +164,18 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
 
     // Local header: same name, same method; sizes equal unless deferred to a data descriptor.
     if (localOffset + LOCAL_SIZE > cdOffset) fail(`entry '${name}': local header offset ${localOffset} is outside the file`);
-    if (u32(localOffset) !== SIG_LOCAL) fail(`entry '${name}': local header has a bad signature`);
-    const lFlags = u16(localOffset + 6);
-    const lMethod = u16(localOffset + 8);
-    const lComp = u32(localOffset + 18);
-    const lSize = u32(localOffset + 22);
-    const lNameLen = u16(localOffset + 26);
-    const lExtraLen = u16(localOffset + 28);
+    const lh = src.read(localOffset, LOCAL_SIZE);
+    const lv = new DataView(lh.buffer, lh.byteOffset, lh.byteLength);
+    if (lv.getUint32(0, true) !== SIG_LOCAL) fail(`entry '${name}': local header has a bad signature`);
+    const lFlags = lv.getUint16(6, true);
+    const lMethod = lv.getUint16(8, true);
+    const lComp = lv.getUint32(18, true);
+    const lSize = lv.getUint32(22, true);
+    const lNameLen = lv.getUint16(26, true);
+    const lExtraLen = lv.getUint16(28, true);
     const start = localOffset + LOCAL_SIZE + lNameLen + lExtraLen;
     if (start > cdOffset) fail(`entry '${name}': local header runs past the central directory`);
-    if (lNameLen !== nameLen || !sameBytes(bytes.subarray(localOffset + LOCAL_SIZE, localOffset + LOCAL_SIZE + lNameLen), nameBytes)) {
+    if (lNameLen !== nameLen || !sameBytes(src.read(localOffset + LOCAL_SIZE, lNameLen), nameBytes)) {
       fail(`entry '${name}': local header names a different entry`);
     }
     if (lMethod !== method) fail(`entry '${name}': local and central headers disagree on the compression method`);
@@ -148,9 +186,7 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
     }
     if (start + size > cdOffset) fail(`entry '${name}': data (offset ${start}, ${size} bytes) runs past the end of the entries`);
     if (entries.has(name)) fail(`duplicate entry '${name}'`);
-    const data = bytes.subarray(start, start + size);
-    if (options.verifyCrc && crc32(data) !== crc) fail(`entry '${name}': CRC-32 mismatch`);
-    entries.set(name, data);
+    entries.set(name, { offset: start, size, crc });
     spans.push([localOffset, start + size, name]);
     p = next;
   }

@@ -186,7 +186,8 @@ export abstract class Module {
 
   /**
    * Copies a state dict in. Every key, shape and dtype is checked before anything is
-   * written, so a failed load leaves the model as it was. Size mismatches always throw;
+   * written, so a mismatched checkpoint leaves the model as it was (only an I/O error while
+   * a lazily read file is being copied could stop half-way). Size mismatches always throw;
    * missing and unexpected keys throw when strict (PyTorch's rules).
    */
   loadStateDict(sd: Map<string, RawTensor> | Record<string, RawTensor>, opts: { strict?: boolean; where?: string } = {}): LoadResult {
@@ -207,14 +208,12 @@ export abstract class Module {
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
       throw new StateDictError(missing, unexpected, mismatched, opts.where ?? this.constructor.name);
     }
-    const converted = new Map<string, Float32Array>();
+    // One tensor at a time: a lazily read checkpoint never has to be in memory whole.
     for (const key of own.keys()) {
       const src = source.get(key);
-      if (src) converted.set(key, toFloat32(src, key));
-    }
-    for (const [key, data] of converted) {
+      if (!src) continue;
       const t = own.get(key)!;
-      t.backend.write(t.ref, data);
+      t.backend.write(t.ref, toFloat32(src, key));
     }
     this.unfuse();
     return { missing, unexpected };

@@ -1,0 +1,71 @@
+// Lazy zip-format checkpoints: the same tensors as reading the whole file, each read only
+// when its data is used; structural problems are caught before any tensor is read.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTorch, loadTorchLazy } from '../src/io/torch.js';
+import { saveTorch } from '../src/io/torch-save.js';
+import { fileSource } from '../src/io/files.js';
+import type { ByteSource } from '../src/io/source.js';
+import { FileError, FormatError, UnsafeCheckpointError } from '../src/errors.js';
+
+const IO = join(process.cwd(), 'test', 'fixtures', 'io');
+const dir = mkdtempSync(join(tmpdir(), 'resnest-lazy-'));
+
+function counting(src: ByteSource): ByteSource & { bytesRead: number } {
+  const c = { size: src.size, bytesRead: 0, read: (o: number, n: number) => ((c.bytesRead += n), src.read(o, n)) };
+  return c;
+}
+
+for (const name of ['sd_zip.pth', 'sd_wrapped_zip.pth', 'sd_module_zip.pth']) {
+  test(`${name}: lazy tensors equal the eager ones`, () => {
+    const path = join(IO, name);
+    const eager = loadTorch(new Uint8Array(readFileSync(path)), path);
+    const lazy = loadTorchLazy(fileSource(path), path);
+    assert.equal([...lazy.keys()], [...eager.keys()]);
+    for (const [k, t] of eager) {
+      const l = lazy.get(k)!;
+      assert.is(l.dtype, t.dtype, k);
+      assert.equal(l.shape, t.shape, k);
+      assert.equal(Array.from(l.data as ArrayLike<number | bigint>), Array.from(t.data as ArrayLike<number | bigint>), k);
+    }
+  });
+}
+
+test('opening a 12 MB checkpoint reads its directory only; each tensor is read when used', () => {
+  const path = join(dir, 'big.pth');
+  const sd = new Map(['a', 'b', 'c'].map((k, i) => [k, { dtype: 'float32' as const, shape: [1024, 1024], data: new Float32Array(1 << 20).fill(i + 1) }]));
+  writeFileSync(path, saveTorch(sd));
+  const src = counting(fileSource(path));
+  const lazy = loadTorchLazy(src, path);
+  assert.ok(src.bytesRead < 100_000, `opening read ${src.bytesRead} of ${src.size} bytes`);
+  const before = src.bytesRead;
+  assert.is((lazy.get('b')!.data as Float32Array)[12345], 2);
+  assert.is(src.bytesRead - before, 4 << 20, 'one tensor read');
+});
+
+test('hostile pickles are refused before any storage is read', () => {
+  const path = join(IO, 'hostile_zip.pth');
+  assert.throws(() => loadTorchLazy(fileSource(path), path), (e: unknown) => e instanceof UnsafeCheckpointError);
+});
+
+test('a truncated file fails when opened; a file that changes size fails on read', () => {
+  const path = join(IO, 'sd_zip.pth');
+  const bytes = readFileSync(path);
+  const cut = join(dir, 'cut.pth');
+  writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
+  assert.throws(() => loadTorchLazy(fileSource(cut), cut), (e: unknown) => e instanceof FormatError && String(e).includes('cut.pth'));
+  const grow = join(dir, 'grow.pth');
+  copyFileSync(path, grow);
+  const sd = loadTorchLazy(fileSource(grow), grow);
+  appendFileSync(grow, Buffer.alloc(10));
+  const first = [...sd.values()][0]!;
+  assert.throws(() => first.data, (e: unknown) => e instanceof FileError && /changed while it was being read/.test(String(e)));
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test.run();
