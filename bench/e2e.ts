@@ -20,10 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import '../src/index.js';
-import { defaultBackendName, initBackend } from '../src/backend/registry.js';
-import { createModel } from '../src/models/resnest/zoo.js';
-import { saveTorch } from '../src/io/torch-save.js';
-import type { RawTensor } from '../src/io/raw.js';
+import { defaultBackendName } from '../src/backend/registry.js';
 import { flag, int, parseArgs, str } from '../src/cli/args.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -122,14 +119,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     // One checkpoint for both runtimes: the zoo's random init (seed 0), as a torch.save .pth
     // (zip format, like the seed's published weights), so cold start includes parsing a .pth.
+    // Written by a child process: Linux hands a parent's peak RSS to the processes it spawns,
+    // so a harness that had held the model would inflate every configuration's peak RSS.
     const weights = join(dir, `${arch}.pth`);
     {
-      const js = await initBackend('js');
-      const model = createModel(arch, { backend: js });
-      const sd = new Map<string, RawTensor>();
-      for (const [k, t] of model.stateDict()) sd.set(k, { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array });
-      writeFileSync(weights, saveTorch(sd));
-      model.dispose();
+      const r = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'make-weights.js'), arch, weights], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`writing the weights failed: ${r.stderr.trim().split('\n').pop()}`);
     }
     const onnx = new Map<number, string>();
     if (withOrt) {
