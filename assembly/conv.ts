@@ -188,7 +188,9 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  // Column blocks of equal width (a multiple of NR, at most NC), so no thread gets a stub.
   const nBlocks = (P + NC - 1) / NC;
+  const nc = min(NC, ((P + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
   const panels = (og + 3) >> 2;
   // Enough tasks for every thread: split the output channels too when images × groups ×
   // column blocks are few (deep layers: 7×7 pixels, 2048 channels).
@@ -213,7 +215,8 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
     const p0 = ms * perSplit;
     const p1 = min(panels, p0 + perSplit);
     if (p0 >= p1) continue;
-    const j0 = nb * NC, jn = min(NC, P - j0);
+    const j0 = nb * nc, jn = min(nc, P - j0);
+    if (jn <= 0) continue;
     const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
     for (let k0 = 0; k0 < K; k0 += kStep) {
       const kc = min(kStep, K - k0);

@@ -145,7 +145,9 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const u = <usize>arg(args, 24);
   const cg = c / groups, og = o / groups;
   const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
+  // Tile blocks of equal size (a multiple of 4, at most TB), so threads get equal shares.
   const tBlocks = (T + TB - 1) / TB;
+  const tb4 = min(TB, ((T + tBlocks - 1) / tBlocks + 3) & ~3);
   const chunks = (og + OC - 1) / OC;
   // Tasks: (image, group, tile block, output-channel chunk); enough of them for every thread.
   const total = n * groups * tBlocks * chunks;
@@ -157,7 +159,8 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     const tb = rest % tBlocks;
     rest /= tBlocks;
     const g = rest % groups, b = rest / groups;
-    const t0 = tb * TB, tn = min(TB, T - t0);
+    const t0 = tb * tb4, tn = min(tb4, T - t0);
+    if (tn <= 0) continue;
     const panels = (tn + NR - 1) / NR;
     const key = rest * tBlocks + tb;
     if (key != lastV) {
