@@ -12,6 +12,12 @@ export interface DeviceOptions {
    * for CPU adapters such as SwiftShader and lavapipe); default: chosen from the adapter.
    */
   kernels?: 'auto' | 'tiled' | 'direct';
+  /**
+   * Store float tensors as f16 (half the memory and bandwidth; every kernel still computes
+   * and accumulates in f32). Needs the adapter's `shader-f16` feature: without it creating
+   * the backend throws. Off by default: see the README for its measured parity.
+   */
+  f16?: boolean;
 }
 
 export interface AcquiredDevice {
@@ -21,6 +27,8 @@ export interface AcquiredDevice {
   gpu: GPU;
   /** A software adapter running on the CPU. */
   isCpu: boolean;
+  /** Float tensors are stored as f16 (the device has shader-f16). */
+  f16: boolean;
 }
 
 async function findGpu(): Promise<GPU> {
@@ -57,10 +65,15 @@ export async function acquireDevice(opts: DeviceOptions): Promise<AcquiredDevice
   if (!adapter) {
     throw new BackendError('no WebGPU adapter found (no GPU or Vulkan driver visible; for a software adapter see the README\'s WebGPU section)');
   }
+  const f16 = opts.f16 === true;
+  if (f16 && !adapter.features.has('shader-f16')) {
+    throw new BackendError(`webgpu: f16 storage needs the adapter feature 'shader-f16', which ${describe(adapter)} lacks (create the backend without f16, or use an adapter that has it)`);
+  }
   const l = adapter.limits;
   // The defaults (128 MiB bindings, 256 MiB buffers) are far below what most adapters
   // allow; activations of a batch-32 ResNeSt-50 need more.
   const device = await adapter.requestDevice({
+    ...(f16 ? { requiredFeatures: ['shader-f16' as GPUFeatureName] } : {}),
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
@@ -70,5 +83,5 @@ export async function acquireDevice(opts: DeviceOptions): Promise<AcquiredDevice
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     },
   });
-  return { device, adapterName: describe(adapter), gpu, isCpu: isCpuAdapter(adapter) };
+  return { device, adapterName: describe(adapter), gpu, isCpu: isCpuAdapter(adapter), f16 };
 }

@@ -1,5 +1,7 @@
 // The webgpu backend: tensors live in pooled GPU buffers for the whole forward pass, every
 // op is a WGSL kernel encoded into one command encoder, and only read() waits for the GPU.
+// Float tensors are stored as f32, or as f16 with `f16: true` (program.ts generates the
+// declarations; kernels compute in f32 either way); int32 tensors are always 32-bit.
 
 import type {
   Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp,
@@ -9,12 +11,14 @@ import type { GpuBuf, PoolStats } from './buffer-pool.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { Runtime, type Binding, type RuntimeOptions } from './runtime.js';
 import { coalesce, inChunks, span, stridedPieces } from './split.js';
-import { binaryProgram, copyProgram, fillProgram, unaryProgram } from './kernels/elementwise.js';
+import { binaryProgram, convertProgram, copyProgram, fillProgram, unaryProgram, type MoveType } from './kernels/elementwise.js';
 import { convProgram, TM, TN } from './kernels/conv.js';
 import { convDirectProgram, DIRECT_RM, DIRECT_RN, im2colProgram } from './kernels/conv-direct.js';
 import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
+import { halfBits } from './half.js';
+import type { FloatStorage } from './program.js';
 
 export type { GpuBuf } from './buffer-pool.js';
 
@@ -23,6 +27,8 @@ export interface WebGpuOptions extends BackendOptions, DeviceOptions, RuntimeOpt
 export interface WebGpuBackend extends Backend<GpuBuf> {
   /** Vendor, architecture and description of the adapter in use. */
   readonly adapterName: string;
+  /** How float tensors are stored: 'f16' when created with `f16: true`. */
+  readonly storage: FloatStorage;
   readonly runtime: Runtime;
   /** Buffer pool and command counters. */
   stats(): PoolStats & { dispatches: number; submits: number; pipelines: number };
@@ -35,20 +41,28 @@ const ROW_WG = 64;
 // Small workgroups spread a CPU adapter's threads best (measured on SwiftShader: 64 beats 256).
 const DIRECT_WG = 64;
 
-function floatBits(value: number, dtype: DType): number {
+/** A fill value's bits as the buffer stores them. */
+function fillBits(value: number, dtype: DType, storage: FloatStorage): number {
   if (dtype === 'int32') return (value | 0) >>> 0;
+  if (storage === 'f16') return halfBits(value);
   return new Uint32Array(new Float32Array([value]).buffer)[0]!;
 }
 
+const moveType = (dtype: DType): MoveType => (dtype === 'int32' ? 'u32' : 'bits');
+
 export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
   const acquired = await acquireDevice(opts);
-  const rt = new Runtime(acquired.device, opts);
+  const storage: FloatStorage = acquired.f16 ? 'f16' : 'f32';
+  const rt = new Runtime(acquired.device, opts, storage);
   const wg = rt.wg;
+  /** Bytes per element of a float tensor; int32 tensors take 4. */
+  const fb = rt.floatBytes;
+  const elemOf = (dtype: DType) => (dtype === 'int32' ? 4 : fb);
   if (wg < 64) throw new BackendError(`webgpu: the adapter allows only ${wg} invocations per workgroup; at least 64 are needed`);
   const slack = acquired.device.limits.minStorageBufferOffsetAlignment;
   const bind = (r: R, offset: number, extent: number): Binding => ({ buf: r.buf, offset: r.offset + offset, extent });
-  const chunks = (what: string, units: number, perUnit: number[], fixed: number[], run: (first: number, count: number) => void) =>
-    inChunks(what, rt.maxBind, slack, units, perUnit, fixed, run);
+  const chunks = (what: string, units: number, perUnit: number[], fixed: number[], run: (first: number, count: number) => void, elem = fb) =>
+    inChunks(what, rt.maxBind, slack, units, perUnit, fixed, run, elem);
   const groupsFor = (threads: number) => Math.ceil(threads / wg);
   const direct = opts.kernels === 'direct' || (opts.kernels !== 'tiled' && acquired.isCpu);
   /** Row reductions: a workgroup per row on GPUs, a thread per row on CPU adapters. */
@@ -58,12 +72,12 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     else rt.dispatch(rowMeanProgram(ROW_WG), [x, out], values, rows);
   }
 
-  function strided(kind: 'copy' | BinaryOp, shape: readonly number[], srcs: StridedRef<GpuBuf>[], dst: StridedRef<GpuBuf>): void {
+  function strided(kind: 'copy' | BinaryOp, shape: readonly number[], srcs: StridedRef<GpuBuf>[], dst: StridedRef<GpuBuf>, dtype: DType = 'float32'): void {
     const total = shape.reduce((a, b) => a * b, 1);
     if (total === 0) return;
     const all = [...srcs, dst];
     const c = coalesce(shape, all.map((r) => r.strides));
-    const spec = kind === 'copy' ? copyProgram(c.shape.length, wg) : binaryProgram(kind, c.shape.length, wg);
+    const spec = kind === 'copy' ? copyProgram(c.shape.length, wg, moveType(dtype)) : binaryProgram(kind, c.shape.length, wg);
     const names = kind === 'copy' ? ['x', 'y'] : ['a', 'b', 'y'];
     stridedPieces(c.shape, all.map((r, i) => ({ offset: r.offset, strides: c.strides[i]! })), rt.maxBind, slack, (piece, offsets) => {
       const n = piece.reduce((a, b) => a * b, 1);
@@ -71,32 +85,62 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       all.forEach((_r, i) => { if (names[i] !== 'y' || kind === 'copy') values[`s_${names[i]}`] = c.strides[i]!; });
       const buffers = all.map((r, i): Binding => ({ buf: r.buf, offset: offsets[i]!, extent: span(piece, c.strides[i]!) }));
       rt.dispatch(spec, buffers, values, groupsFor(n));
-    });
+    }, elemOf(dtype));
+  }
+
+  /** Float data between f32 and f16 storage, through an f32 buffer: `f32 ⇄ buf[offset…]`. */
+  function convert(direction: 'store' | 'load', f32: GpuBuf, buf: GpuBuf, offset: number, numel: number): void {
+    const spec = convertProgram(direction, wg);
+    // Chunk sizes are in f32 elements, the larger of the two operands.
+    chunks('convert', numel, [1], [], (first, n) => {
+      const wide = { buf: f32, offset: first, extent: n }, narrow = { buf, offset: offset + first, extent: n };
+      rt.dispatch(spec, direction === 'store' ? [wide, narrow] : [narrow, wide], { n }, groupsFor(n));
+    }, 4);
   }
 
   const backend: WebGpuBackend = {
     name: 'webgpu',
     asyncRead: true,
     adapterName: acquired.adapterName,
+    storage,
     runtime: rt,
 
-    alloc: (numel, _dtype) => rt.alloc(numel * 4),
+    alloc: (numel, dtype) => rt.alloc(numel * elemOf(dtype)),
     free: (buf) => rt.free(buf),
-    write: (dst, data) => rt.write(dst.buf, dst.offset, data),
+    write(dst, data) {
+      if (data instanceof Int32Array || storage === 'f32') {
+        rt.write(dst.buf, dst.offset, data);
+        return;
+      }
+      // Uploads stay f32 (4-byte aligned for writeBuffer); a kernel rounds them to f16.
+      const wide = rt.alloc(data.length * 4);
+      rt.write(wide, 0, data);
+      convert('store', wide, dst.buf, dst.offset, data.length);
+      rt.free(wide); // later users of the buffer are encoded after the conversion
+    },
     async read(src, numel, dtype): Promise<HostArray> {
-      const bytes = await rt.read(src.buf, src.offset, numel);
-      return dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      if (dtype === 'int32' || storage === 'f32') {
+        const bytes = await rt.read(src.buf, src.offset, numel);
+        return dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      }
+      const wide = rt.alloc(numel * 4);
+      try {
+        convert('load', wide, src.buf, src.offset, numel);
+        return new Float32Array(await rt.read(wide, 0, numel));
+      } finally {
+        rt.free(wide);
+      }
     },
     readSync(): never {
       throw new BackendError('the webgpu backend reads asynchronously: use await tensor.data() instead of dataSync()');
     },
 
-    copy(shape, src, dst) {
-      strided('copy', shape, [src], dst);
+    copy(shape, src, dst, dtype) {
+      strided('copy', shape, [src], dst, dtype);
     },
     fill(dst, numel, value, dtype) {
-      const spec = fillProgram(wg), bits = floatBits(value, dtype);
-      chunks('fill', numel, [1], [], (first, n) => rt.dispatch(spec, [bind(dst, first, n)], { n, bits }, groupsFor(n)));
+      const spec = fillProgram(wg, moveType(dtype)), bits = fillBits(value, dtype, storage);
+      chunks('fill', numel, [1], [], (first, n) => rt.dispatch(spec, [bind(dst, first, n)], { n, bits }, groupsFor(n)), elemOf(dtype));
     },
     unary(op: UnaryOp, x, out, numel, alpha) {
       const spec = unaryProgram(op, wg);
@@ -119,7 +163,7 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       const variant = { pointwise, bias: !!bias, residual: !!residual, act, wg: wg >= 256 ? 256 : wg >= 128 ? 128 : 64 };
       // CPU adapters: a 3×3 conv writes its im2col matrix (one group at a time) and runs the
       // plain GEMM on it, unless one image's matrix would not fit a binding.
-      const matrix = direct && !pointwise && k * plane * 4 + slack <= rt.maxBind;
+      const matrix = direct && !pointwise && k * plane * fb + slack <= rt.maxBind;
       const inPer = g.c * g.h * g.w, outPer = g.o * plane;
       chunks('conv2d', g.n, [inPer, outPer, matrix ? k * plane : 0], [g.o * k, g.o], (first, n) => {
         const cols = n * plane;
@@ -147,7 +191,7 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
             Math.ceil((tilesN * tilesM * g.groups) / DIRECT_WG));
           return;
         }
-        const col = rt.alloc(k * cols * 4);
+        const col = rt.alloc(k * cols * fb);
         const colRef = { buf: col, offset: 0, extent: k * cols };
         for (let g0 = 0; g0 < g.groups; g0++) {
           rt.dispatch(im2colProgram(wg), [input, colRef], { ...values, ...blocks, g0, n: k * cols }, groupsFor(k * cols));
@@ -215,6 +259,9 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
 
     configure(o: BackendOptions) {
       const next = o as WebGpuOptions;
+      if (next.f16 !== undefined && next.f16 !== (storage === 'f16')) {
+        throw new BackendError(`webgpu: f16 storage is chosen when the backend is created (the first initBackend('webgpu', { f16 })); this one stores ${storage}`);
+      }
       if (next.flushEvery !== undefined) rt.flushEvery = next.flushEvery;
       if (next.maxBindingBytes !== undefined) rt.maxBind = Math.min(acquired.device.limits.maxStorageBufferBindingSize, next.maxBindingBytes);
       if (next.poolBytes !== undefined) rt.pool.maxFreeBytes = next.poolBytes;

@@ -3,18 +3,47 @@
 // disagree. Every storage binding gets a `<name>_off` parameter: the element offset of the
 // tensor inside the window that is actually bound (binding offsets need 256-byte alignment,
 // element offsets do not).
+//
+// Float tensors are stored as f32, or as f16 where the backend was created with `f16: true`
+// (shader-f16). That choice is made here, in the declarations, and nowhere else: kernel
+// bodies are written once against the alias `SF` (the storage float type), read with
+// `f32(t_x[i])`, compute in f32 and write `t_y[i] = SF(v)`. With f32 storage these are
+// identity conversions and the kernels are the f32 kernels.
 
 export type ParamType = 'u32' | 'i32' | 'f32' | 'u32x8';
 
+/** How float tensors are stored in GPU buffers. */
+export type FloatStorage = 'f32' | 'f16';
+
+/**
+ * Element type of a storage binding:
+ * - 'float': a float tensor in the storage type (`array<SF>`), converted to f32 by the kernel;
+ * - 'bits': a float tensor moved without arithmetic (copies, fills): u32 words with f32
+ *   storage, so that every bit pattern survives, f16 with f16 storage;
+ * - 'u32': 32-bit words (int32 tensors);
+ * - 'f32': always f32, whatever the storage (the staging side of conversions).
+ */
+export type ElementType = 'float' | 'bits' | 'u32' | 'f32';
+
 export interface StorageDecl {
   name: string;
-  /** Element type as the shader sees it; u32 moves float32 and int32 bits alike. */
-  type: 'f32' | 'u32';
+  type: ElementType;
   write?: boolean;
 }
 
+/** Bytes per element of a binding of this type. */
+export function elementBytes(type: ElementType, storage: FloatStorage): number {
+  return (type === 'float' || type === 'bits') && storage === 'f16' ? 2 : 4;
+}
+
+function wgslElement(type: ElementType, storage: FloatStorage): string {
+  if (type === 'float') return 'SF';
+  if (type === 'bits') return 'SB';
+  return type;
+}
+
 export interface ProgramSpec {
-  /** Cache key: equal keys must mean equal WGSL. */
+  /** Cache key: equal keys must mean equal WGSL (for one storage type; wgslOf adds the declarations). */
   key: string;
   params: [string, ParamType][];
   storage: StorageDecl[];
@@ -49,12 +78,18 @@ export function layoutOf(params: [string, ParamType][]): Layout {
   return { offsets, types, size: Math.max(16, Math.ceil(at / 16) * 16) };
 }
 
-export function wgslOf(spec: ProgramSpec): string {
+export function wgslOf(spec: ProgramSpec, storage: FloatStorage): string {
   const params = allParams(spec);
-  const lines = ['struct Params {', ...params.map(([n, t]) => `  ${n}: ${WGSL_TYPE[t]},`), '}',
-    '@group(0) @binding(0) var<uniform> p: Params;'];
+  // SF: a float tensor's element; SB: the same moved as bits; sb_of: a fill value's bits
+  // (f32 bits, or f16 bits in the low half) as an SB (unpack2x16float is exact on f16 bits;
+  // naga, Deno's compiler, has no bitcast from u32 to vec2<f16>).
+  const lines = storage === 'f16'
+    ? ['enable f16;', 'alias SF = f16;', 'alias SB = f16;', 'fn sb_of(b: u32) -> SB { return SB(unpack2x16float(b).x); }']
+    : ['alias SF = f32;', 'alias SB = u32;', 'fn sb_of(b: u32) -> SB { return b; }'];
+  lines.push('struct Params {', ...params.map(([n, t]) => `  ${n}: ${WGSL_TYPE[t]},`), '}',
+    '@group(0) @binding(0) var<uniform> p: Params;');
   spec.storage.forEach((s, i) => {
-    lines.push(`@group(0) @binding(${i + 1}) var<storage, ${s.write ? 'read_write' : 'read'}> ${s.name}: array<${s.type}>;`);
+    lines.push(`@group(0) @binding(${i + 1}) var<storage, ${s.write ? 'read_write' : 'read'}> ${s.name}: array<${wgslElement(s.type, storage)}>;`);
   });
   lines.push(
     '// Workgroups are laid out over up to three grid dimensions (each is capped by the adapter).',

@@ -6,7 +6,7 @@
 
 import { BackendError } from '../../errors.js';
 import { BufferPool, type GpuBuf } from './buffer-pool.js';
-import { allParams, layoutOf, packParams, wgslOf, type Layout, type ProgramSpec } from './program.js';
+import { allParams, elementBytes, layoutOf, packParams, wgslOf, type FloatStorage, type Layout, type ProgramSpec } from './program.js';
 
 // GPUBufferUsage / GPUMapMode values from the spec; Dawn in Node does not define the globals.
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, UNIFORM = 0x40, STORAGE = 0x80;
@@ -63,8 +63,12 @@ export class Runtime {
   private error: string | null = null;
   private lost: string | null = null;
   readonly counters = { dispatches: 0, submits: 0, pipelines: 0 };
+  /** Bytes per element of a float tensor. */
+  readonly floatBytes: number;
 
-  constructor(readonly device: GPUDevice, opts: RuntimeOptions = {}) {
+  /** `storage`: how float tensors are stored (f16 needs a device with shader-f16). */
+  constructor(readonly device: GPUDevice, opts: RuntimeOptions = {}, readonly storage: FloatStorage = 'f32') {
+    this.floatBytes = elementBytes('float', storage);
     const l = device.limits;
     this.queue = device.queue;
     this.maxBind = Math.min(l.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity);
@@ -94,6 +98,7 @@ export class Runtime {
     this.pool.release(buf);
   }
 
+  /** Writes 32-bit words at element `offset` (the backend uploads f16-stored tensors as f32 and converts them). */
   write(buf: GpuBuf, offset: number, data: Float32Array | Int32Array): void {
     this.check();
     if (data.length === 0) return;
@@ -102,6 +107,7 @@ export class Runtime {
     this.queue.writeBuffer(buf.buffer, offset * 4, data as Float32Array<ArrayBuffer>);
   }
 
+  /** Reads `numel` 32-bit words from element `offset`. */
   async read(buf: GpuBuf, offset: number, numel: number): Promise<ArrayBuffer> {
     this.check();
     const bytes = numel * 4;
@@ -135,7 +141,7 @@ export class Runtime {
   private compiled(spec: ProgramSpec): Compiled {
     let c = this.pipelines.get(spec.key);
     if (!c) {
-      const code = wgslOf(spec);
+      const code = wgslOf(spec, this.storage);
       this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code, label: spec.key });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.key });
@@ -177,15 +183,18 @@ export class Runtime {
     return { arena: this.arenas[this.arena]!, offset };
   }
 
-  /** The bound window of an operand: offsets of storage bindings must be aligned. */
-  private window(b: Binding, name: string): { offset: number; size: number; shift: number } {
-    const start = Math.floor((b.offset * 4) / this.bindAlign) * this.bindAlign;
-    const size = Math.max((b.offset + b.extent) * 4 - start, 4);
+  /**
+   * The bound window of an operand of `elem`-byte elements: offsets of storage bindings must
+   * be aligned, sizes a multiple of 4 bytes.
+   */
+  private window(b: Binding, name: string, elem: number): { offset: number; size: number; shift: number } {
+    const start = Math.floor((b.offset * elem) / this.bindAlign) * this.bindAlign;
+    const size = Math.max(Math.ceil(((b.offset + b.extent) * elem - start) / 4) * 4, 4);
     if (size > this.maxBind) {
       throw new BackendError(`webgpu: binding '${name}' of ${size} bytes exceeds the adapter's maxStorageBufferBindingSize (${this.maxBind})`);
     }
     if (start + size > b.buf.bytes) throw new BackendError(`webgpu: binding '${name}' runs past its buffer`);
-    return { offset: start, size, shift: b.offset - start / 4 };
+    return { offset: start, size, shift: b.offset - start / elem };
   }
 
   /** Workgroup grid for `groups` workgroups, spread over y and z past the per-dimension cap. */
@@ -204,8 +213,8 @@ export class Runtime {
     const entries: GPUBindGroupEntry[] = [];
     const all: Record<string, number | readonly number[]> = { ...values };
     buffers.forEach((b, i) => {
-      const name = spec.storage[i]!.name;
-      const w = this.window(b, name);
+      const decl = spec.storage[i]!, name = decl.name;
+      const w = this.window(b, name, elementBytes(decl.type, this.storage));
       all[`${name}_off`] = w.shift;
       entries.push({ binding: i + 1, resource: { buffer: b.buf.buffer, offset: w.offset, size: w.size } });
     });

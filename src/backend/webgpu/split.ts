@@ -8,17 +8,18 @@ import { MAX_RANK } from './kernels/elementwise.js';
 
 /**
  * Calls run(first, count) over [0, units) in chunks such that `perUnit[i]` elements per
- * unit of each split operand (plus the alignment slack) fit in `maxBind` bytes.
+ * unit of each split operand (plus the alignment slack) fit in `maxBind` bytes; elements
+ * are `elem` bytes each.
  */
 export function inChunks(what: string, maxBind: number, slack: number, units: number, perUnit: number[], fixed: number[],
-  run: (first: number, count: number) => void): void {
+  run: (first: number, count: number) => void, elem = 4): void {
   for (const f of fixed) {
-    if (f * 4 + slack > maxBind) throw new BackendError(`webgpu: ${what}: an operand of ${f * 4} bytes exceeds maxStorageBufferBindingSize (${maxBind})`);
+    if (f * elem + slack > maxBind) throw new BackendError(`webgpu: ${what}: an operand of ${f * elem} bytes exceeds maxStorageBufferBindingSize (${maxBind})`);
   }
   let most = units;
-  for (const per of perUnit) if (per > 0) most = Math.min(most, Math.floor((maxBind - slack) / (per * 4)));
+  for (const per of perUnit) if (per > 0) most = Math.min(most, Math.floor((maxBind - slack) / (per * elem)));
   if (most < 1) {
-    throw new BackendError(`webgpu: ${what}: one slice needs ${Math.max(...perUnit) * 4} bytes, more than maxStorageBufferBindingSize (${maxBind})`);
+    throw new BackendError(`webgpu: ${what}: one slice needs ${Math.max(...perUnit) * elem} bytes, more than maxStorageBufferBindingSize (${maxBind})`);
   }
   for (let first = 0; first < units; first += most) run(first, Math.min(most, units - first));
 }
@@ -63,10 +64,10 @@ export function coalesce(shape: readonly number[], strides: (readonly number[])[
   return { shape: outShape, strides: outStrides };
 }
 
-/** Runs `run` over pieces of a strided walk whose every operand window fits. */
+/** Runs `run` over pieces of a strided walk whose every operand window (of `elem`-byte elements) fits. */
 export function stridedPieces(shape: number[], ops: StridedOperand[], maxBind: number, slack: number,
-  run: (shape: number[], offsets: number[]) => void): void {
-  if (ops.every((o) => span(shape, o.strides) * 4 + slack <= maxBind)) {
+  run: (shape: number[], offsets: number[]) => void, elem = 4): void {
+  if (ops.every((o) => span(shape, o.strides) * elem + slack <= maxBind)) {
     run(shape, ops.map((o) => o.offset));
     return;
   }
@@ -76,6 +77,6 @@ export function stridedPieces(shape: number[], ops: StridedOperand[], maxBind: n
   const first = [...shape], second = [...shape];
   first[d] = half;
   second[d] = shape[d]! - half;
-  stridedPieces(first, ops, maxBind, slack, run);
-  stridedPieces(second, ops.map((o) => ({ offset: o.offset + half * o.strides[d]!, strides: o.strides })), maxBind, slack, run);
+  stridedPieces(first, ops, maxBind, slack, run, elem);
+  stridedPieces(second, ops.map((o) => ({ offset: o.offset + half * o.strides[d]!, strides: o.strides })), maxBind, slack, run, elem);
 }

@@ -5,7 +5,7 @@
 // (4 output channels × 4 output columns) straight from global memory.
 
 import { activationWgsl, ENTRY, memo, type ProgramSpec } from '../program.js';
-import { CONV_PARAMS, type ConvVariant } from './conv.js';
+import { CONV_PARAMS, convStorage, type ConvVariant } from './conv.js';
 
 // Larger blocks (8×4, 4×8) made SwiftShader's shader compiler run for minutes.
 export const DIRECT_RM = 4, DIRECT_RN = 4;
@@ -24,22 +24,18 @@ export function convDirectProgram(v: ConvVariant, input: DirectInput): ProgramSp
     const direct = input !== 'kxk';
     const rows = Array.from({ length: DIRECT_RM }, (_, i) => i), cols = Array.from({ length: DIRECT_RN }, (_, j) => j);
     const vecs = Array.from({ length: DIRECT_RN / 4 }, (_, u) => u);
-    const storage: ProgramSpec['storage'] = [{ name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }];
-    if (v.bias) storage.push({ name: 't_b', type: 'f32' });
-    if (v.residual) storage.push({ name: 't_r', type: 'f32' });
-    storage.push({ name: 't_y', type: 'f32', write: true });
     return {
       params: CONV_PARAMS,
-      storage,
+      storage: convStorage(v),
       body: `const WG = ${v.wg}u;
 fn store(g: u32, m: u32, cc: u32, acc: f32) {
   if (m >= p.og || cc >= p.cols) { return; }
   let oc = g * p.og + m;
   let idx = ((cc / p.plane) * p.o + oc) * p.plane + cc % p.plane;
   var v = acc;
-  ${v.bias ? 'v += t_b[p.t_b_off + oc];' : ''}
-  ${v.residual ? 'v += t_r[p.t_r_off + idx];' : ''}
-  t_y[p.t_y_off + idx] = ${activationWgsl(v.act)};
+  ${v.bias ? 'v += f32(t_b[p.t_b_off + oc]);' : ''}
+  ${v.residual ? 'v += f32(t_r[p.t_r_off + idx]);' : ''}
+  t_y[p.t_y_off + idx] = SF(${activationWgsl(v.act)});
 }
 ${ENTRY} {
   let t = flat_id(wid, nwg) * WG + lid;
@@ -61,8 +57,8 @@ ${vecs.map((u) => `
   var acc${i}_${u} = vec4<f32>();`).join('')}`).join('\n')}
 ${direct ? `  let kstride = ${input === 'matrix' ? 'p.cols' : 'p.plane'};
   for (var k = 0u; k < p.k; k++) {
-${vecs.map((u) => `    let xv${u} = vec4<f32>(${cols.slice(4 * u, 4 * u + 4).map((j) => `select(0.0, t_x[xb${j} + k * kstride], ok${j})`).join(', ')});`).join('\n')}
-${rows.map((i) => `    let w${i} = vec4<f32>(t_w[wr${i} + k]);\n${vecs.map((u) => `    acc${i}_${u} = fma(w${i}, xv${u}, acc${i}_${u});`).join('\n')}`).join('\n')}
+${vecs.map((u) => `    let xv${u} = vec4<f32>(${cols.slice(4 * u, 4 * u + 4).map((j) => `select(0.0, f32(t_x[xb${j} + k * kstride]), ok${j})`).join(', ')});`).join('\n')}
+${rows.map((i) => `    let w${i} = vec4<f32>(f32(t_w[wr${i} + k]));\n${vecs.map((u) => `    acc${i}_${u} = fma(w${i}, xv${u}, acc${i}_${u});`).join('\n')}`).join('\n')}
   }` : `  // Nested loops over (ci, ki, kj) keep divisions out of the inner loop.
   var k = 0u;
   let kh = p.khw / p.kw;
@@ -75,8 +71,8 @@ ${cols.map((j) => `      let y${j} = iy${j} + i32(ki * p.dh);
         let dx = i32(kj * p.dw);
 ${vecs.map((u) => `        var xv${u} = vec4<f32>();`).join('\n')}
 ${cols.map((j) => `        let x${j} = ix${j} + dx;
-        if (row${j} && x${j} >= 0 && x${j} < i32(p.w)) { xv${j >> 2}[${j & 3}] = t_x[rb${j} + u32(x${j})]; }`).join('\n')}
-${rows.map((i) => `        let w${i} = vec4<f32>(t_w[wr${i} + k]);\n${vecs.map((u) => `        acc${i}_${u} = fma(w${i}, xv${u}, acc${i}_${u});`).join('\n')}`).join('\n')}
+        if (row${j} && x${j} >= 0 && x${j} < i32(p.w)) { xv${j >> 2}[${j & 3}] = f32(t_x[rb${j} + u32(x${j})]); }`).join('\n')}
+${rows.map((i) => `        let w${i} = vec4<f32>(f32(t_w[wr${i} + k]));\n${vecs.map((u) => `        acc${i}_${u} = fma(w${i}, xv${u}, acc${i}_${u});`).join('\n')}`).join('\n')}
         k++;
       }
     }
@@ -92,8 +88,8 @@ export function im2colProgram(wg: number): ProgramSpec {
   return {
     key: `im2col/${wg}`,
     params: [...CONV_PARAMS, ['n', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
-      body: `const WG = ${wg}u;
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    body: `const WG = ${wg}u;
 ${ENTRY} {
   let i = flat_id(wid, nwg) * WG + lid;
   if (i >= p.n) { return; }
@@ -108,9 +104,9 @@ ${ENTRY} {
   let ix = i32((q % p.ow) * p.sw + kj * p.dw) - i32(p.pw);
   var v = 0.0;
   if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-    v = t_x[p.t_x_off + (((cc / p.plane) * p.c + p.g0 * p.cg + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+    v = f32(t_x[p.t_x_off + (((cc / p.plane) * p.c + p.g0 * p.cg + ci) * p.h + u32(iy)) * p.w + u32(ix)]);
   }
-  t_y[p.t_y_off + i] = v;
+  t_y[p.t_y_off + i] = SF(v);
 }`,
   };
 }

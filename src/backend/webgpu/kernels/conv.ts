@@ -27,12 +27,21 @@ export const CONV_PARAMS: ProgramSpec['params'] = [
   ['cols', 'u32'], ['tiles_n', 'u32'], ['tiles_m', 'u32'], ['groups', 'u32'], ['g0', 'u32'],
 ];
 
+/** The operands of a conv kernel: input, weight, bias and residual as the variant has them, output. */
+export function convStorage(v: ConvVariant): ProgramSpec['storage'] {
+  const storage: ProgramSpec['storage'] = [{ name: 't_x', type: 'float' }, { name: 't_w', type: 'float' }];
+  if (v.bias) storage.push({ name: 't_b', type: 'float' });
+  if (v.residual) storage.push({ name: 't_r', type: 'float' });
+  storage.push({ name: 't_y', type: 'float', write: true });
+  return storage;
+}
+
 export function convProgram(v: ConvVariant): ProgramSpec {
   return memo(`conv/${v.pointwise ? '1x1' : 'kxk'}/${v.bias}/${v.residual}/${v.act}/${v.wg}`, () => {
     const T = v.wg, TX = TN / 4, TY = T / TX, RM = TM / TY;
     const rows = Array.from({ length: RM }, (_, i) => i);
     const gather = v.pointwise
-      ? `      v = t_x[xbase + k * p.plane + col_q];`
+      ? `      v = f32(t_x[xbase + k * p.plane + col_q]);`
       : `      let ci = k / p.khw;
         let rk = k - ci * p.khw;
         let ki = rk / p.kw;
@@ -40,12 +49,9 @@ export function convProgram(v: ConvVariant): ProgramSpec {
         let iy = iy0 + i32(ki * p.dh);
         let ix = ix0 + i32(kj * p.dw);
         if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-          v = t_x[xbase + ci * p.hwin + u32(iy) * p.w + u32(ix)];
+          v = f32(t_x[xbase + ci * p.hwin + u32(iy) * p.w + u32(ix)]);
         }`;
-    const storage: ProgramSpec['storage'] = [{ name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }];
-    if (v.bias) storage.push({ name: 't_b', type: 'f32' });
-    if (v.residual) storage.push({ name: 't_r', type: 'f32' });
-    storage.push({ name: 't_y', type: 'f32', write: true });
+    const storage = convStorage(v);
     return {
       params: CONV_PARAMS,
       storage,
@@ -66,9 +72,9 @@ fn store(m: u32, c0: u32, acc: vec4<f32>) {
     if (cc >= p.cols) { return; }
     let idx = ((cc / p.plane) * p.o + oc) * p.plane + cc % p.plane;
     var v = acc[j];
-    ${v.bias ? 'v += t_b[p.t_b_off + oc];' : ''}
-    ${v.residual ? 'v += t_r[p.t_r_off + idx];' : ''}
-    t_y[p.t_y_off + idx] = ${activationWgsl(v.act)};
+    ${v.bias ? 'v += f32(t_b[p.t_b_off + oc]);' : ''}
+    ${v.residual ? 'v += f32(t_r[p.t_r_off + idx]);' : ''}
+    t_y[p.t_y_off + idx] = SF(${activationWgsl(v.act)});
   }
 }
 ${ENTRY} {
@@ -101,7 +107,7 @@ ${rows.map((i) => `  var acc${i} = vec4<f32>();`).join('\n')}
       let row = a_row + l * (WG / TK);
       let k = k0 + a_kk;
       var v = 0.0;
-      if (tm * TM + row < p.og && k < p.k) { v = t_w[wbase + row * p.k + k]; }
+      if (tm * TM + row < p.og && k < p.k) { v = f32(t_w[wbase + row * p.k + k]); }
       As[a_kk * TM + row] = v;
     }
     for (var l = 0u; l < ${(TN * TK) / T}u; l++) {

@@ -1,20 +1,39 @@
-// Element-wise programs: fill, unary maps, and the strided walk shared by broadcasting
-// binary ops and strided copies (contiguous(), cat). One thread per output element.
+// Element-wise programs: fill, unary maps, the strided walk shared by broadcasting binary
+// ops and strided copies (contiguous(), cat), and the f32 ⇄ storage conversions of uploads
+// and read-backs. One thread per output element.
 
 import type { BinaryOp, UnaryOp } from '../../backend.js';
-import { ENTRY, type ProgramSpec } from '../program.js';
+import { ENTRY, type ElementType, type ProgramSpec } from '../program.js';
 
 /** Dimensions a strided kernel walks; views are coalesced to fewer before this limit applies. */
 export const MAX_RANK = 8;
 
 const head = (wg: number) => `const WG = ${wg}u;\n${ENTRY} {\n  let i = flat_id(wid, nwg) * WG + lid;\n  if (i >= p.n) { return; }\n`;
 
-export function fillProgram(wg: number): ProgramSpec {
+/** Moves tensor elements without arithmetic: 'bits' for float tensors, 'u32' for int32. */
+export type MoveType = Extract<ElementType, 'bits' | 'u32'>;
+
+/** Fills with `p.bits`: a float's bits as stored (f32, or f16 in the low half), or an int32. */
+export function fillProgram(wg: number, type: MoveType): ProgramSpec {
   return {
-    key: `fill/${wg}`,
+    key: `fill/${type}/${wg}`,
     params: [['n', 'u32'], ['bits', 'u32']],
-    storage: [{ name: 't_y', type: 'u32', write: true }],
-    body: `${head(wg)}  t_y[p.t_y_off + i] = p.bits;\n}`,
+    storage: [{ name: 't_y', type, write: true }],
+    body: `${head(wg)}  t_y[p.t_y_off + i] = ${type === 'bits' ? 'sb_of(p.bits)' : 'p.bits'};\n}`,
+  };
+}
+
+/**
+ * Float tensors between f32 and the storage type: 'store' converts f32 (an upload) into
+ * storage, 'load' converts storage into f32 (for a read-back).
+ */
+export function convertProgram(direction: 'store' | 'load', wg: number): ProgramSpec {
+  const store = direction === 'store';
+  return {
+    key: `convert/${direction}/${wg}`,
+    params: [['n', 'u32']],
+    storage: [{ name: 't_x', type: store ? 'f32' : 'float' }, { name: 't_y', type: store ? 'float' : 'f32', write: true }],
+    body: `${head(wg)}  t_y[p.t_y_off + i] = ${store ? 'SF' : 'f32'}(t_x[p.t_x_off + i]);\n}`,
   };
 }
 
@@ -34,8 +53,8 @@ export function unaryProgram(op: UnaryOp, wg: number): ProgramSpec {
   return {
     key: `unary/${op}/${wg}`,
     params: [['n', 'u32'], ['alpha', 'f32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
-    body: `${head(wg)}  let v = t_x[p.t_x_off + i];\n  t_y[p.t_y_off + i] = ${UNARY[op]};\n}`,
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    body: `${head(wg)}  let v = f32(t_x[p.t_x_off + i]);\n  t_y[p.t_y_off + i] = SF(${UNARY[op]});\n}`,
   };
 }
 
@@ -64,18 +83,18 @@ export function binaryProgram(op: BinaryOp, rank: number, wg: number): ProgramSp
   return {
     key: `binary/${op}/${rank}/${wg}`,
     params: [['shape', 'u32x8'], ['s_a', 'u32x8'], ['s_b', 'u32x8'], ['n', 'u32']],
-    storage: [{ name: 't_a', type: 'f32' }, { name: 't_b', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
-    body: `${head(wg)}${walk(['a', 'b'], rank)}  let a = t_a[p.t_a_off + i_a];
-  let b = t_b[p.t_b_off + i_b];
-  t_y[p.t_y_off + i] = ${BINARY[op]};\n}`,
+    storage: [{ name: 't_a', type: 'float' }, { name: 't_b', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    body: `${head(wg)}${walk(['a', 'b'], rank)}  let a = f32(t_a[p.t_a_off + i_a]);
+  let b = f32(t_b[p.t_b_off + i_b]);
+  t_y[p.t_y_off + i] = SF(${BINARY[op]});\n}`,
   };
 }
 
-export function copyProgram(rank: number, wg: number): ProgramSpec {
+export function copyProgram(rank: number, wg: number, type: MoveType): ProgramSpec {
   return {
-    key: `copy/${rank}/${wg}`,
+    key: `copy/${type}/${rank}/${wg}`,
     params: [['shape', 'u32x8'], ['s_x', 'u32x8'], ['s_y', 'u32x8'], ['n', 'u32']],
-    storage: [{ name: 't_x', type: 'u32' }, { name: 't_y', type: 'u32', write: true }],
+    storage: [{ name: 't_x', type }, { name: 't_y', type, write: true }],
     body: `${head(wg)}${walk(['x', 'y'], rank)}  t_y[p.t_y_off + i_y] = t_x[p.t_x_off + i_x];\n}`,
   };
 }

@@ -8,8 +8,8 @@ export function batchNormProgram(act: Activation, wg: number): ProgramSpec {
     key: `batchnorm/${act}/${wg}`,
     params: [['n', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['plane0', 'u32'], ['eps', 'f32']],
     storage: [
-      { name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }, { name: 't_b', type: 'f32' },
-      { name: 't_mean', type: 'f32' }, { name: 't_var', type: 'f32' }, { name: 't_y', type: 'f32', write: true },
+      { name: 't_x', type: 'float' }, { name: 't_w', type: 'float' }, { name: 't_b', type: 'float' },
+      { name: 't_mean', type: 'float' }, { name: 't_var', type: 'float' }, { name: 't_y', type: 'float', write: true },
     ],
     body: `const WG = ${wg}u;
 ${ENTRY} {
@@ -17,33 +17,35 @@ ${ENTRY} {
   if (i >= p.n) { return; }
   let ch = (p.plane0 + i / p.hw) % p.c;
   // The association of the js reference (and PyTorch's CPU kernel): (x - mean) * (w / sqrt(var + eps)) + b.
-  let scale = t_w[p.t_w_off + ch] / sqrt(t_var[p.t_var_off + ch] + p.eps);
-  let v = (t_x[p.t_x_off + i] - t_mean[p.t_mean_off + ch]) * scale + t_b[p.t_b_off + ch];
-  t_y[p.t_y_off + i] = ${activationWgsl(act)};
+  let scale = f32(t_w[p.t_w_off + ch]) / sqrt(f32(t_var[p.t_var_off + ch]) + p.eps);
+  let v = (f32(t_x[p.t_x_off + i]) - f32(t_mean[p.t_mean_off + ch])) * scale + f32(t_b[p.t_b_off + ch]);
+  t_y[p.t_y_off + i] = SF(${activationWgsl(act)});
 }`,
   };
 }
 
-/** Softmax over `dim` of [outer, dim, inner]; one thread per (outer, inner) line. */
+/**
+ * Softmax over `dim` of [outer, dim, inner]; one thread per (outer, inner) line. The
+ * exponentials are computed again for the store rather than stored and divided in place, so
+ * that only the result is rounded to the storage type.
+ */
 export function softmaxProgram(wg: number): ProgramSpec {
   return {
     key: `softmax/${wg}`,
     params: [['n', 'u32'], ['dim', 'u32'], ['inner', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 ${ENTRY} {
   let i = flat_id(wid, nwg) * WG + lid;
   if (i >= p.n) { return; }
   let start = (i / p.inner) * p.dim * p.inner + i % p.inner;
-  var m = t_x[p.t_x_off + start];
-  for (var d = 1u; d < p.dim; d++) { m = max(m, t_x[p.t_x_off + start + d * p.inner]); }
+  var m = f32(t_x[p.t_x_off + start]);
+  for (var d = 1u; d < p.dim; d++) { m = max(m, f32(t_x[p.t_x_off + start + d * p.inner])); }
   var s = 0.0;
+  for (var d = 0u; d < p.dim; d++) { s += exp(f32(t_x[p.t_x_off + start + d * p.inner]) - m); }
   for (var d = 0u; d < p.dim; d++) {
-    let e = exp(t_x[p.t_x_off + start + d * p.inner] - m);
-    t_y[p.t_y_off + start + d * p.inner] = e;
-    s += e;
+    t_y[p.t_y_off + start + d * p.inner] = SF(exp(f32(t_x[p.t_x_off + start + d * p.inner]) - m) / s);
   }
-  for (var d = 0u; d < p.dim; d++) { t_y[p.t_y_off + start + d * p.inner] /= s; }
 }`,
   };
 }
@@ -53,8 +55,8 @@ export function linearProgram(bias: boolean, wg: number): ProgramSpec {
   return {
     key: `linear/${bias}/${wg}`,
     params: [['n', 'u32'], ['cols', 'u32'], ['k', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_w', type: 'f32' }, ...(bias ? [{ name: 't_b', type: 'f32' as const }] : []),
-      { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_w', type: 'float' }, ...(bias ? [{ name: 't_b', type: 'float' as const }] : []),
+      { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 ${ENTRY} {
   let i = flat_id(wid, nwg) * WG + lid;
@@ -63,9 +65,9 @@ ${ENTRY} {
   let col = i % p.cols;
   let xr = p.t_x_off + row * p.k;
   let wr = p.t_w_off + col * p.k;
-  var s = ${bias ? 't_b[p.t_b_off + col]' : '0.0'};
-  for (var j = 0u; j < p.k; j++) { s = fma(t_x[xr + j], t_w[wr + j], s); }
-  t_y[p.t_y_off + i] = s;
+  var s = ${bias ? 'f32(t_b[p.t_b_off + col])' : '0.0'};
+  for (var j = 0u; j < p.k; j++) { s = fma(f32(t_x[xr + j]), f32(t_w[wr + j]), s); }
+  t_y[p.t_y_off + i] = SF(s);
 }`,
   };
 }
@@ -75,7 +77,7 @@ export function rowMeanDirectProgram(wg: number): ProgramSpec {
   return {
     key: `rowmeandirect/${wg}`,
     params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 ${ENTRY} {
   let row = flat_id(wid, nwg) * WG + lid;
@@ -85,9 +87,9 @@ ${ENTRY} {
   var s = 0.0;
   for (var r = 0u; r < p.radix; r++) {
     let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
-    for (var k = 0u; k < p.hw; k++) { s += t_x[base + k]; }
+    for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }
   }
-  t_y[p.t_y_off + row] = s / f32(p.hw);
+  t_y[p.t_y_off + row] = SF(s / f32(p.hw));
 }`,
   };
 }
@@ -101,7 +103,7 @@ export function rowMeanProgram(wg: number): ProgramSpec {
   return {
     key: `rowmean/${wg}`,
     params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 var<workgroup> part: array<f32, WG>;
 ${ENTRY} {
@@ -112,7 +114,7 @@ ${ENTRY} {
   var s = 0.0;
   for (var r = 0u; r < p.radix; r++) {
     let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
-    for (var k = lid; k < p.hw; k += WG) { s += t_x[base + k]; }
+    for (var k = lid; k < p.hw; k += WG) { s += f32(t_x[base + k]); }
   }
   part[lid] = s;
   workgroupBarrier();
@@ -120,7 +122,7 @@ ${ENTRY} {
     if (lid < half) { part[lid] += part[lid + half]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { t_y[p.t_y_off + row] = part[0] / f32(p.hw); }
+  if (lid == 0u) { t_y[p.t_y_off + row] = SF(part[0] / f32(p.hw)); }
 }`,
   };
 }

@@ -13,15 +13,15 @@ function program(kind: 'max' | 'avg', wg: number): ProgramSpec {
   const init = kind === 'max' ? 'var m = -3.4028234663852886e38;\n  var seen = false;' : 'var s = 0.0;';
   // `seen` stands in for -Infinity as the starting maximum: WGSL has no infinity literal.
   const visit = kind === 'max'
-    ? 'let v = t_x[base + u32(iy) * p.w + u32(ix)];\n        if (!seen || v > m || is_nan(v)) { m = v; seen = true; }'
-    : 's += t_x[base + u32(iy) * p.w + u32(ix)];';
+    ? 'let v = f32(t_x[base + u32(iy) * p.w + u32(ix)]);\n        if (!seen || v > m || is_nan(v)) { m = v; seen = true; }'
+    : 's += f32(t_x[base + u32(iy) * p.w + u32(ix)]);';
   const result = kind === 'max'
     ? 'm'
     : `s / f32(select((y1 - y0) * (x1 - x0), (ye - ys) * (xe - xs), p.include_pad != 0u))`;
   return {
     key: `${kind}pool/${wg}`,
     params: PARAMS,
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 ${ENTRY} {
   let i = flat_id(wid, nwg) * WG + lid;
@@ -46,7 +46,7 @@ ${ENTRY} {
         ${visit}
     }
   }
-  t_y[p.t_y_off + i] = ${result};
+  t_y[p.t_y_off + i] = SF(${result});
 }`,
   };
 }

@@ -3,12 +3,15 @@
 
 import { ENTRY, type ProgramSpec } from '../program.js';
 
-/** [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]. */
+/**
+ * [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]
+ * (exponentials computed again for the store, as in softmaxProgram).
+ */
 export function rSoftmaxProgram(wg: number): ProgramSpec {
   return {
     key: `rsoftmax/${wg}`,
     params: [['n', 'u32'], ['card', 'u32'], ['radix', 'u32'], ['rest', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 fn src(b: u32, k: u32, r: u32, i: u32) -> u32 { return p.t_x_off + ((b * p.card + k) * p.radix + r) * p.rest + i; }
 fn dst(b: u32, k: u32, r: u32, i: u32) -> u32 { return p.t_y_off + ((b * p.radix + r) * p.card + k) * p.rest + i; }
@@ -18,15 +21,11 @@ ${ENTRY} {
   let i = t % p.rest;
   let k = (t / p.rest) % p.card;
   let b = t / (p.rest * p.card);
-  var m = t_x[src(b, k, 0u, i)];
-  for (var r = 1u; r < p.radix; r++) { m = max(m, t_x[src(b, k, r, i)]); }
+  var m = f32(t_x[src(b, k, 0u, i)]);
+  for (var r = 1u; r < p.radix; r++) { m = max(m, f32(t_x[src(b, k, r, i)])); }
   var s = 0.0;
-  for (var r = 0u; r < p.radix; r++) {
-    let e = exp(t_x[src(b, k, r, i)] - m);
-    t_y[dst(b, k, r, i)] = e;
-    s += e;
-  }
-  for (var r = 0u; r < p.radix; r++) { t_y[dst(b, k, r, i)] /= s; }
+  for (var r = 0u; r < p.radix; r++) { s += exp(f32(t_x[src(b, k, r, i)]) - m); }
+  for (var r = 0u; r < p.radix; r++) { t_y[dst(b, k, r, i)] = SF(exp(f32(t_x[src(b, k, r, i)]) - m) / s); }
 }`,
   };
 }
@@ -36,7 +35,7 @@ export function radixAttendProgram(wg: number): ProgramSpec {
   return {
     key: `radixattend/${wg}`,
     params: [['n', 'u32'], ['radix', 'u32'], ['c', 'u32'], ['hw', 'u32']],
-    storage: [{ name: 't_x', type: 'f32' }, { name: 't_a', type: 'f32' }, { name: 't_y', type: 'f32', write: true }],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_a', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
 ${ENTRY} {
   let i = flat_id(wid, nwg) * WG + lid;
@@ -47,9 +46,9 @@ ${ENTRY} {
   var s = 0.0;
   for (var r = 0u; r < p.radix; r++) {
     let ch = (b * p.radix + r) * p.c + j;
-    s += t_a[p.t_a_off + ch] * t_x[p.t_x_off + ch * p.hw + q];
+    s += f32(t_a[p.t_a_off + ch]) * f32(t_x[p.t_x_off + ch * p.hw + q]);
   }
-  t_y[p.t_y_off + i] = s;
+  t_y[p.t_y_off + i] = SF(s);
 }`,
   };
 }
