@@ -22,7 +22,7 @@ import { BackendError } from '../src/errors.js';
 import { full, tensor, type Tensor } from '../src/tensor/tensor.js';
 import * as F from '../src/ops/index.js';
 import { expected, manifest, relErr } from './helpers/fixtures.js';
-import { runNetworkFixture } from './deno/fixture-runner.js';
+import { runNetworkFixture } from './helpers/run-fixture.js';
 
 const F16_OP_TOLERANCE = 1e-3;
 const F16_PARITY_TOLERANCE = 1e-2;

@@ -22,7 +22,7 @@ import { readNpy, writeNpy } from '../src/io/npy.js';
 import { expected, manifest, relErr } from './helpers/fixtures.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
-import { runNetworkFixture } from './deno/fixture-runner.js';
+import { runNetworkFixture } from './helpers/run-fixture.js';
 
 let gpu: WebGpuBackend | null = null;
 try {

@@ -7,8 +7,8 @@ import { initBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/index.js';
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import { toFloat32 } from '../../src/io/raw.js';
-import type { Manifest } from '../helpers/fixtures.js';
-import { runNetworkFixture } from '../deno/fixture-runner.js';
+import type { Manifest } from '../helpers/compare.js';
+import { runNetworkFixture } from '../helpers/run-fixture.js';
 
 export interface PageResult {
   adapter?: string;

@@ -9,7 +9,7 @@ import '../../src/index.js';
 import { initBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/index.js';
 import { expected, manifest } from '../helpers/fixtures.js';
-import { runNetworkFixture } from './fixture-runner.js';
+import { runAllFixtures } from '../helpers/run-fixture.js';
 
 const TOLERANCE = 1e-3;
 
@@ -23,20 +23,7 @@ try {
 const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
 console.log(`deno parity on ${backend.adapterName} (navigator.gpu: ${nav?.gpu ? 'yes' : 'no'})`);
 const m = manifest();
-let failed = 0, total = 0;
-for (const fx of [...m.networks, ...m.zoo]) {
-  total++;
-  let line: string;
-  try {
-    const errs = await runNetworkFixture(fx, backend, expected(fx.name));
-    const worst = Math.max(...Object.values(errs));
-    if (!(worst <= TOLERANCE)) failed++;
-    line = `${worst <= TOLERANCE ? 'ok  ' : 'FAIL'} ${fx.name.padEnd(28)} logits ${errs.logits!.toExponential(2)}  fused ${errs.fused!.toExponential(2)}  worst of ${Object.keys(errs).length} ${worst.toExponential(2)}`;
-  } catch (e) {
-    failed++;
-    line = `FAIL ${fx.name.padEnd(28)} ${(e as Error).message}`;
-  }
-  console.log(line);
-}
+const total = m.networks.length + m.zoo.length;
+const failed = await runAllFixtures([...m.networks, ...m.zoo], backend, expected, TOLERANCE, (l) => console.log(l));
 console.log(`deno parity: ${total - failed} of ${total} fixtures within ${TOLERANCE}`);
 process.exit(failed ? 1 : 0);
