@@ -47,8 +47,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const wanted = opts.threads ?? cores;
   if (!Number.isInteger(wanted) || wanted < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${wanted}`);
   const shared = threadsAllowed();
-  if (!shared && wanted > 1 && opts.threads !== undefined) {
-    console.warn('resnest-ts: threads need SharedArrayBuffer (a cross-origin-isolated page); running on one thread');
+  if (!shared && wanted > 1) {
+    console.warn('resnest-ts: wasm threads need SharedArrayBuffer, which browsers give only to cross-origin-isolated pages (COOP: same-origin, COEP: require-corp); running on one thread');
   }
   const { module, variant } = await compileKernels(shared);
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536, ...(shared ? { shared: true } : {}) } as WebAssembly.MemoryDescriptor);
