@@ -1,7 +1,7 @@
 // Split attention's reductions, r-softmax, softmax, inference batch norm and linear.
 // Work is split across threads by independent rows.
 
-import { fma, relu4, sigmoidf, hsum, loadPartial, ACT_RELU, ACT_SIGMOID } from './simd';
+import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, ACT_RELU, ACT_SIGMOID } from './simd';
 import { rowSum } from './pool';
 
 @inline function arg(args: usize, i: i32): i32 {
@@ -48,47 +48,112 @@ export function radixAttend(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-/** [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]. */
+/** [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]; four of `rest` at a time. */
 export function rSoftmax(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
   const batch = arg(args, 2), card = arg(args, 3), radix = arg(args, 4), rest = arg(args, 5);
   for (let t = tid; t < batch * card; t += nth) {
     const b = t / card, k = t - b * card;
-    for (let i = 0; i < rest; i++) {
+    // Row r of this (b, k) block: source rows are rest apart, destination rows card·rest apart.
+    const src0 = x + <usize>((b * card + k) * radix * rest) * 4, srcStep = <usize>rest * 4;
+    const dst0 = out + <usize>((b * radix * card + k) * rest) * 4, dstStep = <usize>(card * rest) * 4;
+    let i = 0;
+    for (; i + 4 <= rest; i += 4) {
+      let m = f32x4.splat(-Infinity);
+      for (let r = 0; r < radix; r++) m = f32x4.max(m, v128.load(src0 + <usize>r * srcStep + <usize>i * 4));
+      let s = f32x4.splat(0);
+      for (let r = 0; r < radix; r++) {
+        const e = exp4(f32x4.sub(v128.load(src0 + <usize>r * srcStep + <usize>i * 4), m));
+        v128.store(dst0 + <usize>r * dstStep + <usize>i * 4, e);
+        s = f32x4.add(s, e);
+      }
+      for (let r = 0; r < radix; r++) v128.store(dst0 + <usize>r * dstStep + <usize>i * 4, f32x4.div(v128.load(dst0 + <usize>r * dstStep + <usize>i * 4), s));
+    }
+    for (; i < rest; i++) {
       let m: f32 = -Infinity;
-      for (let r = 0; r < radix; r++) m = max(m, load<f32>(x + <usize>(((b * card + k) * radix + r) * rest + i) * 4));
+      for (let r = 0; r < radix; r++) m = max(m, load<f32>(src0 + <usize>r * srcStep + <usize>i * 4));
       let s: f32 = 0;
       for (let r = 0; r < radix; r++) {
-        const e = Mathf.exp(load<f32>(x + <usize>(((b * card + k) * radix + r) * rest + i) * 4) - m);
-        store<f32>(out + <usize>(((b * radix + r) * card + k) * rest + i) * 4, e);
+        const e = Mathf.exp(load<f32>(src0 + <usize>r * srcStep + <usize>i * 4) - m);
+        store<f32>(dst0 + <usize>r * dstStep + <usize>i * 4, e);
         s += e;
       }
-      for (let r = 0; r < radix; r++) {
-        const p = out + <usize>(((b * radix + r) * card + k) * rest + i) * 4;
-        store<f32>(p, load<f32>(p) / s);
-      }
+      for (let r = 0; r < radix; r++) store<f32>(dst0 + <usize>r * dstStep + <usize>i * 4, load<f32>(dst0 + <usize>r * dstStep + <usize>i * 4) / s);
     }
   }
 }
 
-/** Softmax over the middle axis of [outer, dim, inner]. */
+/**
+ * Softmax over the middle axis of [outer, dim, inner]: four `inner` positions at a time, or
+ * (inner = 1, as for class logits) four of `dim` at a time with lane reductions.
+ */
 export function softmax(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
   const outer = arg(args, 2), dim = arg(args, 3), inner = arg(args, 4);
-  for (let t = tid; t < outer * inner; t += nth) {
-    const o = t / inner, i = t - o * inner;
-    const b = o * dim * inner + i;
-    let m: f32 = -Infinity;
-    for (let d = 0; d < dim; d++) m = max(m, load<f32>(x + <usize>(b + d * inner) * 4));
-    let s: f32 = 0;
-    for (let d = 0; d < dim; d++) {
-      const e = Mathf.exp(load<f32>(x + <usize>(b + d * inner) * 4) - m);
-      store<f32>(out + <usize>(b + d * inner) * 4, e);
-      s += e;
+  if (inner == 1) {
+    for (let o = tid; o < outer; o += nth) {
+      const px = x + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
+      let mv = f32x4.splat(-Infinity);
+      let d = 0;
+      for (; d + 4 <= dim; d += 4) mv = f32x4.max(mv, v128.load(px + <usize>d * 4));
+      let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+      for (; d < dim; d++) m = max(m, load<f32>(px + <usize>d * 4));
+      const msplat = f32x4.splat(m);
+      // The sum is kept in f64: a thousand class probabilities summed in f32 lose ~1e-6.
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      d = 0;
+      for (; d + 4 <= dim; d += 4) {
+        const e = exp4(f32x4.sub(v128.load(px + <usize>d * 4), msplat));
+        v128.store(po + <usize>d * 4, e);
+        s0 = f64x2.add(s0, lo64(e));
+        s1 = f64x2.add(s1, hi64(e));
+      }
+      const s2 = f64x2.add(s0, s1);
+      let s64 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
+      for (; d < dim; d++) {
+        const e = Mathf.exp(load<f32>(px + <usize>d * 4) - m);
+        store<f32>(po + <usize>d * 4, e);
+        s64 += <f64>e;
+      }
+      const s = <f32>s64;
+      const inv = f32x4.splat(s);
+      d = 0;
+      for (; d + 4 <= dim; d += 4) v128.store(po + <usize>d * 4, f32x4.div(v128.load(po + <usize>d * 4), inv));
+      for (; d < dim; d++) store<f32>(po + <usize>d * 4, load<f32>(po + <usize>d * 4) / s);
     }
-    for (let d = 0; d < dim; d++) {
-      const p = out + <usize>(b + d * inner) * 4;
-      store<f32>(p, load<f32>(p) / s);
+    return;
+  }
+  const groups = (inner + 3) >> 2;
+  for (let t = tid; t < outer * groups; t += nth) {
+    const o = t / groups, i = (t - o * groups) * 4;
+    const lanes = min(4, inner - i);
+    const b = o * dim * inner + i;
+    const step = <usize>inner * 4;
+    if (lanes == 4) {
+      let m = f32x4.splat(-Infinity);
+      for (let d = 0; d < dim; d++) m = f32x4.max(m, v128.load(x + <usize>b * 4 + <usize>d * step));
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      for (let d = 0; d < dim; d++) {
+        const e = exp4(f32x4.sub(v128.load(x + <usize>b * 4 + <usize>d * step), m));
+        v128.store(out + <usize>b * 4 + <usize>d * step, e);
+        s0 = f64x2.add(s0, lo64(e));
+        s1 = f64x2.add(s1, hi64(e));
+      }
+      const s = v128.shuffle<f32>(f32x4.demote_f64x2_zero(s0), f32x4.demote_f64x2_zero(s1), 0, 1, 4, 5);
+      for (let d = 0; d < dim; d++) v128.store(out + <usize>b * 4 + <usize>d * step, f32x4.div(v128.load(out + <usize>b * 4 + <usize>d * step), s));
+      continue;
+    }
+    for (let l = 0; l < lanes; l++) {
+      let m: f32 = -Infinity;
+      for (let d = 0; d < dim; d++) m = max(m, load<f32>(x + <usize>b * 4 + <usize>d * step + <usize>l * 4));
+      let s64: f64 = 0;
+      for (let d = 0; d < dim; d++) {
+        const e = Mathf.exp(load<f32>(x + <usize>b * 4 + <usize>d * step + <usize>l * 4) - m);
+        store<f32>(out + <usize>b * 4 + <usize>d * step + <usize>l * 4, e);
+        s64 += <f64>e;
+      }
+      const s = <f32>s64;
+      for (let d = 0; d < dim; d++) store<f32>(out + <usize>b * 4 + <usize>d * step + <usize>l * 4, load<f32>(out + <usize>b * 4 + <usize>d * step + <usize>l * 4) / s);
     }
   }
 }
@@ -115,7 +180,11 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
       if (act == ACT_RELU && y <= 0) y = 0;
       store<f32>(dst + <usize>i * 4, y);
     }
-    if (act == ACT_SIGMOID) for (let j = 0; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
+    if (act == ACT_SIGMOID) {
+      let j = 0;
+      for (; j + 4 <= hw; j += 4) v128.store(dst + <usize>j * 4, sigmoid4(v128.load(dst + <usize>j * 4)));
+      for (; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
+    }
   }
 }
 
@@ -157,11 +226,13 @@ export function unary(args: usize, tid: i32, nth: i32): void {
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const av = f32x4.splat(alpha);
   let i = i0;
-  if (op == U_RELU || op == U_NEG || op == U_SQRT || op == U_ADDS || op == U_MULS) {
+  if (op != U_RSQRT) {
     for (; i + 4 <= i1; i += 4) {
       const v = v128.load(x + <usize>i * 4);
       let y: v128;
       if (op == U_RELU) y = relu4(v);
+      else if (op == U_SIGMOID) y = sigmoid4(v);
+      else if (op == U_EXP) y = exp4(v);
       else if (op == U_NEG) y = f32x4.neg(v);
       else if (op == U_SQRT) y = f32x4.sqrt(v);
       else if (op == U_ADDS) y = f32x4.add(v, av);

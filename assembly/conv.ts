@@ -7,7 +7,7 @@
 // and dilation are resolved while packing; groups index into X and W without copies. The
 // epilogue (bias, residual, activation) runs on the last K block, before the store.
 
-import { fma, relu4, sigmoidf, loadPartial, storePartial, ACT_RELU, ACT_SIGMOID } from './simd';
+import { fma, relu4, sigmoid4, loadPartial, storePartial, ACT_RELU, ACT_SIGMOID } from './simd';
 import { winogradConv } from './winograd';
 
 const NR: i32 = 8;
@@ -40,10 +40,7 @@ export const DIRECT_SCRATCH: i32 = KC * NC * 4;
 @inline function finish(v: v128, bias: f32, r: v128, act: i32): v128 {
   let y = f32x4.add(f32x4.add(v, f32x4.splat(bias)), r);
   if (act == ACT_RELU) y = relu4(y);
-  else if (act == ACT_SIGMOID) {
-    y = f32x4(sigmoidf(f32x4.extract_lane(y, 0)), sigmoidf(f32x4.extract_lane(y, 1)),
-      sigmoidf(f32x4.extract_lane(y, 2)), sigmoidf(f32x4.extract_lane(y, 3)));
-  }
+  else if (act == ACT_SIGMOID) y = sigmoid4(y);
   return y;
 }
 

@@ -19,6 +19,42 @@ export function sigmoidf(x: f32): f32 {
   return 1.0 / (1.0 + Mathf.exp(-x));
 }
 
+/**
+ * e^x on four lanes: x = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial
+ * (relative error < 1e-8 before rounding), 2^k built in the exponent bits. Inputs are clamped
+ * to [-87.3, 88.3] so that 2^k stays a normal float32 (e^88.3 ≈ 2.2e38 stands in for larger results); NaN stays NaN.
+ */
+export function exp4(x: v128): v128 {
+  const v = f32x4.max(f32x4.min(x, f32x4.splat(88.3)), f32x4.splat(-87.3));
+  const k = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.4426950408889634)));
+  // ln 2 split in two so that k·ln2 is exact to float32 precision.
+  let r = f32x4.sub(v, f32x4.mul(k, f32x4.splat(0.693145751953125)));
+  r = f32x4.sub(r, f32x4.mul(k, f32x4.splat(1.428606765330187e-6)));
+  let p = f32x4.splat(1.0 / 5040);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 720));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  const two = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
+  return f32x4.mul(p, two);
+}
+
+/** Lanes 0–1 (lo64) or 2–3 (hi64) of an f32x4 widened to f64x2: sums of many terms stay exact to float32. */
+@inline export function lo64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+@inline export function hi64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+}
+
+/** 1 / (1 + e^−x) on four lanes. */
+export function sigmoid4(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));
+}
+
 /** Stores the first n (0..4) lanes of v at p. */
 @inline export function storePartial(p: usize, v: v128, n: i32): void {
   if (n > 0) store<f32>(p, f32x4.extract_lane(v, 0));

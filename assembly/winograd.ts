@@ -8,7 +8,7 @@
 // products stay in cache for the output transform.
 
 import { micro } from './conv';
-import { relu4, sigmoidf, ACT_RELU, ACT_SIGMOID } from './simd';
+import { relu4, sigmoid4, sigmoidf, ACT_RELU, ACT_SIGMOID } from './simd';
 
 const TB: i32 = 64;
 const OC: i32 = 128;
@@ -237,8 +237,8 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     a = relu4(a);
     b = relu4(b);
   } else if (act == ACT_SIGMOID) {
-    a = f32x4(sigmoidf(f32x4.extract_lane(a, 0)), sigmoidf(f32x4.extract_lane(a, 1)), sigmoidf(f32x4.extract_lane(a, 2)), sigmoidf(f32x4.extract_lane(a, 3)));
-    b = f32x4(sigmoidf(f32x4.extract_lane(b, 0)), sigmoidf(f32x4.extract_lane(b, 1)), sigmoidf(f32x4.extract_lane(b, 2)), sigmoidf(f32x4.extract_lane(b, 3)));
+    a = sigmoid4(a);
+    b = sigmoid4(b);
   }
   v128.store(out + i, a);
   v128.store(out + i, b, 16);

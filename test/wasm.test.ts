@@ -11,6 +11,7 @@ import { ResNet } from '../src/models/resnest/resnet.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import { relErr } from './helpers/fixtures.js';
+import * as F from '../src/ops/index.js';
 
 const wasm = (await initBackend('wasm')) as WasmBackend;
 
@@ -30,6 +31,43 @@ test('1, 2 and 3 threads agree to 1e-5 (work splits over output tiles and channe
   assert.ok(outs[0]!.some((v) => v !== 0));
   await initBackend('wasm', { threads: 2 });
   model.dispose();
+});
+
+test('SIMD exp: softmax, r-softmax, sigmoid and exp match float64 math on every lane path, extremes included', async () => {
+  const vals = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => 12 * Math.sin(i * 1.7 + seed));
+  const softmax64 = (x: Float32Array, outer: number, dim: number, inner: number) => {
+    const y = new Float64Array(x.length);
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+      const at = (d: number) => (o * dim + d) * inner + i;
+      let m = -Infinity, s = 0;
+      for (let d = 0; d < dim; d++) m = Math.max(m, x[at(d)]!);
+      // x − m rounded to float32 as every float32 softmax does (PyTorch too); the rest in f64.
+      for (let d = 0; d < dim; d++) s += Math.exp(Math.fround(x[at(d)]! - m));
+      for (let d = 0; d < dim; d++) y[at(d)] = Math.exp(Math.fround(x[at(d)]! - m)) / s;
+    }
+    return y;
+  };
+  // inner = 1 with dim below, at and past a multiple of 4; inner with 4-lane groups and a 1..3-lane tail.
+  for (const [outer, dim, inner] of [[3, 1000, 1], [2, 7, 1], [1, 3, 1], [2, 5, 6], [3, 4, 3], [1, 2, 9]] as const) {
+    const x = vals(outer * dim * inner, dim + inner);
+    const got = await F.softmax(tensor(x, [outer, dim, inner], { backend: wasm }), 1).data();
+    const want = softmax64(x, outer, dim, inner);
+    // Element by element, relative to each probability: small ones must be right too.
+    const err = Math.max(...Array.from(got, (g, i) => Math.abs(g - want[i]!) / want[i]!));
+    assert.ok(err < 1e-6, `softmax [${outer},${dim},${inner}]: ${err}`);
+  }
+  const big = Float32Array.from([-100, -88, -20, -1e-3, 0, 1e-3, 5, 20, 87, 88, 100, -3]);
+  const sig = await F.sigmoid(tensor(big, [12], { backend: wasm })).data();
+  big.forEach((v, i) => assert.ok(Math.abs(sig[i]! - 1 / (1 + Math.exp(-v))) <= 2e-7 * Math.max(1e-30, 1 / (1 + Math.exp(-v))) + 1e-38, `sigmoid(${v}) = ${sig[i]}`));
+  const ex = await F.exp(tensor(Float32Array.from([-80, -10, -1, 0, 0.5, 1, 10, 80, 88]), [9], { backend: wasm })).data();
+  [-80, -10, -1, 0, 0.5, 1, 10, 80, 88].forEach((v, i) => assert.ok(Math.abs(ex[i]! / Math.exp(v) - 1) < 3e-7, `exp(${v}) = ${ex[i]}`));
+  const x = vals(2 * 4 * 3 * 7, 1); // batch 2, cardinality 3, radix 4, 7 channels each: 4-wide steps and a 3-wide tail
+  const rs = await F.rSoftmax(tensor(x, [2, 84, 1, 1], { backend: wasm }), 4, 3).data();
+  const want = softmax64(x, 2 * 3, 4, 7); // [b, card, radix, rest] softmax over radix, then radix before card
+  const perm = new Float64Array(want.length);
+  for (let b = 0; b < 2; b++) for (let k = 0; k < 3; k++) for (let r = 0; r < 4; r++) for (let i = 0; i < 7; i++)
+    perm[((b * 4 + r) * 3 + k) * 7 + i] = want[((b * 3 + k) * 4 + r) * 7 + i]!;
+  assert.ok(relErr(rs, perm) < 1e-6, `rSoftmax: ${relErr(rs, perm)}`);
 });
 
 test('memory stays flat over repeated inferences; disposing returns every block', () => {
