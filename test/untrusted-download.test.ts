@@ -58,6 +58,22 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(200);
       res.write(BODY.subarray(0, 1000));
       return void res.write(BODY.subarray(1000, 2000), () => setTimeout(() => res.socket?.destroy(), 30));
+    case '/endless.pth': {
+      // A body that never ends (chunked, no length): only a size cap stops it.
+      res.writeHead(200);
+      const pump = () => {
+        if (res.destroyed || res.writableEnded) return;
+        res.write(BODY.subarray(0, 16 * 1024), () => setImmediate(pump));
+      };
+      res.on('close', () => res.destroy());
+      return pump();
+    }
+    case '/huge.pth':
+      // Announces a terabyte; refused from the header, before any of it is written to disk.
+      res.writeHead(200, { 'content-length': String(1e12) });
+      res.write(BODY.subarray(0, 1000));
+      res.on('close', () => res.destroy());
+      return;
     case '/redirect.pth':
       res.writeHead(302, { location: '/gone.pth' });
       return void res.end();
@@ -200,6 +216,18 @@ test('a chunked body (no Content-Length) cut off mid-transfer is a network error
   assert.equal(readdirSync(dir), []);
   // A complete chunked body is fine (no length to check; the hash is what protects it).
   const p = await downloadToCache(`${base}/chunked.pth`, { dir, sha256Prefix: SHA.slice(0, 8) });
+  assert.ok(readFileSync(p).equals(BODY));
+});
+
+test('size cap: an endless body and an announced terabyte are refused; nothing cached', async () => {
+  const dir = fresh();
+  await fails(downloadToCache(`${base}/endless.pth`, { dir, maxBytes: 200_000 }), /too large: more than the limit of 200000 bytes/);
+  assert.equal(readdirSync(dir), []);
+  // The default cap (2 GiB) applies without the option.
+  await fails(downloadToCache(`${base}/huge.pth`, { dir }), /too large: Content-Length 1000000000000 bytes exceeds the limit of 2147483648/);
+  assert.equal(readdirSync(dir), []);
+  // A body exactly at the cap is fine.
+  const p = await downloadToCache(`${base}/chunked.pth`, { dir, maxBytes: BODY.length });
   assert.ok(readFileSync(p).equals(BODY));
 });
 

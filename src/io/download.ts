@@ -10,6 +10,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DownloadError, FileError } from '../errors.js';
 
+/** Default cap on a download's size, in bytes (2 GiB). */
+export const DEFAULT_MAX_BYTES = 2 ** 31;
+
 export type ProgressCallback = (done: number, total: number | undefined) => void;
 
 export interface DownloadOptions {
@@ -19,6 +22,11 @@ export interface DownloadOptions {
   fileName?: string;
   /** Cache directory; defaults to cacheDir(). */
   dir?: string;
+  /**
+   * Refuse bodies larger than this many bytes, announced or streamed: a hostile server could
+   * otherwise fill the disk. Default 2 GiB (the largest published checkpoint is ~440 MB).
+   */
+  maxBytes?: number;
   /** Give up when no data arrives for this long (ms); default 30 000. */
   timeoutMs?: number;
   /** true: progress bar on stderr when it is a TTY; a function: called after every chunk. */
@@ -137,6 +145,12 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
         ? Number(lengthHeader)
         : undefined;
 
+    const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    if (total !== undefined && total > maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new DownloadError(`too large: Content-Length ${total} bytes exceeds the limit of ${maxBytes}`, url);
+    }
+
     const hash = createHash('sha256');
     let done = 0;
     sink?.update(0, total);
@@ -152,6 +166,15 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
         if (chunk.done) break;
         arm();
         if (chunk.value.byteLength === 0) continue;
+        if (done + chunk.value.byteLength > (total ?? maxBytes)) {
+          await reader.cancel().catch(() => {});
+          throw new DownloadError(
+            total !== undefined
+              ? `body longer than its Content-Length of ${total} bytes`
+              : `too large: more than the limit of ${maxBytes} bytes`,
+            url,
+          );
+        }
         hash.update(chunk.value);
         try {
           await fh.write(chunk.value);
