@@ -7,6 +7,7 @@
 // and dilation are resolved while packing; groups index into X and W without copies. The
 // epilogue (bias, residual, activation) runs on the last K block, before the store.
 
+import { claim } from './tasks';
 import { fma, relu4, sigmoid4, loadPartial, storePartial, ACT_RELU, ACT_SIGMOID } from './simd';
 import { winogradConv } from './winograd';
 
@@ -202,7 +203,7 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const kBlocks = (K + KC - 1) / KC;
   const kStep = (K + kBlocks - 1) / kBlocks;
 
-  for (let t = tid; t < total; t += nth) {
+  for (let t = claim(args); t < total; t = claim(args)) {
     const ms = t % mSplit;
     let rest = t / mSplit;
     const nb = rest % nBlocks;

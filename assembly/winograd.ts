@@ -7,6 +7,7 @@
 // the micro-kernel's panel layout, and output channels go in chunks of OC so that the 16
 // products stay in cache for the output transform.
 
+import { claim } from './tasks';
 import { micro } from './conv';
 import { relu4, sigmoid4, sigmoidf, ACT_RELU, ACT_SIGMOID } from './simd';
 
@@ -153,7 +154,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const total = n * groups * tBlocks * chunks;
   const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4;
   let lastV = -1;
-  for (let task = tid; task < total; task += nth) {
+  for (let task = claim(args); task < total; task = claim(args)) {
     const ch = task % chunks;
     let rest = task / chunks;
     const tb = rest % tBlocks;

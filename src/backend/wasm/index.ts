@@ -20,6 +20,8 @@ const WINOGRAD_MAX_CG = 512;
 const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
 const UNARY: Record<UnaryOp, number> = { relu: 0, sigmoid: 1, exp: 2, neg: 3, sqrt: 4, rsqrt: 5, addScalar: 6, mulScalar: 7 };
 const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+/** Slot of the argument block that kernels claim tasks from (assembly/tasks.ts: TASK_COUNTER / 4). */
+const TASK_COUNTER_SLOT = 63;
 /** Below this many output elements a kernel runs on the calling thread only. */
 const PARALLEL_MIN = 8192;
 const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
@@ -79,6 +81,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     const base = args >> 2;
     for (let i = 0; i < slots.length; i++) i32[base + i] = slots[i]!;
     for (const [i, v] of Object.entries(floats)) f32[base + Number(i)] = v;
+    i32[base + TASK_COUNTER_SLOT] = 0;
     if (pool && work >= PARALLEL_MIN) pool.dispatch(kernel, args, threads);
     else ex.dispatch(kernel, args, 0, 1);
   };
