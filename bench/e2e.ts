@@ -9,7 +9,10 @@
 // bench/results/e2e-<date>.json (a few KB; meant to be committed with RESULTS.md).
 //
 //   npm run bench -- e2e [--arch resnest50] [--size 224] [--batches 1,8] [--threads 1,2]
-//     [--backends wasm,js] [--runs 10] [--warmup 2] [--js-runs 3] [--no-ort] [--out file.json]
+//     [--backends wasm,js] [--runs 10] [--warmup 2] [--js-runs 3] [--rounds 1] [--no-ort] [--out file.json]
+//
+// --rounds N repeats the whole grid N times, the runtimes interleaved, and reports for each
+// configuration the median over rounds (a shared VM has slow spells lasting minutes).
 //
 // The js reference backend is slow (seconds per image): it runs at batch 1, one thread, with
 // --js-runs runs and no warm-up. Never run as a test.
@@ -69,14 +72,37 @@ function run(label: string, cmd: string[], timeoutMs: number): Measurement | str
   return m;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One row from several rounds: the median of each figure, and every round's median latency. */
+function combine(ms: Measurement[]): Measurement {
+  if (ms.length === 1) return ms[0]!;
+  const of = (k: 'median_ms' | 'p90_ms' | 'peak_rss_mb' | 'cold_start_ms') => median(ms.map((m) => m[k]));
+  return {
+    ...ms[0]!,
+    median_ms: of('median_ms'), p90_ms: of('p90_ms'), peak_rss_mb: of('peak_rss_mb'), cold_start_ms: of('cold_start_ms'),
+    rounds_median_ms: ms.map((m) => m.median_ms),
+  };
+}
+
+/** The range of the rounds' medians, e.g. "1102–1187"; empty for a single round. */
+function spread(xs: unknown): string {
+  if (!Array.isArray(xs) || xs.length < 2) return '';
+  return `${Math.min(...(xs as number[])).toFixed(0)}–${Math.max(...(xs as number[])).toFixed(0)}`;
+}
+
 function table(rows: Row[], markdown: boolean): string {
-  const head = ['batch', 'threads', 'runtime', 'median ms', 'p90 ms', 'peak RSS MB', 'cold start ms', 'latency ours/ORT', 'RSS ours/ORT', 'cold ours/ORT', 'load'];
+  const head = ['batch', 'threads', 'runtime', 'median ms', 'rounds ms', 'p90 ms', 'peak RSS MB', 'cold start ms', 'latency ours/ORT', 'RSS ours/ORT', 'cold ours/ORT', 'load'];
   const ratio = (x: number | undefined) => (x === undefined ? '' : `${x.toFixed(2)}×`);
   const body = rows.map((r) => [
     String(r.batch), String(r.threads), r.runtime,
     ...(r.result
-      ? [r.result.median_ms.toFixed(1), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
-      : [`failed: ${r.error}`, '', '', '']),
+      ? [r.result.median_ms.toFixed(1), spread(r.result.rounds_median_ms), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
+      : [`failed: ${r.error}`, '', '', '', '']),
     ratio(r.latency_ratio), ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
   ]);
   if (markdown) {
@@ -90,7 +116,7 @@ export async function main(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, size: { type: 'string' }, batches: { type: 'string' }, threads: { type: 'string' },
     backends: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, 'js-runs': { type: 'string' },
-    'no-ort': { type: 'boolean' }, out: { type: 'string' }, timeout: { type: 'string' },
+    'no-ort': { type: 'boolean' }, out: { type: 'string' }, timeout: { type: 'string' }, rounds: { type: 'string' },
   });
   const arch = str(p, 'arch') ?? 'resnest50';
   const size = int(p, 'size') ?? 224;
@@ -98,6 +124,8 @@ export async function main(argv: string[]): Promise<void> {
   const threadCounts = ints(str(p, 'threads') ?? '1,2');
   const backends = list(str(p, 'backends') ?? defaultBackendName());
   const runs = int(p, 'runs') ?? 10, warmup = int(p, 'warmup', 0) ?? 2, jsRuns = int(p, 'js-runs') ?? 3;
+  const rounds = int(p, 'rounds') ?? 1;
+  if (rounds < 1) throw new Error('--rounds must be at least 1');
   const timeoutMs = (int(p, 'timeout') ?? 1800) * 1000;
   const withOrt = !flag(p, 'no-ort');
   if (!existsSync(CLI) || !existsSync(ORT_RUNNER)) throw new Error('build first: npm run build (dist/cli.js, build/bench/ort-runner.js)');
@@ -137,21 +165,43 @@ export async function main(argv: string[]): Promise<void> {
       }
     }
 
+    // Rounds repeat the whole grid, interleaving the runtimes, so that a slow spell of a shared
+    // machine hits both sides; each row reports the median over rounds of each round's median.
+    const seen = new Map<string, { row: Omit<Row, 'result' | 'error'>; ms: Measurement[]; errors: string[]; loads: number[] }>();
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) console.log(`round ${round} of ${rounds}`);
+      for (const b of batches) {
+        for (const t of threadCounts) {
+          const common = ['--batch', String(b), '--size', String(size), '--threads', String(t)];
+          const record = (runtime: string, m: Measurement | string) => {
+            const key = `${runtime}|${b}|${t}`;
+            const e = seen.get(key) ?? { row: { runtime, batch: b, threads: t }, ms: [], errors: [], loads: [] };
+            seen.set(key, e);
+            if (typeof m === 'string') e.errors.push(m);
+            else e.ms.push(m);
+            e.loads.push(loadavg()[0]!);
+          };
+          if (withOrt) {
+            record('onnxruntime-web wasm', run(`ORT wasm  batch ${b}, ${t} thread(s)`, [ORT_RUNNER, '--model', onnx.get(b)!, ...common, '--runs', String(runs), '--warmup', String(warmup), '--json'], timeoutMs));
+          }
+          for (const backend of backends) {
+            // The js reference is single-threaded and slow: batch 1, one thread, a few runs, one round.
+            if (backend === 'js' && (b !== Math.min(...batches) || t !== Math.min(...threadCounts) || round > 1)) continue;
+            const [r, w] = backend === 'js' ? [jsRuns, 0] : [runs, warmup];
+            record(`resnest-ts ${backend}`, run(`ours ${backend.padEnd(5)} batch ${b}, ${t} thread(s)`,
+              [CLI, 'bench', '--arch', arch, ...common, '--backend', backend, '--weights', weights, '--runs', String(r), '--warmup', String(w), '--json'], timeoutMs));
+          }
+        }
+      }
+    }
     for (const b of batches) {
       for (const t of threadCounts) {
-        const common = ['--batch', String(b), '--size', String(size), '--threads', String(t)];
         const group: Row[] = [];
-        if (withOrt) {
-          const m = run(`ORT wasm  batch ${b}, ${t} thread(s)`, [ORT_RUNNER, '--model', onnx.get(b)!, ...common, '--runs', String(runs), '--warmup', String(warmup), '--json'], timeoutMs);
-          group.push({ runtime: 'onnxruntime-web wasm', batch: b, threads: t, load: loadavg()[0]!, ...(typeof m === 'string' ? { error: m } : { result: m }) });
-        }
-        for (const backend of backends) {
-          // The js reference is single-threaded and slow: batch 1, one thread, a few runs.
-          if (backend === 'js' && (b !== Math.min(...batches) || t !== Math.min(...threadCounts))) continue;
-          const [r, w] = backend === 'js' ? [jsRuns, 0] : [runs, warmup];
-          const m = run(`ours ${backend.padEnd(5)} batch ${b}, ${t} thread(s)`,
-            [CLI, 'bench', '--arch', arch, ...common, '--backend', backend, '--weights', weights, '--runs', String(r), '--warmup', String(w), '--json'], timeoutMs);
-          group.push({ runtime: `resnest-ts ${backend}`, batch: b, threads: t, load: loadavg()[0]!, ...(typeof m === 'string' ? { error: m } : { result: m }) });
+        for (const { row, ms, errors, loads } of seen.values()) {
+          if (row.batch !== b || row.threads !== t) continue;
+          const load = median(loads);
+          if (!ms.length) group.push({ ...row, load, error: errors[0] ?? 'no result' });
+          else group.push({ ...row, load, result: combine(ms) });
         }
         const ref = group.find((g) => g.runtime.startsWith('onnxruntime'))?.result;
         for (const g of group) {
@@ -173,7 +223,7 @@ export async function main(argv: string[]): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   const weightsNote = 'random init (createModel seed 0), one torch.save .pth for ours, the same weights exported to .onnx for ORT';
   const load = { before: loadBefore, after: loadavg()[0]! };
-  writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, weights: weightsNote, rows }, null, 1)}\n`);
+  writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, rounds, weights: weightsNote, rows }, null, 1)}\n`);
   console.log(`wrote ${out}`);
 }
 
