@@ -187,15 +187,19 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
   // Column blocks of equal width (a multiple of NR, at most NC), so no thread gets a stub.
-  const nBlocks = (P + NC - 1) / NC;
+  // With threads, big images are cut finer — to about eight tasks a thread, blocks no narrower
+  // than NC/2 — because splitting columns costs nothing (each block packs only its own), and
+  // with tasks claimed dynamically more of them even out the threads' finishing times.
+  let nBlocks = (P + NC - 1) / NC;
+  if (nth > 1) nBlocks = max(nBlocks, min((8 * nth + n * groups - 1) / (n * groups), P / (NC / 2)));
   const nc = min(NC, ((P + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
   const panels = (og + 3) >> 2;
   // Enough tasks for every thread: split the output channels too when images × groups ×
   // column blocks are few (deep layers: 7×7 pixels, 2048 channels).
-  // The task count is made a multiple of the thread count (or large) so threads finish together.
+  // Each split of the channels packs the same columns again, so split only when there would
+  // be fewer than two tasks a thread; tasks are claimed dynamically, so an uneven count is fine.
   const base = n * groups * nBlocks;
   let mSplit = 1;
-  while (mSplit < panels && (base * mSplit) % nth != 0 && base * mSplit < 8 * nth) mSplit++;
   while (mSplit < panels && base * mSplit < 2 * nth) mSplit++;
   const perSplit = (panels + mSplit - 1) / mSplit;
   const total = base * mSplit;
