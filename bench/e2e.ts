@@ -9,13 +9,16 @@
 // bench/results/e2e-<date>.json (a few KB; meant to be committed with RESULTS.md).
 //
 //   npm run bench -- e2e [--arch resnest50] [--size 224] [--batches 1,8] [--threads 1,2]
-//     [--backends wasm,js] [--runs 10] [--warmup 2] [--js-runs 3] [--rounds 1] [--no-ort] [--out file.json]
+//     [--backends wasm,js,webgpu] [--runs 10] [--warmup 2] [--js-runs 3] [--gpu-runs N] [--gpu-warmup N]
+//     [--rounds 1] [--no-ort] [--out file.json]
 //
 // --rounds N repeats the whole grid N times, the runtimes interleaved, and reports for each
 // configuration the median over rounds (a shared VM has slow spells lasting minutes).
 //
 // The js reference backend is slow (seconds per image): it runs at batch 1, one thread, with
-// --js-runs runs and no warm-up. Never run as a test.
+// --js-runs runs and no warm-up. webgpu runs each batch once (threads do not apply), with
+// --gpu-runs / --gpu-warmup (default: --runs / --warmup); on a software adapter it is slow
+// too, so give it few runs there. Never run as a test.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -115,7 +118,7 @@ function table(rows: Row[], markdown: boolean): string {
 export async function main(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, size: { type: 'string' }, batches: { type: 'string' }, threads: { type: 'string' },
-    backends: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, 'js-runs': { type: 'string' },
+    backends: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, 'js-runs': { type: 'string' }, 'gpu-runs': { type: 'string' }, 'gpu-warmup': { type: 'string' },
     'no-ort': { type: 'boolean' }, out: { type: 'string' }, timeout: { type: 'string' }, rounds: { type: 'string' },
   });
   const arch = str(p, 'arch') ?? 'resnest50';
@@ -124,6 +127,7 @@ export async function main(argv: string[]): Promise<void> {
   const threadCounts = ints(str(p, 'threads') ?? '1,2');
   const backends = list(str(p, 'backends') ?? defaultBackendName());
   const runs = int(p, 'runs') ?? 10, warmup = int(p, 'warmup', 0) ?? 2, jsRuns = int(p, 'js-runs') ?? 3;
+  const gpuRuns = int(p, 'gpu-runs') ?? runs, gpuWarmup = int(p, 'gpu-warmup', 0) ?? warmup;
   const rounds = int(p, 'rounds') ?? 1;
   if (rounds < 1) throw new Error('--rounds must be at least 1');
   const timeoutMs = (int(p, 'timeout') ?? 1800) * 1000;
@@ -187,7 +191,10 @@ export async function main(argv: string[]): Promise<void> {
           for (const backend of backends) {
             // The js reference is single-threaded and slow: batch 1, one thread, a few runs, one round.
             if (backend === 'js' && (b !== Math.min(...batches) || t !== Math.min(...threadCounts) || round > 1)) continue;
-            const [r, w] = backend === 'js' ? [jsRuns, 0] : [runs, warmup];
+            // webgpu has no CPU threads: it runs once per batch, with its own run count (a
+            // software adapter takes seconds a pass).
+            if (backend === 'webgpu' && t !== Math.min(...threadCounts)) continue;
+            const [r, w] = backend === 'js' ? [jsRuns, 0] : backend === 'webgpu' ? [gpuRuns, gpuWarmup] : [runs, warmup];
             record(`resnest-ts ${backend}`, run(`ours ${backend.padEnd(5)} batch ${b}, ${t} thread(s)`,
               [CLI, 'bench', '--arch', arch, ...common, '--backend', backend, '--weights', weights, '--runs', String(r), '--warmup', String(w), '--json'], timeoutMs));
           }
