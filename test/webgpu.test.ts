@@ -6,7 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/index.js';
@@ -19,7 +19,7 @@ import * as F from '../src/ops/index.js';
 import { createModel } from '../src/models/resnest/zoo.js';
 import { saveSafetensors } from '../src/io/safetensors.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
-import { expected, manifest, relErr } from './helpers/fixtures.js';
+import { expected, FIXTURES, manifest, relErr } from './helpers/fixtures.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
 import { runNetworkFixture } from './helpers/run-fixture.js';
@@ -162,7 +162,7 @@ it('readSync and dataSync fail with a pointer to await data()', () => {
   assert.throws(() => x.dataSync(), (e: Error) => e instanceof BackendError && /await tensor\.data\(\)/.test(e.message));
 });
 
-it('resnest infer --backend webgpu reproduces the PyTorch logits', async () => {
+it('resnest infer, classify and bench with --backend webgpu: PyTorch logits, the js top-3, one JSON line', async () => {
   const fx = manifest().zoo.find((z) => z.arch === 'resnest14d')!;
   const dir = mkdtempSync(join(tmpdir(), 'resnest-webgpu-'));
   try {
@@ -177,6 +177,25 @@ it('resnest infer --backend webgpu reproduces the PyTorch logits', async () => {
     assert.equal(y.shape, [1, 1000]);
     const err = relErr(y.data as Float32Array, expected(fx.name).get('logits')!);
     assert.ok(err <= 1e-3, `relative error ${err}`);
+
+    // classify: the same top-3 classes and probabilities as on the js reference.
+    const images = join(FIXTURES, 'images');
+    const img = join(images, readdirSync(images).find((f) => f.endsWith('.png'))!);
+    const top = async (backend: string) => {
+      const c = await runCli(['classify', img, '--arch', 'resnest14d', '--weights', weights, '--top', '3', '--json', '--backend', backend]);
+      assert.is(c.code, 0, c.stderr);
+      return (JSON.parse(c.stdout) as { top: { index: number; probability: number }[] }[])[0]!.top;
+    };
+    const [onGpu, onJs] = [await top('webgpu'), await top('js')];
+    assert.equal(onGpu.map((t) => t.index), onJs.map((t) => t.index));
+    onGpu.forEach((t, i) => assert.ok(Math.abs(t.probability - onJs[i]!.probability) <= 1e-3 * onJs[0]!.probability, `p${i}`));
+
+    // bench: one JSON line naming the backend.
+    const b = await runCli(['bench', '--arch', 'resnest14d', '--size', '32', '--runs', '2', '--warmup', '0', '--backend', 'webgpu', '--json']);
+    assert.is(b.code, 0, b.stderr);
+    const m = JSON.parse(b.stdout.trim().split('\n').pop()!) as { median_ms: number; p90_ms: number; peak_rss_mb: number; backend: string };
+    assert.is(m.backend, 'webgpu');
+    assert.ok(m.median_ms > 0 && m.p90_ms >= m.median_ms && m.peak_rss_mb > 0, JSON.stringify(m));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
