@@ -23,6 +23,7 @@ import { expected, FIXTURES, manifest, relErr } from './helpers/fixtures.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
 import { runNetworkFixture } from './helpers/run-fixture.js';
+import { opCases } from './helpers/op-cases.js';
 
 let gpu: WebGpuBackend | null = null;
 try {
@@ -44,29 +45,7 @@ async function agree(name: string, b: Backend, f: (b: Backend) => Tensor, tol = 
   assert.ok(err <= tol, `${name}: relative error ${err.toExponential(2)}`);
 }
 
-const OPS: [string, (b: Backend) => Tensor][] = [
-  ['relu', (b) => F.relu(on(b, [1000]))],
-  ['sigmoid', (b) => F.sigmoid(on(b, [300]))],
-  ['rsqrt', (b) => F.rsqrt(F.addScalar(F.relu(on(b, [300])), 0.5))],
-  ['add broadcast', (b) => F.add(on(b, [3, 1, 5]), on(b, [4, 1], 2))],
-  ['div broadcast', (b) => F.div(on(b, [2, 3, 4, 5]), F.addScalar(F.relu(on(b, [3, 1, 1], 3)), 1))],
-  ['transpose copy', (b) => on(b, [3, 4, 5]).permute(2, 0, 1).contiguous()],
-  ['cat', (b) => F.cat([on(b, [2, 3, 4]), on(b, [2, 5, 4], 2)], 1)],
-  ['conv 3×3 grouped strided', (b) => F.conv2d(on(b, [2, 8, 11, 13]), on(b, [16, 4, 3, 3], 2), on(b, [16], 3), { padding: 1, groups: 2, stride: 2, act: 'relu' })],
-  ['conv 1×1 + residual', (b) => F.conv2d(on(b, [2, 70, 5, 5]), on(b, [80, 70, 1, 1], 2), on(b, [80], 3), { residual: on(b, [2, 80, 5, 5], 4), act: 'relu' })],
-  ['conv dilated', (b) => F.conv2d(on(b, [1, 3, 17, 19]), on(b, [5, 3, 3, 3], 2), null, { padding: 2, dilation: 2, act: 'sigmoid' })],
-  ['conv 1×1 strided', (b) => F.conv2d(on(b, [1, 6, 9, 9]), on(b, [7, 6, 1, 1], 2), null, { stride: 2 })],
-  ['batch norm + relu', (b) => F.batchNorm(on(b, [2, 3, 4, 5]), on(b, [3], 2), F.addScalar(F.relu(on(b, [3], 3)), 1), on(b, [3], 4), on(b, [3], 5), 1e-5, 'relu')],
-  ['max pool ceil', (b) => F.maxPool2d(on(b, [2, 3, 9, 10]), 3, { stride: 2, padding: 1, ceilMode: true })],
-  ['avg pool ceil excl. pad', (b) => F.avgPool2d(on(b, [2, 3, 9, 10]), 3, { stride: 2, padding: 1, ceilMode: true, countIncludePad: false })],
-  ['avg pool incl. pad', (b) => F.avgPool2d(on(b, [1, 2, 7, 6]), 2, { stride: 2, padding: 1, ceilMode: true })],
-  ['global avg pool', (b) => F.adaptiveAvgPool2d(on(b, [2, 3, 9, 10]))],
-  ['softmax', (b) => F.softmax(on(b, [2, 5, 7]), 1)],
-  ['r-softmax', (b) => F.rSoftmax(on(b, [3, 48]), 4, 2)],
-  ['linear', (b) => F.linear(on(b, [3, 20]), on(b, [7, 20], 2), on(b, [7], 3))],
-  ['radix gap', (b) => F.radixGap(on(b, [2, 12, 5, 5]), 2)],
-  ['radix attend', (b) => F.radixAttend(on(b, [2, 12, 5, 5]), on(b, [2, 12], 2), 2)],
-];
+const OPS = opCases(on);
 
 it('every kernel matches the js reference', async () => {
   for (const [name, f] of OPS) await agree(name, gpu!, f);
