@@ -11,7 +11,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { int, parseArgs, required, flag } from '../src/cli/args.js';
-import { percentile, round, RssSampler } from '../src/cli/measure.js';
+import { RssSampler, summarize } from '../src/cli/measure.js';
 import { uniform } from '../src/util/random.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -53,21 +53,13 @@ async function main(argv: string[]): Promise<void> {
   rss.stop();
   await session.release();
 
-  const sorted = [...times].sort((a, b) => a - b);
+  const { headline, detail } = summarize(times, rss, { t0, loaded: tLoaded, coldStart, firstRunMs: firstMs });
   const result = {
-    median_ms: round(percentile(sorted, 0.5), 2),
-    p90_ms: round(percentile(sorted, 0.9), 2),
-    peak_rss_mb: round(rss.peakMb),
+    ...headline,
     backend: 'ort-wasm',
     threads,
     size, batch, runs, warmup,
-    mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
-    min_ms: round(sorted[0]!, 2),
-    max_ms: round(sorted[sorted.length - 1]!, 2),
-    cold_start_ms: round(coldStart),
-    load_ms: round(tLoaded - t0),
-    first_run_ms: round(firstMs),
-    rss_sampled_mb: round(rss.sampledMb),
+    ...detail,
     ort_version: ort.env.versions.web ?? ort.env.versions.common,
     node: process.version,
   };

@@ -13,7 +13,7 @@ import { tensor } from '../tensor/tensor.js';
 import { uniform } from '../util/random.js';
 import { loadModel } from '../node.js';
 import { flag, int, parseArgs, str } from './args.js';
-import { percentile, round, RssSampler } from './measure.js';
+import { RssSampler, summarize } from './measure.js';
 
 export const BENCH_USAGE = 'resnest bench [--arch resnest50] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--json]';
 
@@ -64,22 +64,14 @@ export async function bench(argv: string[]): Promise<void> {
   x.dispose();
   model.dispose();
 
-  const sorted = [...times].sort((a, b) => a - b);
   const reported = backend.name === 'js' ? 1 : threads ?? (backend as { threads?: number }).threads ?? availableParallelism();
+  const { headline, detail } = summarize(times, rss, { t0, loaded: tLoaded, coldStart, firstRunMs: firstMs });
   const result = {
-    median_ms: round(percentile(sorted, 0.5), 2),
-    p90_ms: round(percentile(sorted, 0.9), 2),
-    peak_rss_mb: round(rss.peakMb),
+    ...headline,
     backend: backend.name,
     threads: reported,
     arch, size, batch, runs, warmup,
-    mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
-    min_ms: round(sorted[0]!, 2),
-    max_ms: round(sorted[sorted.length - 1]!, 2),
-    cold_start_ms: round(coldStart),
-    load_ms: round(tLoaded - t0),
-    first_run_ms: round(firstMs),
-    rss_sampled_mb: round(rss.sampledMb),
+    ...detail,
     weights: weights ? 'file' : 'random',
     node: process.version,
   };

@@ -31,3 +31,38 @@ export class RssSampler {
 }
 
 export const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+
+/** Milliseconds from process start (performance.now()) at the points a run's start-up is timed. */
+export interface StartupMarks {
+  /** Before the backend or runtime was created. */
+  t0: number;
+  /** Weights read and the model or session built. */
+  loaded: number;
+  /** The first inference done. */
+  coldStart: number;
+  firstRunMs: number;
+}
+
+/**
+ * The figures both sides of a comparison report, from the timed runs' milliseconds: the
+ * headline (median, p90, peak RSS) and the detail (spread, start-up, sampled RSS).
+ */
+export function summarize(times: readonly number[], rss: RssSampler, marks: StartupMarks) {
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    headline: {
+      median_ms: round(percentile(sorted, 0.5), 2),
+      p90_ms: round(percentile(sorted, 0.9), 2),
+      peak_rss_mb: round(rss.peakMb),
+    },
+    detail: {
+      mean_ms: round(times.reduce((a, b) => a + b, 0) / times.length, 2),
+      min_ms: round(sorted[0]!, 2),
+      max_ms: round(sorted[sorted.length - 1]!, 2),
+      cold_start_ms: round(marks.coldStart),
+      load_ms: round(marks.loaded - marks.t0),
+      first_run_ms: round(marks.firstRunMs),
+      rss_sampled_mb: round(rss.sampledMb),
+    },
+  };
+}
