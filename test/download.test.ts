@@ -2,13 +2,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { cacheDir, downloadToCache, pretrainedFileName } from '../src/io/download.js';
 import { DownloadError, FileError } from '../src/errors.js';
+import { serveDuringSuite, tempDirsPerTest } from './helpers/http.js';
 
 const GOOD = randomBytes(300 * 1024);
 const GOOD_SHA = createHash('sha256').update(GOOD).digest('hex');
@@ -16,7 +17,6 @@ const PREFIX = GOOD_SHA.slice(0, 8);
 const GOOD_NAME = `resnest50-${PREFIX}.pth`;
 
 const hits = new Map<string, number>();
-let server: Server;
 let base = '';
 
 function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -65,12 +65,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
 }
 
-let dirs: string[] = [];
-function freshDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'resnest-dl-'));
-  dirs.push(d);
-  return d;
-}
+const freshDir = tempDirsPerTest(test, 'resnest-dl-');
+serveDuringSuite(test, handle, (b) => (base = b));
 
 async function rejects(p: Promise<unknown>): Promise<DownloadError> {
   try {
@@ -96,22 +92,6 @@ async function expectFailure(
   assert.not.ok(err.message.includes('\n'), 'one-line message');
   assert.equal(readdirSync(dir), [], 'no partial or final file left behind');
 }
-
-test.before(async () => {
-  server = createServer(handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-test.after(() => {
-  server.closeAllConnections();
-  server.close();
-});
-
-test.after.each(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
 
 test('cacheDir honours RESNEST_HOME, else ~/.cache/resnest-ts', () => {
   assert.is(cacheDir({ RESNEST_HOME: '/opt/weights' }), '/opt/weights');

@@ -7,19 +7,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { downloadToCache } from '../src/io/download.js';
 import { DownloadError } from '../src/errors.js';
+import { serveDuringSuite, tempDirsPerTest } from './helpers/http.js';
 
 const BODY = randomBytes(256 * 1024);
 const SHA = createHash('sha256').update(BODY).digest('hex');
 const NAME = `resnest50-${SHA.slice(0, 8)}.pth`;
 const hits = new Map<string, number>();
-let server: Server;
 let base = '';
 
 // Responses held back until `barrier` requests have arrived, so that concurrent downloads
@@ -89,26 +87,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
 }
 
-let dirs: string[] = [];
-const fresh = () => {
-  const d = mkdtempSync(join(tmpdir(), 'resnest-udl-'));
-  dirs.push(d);
-  return d;
-};
-
-test.before(async () => {
-  server = createServer(handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-test.after(() => {
-  server.closeAllConnections();
-  server.close();
-});
-test.after.each(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
+const fresh = tempDirsPerTest(test, 'resnest-udl-');
+serveDuringSuite(test, handle, (b) => (base = b));
 
 async function fails(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {
