@@ -3,6 +3,9 @@
 // written over random positions. Each returns a new array and a short description.
 
 import type { Rng } from './prng.js';
+import { concat } from '../helpers/bytes.js';
+
+export { concat };
 
 export type Mutation = { bytes: Uint8Array; op: string };
 
@@ -10,21 +13,10 @@ export const INTERESTING_8 = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x10, 0x20, 0x40];
 export const INTERESTING_16 = [0, 1, 0x7fff, 0x8000, 0xffff, 0x100, 0x3ff, 0x400];
 export const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000, 0x1000000, 0xfffffffe, 0x3fffffff];
 
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** Replaces [start, end) of `b` with `insert`. */
 export function replaceRange(b: Uint8Array, start: number, end: number, insert: Uint8Array): Uint8Array {
-  return concatBytes(b.subarray(0, start), insert, b.subarray(end));
+  return concat(b.subarray(0, start), insert, b.subarray(end));
 }
 
 export function writeUint(b: Uint8Array, at: number, value: number | bigint, size: number, littleEndian = true): void {
@@ -84,7 +76,7 @@ export function truncate(rng: Rng, b: Uint8Array): Mutation {
 export function splice(rng: Rng, a: Uint8Array, other: Uint8Array): Mutation {
   const i = rng.int(a.length + 1);
   const j = rng.int(other.length + 1);
-  return { bytes: concatBytes(a.subarray(0, i), other.subarray(j)), op: `splice a[:${i}] + b[${j}:]` };
+  return { bytes: concat(a.subarray(0, i), other.subarray(j)), op: `splice a[:${i}] + b[${j}:]` };
 }
 
 export function insertRange(rng: Rng, b: Uint8Array): Mutation {
@@ -112,7 +104,7 @@ export function duplicateRange(rng: Rng, b: Uint8Array): Mutation {
   const n = rng.smallLen(Math.max(1, b.length - s));
   const copies = rng.chance(0.8) ? 1 : rng.range(2, 64);
   const piece = b.subarray(s, s + n);
-  const ins = concatBytes(...new Array<Uint8Array>(copies).fill(piece));
+  const ins = concat(...new Array<Uint8Array>(copies).fill(piece));
   const at = rng.chance(0.5) ? s : rng.int(b.length + 1);
   return { bytes: replaceRange(b, at, at, ins), op: `duplicate [${s}, ${s + n}) ×${copies} at ${at}` };
 }

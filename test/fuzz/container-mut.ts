@@ -4,7 +4,7 @@
 // version, the header dict's fields).
 
 import type { Rng } from './prng.js';
-import { concatBytes, interestingNear, readUint, replaceRange, writeUint, type Mutation } from './bytes.js';
+import { concat, interestingNear, readUint, replaceRange, writeUint, type Mutation } from './bytes.js';
 import { pickleMutation, walkPickle } from './pickle-mut.js';
 import { makeZip, type ZipOptions } from '../helpers/io.js';
 
@@ -99,7 +99,7 @@ export function zipEntryMutation(rng: Rng, entries: Entries, opts: ZipOptions): 
       const e = es[i];
       const n = e ? rng.pick([0, 1, e[1].length - 1, e[1].length + 1, e[1].length * 2 + 7]) : 0;
       what = `resize entry ${e?.[0]} to ${n}`;
-      if (e) e[1] = concatBytes(e[1].subarray(0, n), new Uint8Array(Math.max(0, n - e[1].length)));
+      if (e) e[1] = concat(e[1].subarray(0, n), new Uint8Array(Math.max(0, n - e[1].length)));
       break;
     }
     case 4:
@@ -143,7 +143,7 @@ export function torchZipMutation(rng: Rng, b: Uint8Array, entries: Entries): Mut
     if (!storages.length && !entries.length) return zipFieldMutation(rng, b);
     const [name, data] = storages.length ? rng.pick(storages) : entries[0]!;
     const n = rng.pick([0, 1, data.length - 1, data.length + 1, data.length + 4, data.length - 4, data.length * 4]);
-    const es: Entries = entries.map(([k, d]) => [k, k === name ? concatBytes(d.subarray(0, n), new Uint8Array(Math.max(0, n - d.length))) : d]);
+    const es: Entries = entries.map(([k, d]) => [k, k === name ? concat(d.subarray(0, n), new Uint8Array(Math.max(0, n - d.length))) : d]);
     return { bytes: makeZip(es), op: `storage ${name} resized to ${n}` };
   }
   if (r < 0.8) return zipEntryMutation(rng, entries, {});
@@ -203,7 +203,7 @@ export function safetensorsFile(header: Json, data: Uint8Array, opts: { pad?: nu
   const json = new TextEncoder().encode(text + ' '.repeat(opts.pad ?? 0));
   const len = new Uint8Array(8);
   writeUint(len, 0, opts.hlen ?? json.length, 8);
-  return concatBytes(len, json, data);
+  return concat(len, json, data);
 }
 
 /** A short description of a JSON value (never throws, even when nested too deep to print). */
@@ -289,7 +289,7 @@ export function safetensorsMutation(rng: Rng, b: Uint8Array): Mutation {
       break;
     default: {
       const n = rng.pick([0, 1, data.length - 1, data.length + 1, data.length + 8]);
-      newData = concatBytes(data.subarray(0, n), new Uint8Array(Math.max(0, n - data.length)));
+      newData = concat(data.subarray(0, n), new Uint8Array(Math.max(0, n - data.length)));
       what = `data buffer resized to ${n}`;
     }
   }
@@ -310,7 +310,7 @@ function npyFile(version: number, header: string, data: Uint8Array, hlen?: numbe
   const v1 = version === 1;
   const len = new Uint8Array(v1 ? 2 : 4);
   writeUint(len, 0, hlen ?? h.length, v1 ? 2 : 4);
-  return concatBytes(Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0), len, h, data);
+  return concat(Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0), len, h, data);
 }
 
 export function npyMutation(rng: Rng, b: Uint8Array): Mutation {
@@ -368,7 +368,7 @@ export function npyMutation(rng: Rng, b: Uint8Array): Mutation {
       return { bytes: npyFile(version, `{'descr': ${descr}, 'fortran_order': ${fortran}, 'shape': (${shape}), }\n`, data), op: `npy: ${what}` };
     case 5: {
       const n = rng.pick([0, 1, data.length - 1, data.length + 1, data.length * 2]);
-      newData = concatBytes(data.subarray(0, n), new Uint8Array(Math.max(0, n - data.length)));
+      newData = concat(data.subarray(0, n), new Uint8Array(Math.max(0, n - data.length)));
       what = `data resized to ${n}`;
       break;
     }

@@ -6,7 +6,7 @@
 
 import { deflateSync, inflateSync } from 'node:zlib';
 import type { Rng } from './prng.js';
-import { concatBytes, interestingNear, readUint, replaceRange, writeUint, type Mutation } from './bytes.js';
+import { concat, interestingNear, readUint, replaceRange, writeUint, type Mutation } from './bytes.js';
 import { crc32 } from '../../src/util/crc32.js';
 
 // ---------------------------------------------------------------- PNG
@@ -47,7 +47,7 @@ function withImageData(b: Uint8Array, chunks: Chunk[], z: Uint8Array): Uint8Arra
 }
 
 function imageData(b: Uint8Array, chunks: Chunk[]): Uint8Array {
-  return concatBytes(...chunks.filter((c) => c.type === 'IDAT').map((c) => b.subarray(c.at + 8, c.at + 8 + c.len)));
+  return concat(...chunks.filter((c) => c.type === 'IDAT').map((c) => b.subarray(c.at + 8, c.at + 8 + c.len)));
 }
 
 export function pngMutation(rng: Rng, b: Uint8Array): Mutation {
@@ -104,7 +104,7 @@ export function pngMutation(rng: Rng, b: Uint8Array): Mutation {
       const k = rng.int(3);
       if (k === 0) for (let i = 0; i < 3 && raw.length; i++) raw[rng.int(raw.length)] = rng.pick([0, 1, 2, 3, 4, 5, 255]);
       else if (k === 1) raw = raw.subarray(0, rng.int(raw.length + 1));
-      else raw = concatBytes(raw, rng.bytes(rng.smallLen(64)));
+      else raw = concat(raw, rng.bytes(rng.smallLen(64)));
       return { bytes: withImageData(b, chunks, new Uint8Array(deflateSync(raw))), op: `png: scanlines ${['corrupted', 'truncated', 'extended'][k]}, re-deflated` };
     }
     case 5: {
@@ -248,7 +248,7 @@ export function jpegMutation(rng: Rng, b: Uint8Array): Mutation {
         const m = rng.pick([0xd0, 0xd3, 0xd7, 0xd9, 0xd8, 0xc4, 0xda, 0xff, 0x00, 0xdd]);
         return { bytes: replaceRange(b, at, at, Uint8Array.of(0xff, m)), op: `jpeg: marker ff${m.toString(16)} inserted in scan at ${at}` };
       }
-      return { bytes: concatBytes(b.subarray(0, at), Uint8Array.of(0xff, 0xd9)), op: `jpeg: scan cut at ${at}, EOI appended` };
+      return { bytes: concat(b.subarray(0, at), Uint8Array.of(0xff, 0xd9)), op: `jpeg: scan cut at ${at}, EOI appended` };
     }
     case 7: {
       const out = replaceRange(b, s.at, s.end, new Uint8Array(0));
@@ -258,7 +258,7 @@ export function jpegMutation(rng: Rng, b: Uint8Array): Mutation {
       const to = rng.pick(segs).at;
       const copies = rng.chance(0.9) ? 1 : rng.pick([10, 200, 1000]);
       const piece = b.subarray(s.at, s.scanEnd ?? s.end);
-      return { bytes: replaceRange(b, to, to, concatBytes(...new Array<Uint8Array>(copies).fill(piece))), op: `jpeg: copy ${s.marker.toString(16)}@${s.at} ×${copies} to ${to}` };
+      return { bytes: replaceRange(b, to, to, concat(...new Array<Uint8Array>(copies).fill(piece))), op: `jpeg: copy ${s.marker.toString(16)}@${s.at} ×${copies} to ${to}` };
     }
     default: {
       const to = rng.pick(segs).at;

@@ -5,7 +5,7 @@
 // unsupported ones, and long runs of one opcode (stack, memo and MARK growth).
 
 import type { Rng } from './prng.js';
-import { concatBytes, interestingNear, replaceRange, writeUint, type Mutation } from './bytes.js';
+import { concat, interestingNear, replaceRange, writeUint, type Mutation } from './bytes.js';
 
 type ArgKind = 0 | 1 | 2 | 4 | 8 | 'len1' | 'len4' | 'len8' | 'line' | 'lines2';
 
@@ -91,8 +91,8 @@ const INTS: (number | bigint)[] = [0, 1, 2, 3, 4, -1, -2, 255, 256, 65535, 65536
 export function intOp(v: number | bigint): Uint8Array {
   const n = BigInt(v);
   if (n >= 0n && n < 256n) return Uint8Array.of(0x4b, Number(n));
-  if (n >= 0n && n < 65536n) return concatBytes(Uint8Array.of(0x4d), le(n, 2));
-  if (n >= -(2n ** 31n) && n < 2n ** 31n) return concatBytes(Uint8Array.of(0x4a), le(n, 4));
+  if (n >= 0n && n < 65536n) return concat(Uint8Array.of(0x4d), le(n, 2));
+  if (n >= -(2n ** 31n) && n < 2n ** 31n) return concat(Uint8Array.of(0x4a), le(n, 4));
   const bytes: number[] = [];
   let x = n;
   for (;;) {
@@ -105,11 +105,11 @@ export function intOp(v: number | bigint): Uint8Array {
 
 function strOp(s: string): Uint8Array {
   const b = enc(s);
-  return b.length < 256 ? concatBytes(Uint8Array.of(0x8c, b.length), b) : concatBytes(Uint8Array.of(0x58), le(b.length, 4), b);
+  return b.length < 256 ? concat(Uint8Array.of(0x8c, b.length), b) : concat(Uint8Array.of(0x58), le(b.length, 4), b);
 }
 
 export function globalOp([m, n]: [string, string], stack = false): Uint8Array {
-  return stack ? concatBytes(strOp(m), strOp(n), Uint8Array.of(0x93)) : concatBytes(Uint8Array.of(0x63), enc(`${m}\n${n}\n`));
+  return stack ? concat(strOp(m), strOp(n), Uint8Array.of(0x93)) : concat(Uint8Array.of(0x63), enc(`${m}\n${n}\n`));
 }
 
 /** One synthesized opcode with plausible arguments. */
@@ -121,18 +121,18 @@ function randomOp(rng: Rng): Uint8Array {
     case 4: return strOp(rng.pick(STRINGS));
     case 5: return globalOp(rng.pick(GLOBALS), rng.chance(0.4));
     case 6: return Uint8Array.of(rng.pick([0x71, 0x68]), rng.chance(0.7) ? rng.int(32) : rng.int(256));
-    case 7: return concatBytes(Uint8Array.of(rng.pick([0x72, 0x6a])), le(rng.chance(0.7) ? rng.int(64) : rng.pick([0xffffffff, 1 << 20, 1 << 30]), 4));
+    case 7: return concat(Uint8Array.of(rng.pick([0x72, 0x6a])), le(rng.chance(0.7) ? rng.int(64) : rng.pick([0xffffffff, 1 << 20, 1 << 30]), 4));
     case 8: return Uint8Array.of(0x80, rng.range(0, 6));
-    case 9: return concatBytes(Uint8Array.of(0x95), le(rng.pick([0, 1, 8, 100, 2 ** 32, 2 ** 53]), 8));
+    case 9: return concat(Uint8Array.of(0x95), le(rng.pick([0, 1, 8, 100, 2 ** 32, 2 ** 53]), 8));
     case 10: {
       const op = rng.pick([0x49, 0x4c, 0x46, 0x53, 0x56, 0x70, 0x67, 0x50]);
-      return concatBytes(Uint8Array.of(op), enc(`${rng.pick(['0', '1', '-1', '99999999999999999999', "'x'", '1.5', ''])}\n`));
+      return concat(Uint8Array.of(op), enc(`${rng.pick(['0', '1', '-1', '99999999999999999999', "'x'", '1.5', ''])}\n`));
     }
     default: {
       const op = rng.pick([0x42, 0x43, 0x8e, 0x96, 0x54, 0x55, 0x8d, 0x8b]);
       const data = rng.bytes(rng.int(12));
       const size = op === 0x43 || op === 0x55 ? 1 : op === 0x8e || op === 0x96 || op === 0x8d ? 8 : 4;
-      return concatBytes(Uint8Array.of(op), le(data.length, size), data);
+      return concat(Uint8Array.of(op), le(data.length, size), data);
     }
   }
 }
@@ -185,15 +185,15 @@ export function pickleMutation(rng: Rng, b: Uint8Array, start = 0): Mutation {
         const [i, j] = rng.pick(pairs);
         const [i2, j2] = groups[groups.findIndex((g) => g[0] === i) + 1]!;
         const big = rng.pick([64, 1024, 4096, 65536]);
-        const sizes = concatBytes(...ops.slice(i, j).map(() => intOp(big)));
-        const zeros = concatBytes(...ops.slice(i2, j2).map(() => intOp(0)));
+        const sizes = concat(...ops.slice(i, j).map(() => intOp(big)));
+        const zeros = concat(...ops.slice(i2, j2).map(() => intOp(0)));
         const mid = b.subarray(ops[j - 1]!.end, ops[i2]!.at);
-        return { bytes: replaceRange(b, ops[i]!.at, ops[j2 - 1]!.end, concatBytes(sizes, mid, zeros)), op: `pickle: expand at ${ops[i]!.at}: sizes ${big}, strides 0` };
+        return { bytes: replaceRange(b, ops[i]!.at, ops[j2 - 1]!.end, concat(sizes, mid, zeros)), op: `pickle: expand at ${ops[i]!.at}: sizes ${big}, strides 0` };
       }
       const [i, j] = rng.pick(groups);
       const style = rng.int(3);
       const vals = ops.slice(i, j).map(() => (style === 0 ? 0 : style === 1 ? rng.pick([256, 4096, 65536, 1 << 20]) : rng.pick(INTS)));
-      const ints = concatBytes(...vals.map((v) => intOp(v)));
+      const ints = concat(...vals.map((v) => intOp(v)));
       return { bytes: replaceRange(b, ops[i]!.at, ops[j - 1]!.end, ints), op: `pickle: int tuple at ${ops[i]!.at} → (${vals.join(', ')})` };
     }
     case 0: {
@@ -207,11 +207,11 @@ export function pickleMutation(rng: Rng, b: Uint8Array, start = 0): Mutation {
     case 2: {
       const k = rng.chance(0.8) ? 1 : rng.range(2, 50);
       const piece = b.subarray(target.at, target.end);
-      return { bytes: replaceRange(b, target.end, target.end, concatBytes(...new Array<Uint8Array>(k).fill(piece))), op: `pickle: duplicate opcode 0x${target.op.toString(16)} at ${target.at} ×${k}` };
+      return { bytes: replaceRange(b, target.end, target.end, concat(...new Array<Uint8Array>(k).fill(piece))), op: `pickle: duplicate opcode 0x${target.op.toString(16)} at ${target.at} ×${k}` };
     }
     case 3: {
       const n = rng.range(1, 3);
-      const ins = concatBytes(...Array.from({ length: n }, () => randomOp(rng)));
+      const ins = concat(...Array.from({ length: n }, () => randomOp(rng)));
       return { bytes: replaceRange(b, boundary, boundary, ins), op: `pickle: insert ${n} opcodes at ${boundary}` };
     }
     case 4: {
@@ -237,7 +237,7 @@ export function pickleMutation(rng: Rng, b: Uint8Array, start = 0): Mutation {
       const g = rng.pick(GLOBALS);
       if (!globals.length) return { bytes: replaceRange(b, boundary, boundary, globalOp(g)), op: `pickle: insert global ${g.join('.')}` };
       const o = rng.pick(globals);
-      if (o.op === 0x93) return { bytes: replaceRange(b, o.at, o.end, concatBytes(Uint8Array.of(0x30, 0x30), globalOp(g, true))), op: `pickle: STACK_GLOBAL at ${o.at} → ${g.join('.')}` };
+      if (o.op === 0x93) return { bytes: replaceRange(b, o.at, o.end, concat(Uint8Array.of(0x30, 0x30), globalOp(g, true))), op: `pickle: STACK_GLOBAL at ${o.at} → ${g.join('.')}` };
       return { bytes: replaceRange(b, o.at, o.end, globalOp(g, rng.chance(0.3))), op: `pickle: GLOBAL at ${o.at} → ${g.join('.')}` };
     }
     case 7: {

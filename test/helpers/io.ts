@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { ResnestError } from '../../src/errors.js';
 import { toFloat32, type RawTensor, type StateDict } from '../../src/io/raw.js';
 import { crc32 } from '../../src/io/zip.js';
+import { concat } from './bytes.js';
 
 export function fixture(name: string): Uint8Array {
   const b = readFileSync(new URL(`../../../test/fixtures/io/${name}`, import.meta.url));
@@ -96,16 +97,7 @@ export function onlyLibraryErrors(fn: () => unknown, what: string): Error | unde
   }
 }
 
-export function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const n = parts.reduce((s, p) => s + p.length, 0);
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concat };
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const le = (v: number, bytes: number) => {
