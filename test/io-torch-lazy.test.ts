@@ -11,6 +11,7 @@ import { saveTorch } from '../src/io/torch-save.js';
 import { fileSource } from '../src/io/files.js';
 import type { ByteSource } from '../src/io/source.js';
 import { FileError, FormatError, UnsafeCheckpointError } from '../src/errors.js';
+import { assertStateDictsEqual } from './helpers/io.js';
 
 const IO = join(process.cwd(), 'test', 'fixtures', 'io');
 const dir = mkdtempSync(join(tmpdir(), 'resnest-lazy-'));
@@ -25,13 +26,7 @@ for (const name of ['sd_zip.pth', 'sd_wrapped_zip.pth', 'sd_module_zip.pth']) {
     const path = join(IO, name);
     const eager = loadTorch(new Uint8Array(readFileSync(path)), path);
     const lazy = loadTorchLazy(fileSource(path), path);
-    assert.equal([...lazy.keys()], [...eager.keys()]);
-    for (const [k, t] of eager) {
-      const l = lazy.get(k)!;
-      assert.is(l.dtype, t.dtype, k);
-      assert.equal(l.shape, t.shape, k);
-      assert.equal(Array.from(l.data as ArrayLike<number | bigint>), Array.from(t.data as ArrayLike<number | bigint>), k);
-    }
+    assertStateDictsEqual(eager, lazy, `${name} lazy`);
   });
 }
 

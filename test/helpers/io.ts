@@ -63,7 +63,7 @@ export function assertStateDictsEqual(a: StateDict, b: StateDict, what: string) 
     const u = b.get(k)!;
     assert.is(t.dtype, u.dtype, `${what}: ${k} dtype`);
     assert.equal(t.shape, u.shape, `${what}: ${k} shape`);
-    assert.equal(Array.from(t.data as ArrayLike<number>), Array.from(u.data as ArrayLike<number>), `${what}: ${k} data`);
+    assert.equal(Array.from(t.data as ArrayLike<number | bigint>), Array.from(u.data as ArrayLike<number | bigint>), `${what}: ${k} data`);
   }
 }
 

@@ -1,11 +1,12 @@
-// The op cases every GPU backend test runs against the js reference: each op's code paths
-// (broadcasts, views, every conv flavour, pools with ceil mode and padding, the split-attention
-// kernels) on small odd shapes. `on` makes the inputs, so a test can choose values its storage
-// format holds exactly.
+// What every GPU backend test checks: the op cases it runs against the js reference — each
+// op's code paths (broadcasts, views, every conv flavour, pools with ceil mode and padding, the
+// split-attention kernels) on small odd shapes; `on` makes the inputs, so a test can choose
+// values its storage format holds exactly — and int32 storage, which no float format touches.
 
 import type { Backend } from '../../src/backend/backend.js';
 import * as F from '../../src/ops/index.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import * as assert from 'uvu/assert';
+import { full, tensor, type Tensor } from '../../src/tensor/tensor.js';
 
 export type OnBackend = (b: Backend, shape: number[], seed?: number) => Tensor;
 
@@ -33,4 +34,14 @@ export function opCases(on: OnBackend): [string, (b: Backend) => Tensor][] {
     ['radix gap', (b) => F.radixGap(on(b, [2, 12, 5, 5]), 2)],
     ['radix attend', (b) => F.radixAttend(on(b, [2, 12, 5, 5]), on(b, [2, 12], 2), 2)],
   ];
+}
+
+/** int32 tensors on `b`: written, read back as Int32Array (extremes included), copied through a view, filled. */
+export async function assertInt32Storage(b: Backend): Promise<void> {
+  const i = tensor(Int32Array.from([1, -2, 3, 2147483647, -2147483648, 0]), [2, 3], { backend: b });
+  const back = await i.data();
+  assert.instance(back, Int32Array);
+  assert.equal(Array.from(back), [1, -2, 3, 2147483647, -2147483648, 0]);
+  assert.equal(Array.from(await i.transpose(0, 1).data()), [1, 2147483647, -2, -2147483648, 3, 0]);
+  assert.equal(Array.from(await full([3], -7, { dtype: 'int32', backend: b }).data()), [-7, -7, -7]);
 }
