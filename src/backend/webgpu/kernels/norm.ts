@@ -72,21 +72,28 @@ ${ENTRY} {
   };
 }
 
+/** Both row-mean kernels' bindings, and where radix split r of output row `row` starts in t_x. */
+const ROW_MEAN: Pick<ProgramSpec, 'params' | 'storage'> = {
+  params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
+  storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+};
+const RADIX_ROW = `fn radix_row(row: u32, r: u32) -> u32 {
+  return p.t_x_off + (((row / p.c) * p.radix + r) * p.c + row % p.c) * p.hw;
+}`;
+
 /** rowMeanProgram for CPU adapters: one thread per row and no barriers (see conv-direct.ts). */
 export function rowMeanDirectProgram(wg: number): ProgramSpec {
   return {
     key: `rowmeandirect/${wg}`,
-    params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
-    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    ...ROW_MEAN,
     body: `const WG = ${wg}u;
+${RADIX_ROW}
 ${ENTRY} {
   let row = flat_id(wid, nwg) * WG + lid;
   if (row >= p.rows) { return; }
-  let b = row / p.c;
-  let j = row % p.c;
   var s = 0.0;
   for (var r = 0u; r < p.radix; r++) {
-    let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
+    let base = radix_row(row, r);
     for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }
   }
   t_y[p.t_y_off + row] = SF(s / f32(p.hw));
@@ -102,18 +109,16 @@ ${ENTRY} {
 export function rowMeanProgram(wg: number): ProgramSpec {
   return {
     key: `rowmean/${wg}`,
-    params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
-    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    ...ROW_MEAN,
     body: `const WG = ${wg}u;
 var<workgroup> part: array<f32, WG>;
+${RADIX_ROW}
 ${ENTRY} {
   let row = flat_id(wid, nwg);
   if (row >= p.rows) { return; }
-  let b = row / p.c;
-  let j = row % p.c;
   var s = 0.0;
   for (var r = 0u; r < p.radix; r++) {
-    let base = p.t_x_off + ((b * p.radix + r) * p.c + j) * p.hw;
+    let base = radix_row(row, r);
     for (var k = lid; k < p.hw; k += WG) { s += f32(t_x[base + k]); }
   }
   part[lid] = s;
