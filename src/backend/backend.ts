@@ -88,8 +88,68 @@ export interface Backend<B = unknown> {
   /** out[b, j, p] = Σ_r atten[b, r·c + j] · x[b, r·c + j, p]. */
   radixAttend(x: Ref<B>, atten: Ref<B>, out: Ref<B>, batch: number, radix: number, c: number, hw: number): void;
 
+  /** The kernels of the backward pass and the optimizers; absent where training is not supported. */
+  readonly training?: TrainingKernels<B>;
+
   /** Applies new options to a live backend (initBackend with options). */
   configure?(opts: BackendOptions): void | Promise<void>;
   /** Releases everything the backend holds (workers, device). */
   dispose?(): void;
 }
+
+/**
+ * Kernels that only training needs: the gradients of the forward kernels above that are
+ * not themselves compositions of ops, batch statistics, and the optimizers' updates. All
+ * operands are contiguous; outputs are overwritten (never accumulated into).
+ */
+export interface TrainingKernels<B = unknown> {
+  /** dx [n, c, h, w] of conv2d from dy [n, o, oh, ow] and the weight: a transposed convolution. */
+  conv2dBackwardInput(g: Conv2dGeometry, dy: Ref<B>, w: Ref<B>, dx: Ref<B>): void;
+  /** dw [o, c/groups, kh, kw] = Σ over images of dy ⋆ x. */
+  conv2dBackwardWeight(g: Conv2dGeometry, x: Ref<B>, dy: Ref<B>, dw: Ref<B>): void;
+  /** out[j] = Σ_{b, p} x[b, j, p] over [n, c, hw] (bias gradients). */
+  channelSum(x: Ref<B>, out: Ref<B>, n: number, c: number, hw: number): void;
+  /** Per-channel mean and biased variance over [n, ·, hw] (training batch norm). */
+  channelMoments(x: Ref<B>, mean: Ref<B>, variance: Ref<B>, n: number, c: number, hw: number): void;
+  /** Training batch norm's gradients given the batch mean and biased variance it used. */
+  batchNormBackward(x: Ref<B>, dy: Ref<B>, mean: Ref<B>, variance: Ref<B>, weight: Ref<B>, eps: number,
+    n: number, c: number, hw: number, dx: Ref<B>, dweight: Ref<B>, dbias: Ref<B>): void;
+  /** dx = dy · act'(·), from the activation's output y (relu: y > 0; sigmoid: y(1 − y)). */
+  activationBackward(act: Exclude<Activation, 'none'>, y: Ref<B>, dy: Ref<B>, dx: Ref<B>, numel: number): void;
+  /** out[r] = Σ x[r, :cols]. */
+  sumRows(x: Ref<B>, out: Ref<B>, rows: number, cols: number): void;
+  /** log-softmax over the middle axis of [outer, dim, inner]. */
+  logSoftmax(x: Ref<B>, out: Ref<B>, outer: number, dim: number, inner: number): void;
+  /** dx = y · (dy − Σ dy·y) over the middle axis, from softmax's output y. */
+  softmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, outer: number, dim: number, inner: number): void;
+  /** dx = dy − exp(y) · Σ dy over the middle axis, from log-softmax's output y. */
+  logSoftmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, outer: number, dim: number, inner: number): void;
+  /** r-softmax's gradient: y and dy radix-major [batch, radix, card, rest], dx [batch, card, radix, rest]. */
+  rSoftmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, batch: number, cardinality: number, radix: number, rest: number): void;
+  /** Each dy to the first maximum of its window (row-major), as PyTorch's CPU kernel; overlaps add. */
+  maxPool2dBackward(g: Pool2dGeometry, x: Ref<B>, dy: Ref<B>, dx: Ref<B>): void;
+  avgPool2dBackward(g: Pool2dGeometry, dy: Ref<B>, dx: Ref<B>): void;
+  /** radixAttend's gradients: dx [batch, radix·c, hw] and datten [batch, radix·c]. */
+  radixAttendBackward(x: Ref<B>, atten: Ref<B>, dy: Ref<B>, dx: Ref<B>, datten: Ref<B>,
+    batch: number, radix: number, c: number, hw: number): void;
+  /**
+   * torch.optim.SGD's update of one parameter (dampening 0), in place: d = g + wd·p;
+   * buf = d on the first step, else momentum·buf + d; p −= lr·(nesterov ? d + momentum·buf : buf).
+   */
+  sgdStep(p: Ref<B>, grad: Ref<B>, buf: Ref<B> | null, numel: number, lr: number, momentum: number,
+    weightDecay: number, nesterov: boolean, first: boolean): void;
+  /** torch.optim.AdamW's update, in place (step counts from 1; no amsgrad). */
+  adamwStep(p: Ref<B>, grad: Ref<B>, expAvg: Ref<B>, expAvgSq: Ref<B>, numel: number, lr: number,
+    beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+}
+
+/** Every training kernel by name: the test that each CPU backend implements them all reads this. */
+export const TRAINING_KERNELS = [
+  'conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'channelMoments', 'batchNormBackward',
+  'activationBackward', 'sumRows', 'logSoftmax', 'softmaxBackward', 'logSoftmaxBackward', 'rSoftmaxBackward',
+  'maxPool2dBackward', 'avgPool2dBackward', 'radixAttendBackward', 'sgdStep', 'adamwStep',
+] as const satisfies readonly (keyof TrainingKernels)[];
+
+// A kernel added to TrainingKernels but not to the list above fails to compile here.
+type Missing = Exclude<keyof TrainingKernels, (typeof TRAINING_KERNELS)[number]>;
+export const trainingKernelsListed: Missing extends never ? true : Missing = true;

@@ -2,7 +2,8 @@
 
 import type { Activation } from '../backend/backend.js';
 import type { Backend } from '../backend/backend.js';
-import { NotSupportedError } from '../errors.js';
+import { ShapeError } from '../errors.js';
+import type { RawTensor } from '../io/raw.js';
 import * as F from '../ops/index.js';
 import type { IntOrPair } from '../ops/index.js';
 import { pair } from '../ops/check.js';
@@ -97,6 +98,9 @@ export class BatchNorm2d extends Module {
   /** Folded for good (fuse({ inPlace: true })): its tensors are gone and unfuse() keeps it folded. */
   foldedInPlace = false;
 
+  /** Weight of the batch statistics in the running ones (PyTorch's default). */
+  momentum = 0.1;
+
   constructor(readonly numFeatures: number, readonly eps = 1e-5, backend?: Backend) {
     super(backend);
     this.param('weight', [numFeatures]);
@@ -111,10 +115,32 @@ export class BatchNorm2d extends Module {
   get runningMean(): Tensor { return this.tensorOf('running_mean'); }
   get runningVar(): Tensor { return this.tensorOf('running_var'); }
 
+  /** Batches seen in training mode (the state dict's num_batches_tracked). */
+  numBatchesTracked = 0;
+
   override forward(x: Tensor): Tensor {
     if (this.foldedInto) return x;
-    if (this.training) throw new NotSupportedError('BatchNorm2d: training-mode statistics need autograd, which is not available yet; call model.eval()');
-    return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.eps);
+    if (this.training) this.numBatchesTracked++;
+    return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
+      { training: this.training, momentum: this.momentum, eps: this.eps });
+  }
+
+  protected override loadExtra(name: string, value: RawTensor): void {
+    if (name !== 'num_batches_tracked') return;
+    const v = Number(value.data[0] ?? 0);
+    if (value.data.length !== 1 || !Number.isSafeInteger(v) || v < 0) {
+      throw new ShapeError(`BatchNorm2d: num_batches_tracked must be one non-negative integer, got shape [${value.shape.join(', ')}]`);
+    }
+    this.numBatchesTracked = v;
+  }
+
+  protected override extraState(): [string, RawTensor][] {
+    if (this.foldedInPlace) return [];
+    return [['num_batches_tracked', { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(this.numBatchesTracked)) }]];
+  }
+
+  protected override foldedForGood(): boolean {
+    return this.foldedInPlace;
   }
 
   protected override unfuseOwn(): void {

@@ -23,14 +23,14 @@ export interface LoadResult {
 }
 
 export abstract class Module {
-  /** Modules start in eval mode: this library runs inference until training lands. */
+  /** Modules start in eval mode (inference); train() switches the tree to training. */
   training = false;
   readonly backend: Backend;
   private readonly params = new Map<string, Tensor | null>();
   private readonly buffers = new Map<string, Tensor | null>();
   private readonly children = new Map<string, Module>();
   private readonly hooks: ForwardHook[] = [];
-  /** Keys accepted by loadStateDict and otherwise ignored (BatchNorm's num_batches_tracked). */
+  /** Keys accepted by loadStateDict outside the tensors (BatchNorm's num_batches_tracked): see loadExtra. */
   protected readonly ignoredKeys = new Set<string>();
 
   constructor(backend?: Backend) {
@@ -215,15 +215,75 @@ export abstract class Module {
       const t = own.get(key)!;
       t.backend.write(t.ref, toFloat32(src, key));
     }
+    for (const [path, m] of this.namedModules()) {
+      for (const k of m.ignoredKeys) {
+        const src = source.get(path ? `${path}.${k}` : k);
+        if (src) m.loadExtra(k, src);
+      }
+    }
     this.unfuse();
     return { missing, unexpected };
   }
 
-  /** Sets training mode on the whole tree (BatchNorm and Dropout read it). */
+  /** A non-tensor entry of a checkpoint (one of ignoredKeys), e.g. a counter. */
+  protected loadExtra(_name: string, _value: RawTensor): void {}
+
+  /** Non-tensor entries this module adds to a saved state dict, after its tensors. */
+  protected extraState(): [string, RawTensor][] {
+    return [];
+  }
+
+  /**
+   * The state dict as torch.save writes it: every parameter and buffer as float32, plus the
+   * entries that are not tensors here (num_batches_tracked as int64), in PyTorch's order.
+   */
+  async exportStateDict(): Promise<Map<string, RawTensor>> {
+    const out = new Map<string, RawTensor>();
+    for (const [path, m] of this.namedModules()) {
+      const key = (k: string) => (path ? `${path}.${k}` : k);
+      for (const table of [m.params, m.buffers]) {
+        for (const [name, t] of table) {
+          if (t) out.set(key(name), { dtype: 'float32', shape: [...t.shape], data: (await t.data()) as Float32Array });
+        }
+      }
+      for (const [name, raw] of m.extraState()) out.set(key(name), raw);
+    }
+    return out;
+  }
+
+  /**
+   * Sets training mode on the whole tree, as torch's train(): BatchNorm uses batch
+   * statistics and Dropout drops. Here it also makes every parameter require grad (and
+   * eval() stops that), so inference never records a tape; freeze parts after train() with
+   * requiresGrad_(false).
+   */
   train(on = true): this {
+    if (on) {
+      const folded = [...this.namedModules()].find(([, m]) => m.foldedForGood());
+      if (folded) {
+        throw new ArgumentError(`${this.constructor.name}.train(): '${folded[0]}' was folded into its conv by fuse({ inPlace: true }), so its BatchNorm is gone; load the checkpoint into a fresh model to train`);
+      }
+    }
     for (const [, m] of this.namedModules()) m.training = on;
     if (on) this.unfuse();
+    this.requiresGrad_(on);
     return this;
+  }
+
+  /** Sets requiresGrad on every parameter of the tree (torch's requires_grad_). */
+  requiresGrad_(on = true): this {
+    for (const [, t] of this.namedParameters()) t.requiresGrad = on;
+    return this;
+  }
+
+  /** Drops every parameter's .grad (optimizers call this as zeroGrad()). */
+  zeroGrad(): void {
+    for (const [, t] of this.namedParameters()) t.zeroGrad();
+  }
+
+  /** Whether this module's tensors were folded away for good (fuse({ inPlace: true })). */
+  protected foldedForGood(): boolean {
+    return false;
   }
 
   eval(): this {

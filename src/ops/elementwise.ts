@@ -1,49 +1,115 @@
-// Element-wise ops with PyTorch broadcasting.
+// Element-wise ops with PyTorch broadcasting; each with its gradient beside it. Binary ops
+// read their operands through broadcast strides; their gradients are summed back over the
+// broadcast dims (sumTo).
 
-import type { BinaryOp, UnaryOp } from '../backend/backend.js';
+import type { UnaryOp } from '../backend/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../tensor/shape.js';
-import { NotSupportedError, ShapeError } from '../errors.js';
-import { floatInput, sameBackend } from './check.js';
+import { ShapeError } from '../errors.js';
+import { floatInput } from './check.js';
+import { apply, defineOp, trainingKernels, type OpDef } from './op.js';
+import { sumTo } from './reduce.js';
 
-function unaryOp(op: UnaryOp, x: Tensor, alpha = 0): Tensor {
-  floatInput(op, x);
-  const src = x.contiguous();
-  const out = Tensor.empty(x.shape, 'float32', x.backend);
-  x.backend.unary(op, src.ref, out.ref, x.size, alpha);
-  if (src !== x) src.dispose();
-  return out;
+type UnaryRule = (x: Tensor, y: Tensor, g: Tensor, alpha: number) => Tensor;
+
+function unaryDef<N extends UnaryOp>(op: N, rule: UnaryRule, saves: 'x' | 'y' | 'none'): OpDef<number, N> {
+  return defineOp<number, N>({
+    name: op,
+    shape: ([x]) => (floatInput(op, x!), x!.shape),
+    kernel: ([x], out, alpha) => x!.backend.unary(op, x!.ref, out.ref, x!.size, alpha),
+    save: ([x], out) => (saves === 'x' ? [x!] : saves === 'y' ? [out] : []),
+    backward: (saved, g, alpha) => [rule(saved[0]!, saved[0]!, g, alpha)],
+  });
 }
 
-export const relu = (x: Tensor) => unaryOp('relu', x);
-export const sigmoid = (x: Tensor) => unaryOp('sigmoid', x);
-export const exp = (x: Tensor) => unaryOp('exp', x);
-export const neg = (x: Tensor) => unaryOp('neg', x);
-export const sqrt = (x: Tensor) => unaryOp('sqrt', x);
-export const rsqrt = (x: Tensor) => unaryOp('rsqrt', x);
-export const addScalar = (x: Tensor, s: number) => unaryOp('addScalar', x, s);
-export const mulScalar = (x: Tensor, s: number) => unaryOp('mulScalar', x, s);
+const activationGrad = (act: 'relu' | 'sigmoid'): UnaryRule => (_, y, g) => {
+  const dx = Tensor.empty(g.shape, 'float32', g.backend);
+  const gc = g.contiguous();
+  trainingKernels(g.backend, `${act} backward`).activationBackward(act, y.ref, gc.ref, dx.ref, g.size);
+  if (gc !== g) gc.dispose();
+  return dx;
+};
 
-function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  floatInput(op, a, 'a');
-  floatInput(op, b, 'b');
-  sameBackend(op, a, b);
-  const shape = broadcastShapes(a.shape, b.shape, op);
-  const out = Tensor.empty(shape, 'float32', a.backend);
-  a.backend.binary(op, shape,
-    { ...a.ref, strides: broadcastStrides(a.shape, a.strides, shape) },
-    { ...b.ref, strides: broadcastStrides(b.shape, b.strides, shape) },
-    out.ref);
-  return out;
+export const reluOp = unaryDef('relu', activationGrad('relu'), 'y');
+export const sigmoidOp = unaryDef('sigmoid', activationGrad('sigmoid'), 'y');
+export const expOp = unaryDef('exp', (_, y, g) => mul(g, y), 'y');
+export const negOp = unaryDef('neg', (_, __, g) => neg(g), 'none');
+// d sqrt(x) = 1 / (2 sqrt(x)); d x^-1/2 = -x^-3/2 / 2 = -y³ / 2.
+export const sqrtOp = unaryDef('sqrt', (_, y, g) => div(mulScalar(g, 0.5), y), 'y');
+export const rsqrtOp = unaryDef('rsqrt', (_, y, g) => mul(g, mulScalar(mul(y, mul(y, y)), -0.5)), 'y');
+export const addScalarOp = unaryDef('addScalar', (_, __, g) => g, 'none');
+export const mulScalarOp = unaryDef('mulScalar', (_, __, g, alpha) => mulScalar(g, alpha), 'none');
+
+export const relu = (x: Tensor): Tensor => apply(reluOp, [x], 0);
+export const sigmoid = (x: Tensor): Tensor => apply(sigmoidOp, [x], 0);
+export const exp = (x: Tensor): Tensor => apply(expOp, [x], 0);
+export const neg = (x: Tensor): Tensor => apply(negOp, [x], 0);
+export const sqrt = (x: Tensor): Tensor => apply(sqrtOp, [x], 0);
+export const rsqrt = (x: Tensor): Tensor => apply(rsqrtOp, [x], 0);
+export const addScalar = (x: Tensor, s: number): Tensor => apply(addScalarOp, [x], s);
+export const mulScalar = (x: Tensor, s: number): Tensor => apply(mulScalarOp, [x], s);
+
+type BinaryRule = (a: Tensor, b: Tensor, g: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null];
+
+/** mul and div save their operands (views: no copies). */
+function binaryDef<N extends 'mul' | 'div'>(op: N, rule: BinaryRule): OpDef<null, N> {
+  return defineOp<null, N>({
+    name: op,
+    strided: true,
+    shape: ([a, b]) => {
+      floatInput(op, a!, 'a');
+      floatInput(op, b!, 'b');
+      return broadcastShapes(a!.shape, b!.shape, op);
+    },
+    kernel: ([a, b], out) => a!.backend.binary(op, out.shape,
+      { ...a!.ref, strides: broadcastStrides(a!.shape, a!.strides, out.shape) },
+      { ...b!.ref, strides: broadcastStrides(b!.shape, b!.strides, out.shape) },
+      out.ref),
+    save: ([a, b]) => [a!, b!],
+    backward: ([a, b], g, _, needs) => {
+      const [ga, gb] = rule(a!, b!, g, needs);
+      return [ga ? sumTo(ga, a!.shape) : null, gb ? sumTo(gb, b!.shape) : null];
+    },
+  });
 }
 
-export const add = (a: Tensor, b: Tensor) => binaryOp('add', a, b);
-export const sub = (a: Tensor, b: Tensor) => binaryOp('sub', a, b);
-export const mul = (a: Tensor, b: Tensor) => binaryOp('mul', a, b);
-export const div = (a: Tensor, b: Tensor) => binaryOp('div', a, b);
+/** add and sub save nothing: their operand shapes are the params. */
+function linearBinary<N extends 'add' | 'sub'>(op: N): OpDef<readonly [readonly number[], readonly number[]], N> {
+  return defineOp<readonly [readonly number[], readonly number[]], N>({
+    name: op,
+    strided: true,
+    shape: ([a, b]) => {
+      floatInput(op, a!, 'a');
+      floatInput(op, b!, 'b');
+      return broadcastShapes(a!.shape, b!.shape, op);
+    },
+    kernel: ([a, b], out) => a!.backend.binary(op, out.shape,
+      { ...a!.ref, strides: broadcastStrides(a!.shape, a!.strides, out.shape) },
+      { ...b!.ref, strides: broadcastStrides(b!.shape, b!.strides, out.shape) },
+      out.ref),
+    backward: (_, g, [sa, sb], needs) => [
+      needs[0] ? sumTo(g, sa) : null,
+      needs[1] ? sumTo(op === 'add' ? g : neg(g), sb) : null,
+    ],
+  });
+}
+
+export const addOp = linearBinary('add');
+export const subOp = linearBinary('sub');
+export const mulOp = binaryDef('mul', (a, b, g, needs) => [needs[0] ? mul(g, b) : null, needs[1] ? mul(g, a) : null]);
+// d(a/b)/db = −a/b² = −(a/b)/b.
+export const divOp = binaryDef('div', (a, b, g, needs) => [
+  needs[0] ? div(g, b) : null,
+  needs[1] ? neg(div(mul(g, a), mul(b, b))) : null,
+]);
+
+export const add = (a: Tensor, b: Tensor): Tensor => apply(addOp, [a, b], [a.shape, b.shape] as const);
+export const sub = (a: Tensor, b: Tensor): Tensor => apply(subOp, [a, b], [a.shape, b.shape] as const);
+export const mul = (a: Tensor, b: Tensor): Tensor => apply(mulOp, [a, b], null);
+export const div = (a: Tensor, b: Tensor): Tensor => apply(divOp, [a, b], null);
 
 /** Python's sum() of a list of tensors: ((t0 + t1) + t2) + …, broadcasting. */
-export function sum(ts: readonly Tensor[]): Tensor {
+export function addN(ts: readonly Tensor[]): Tensor {
   if (ts.length === 0) throw new ShapeError('sum: needs at least one tensor');
   let acc = ts[0]!;
   for (let i = 1; i < ts.length; i++) {
@@ -52,10 +118,4 @@ export function sum(ts: readonly Tensor[]): Tensor {
     acc = next;
   }
   return acc;
-}
-
-/** Inference dropout is the identity; training dropout arrives with autograd. */
-export function dropout(x: Tensor, _p: number, training: boolean): Tensor {
-  if (training && _p > 0) throw new NotSupportedError('dropout: training mode needs autograd, which is not available yet; call model.eval()');
-  return x;
 }

@@ -6,6 +6,9 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import type { IntOrPair } from './conv.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
+import { apply, defineOp, trainingKernels } from './op.js';
+import { mulScalar } from './elementwise.js';
+import { expand } from './reduce.js';
 
 export interface Pool2dOptions {
   stride?: IntOrPair | null;
@@ -40,29 +43,54 @@ function geometry(op: string, x: Tensor, kernel: IntOrPair, opts: Pool2dOptions)
   return { planes: n * c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad: opts.countIncludePad ?? true };
 }
 
+function poolOp<N extends 'maxPool2d' | 'avgPool2d'>(name: N) {
+  const kind = name === 'maxPool2d' ? 'max' : 'avg';
+  return defineOp<{ g: Pool2dGeometry; input: readonly number[] }, N>({
+    name,
+    shape: ([x], { g }) => [x!.shape[0]!, x!.shape[1]!, g.oh, g.ow],
+    kernel: ([x], out, { g }) => (kind === 'max' ? x!.backend.maxPool2d(g, x!.ref, out.ref) : x!.backend.avgPool2d(g, x!.ref, out.ref)),
+    save: ([x]) => (kind === 'max' ? [x!] : []),
+    backward: (saved, dy, { g, input }) => {
+      const k = trainingKernels(dy.backend, `${kind}_pool2d backward`);
+      const gc = dy.contiguous();
+      const dx = Tensor.empty([g.planes, g.h, g.w], 'float32', dy.backend);
+      if (kind === 'max') k.maxPool2dBackward(g, saved[0]!.ref, gc.ref, dx.ref);
+      else k.avgPool2dBackward(g, gc.ref, dx.ref);
+      return [dx.reshape(input)];
+    },
+  });
+}
+
+export const maxPool2dOp = poolOp('maxPool2d');
+export const avgPool2dOp = poolOp('avgPool2d');
+
 function pool(kind: 'max' | 'avg', x: Tensor, kernel: IntOrPair, opts: Pool2dOptions): Tensor {
   const g = geometry(`${kind}_pool2d`, x, kernel, opts);
-  const xc = x.contiguous();
-  const out = Tensor.empty([x.shape[0]!, x.shape[1]!, g.oh, g.ow], 'float32', x.backend);
-  if (kind === 'max') x.backend.maxPool2d(g, xc.ref, out.ref);
-  else x.backend.avgPool2d(g, xc.ref, out.ref);
-  if (xc !== x) xc.dispose();
-  return out;
+  return apply(kind === 'max' ? maxPool2dOp : avgPool2dOp, [x], { g, input: x.shape });
 }
 
 export const maxPool2d = (x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}) => pool('max', x, kernel, opts);
 export const avgPool2d = (x: Tensor, kernel: IntOrPair, opts: Pool2dOptions = {}) => pool('avg', x, kernel, opts);
 
+export const adaptiveAvgPool2dOp = defineOp<null, 'adaptiveAvgPool2d'>({
+  name: 'adaptiveAvgPool2d',
+  shape: ([x]) => {
+    floatInput('adaptive_avg_pool2d', x!);
+    rank('adaptive_avg_pool2d', x!, 4, 'input', 'N, C, H, W');
+    return [x!.shape[0]!, x!.shape[1]!, 1, 1];
+  },
+  kernel: ([x], out) => {
+    const [n, c, h, w] = x!.shape as [number, number, number, number];
+    x!.backend.meanRows(x!.ref, out.ref, n * c, h * w);
+  },
+  save: ([x]) => [x!],
+  // Each cell of a plane gets its plane's gradient / (h·w).
+  backward: ([x], g) => [mulScalar(expand(g, x!.shape), 1 / (x!.shape[2]! * x!.shape[3]!))],
+});
+
 /** adaptive_avg_pool2d(x, 1): the mean of each channel plane, kept as [N, C, 1, 1]. */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [number, number] = 1): Tensor {
   const [oh, ow] = pair(outputSize);
   if (oh !== 1 || ow !== 1) throw new ShapeError(`adaptive_avg_pool2d: only output size 1 is supported, got [${oh}, ${ow}]`);
-  floatInput('adaptive_avg_pool2d', x);
-  rank('adaptive_avg_pool2d', x, 4, 'input', 'N, C, H, W');
-  const [n, c, h, w] = x.shape as [number, number, number, number];
-  const xc = x.contiguous();
-  const out = Tensor.empty([n, c, 1, 1], 'float32', x.backend);
-  x.backend.meanRows(xc.ref, out.ref, n * c, h * w);
-  if (xc !== x) xc.dispose();
-  return out;
+  return apply(adaptiveAvgPool2dOp, [x], null);
 }

@@ -1,22 +1,75 @@
-// softmax over one dim, and the r-softmax of split attention.
+// softmax and log-softmax over one dim, and the r-softmax of split attention, each with its
+// gradient (from the output alone).
 
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, normDim } from '../tensor/shape.js';
 import { floatInput } from './check.js';
 import { sigmoid } from './elementwise.js';
+import { apply, defineOp, trainingKernels } from './op.js';
 
-export function softmax(x: Tensor, dim: number): Tensor {
-  floatInput('softmax', x);
-  const d = normDim(dim, x.rank);
-  const outer = x.shape.slice(0, d).reduce((a, b) => a * b, 1);
-  const inner = x.shape.slice(d + 1).reduce((a, b) => a * b, 1);
-  const xc = x.contiguous();
-  const out = Tensor.empty(x.shape, 'float32', x.backend);
-  x.backend.softmax(xc.ref, out.ref, outer, x.shape[d]!, inner);
-  if (xc !== x) xc.dispose();
-  return out;
+interface Axis {
+  outer: number;
+  dim: number;
+  inner: number;
 }
+
+function axis(x: Tensor, dim: number): Axis {
+  const d = normDim(dim, x.rank);
+  return {
+    outer: x.shape.slice(0, d).reduce((a, b) => a * b, 1),
+    dim: x.shape[d] ?? 1,
+    inner: x.shape.slice(d + 1).reduce((a, b) => a * b, 1),
+  };
+}
+
+function softmaxDef<N extends 'softmax' | 'logSoftmax'>(name: N) {
+  const log = name === 'logSoftmax';
+  const label = log ? 'log_softmax' : 'softmax';
+  return defineOp<Axis, N>({
+    name,
+    shape: ([x]) => (floatInput(label, x!), x!.shape),
+    kernel: ([x], out, { outer, dim, inner }) => {
+      if (log) trainingKernels(x!.backend, label).logSoftmax(x!.ref, out.ref, outer, dim, inner);
+      else x!.backend.softmax(x!.ref, out.ref, outer, dim, inner);
+    },
+    save: (_, out) => [out],
+    backward: ([y], g, { outer, dim, inner }) => {
+      const k = trainingKernels(g.backend, `${label} backward`);
+      const gc = g.contiguous();
+      const dx = Tensor.empty(g.shape, 'float32', g.backend);
+      if (log) k.logSoftmaxBackward(y!.ref, gc.ref, dx.ref, outer, dim, inner);
+      else k.softmaxBackward(y!.ref, gc.ref, dx.ref, outer, dim, inner);
+      return [dx];
+    },
+  });
+}
+
+export const softmaxOp = softmaxDef('softmax');
+export const logSoftmaxOp = softmaxDef('logSoftmax');
+
+export const softmax = (x: Tensor, dim: number) => apply(softmaxOp, [x], axis(x, dim));
+export const logSoftmax = (x: Tensor, dim: number) => apply(logSoftmaxOp, [x], axis(x, dim));
+
+interface RSoftmaxParams {
+  batch: number;
+  cardinality: number;
+  radix: number;
+  rest: number;
+}
+
+export const rSoftmaxOp = defineOp<RSoftmaxParams, 'rSoftmax'>({
+  name: 'rSoftmax',
+  shape: ([x], p) => (floatInput('rsoftmax', x!), [p.batch, p.cardinality * p.radix * p.rest]),
+  kernel: ([x], out, p) => x!.backend.rSoftmax(x!.ref, out.ref, p.batch, p.cardinality, p.radix, p.rest),
+  save: ([x], out) => [x!, out],
+  backward: ([x, y], g, p) => {
+    const gc = g.contiguous();
+    const dx = Tensor.empty([p.batch, p.cardinality * p.radix * p.rest], 'float32', g.backend);
+    trainingKernels(g.backend, 'rsoftmax backward').rSoftmaxBackward(y!.ref, gc.ref, dx.ref, p.batch, p.cardinality, p.radix, p.rest);
+    return [dx.reshape(x!.shape)];
+  },
+});
 
 /**
  * rSoftMax of the seed, for input [batch, …] holding cardinality·radix·rest values per
@@ -33,9 +86,5 @@ export function rSoftmax(x: Tensor, radix: number, cardinality: number): Tensor 
   if (per % (radix * cardinality) !== 0) {
     throw new ShapeError(`rsoftmax: input ${fmt(x.shape)} cannot be viewed as (batch, cardinality=${cardinality}, radix=${radix}, -1)`);
   }
-  const xc = x.contiguous();
-  const out = Tensor.empty([batch, per], 'float32', x.backend);
-  x.backend.rSoftmax(xc.ref, out.ref, batch, cardinality, radix, per / (radix * cardinality));
-  if (xc !== x) xc.dispose();
-  return out;
+  return apply(rSoftmaxOp, [x], { batch, cardinality, radix, rest: per / (radix * cardinality) });
 }

@@ -6,7 +6,9 @@ import { BackendError, ShapeError } from '../errors.js';
 import type { Backend, DType, HostArray, Ref, StridedRef } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { checkNumel, contiguousStrides, fmt, inferShape, normDim, numel, type Shape } from './shape.js';
-import { keep, track } from './scope.js';
+import { keep, track, type Disposable } from './scope.js';
+import { GradNode, record, noGrad } from '../autograd/tape.js';
+import { backward as runBackward } from '../autograd/engine.js';
 
 export class Storage {
   refs = 0;
@@ -29,6 +31,11 @@ export class Tensor {
   readonly strides: readonly number[];
   readonly offset: number;
   private disposed = false;
+  /** The autograd node that made this tensor (null for leaves and untracked results). */
+  gradFn: GradNode | null = null;
+  /** The gradient accumulated by backward() (leaves that require grad). */
+  grad: Tensor | null = null;
+  private wantsGrad = false;
 
   constructor(readonly storage: Storage, shape: Shape, strides?: Shape, offset = 0) {
     this.shape = [...shape];
@@ -71,6 +78,50 @@ export class Tensor {
     return { buf: this.storage.buf, offset: this.offset, strides: this.strides };
   }
 
+  /** A leaf that requires grad collects gradients in .grad; results of ops on it are tracked. */
+  get requiresGrad(): boolean {
+    return this.wantsGrad || this.gradFn !== null;
+  }
+  set requiresGrad(on: boolean) {
+    if (this.gradFn) {
+      if (!on) throw new ShapeError(`requiresGrad = false on a result of '${this.gradFn.name}': use detach()`);
+      return;
+    }
+    if (on && this.dtype !== 'float32') throw new ShapeError(`only float32 tensors can require gradients, got ${this.dtype} ${fmt(this.shape)}`);
+    this.wantsGrad = on;
+  }
+
+  /** Sets requiresGrad and returns this (torch's requires_grad_()). */
+  requiresGrad_(on = true): this {
+    this.requiresGrad = on;
+    return this;
+  }
+
+  /** A view of the same data outside the graph. */
+  detach(): Tensor {
+    this.assertLive();
+    return new Tensor(this.storage, this.shape, this.strides, this.offset);
+  }
+
+  /**
+   * Backpropagates from this tensor: a scalar by default, or any shape with the given
+   * gradient. Leaves that require grad accumulate into .grad; the graph is freed.
+   */
+  backward(gradOutput?: Tensor): void {
+    runBackward(this, gradOutput);
+  }
+
+  /** Frees .grad (optimizer.zeroGrad()). */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  /** The scope keeps this tensor's graph alive while the tensor survives. */
+  dependents(inScope: (d: Disposable) => boolean): Iterable<GradNode> {
+    return this.gradFn ? this.gradFn.reachable((n) => inScope(n)) : [];
+  }
+
   isContiguous(): boolean {
     let s = 1;
     for (let i = this.shape.length - 1; i >= 0; i--) {
@@ -85,15 +136,16 @@ export class Tensor {
     if (this.isContiguous()) return this;
     const out = Tensor.empty(this.shape, this.dtype, this.backend);
     this.backend.copy(this.shape, this.stridedRef, out.stridedRef, this.dtype);
-    return out;
+    return record('contiguous', out, [this], [], (_, g) => [g]);
   }
 
   reshape(...shape: number[] | [readonly number[]]): Tensor {
     const target = inferShape(Array.isArray(shape[0]) ? shape[0] : (shape as number[]), this.size, this.shape);
-    const src = this.contiguous();
+    const src = noGrad(() => this.contiguous());
     const view = new Tensor(src.storage, target, undefined, src.offset);
     if (src !== this) src.dispose(); // the view holds the copy's storage
-    return view;
+    const from = this.shape;
+    return record('reshape', view, [this], [], (_, g) => [g.reshape(from)]);
   }
 
   /** Flattens dims start..end into one, like torch.flatten. */
@@ -109,7 +161,7 @@ export class Tensor {
     const shape = [...this.shape], strides = [...this.strides];
     [shape[a], shape[b]] = [shape[b]!, shape[a]!];
     [strides[a], strides[b]] = [strides[b]!, strides[a]!];
-    return new Tensor(this.storage, shape, strides, this.offset);
+    return record('transpose', new Tensor(this.storage, shape, strides, this.offset), [this], [], (_, g) => [g.transpose(a, b)]);
   }
 
   permute(...dims: number[]): Tensor {
@@ -117,7 +169,9 @@ export class Tensor {
       throw new ShapeError(`permute: ${fmt(dims)} is not a permutation of the ${this.rank} dims of ${fmt(this.shape)}`);
     }
     const ds = dims.map((d) => normDim(d, this.rank));
-    return new Tensor(this.storage, ds.map((d) => this.shape[d]!), ds.map((d) => this.strides[d]!), this.offset);
+    const inverse = ds.map((_, i) => ds.indexOf(i));
+    const out = new Tensor(this.storage, ds.map((d) => this.shape[d]!), ds.map((d) => this.strides[d]!), this.offset);
+    return record('permute', out, [this], [], (_, g) => [g.permute(...inverse)]);
   }
 
   /** The slice [start, start+length) along dim, sharing storage. */
@@ -128,7 +182,16 @@ export class Tensor {
     }
     const shape = [...this.shape];
     shape[d] = length;
-    return new Tensor(this.storage, shape, this.strides, this.offset + start * this.strides[d]!);
+    const out = new Tensor(this.storage, shape, this.strides, this.offset + start * this.strides[d]!);
+    const from = this.shape;
+    // Backward: the gradient in its slice of zeros.
+    return record('narrow', out, [this], [], (_, g) => {
+      const full = zeros(from, { backend: g.backend });
+      const slot = full.narrow(d, start, length);
+      g.backend.copy(g.shape, g.stridedRef, slot.stridedRef, 'float32');
+      slot.dispose();
+      return [full];
+    });
   }
 
   /** torch.split: chunks of `size` (or the given sizes) along dim, as views. */

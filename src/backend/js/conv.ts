@@ -8,7 +8,7 @@ import { applyActivation } from './elementwise.js';
 
 type F32 = Float32Array;
 
-function im2col(g: Conv2dGeometry, x: F32, xOff: number, cg: number, col: F32): void {
+export function im2col(g: Conv2dGeometry, x: F32, xOff: number, cg: number, col: F32): void {
   const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = g;
   let row = 0;
   for (let ci = 0; ci < cg; ci++) {

@@ -7,6 +7,7 @@ import { conv2d, linear } from './conv.js';
 import { binary, copy, unary } from './elementwise.js';
 import { avgPool2d, maxPool2d, meanRows } from './pool.js';
 import { batchNorm, radixAttend, radixGap, rSoftmax, softmax } from './attention.js';
+import { trainingKernels } from './training.js';
 
 type Buf = Float32Array | Int32Array;
 
@@ -22,6 +23,7 @@ export function createJsBackend(): Backend<Buf> {
     fill: (dst: Ref<Buf>, n: number, value: number) => void dst.buf.fill(value, dst.offset, dst.offset + n),
     copy,
     unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, radixGap, rSoftmax, radixAttend,
+    training: trainingKernels,
   };
   // Float kernels are typed over Float32Array; ops only hand them float32 tensors.
   return backend as unknown as Backend<Buf>;

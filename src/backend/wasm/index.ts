@@ -7,6 +7,8 @@ import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DTy
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
 import * as js from '../js/elementwise.js';
+import { trainingKernels as jsTraining } from '../js/training.js';
+import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
@@ -100,8 +102,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     return true;
   };
 
+  /**
+   * Training kernels: the js reference kernels run on views of the same memory until each
+   * has a SIMD kernel of its own (they allocate no wasm memory, so the views stay valid).
+   */
+  const viewed = (fn: (...args: unknown[]) => void) => (...args: unknown[]) => {
+    fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
+  };
+  const training = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
+
   const backend: WasmBackend = {
     name: 'wasm',
+    training,
     asyncRead: false,
     variant,
     get threads() { return threads; },

@@ -1,0 +1,127 @@
+// The tape: each op that runs with gradients on and an input that requires one leaves a
+// GradNode on its output. A node holds what its backward rule needs (retained views, so a
+// tidy() scope that frees the forward's tensors does not free them) and links to the nodes
+// or leaves its inputs came from. Nodes are freed by backward(), or by the scope they were
+// made in once no surviving tensor leads to them: a training step in a loop stays flat.
+//
+// This file sits under the tensor layer (tensor.ts records its views here) and knows
+// tensors only as a type.
+
+import { BackendError } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { track } from '../tensor/scope.js';
+
+/** What a backward rule returns: one gradient per input (null where none is needed). */
+export type InputGrads = readonly (Tensor | null)[];
+
+export interface BackwardContext {
+  /** Retained tensors the rule asked for, in its own order. */
+  readonly saved: readonly Tensor[];
+  /** needs[i]: whether input i wants a gradient (rules may skip the others). */
+  readonly needs: readonly boolean[];
+}
+
+export type BackwardFn = (ctx: BackwardContext, gradOutput: Tensor) => InputGrads;
+
+/** Where an input's gradient goes: the node that made it, or the leaf tensor itself. */
+export type Edge = { node: GradNode } | { leaf: Tensor } | null;
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn with gradient recording off, like `with torch.no_grad():`. */
+export function noGrad<T>(fn: () => T): T {
+  const was = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = was;
+  }
+}
+
+/** Runs fn with gradient recording on (inside a noGrad block too). */
+export function enableGrad<T>(fn: () => T): T {
+  const was = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = was;
+  }
+}
+
+export class GradNode {
+  private static ids = 0;
+  readonly id = GradNode.ids++;
+  private savedTensors: Tensor[] | null;
+  private freed = false;
+
+  constructor(
+    /** The op's name, for error messages and debugging (`loss.gradFn.name`). */
+    readonly name: string,
+    readonly edges: readonly Edge[],
+    saved: readonly Tensor[],
+    readonly rule: BackwardFn,
+    /** Shape of the output this node's gradient has. */
+    readonly shape: readonly number[],
+  ) {
+    this.savedTensors = saved.map((t) => t.retain());
+    track(this);
+  }
+
+  get isDisposed(): boolean {
+    return this.freed;
+  }
+
+  context(): BackwardContext {
+    if (!this.savedTensors) {
+      throw new BackendError(`backward through '${this.name}' a second time: its saved tensors were freed by the first backward() (or by the scope that made them)`);
+    }
+    return { saved: this.savedTensors, needs: this.edges.map((e) => e !== null) };
+  }
+
+  /** Frees the saved tensors; the node stays in the graph but can no longer run backward. */
+  dispose(): void {
+    if (this.freed) return;
+    this.freed = true;
+    for (const t of this.savedTensors ?? []) t.dispose();
+    this.savedTensors = null;
+  }
+
+  /** Nodes reachable from this one (itself included) that satisfy `within`. */
+  *reachable(within: (n: GradNode) => boolean): Generator<GradNode> {
+    const seen = new Set<GradNode>();
+    const stack: GradNode[] = [this];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n) || !within(n)) continue;
+      seen.add(n);
+      yield n;
+      for (const e of n.edges) if (e && 'node' in e) stack.push(e.node);
+    }
+  }
+}
+
+/** The edge an input contributes, or null when no gradient flows to it. */
+export function edgeOf(t: Tensor | null | undefined): Edge {
+  if (!t) return null;
+  if (t.gradFn) return { node: t.gradFn };
+  if (t.requiresGrad) return { leaf: t };
+  return null;
+}
+
+/** Whether an op over these inputs must be recorded. */
+export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boolean {
+  return gradEnabled && inputs.some((t) => t && (t.gradFn !== null || t.requiresGrad));
+}
+
+/** Attaches a node to `out` when gradients are on and an input requires one; returns out. */
+export function record(name: string, out: Tensor, inputs: readonly (Tensor | null | undefined)[], saved: readonly Tensor[], rule: BackwardFn): Tensor {
+  if (!needsGrad(inputs)) return out;
+  out.gradFn = new GradNode(name, inputs.map(edgeOf), saved, rule, out.shape);
+  return out;
+}
