@@ -1,7 +1,8 @@
 // Split attention's reductions, r-softmax, softmax, inference batch norm and linear.
 // Work is split across threads by independent rows.
 
-import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, ACT_RELU, ACT_SIGMOID } from './simd';
+import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial } from './simd';
+import { Act, UnaryCode, BinaryCode } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
 
 @inline function arg(args: usize, i: i32): i32 {
@@ -172,15 +173,15 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
     let i = 0;
     for (; i + 4 <= hw; i += 4) {
       let y = f32x4.add(f32x4.mul(f32x4.sub(v128.load(src + <usize>i * 4), mv), sv), bv);
-      if (act == ACT_RELU) y = relu4(y);
+      if (act == Act.Relu) y = relu4(y);
       v128.store(dst + <usize>i * 4, y);
     }
     for (; i < hw; i++) {
       let y = (load<f32>(src + <usize>i * 4) - mu) * scale + shift;
-      if (act == ACT_RELU && y <= 0) y = 0;
+      if (act == Act.Relu && y <= 0) y = 0;
       store<f32>(dst + <usize>i * 4, y);
     }
-    if (act == ACT_SIGMOID) {
+    if (act == Act.Sigmoid) {
       let j = 0;
       for (; j + 4 <= hw; j += 4) v128.store(dst + <usize>j * 4, sigmoid4(v128.load(dst + <usize>j * 4)));
       for (; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
@@ -209,16 +210,6 @@ export function linear(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-// Unary op codes shared with the JS side.
-export const U_RELU: i32 = 0;
-export const U_SIGMOID: i32 = 1;
-export const U_EXP: i32 = 2;
-export const U_NEG: i32 = 3;
-export const U_SQRT: i32 = 4;
-export const U_RSQRT: i32 = 5;
-export const U_ADDS: i32 = 6;
-export const U_MULS: i32 = 7;
-
 /** out[i] = op(x[i]) over n contiguous floats, in chunks per thread. */
 export function unary(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1), n = arg(args, 2), op = arg(args, 3), alpha = argf(args, 4);
@@ -226,16 +217,16 @@ export function unary(args: usize, tid: i32, nth: i32): void {
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const av = f32x4.splat(alpha);
   let i = i0;
-  if (op != U_RSQRT) {
+  if (op != UnaryCode.Rsqrt) {
     for (; i + 4 <= i1; i += 4) {
       const v = v128.load(x + <usize>i * 4);
       let y: v128;
-      if (op == U_RELU) y = relu4(v);
-      else if (op == U_SIGMOID) y = sigmoid4(v);
-      else if (op == U_EXP) y = exp4(v);
-      else if (op == U_NEG) y = f32x4.neg(v);
-      else if (op == U_SQRT) y = f32x4.sqrt(v);
-      else if (op == U_ADDS) y = f32x4.add(v, av);
+      if (op == UnaryCode.Relu) y = relu4(v);
+      else if (op == UnaryCode.Sigmoid) y = sigmoid4(v);
+      else if (op == UnaryCode.Exp) y = exp4(v);
+      else if (op == UnaryCode.Neg) y = f32x4.neg(v);
+      else if (op == UnaryCode.Sqrt) y = f32x4.sqrt(v);
+      else if (op == UnaryCode.AddScalar) y = f32x4.add(v, av);
       else y = f32x4.mul(v, av);
       v128.store(out + <usize>i * 4, y);
     }
@@ -243,23 +234,17 @@ export function unary(args: usize, tid: i32, nth: i32): void {
   for (; i < i1; i++) {
     const v = load<f32>(x + <usize>i * 4);
     let y: f32;
-    if (op == U_RELU) y = v <= 0 ? 0 : v;
-    else if (op == U_SIGMOID) y = sigmoidf(v);
-    else if (op == U_EXP) y = Mathf.exp(v);
-    else if (op == U_NEG) y = -v;
-    else if (op == U_SQRT) y = Mathf.sqrt(v);
-    else if (op == U_RSQRT) y = <f32>(1.0 / Math.sqrt(<f64>v));
-    else if (op == U_ADDS) y = v + alpha;
+    if (op == UnaryCode.Relu) y = v <= 0 ? 0 : v;
+    else if (op == UnaryCode.Sigmoid) y = sigmoidf(v);
+    else if (op == UnaryCode.Exp) y = Mathf.exp(v);
+    else if (op == UnaryCode.Neg) y = -v;
+    else if (op == UnaryCode.Sqrt) y = Mathf.sqrt(v);
+    else if (op == UnaryCode.Rsqrt) y = <f32>(1.0 / Math.sqrt(<f64>v));
+    else if (op == UnaryCode.AddScalar) y = v + alpha;
     else y = v * alpha;
     store<f32>(out + <usize>i * 4, y);
   }
 }
-
-// Binary op codes shared with the JS side.
-export const B_ADD: i32 = 0;
-export const B_SUB: i32 = 1;
-export const B_MUL: i32 = 2;
-export const B_DIV: i32 = 3;
 
 /**
  * out = a ∘ b for the two layouts inference produces: same-shape contiguous operands
@@ -277,9 +262,9 @@ export function binary(args: usize, tid: i32, nth: i32): void {
       const va = v128.load(pa + <usize>i * 4);
       const vb = bPerRow ? v128.load32_splat(pb) : v128.load(pb + <usize>i * 4);
       let y: v128;
-      if (op == B_ADD) y = f32x4.add(va, vb);
-      else if (op == B_SUB) y = f32x4.sub(va, vb);
-      else if (op == B_MUL) y = f32x4.mul(va, vb);
+      if (op == BinaryCode.Add) y = f32x4.add(va, vb);
+      else if (op == BinaryCode.Sub) y = f32x4.sub(va, vb);
+      else if (op == BinaryCode.Mul) y = f32x4.mul(va, vb);
       else y = f32x4.div(va, vb);
       v128.store(po + <usize>i * 4, y);
     }
@@ -287,9 +272,9 @@ export function binary(args: usize, tid: i32, nth: i32): void {
       const va = load<f32>(pa + <usize>i * 4);
       const vb = bPerRow ? load<f32>(pb) : load<f32>(pb + <usize>i * 4);
       let y: f32;
-      if (op == B_ADD) y = va + vb;
-      else if (op == B_SUB) y = va - vb;
-      else if (op == B_MUL) y = va * vb;
+      if (op == BinaryCode.Add) y = va + vb;
+      else if (op == BinaryCode.Sub) y = va - vb;
+      else if (op == BinaryCode.Mul) y = va * vb;
       else y = va / vb;
       store<f32>(po + <usize>i * 4, y);
     }

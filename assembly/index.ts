@@ -6,39 +6,24 @@ import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
-
-// Kernel ids shared with src/backend/wasm/kernels.ts.
-const K_CONV2D = 0;
-const K_MAXPOOL = 1;
-const K_AVGPOOL = 2;
-const K_MEANROWS = 3;
-const K_RADIXGAP = 4;
-const K_RADIXATTEND = 5;
-const K_RSOFTMAX = 6;
-const K_SOFTMAX = 7;
-const K_BATCHNORM = 8;
-const K_LINEAR = 9;
-const K_UNARY = 10;
-const K_BINARY = 11;
-const K_PEAK = 12;
-const K_WINOGRAD_WEIGHTS = 13;
+import { Kernel } from '../src/backend/wasm/ids';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
   switch (kernel) {
-    case K_CONV2D: conv2d(args, tid, nth); break;
-    case K_MAXPOOL: maxPool2d(args, tid, nth); break;
-    case K_AVGPOOL: avgPool2d(args, tid, nth); break;
-    case K_MEANROWS: meanRows(args, tid, nth); break;
-    case K_RADIXGAP: radixGap(args, tid, nth); break;
-    case K_RADIXATTEND: radixAttend(args, tid, nth); break;
-    case K_RSOFTMAX: rSoftmax(args, tid, nth); break;
-    case K_SOFTMAX: softmax(args, tid, nth); break;
-    case K_BATCHNORM: batchNorm(args, tid, nth); break;
-    case K_LINEAR: linear(args, tid, nth); break;
-    case K_UNARY: unary(args, tid, nth); break;
-    case K_BINARY: binary(args, tid, nth); break;
-    case K_PEAK: peak(args, tid); break;
-    case K_WINOGRAD_WEIGHTS: winogradWeights(args, tid, nth); break;
+    case Kernel.Conv2d: conv2d(args, tid, nth); break;
+    case Kernel.MaxPool: maxPool2d(args, tid, nth); break;
+    case Kernel.AvgPool: avgPool2d(args, tid, nth); break;
+    case Kernel.MeanRows: meanRows(args, tid, nth); break;
+    case Kernel.RadixGap: radixGap(args, tid, nth); break;
+    case Kernel.RadixAttend: radixAttend(args, tid, nth); break;
+    case Kernel.RSoftmax: rSoftmax(args, tid, nth); break;
+    case Kernel.Softmax: softmax(args, tid, nth); break;
+    case Kernel.BatchNorm: batchNorm(args, tid, nth); break;
+    case Kernel.Linear: linear(args, tid, nth); break;
+    case Kernel.Unary: unary(args, tid, nth); break;
+    case Kernel.Binary: binary(args, tid, nth); break;
+    case Kernel.Peak: peak(args, tid); break;
+    case Kernel.WinogradWeights: winogradWeights(args, tid, nth); break;
     default: unreachable();
   }
 }

@@ -72,8 +72,3 @@ export function sigmoid4(x: v128): v128 {
   if (n > 3) v = f32x4.replace_lane(v, 3, load<f32>(p, 12));
   return v;
 }
-
-// Activation codes shared with the JS side (src/backend/wasm/kernels.ts).
-export const ACT_NONE: i32 = 0;
-export const ACT_RELU: i32 = 1;
-export const ACT_SIGMOID: i32 = 2;

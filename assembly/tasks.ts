@@ -3,8 +3,10 @@
 // host takes away, a little core on a phone — then simply does fewer tasks, where a fixed
 // split would make the whole dispatch wait for it.
 
+import { TASK_COUNTER_SLOT } from '../src/backend/wasm/ids';
+
 /** Byte offset in the argument block of the task counter; the JS side zeroes it before each dispatch. */
-export const TASK_COUNTER = 252;
+const TASK_COUNTER: usize = <usize>TASK_COUNTER_SLOT * 4;
 
 /** The next unclaimed task index (0, 1, 2, … across all threads of this dispatch). */
 @inline export function claim(args: usize): i32 {

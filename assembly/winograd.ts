@@ -2,20 +2,20 @@
 // attention convs): each 2×2 output tile costs 16 multiply-adds per input channel instead of
 // 36. With Bᵀ, G, Aᵀ the F(2, 3) transforms,
 //   U = G g Gᵀ (weights, once per call), V = Bᵀ d B (each 4×4 input tile),
-//   M[ξ] = Σ_c U[ξ][o][c] · V[ξ][c][t] (16 GEMMs, the micro-kernel of conv.ts), Y = Aᵀ M A.
+//   M[ξ] = Σ_c U[ξ][o][c] · V[ξ][c][t] (16 GEMMs, the micro-kernel of gemm.ts), Y = Aᵀ M A.
 // Tiles are processed in blocks of TB; a block's transformed input is packed straight into
 // the micro-kernel's panel layout, and output channels go in chunks of OC so that the 16
 // products stay in cache for the output transform.
 
 import { claim } from './tasks';
-import { micro } from './conv';
-import { relu4, sigmoid4, sigmoidf, ACT_RELU, ACT_SIGMOID } from './simd';
+import { micro, NR } from './gemm';
+import { relu4, sigmoid4, sigmoidf } from './simd';
+import { Act, WINOGRAD_MAX_CG } from '../src/backend/wasm/ids';
 
 const TB: i32 = 64;
 const OC: i32 = 128;
-const NR: i32 = 8;
-/** Largest group input-channel count the scratch holds transformed (ResNeSt: 512). */
-const MAX_CG: i32 = 512;
+/** Largest group input-channel count the scratch holds transformed (the JS side checks it). */
+const MAX_CG: i32 = WINOGRAD_MAX_CG;
 export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB) * 4;
 
 @inline function arg(args: usize, i: i32): i32 {
@@ -234,10 +234,10 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     a = f32x4.add(a, v128.load(res + i));
     b = f32x4.add(b, v128.load(res + i, 16));
   }
-  if (act == ACT_RELU) {
+  if (act == Act.Relu) {
     a = relu4(a);
     b = relu4(b);
-  } else if (act == ACT_SIGMOID) {
+  } else if (act == Act.Sigmoid) {
     a = sigmoid4(a);
     b = sigmoid4(b);
   }
@@ -264,7 +264,7 @@ function output1(mp: usize, xiStride: usize, out: usize, res: usize, plane: usiz
   if (y >= oh || x >= ow) return;
   const i = (plane + <usize>(y * ow + x)) * 4;
   if (res) v += load<f32>(res + i);
-  if (act == ACT_RELU) { if (v <= 0) v = 0; }
-  else if (act == ACT_SIGMOID) v = sigmoidf(v);
+  if (act == Act.Relu) { if (v <= 0) v = 0; }
+  else if (act == Act.Sigmoid) v = sigmoidf(v);
   store<f32>(out + i, v);
 }

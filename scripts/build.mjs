@@ -57,8 +57,10 @@ await build({
 // that loads them (build/src/backend/wasm/ for tests, dist/ for the bundle).
 const targets = ['simd', 'simd-mt', 'relaxed', 'relaxed-mt'];
 const wasmOut = join(root, 'build', 'wasm');
+// assembly/ also compiles src/backend/wasm/ids.ts, the kernel ids and constants both sides share.
 const newest = Math.max(statSync(join(root, 'asconfig.json')).mtimeMs,
-  ...readdirSync(join(root, 'assembly')).map((f) => statSync(join(root, 'assembly', f)).mtimeMs));
+  statSync(join(root, 'src', 'backend', 'wasm', 'ids.ts')).mtimeMs,
+  ...tsFiles(join(root, 'assembly')).map((f) => statSync(f).mtimeMs));
 const stale = targets.filter((t) => {
   const f = join(wasmOut, `kernels-${t}.wasm`);
   return !existsSync(f) || statSync(f).mtimeMs < newest;

@@ -12,18 +12,14 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
+import { Act, ARG_SLOTS, BinaryCode, Kernel, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG } from './ids.js';
 
-const K = {
-  conv2d: 0, maxPool: 1, avgPool: 2, meanRows: 3, radixGap: 4, radixAttend: 5, rSoftmax: 6, softmax: 7,
-  batchNorm: 8, linear: 9, unary: 10, binary: 11, peak: 12, winogradWeights: 13,
-} as const;
-/** Group input channels the Winograd scratch holds (assembly/winograd.ts: MAX_CG). */
-const WINOGRAD_MAX_CG = 512;
-const ACT: Record<Activation, number> = { none: 0, relu: 1, sigmoid: 2 };
-const UNARY: Record<UnaryOp, number> = { relu: 0, sigmoid: 1, exp: 2, neg: 3, sqrt: 4, rsqrt: 5, addScalar: 6, mulScalar: 7 };
-const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
-/** Slot of the argument block that kernels claim tasks from (assembly/tasks.ts: TASK_COUNTER / 4). */
-const TASK_COUNTER_SLOT = 63;
+const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
+const UNARY: Record<UnaryOp, UnaryCode> = {
+  relu: UnaryCode.Relu, sigmoid: UnaryCode.Sigmoid, exp: UnaryCode.Exp, neg: UnaryCode.Neg, sqrt: UnaryCode.Sqrt,
+  rsqrt: UnaryCode.Rsqrt, addScalar: UnaryCode.AddScalar, mulScalar: UnaryCode.MulScalar,
+};
+const BINARY: Record<BinaryOp, BinaryCode> = { add: BinaryCode.Add, sub: BinaryCode.Sub, mul: BinaryCode.Mul, div: BinaryCode.Div };
 /** Below this many output elements a kernel runs on the calling thread only. */
 const PARALLEL_MIN = 8192;
 const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
@@ -62,7 +58,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
 
   // Each pool gets a fresh control block: workers of a stopped pool may still be winding down.
   let control = arena.alloc(CONTROL_BYTES);
-  const args = arena.alloc(256);
+  const args = arena.alloc(ARG_SLOTS * 4);
   let threads = shared ? wanted : 1;
   let winograd = opts.winograd !== false;
   const scratchStride = ex.convScratchBytes();
@@ -149,13 +145,13 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       js.copy(shape, sview(src, dtype), sview(dst, dtype));
     },
     unary(op: UnaryOp, x: Ref<number>, out: Ref<number>, n: number, alpha: number) {
-      run(K.unary, [addr(x), addr(out), n, UNARY[op]], { 4: alpha }, n);
+      run(Kernel.Unary, [addr(x), addr(out), n, UNARY[op]], { 4: alpha }, n);
     },
     binary(op: BinaryOp, shape: readonly number[], a: StridedRef<number>, b: StridedRef<number>, out: Ref<number>) {
       const n = shape.reduce((p, q) => p * q, 1);
       if (isContiguous(shape, a.strides)) {
         if (isContiguous(shape, b.strides) && !b.strides.some((s, i) => s === 0 && shape[i] !== 1)) {
-          run(K.binary, [addr(a), addr(b), addr(out), 1, n, BINARY[op], 0], {}, n);
+          run(Kernel.Binary, [addr(a), addr(b), addr(out), 1, n, BINARY[op], 0], {}, n);
           return;
         }
         // b constant over the trailing dims and contiguous over the leading ones: per-row scalars.
@@ -163,7 +159,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         while (split > 0 && (b.strides[split - 1] === 0 || shape[split - 1] === 1)) split--;
         const rows = shape.slice(0, split).reduce((p, q) => p * q, 1);
         if (split < shape.length && isContiguous(shape.slice(0, split), b.strides.slice(0, split))) {
-          run(K.binary, [addr(a), addr(b), addr(out), rows, n / rows, BINARY[op], 1], {}, n);
+          run(Kernel.Binary, [addr(a), addr(b), addr(out), rows, n / rows, BINARY[op], 1], {}, n);
           return;
         }
       }
@@ -181,10 +177,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       let u = 0;
       if (wino) {
         u = arena.alloc(16 * g.o * cg * 4);
-        run(K.winogradWeights, [addr(w), u, g.o, cg, g.groups], {}, g.o * cg * 16);
+        run(Kernel.WinogradWeights, [addr(w), u, g.o, cg, g.groups], {}, g.o * cg * 16);
       }
       try {
-        run(K.conv2d, [
+        run(Kernel.Conv2d, [
           addr(x), addr(w), bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
           g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
           ACT[act], scratch, scratchStride, u,
@@ -194,31 +190,31 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       }
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
-      run(K.batchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
+      run(Kernel.BatchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
     },
     maxPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(K.maxPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      run(Kernel.MaxPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     avgPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(K.avgPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      run(Kernel.AvgPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     meanRows(x, out, rows, hw) {
-      run(K.meanRows, [addr(x), addr(out), rows, hw], {}, rows * hw);
+      run(Kernel.MeanRows, [addr(x), addr(out), rows, hw], {}, rows * hw);
     },
     softmax(x, out, outer, dim, inner) {
-      run(K.softmax, [addr(x), addr(out), outer, dim, inner], {}, outer * dim * inner * 8);
+      run(Kernel.Softmax, [addr(x), addr(out), outer, dim, inner], {}, outer * dim * inner * 8);
     },
     linear(x, w, bias, out, m, k, n) {
-      run(K.linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n], {}, m * k * n);
+      run(Kernel.Linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n], {}, m * k * n);
     },
     radixGap(x, out, batch, radix, c, hw) {
-      run(K.radixGap, [addr(x), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+      run(Kernel.RadixGap, [addr(x), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
     },
     rSoftmax(x, out, batch, card, radix, rest) {
-      run(K.rSoftmax, [addr(x), addr(out), batch, card, radix, rest], {}, batch * card * radix * rest * 8);
+      run(Kernel.RSoftmax, [addr(x), addr(out), batch, card, radix, rest], {}, batch * card * radix * rest * 8);
     },
     radixAttend(x, atten, out, batch, radix, c, hw) {
-      run(K.radixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+      run(Kernel.RadixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
     },
 
     memoryStats: () => arena.stats(),
@@ -228,8 +224,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       const slots = [iterations, out];
       views();
       for (let i = 0; i < slots.length; i++) i32[(args >> 2) + i] = slots[i]!;
-      if (pool && nth > 1) pool.dispatch(K.peak, args, Math.min(nth, threads));
-      else ex.dispatch(K.peak, args, 0, 1);
+      if (pool && nth > 1) pool.dispatch(Kernel.Peak, args, Math.min(nth, threads));
+      else ex.dispatch(Kernel.Peak, args, 0, 1);
       const seconds = (performance.now() - t0) / 1000;
       arena.release(out);
       // 6 multiply-adds × 4 lanes × 2 flops per round per thread.

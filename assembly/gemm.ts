@@ -1,0 +1,120 @@
+// The GEMM core every convolution shares (forward direct conv, Winograd's 16 products, the
+// backward passes): a 4×8 register-blocked f32x4 micro-kernel over packed 8-column panels,
+// and the packing of contiguous rows into those panels.
+//   C[rows × cols] (+)= A[rows × kc] · B[kc × cols]
+// A rows are read in place (lda bytes apart), B is packed panel by panel: dst[panel][k][8].
+
+import { fma, relu4, sigmoid4, loadPartial, storePartial } from './simd';
+import { Act } from '../src/backend/wasm/ids';
+
+/** Columns of a packed panel (the micro-kernel's width). */
+export const NR: i32 = 8;
+/** Largest K block; K is split into equal blocks no larger (a 3×3 conv over 32 channels, K = 288, stays one block). */
+export const KC: i32 = 384;
+/** Largest column block packed at once. */
+export const NC: i32 = 256;
+
+@inline function loadRow(p: usize, cols: i32, half: i32): v128 {
+  // Columns [4·half, 4·half + 4) of an 8-wide row with `cols` valid entries.
+  const n = cols - 4 * half;
+  if (n >= 4) return v128.load(p + <usize>(16 * half));
+  return loadPartial(p + <usize>(16 * half), n);
+}
+
+@inline function storeRow(p: usize, v0: v128, v1: v128, cols: i32): void {
+  if (cols >= 8) {
+    v128.store(p, v0);
+    v128.store(p, v1, 16);
+  } else if (cols > 4) {
+    v128.store(p, v0);
+    storePartial(p + 16, v1, cols - 4);
+  } else {
+    storePartial(p, v0, cols);
+  }
+}
+
+@inline function finish(v: v128, bias: f32, r: v128, act: i32): v128 {
+  let y = f32x4.add(f32x4.add(v, f32x4.splat(bias)), r);
+  if (act == Act.Relu) y = relu4(y);
+  else if (act == Act.Sigmoid) y = sigmoid4(y);
+  return y;
+}
+
+/**
+ * C[rows × cols] (+)= A[rows × kc] · B[kc × 8]. A rows are read in place, `lda` bytes apart
+ * (OIHW weights are already the GEMM's A rows: no packing, which matters for deep layers
+ * whose few pixels could not amortise it); B is a packed panel (8 floats per k); C rows are
+ * `ldc` bytes apart. On the last K block the epilogue adds bias[row] and residual (same
+ * layout as C) and applies act. One k step per iteration: V8 hoists every load of an
+ * unrolled body and then spills accumulators.
+ */
+export function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
+  accumulate: bool, last: bool, bias: usize, res: usize, act: i32): void {
+  // Rows past the edge re-read the last valid row; their results are never stored.
+  const a1 = rows > 1 ? a + lda : a;
+  const a2 = rows > 2 ? a1 + lda : a1;
+  const a3 = rows > 3 ? a2 + lda : a2;
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let pa0 = a, pa1 = a1, pa2 = a2, pa3 = a3, pb = b;
+  const end = pb + <usize>kc * 32;
+  while (pb < end) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa0);
+    c00 = fma(av, b0, c00); c01 = fma(av, b1, c01);
+    av = v128.load32_splat(pa1);
+    c10 = fma(av, b0, c10); c11 = fma(av, b1, c11);
+    av = v128.load32_splat(pa2);
+    c20 = fma(av, b0, c20); c21 = fma(av, b1, c21);
+    av = v128.load32_splat(pa3);
+    c30 = fma(av, b0, c30); c31 = fma(av, b1, c31);
+    pa0 += 4; pa1 += 4; pa2 += 4; pa3 += 4; pb += 32;
+  }
+  if (accumulate) {
+    c00 = f32x4.add(c00, loadRow(c, cols, 0)); c01 = f32x4.add(c01, loadRow(c, cols, 1));
+    if (rows > 1) { c10 = f32x4.add(c10, loadRow(c + ldc, cols, 0)); c11 = f32x4.add(c11, loadRow(c + ldc, cols, 1)); }
+    if (rows > 2) { c20 = f32x4.add(c20, loadRow(c + 2 * ldc, cols, 0)); c21 = f32x4.add(c21, loadRow(c + 2 * ldc, cols, 1)); }
+    if (rows > 3) { c30 = f32x4.add(c30, loadRow(c + 3 * ldc, cols, 0)); c31 = f32x4.add(c31, loadRow(c + 3 * ldc, cols, 1)); }
+  }
+  if (last) {
+    const zero = f32x4.splat(0);
+    const hasRes = res != 0;
+    c00 = finish(c00, bias ? load<f32>(bias) : 0, hasRes ? loadRow(res, cols, 0) : zero, act);
+    c01 = finish(c01, bias ? load<f32>(bias) : 0, hasRes ? loadRow(res, cols, 1) : zero, act);
+    if (rows > 1) {
+      c10 = finish(c10, bias ? load<f32>(bias, 4) : 0, hasRes ? loadRow(res + ldc, cols, 0) : zero, act);
+      c11 = finish(c11, bias ? load<f32>(bias, 4) : 0, hasRes ? loadRow(res + ldc, cols, 1) : zero, act);
+    }
+    if (rows > 2) {
+      c20 = finish(c20, bias ? load<f32>(bias, 8) : 0, hasRes ? loadRow(res + 2 * ldc, cols, 0) : zero, act);
+      c21 = finish(c21, bias ? load<f32>(bias, 8) : 0, hasRes ? loadRow(res + 2 * ldc, cols, 1) : zero, act);
+    }
+    if (rows > 3) {
+      c30 = finish(c30, bias ? load<f32>(bias, 12) : 0, hasRes ? loadRow(res + 3 * ldc, cols, 0) : zero, act);
+      c31 = finish(c31, bias ? load<f32>(bias, 12) : 0, hasRes ? loadRow(res + 3 * ldc, cols, 1) : zero, act);
+    }
+  }
+  storeRow(c, c00, c01, cols);
+  if (rows > 1) storeRow(c + ldc, c10, c11, cols);
+  if (rows > 2) storeRow(c + 2 * ldc, c20, c21, cols);
+  if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols);
+}
+
+/** The same packing for a 1×1, stride-1, unpadded conv: X̂ rows are the input planes themselves. */
+export function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
+  const full = jn >> 3, tail = jn & 7;
+  for (let kk = 0; kk < kc; kk++) {
+    const src = x + <usize>((k0 + kk) * plane + j0) * 4;
+    let d = dst + <usize>(kk * NR) * 4;
+    for (let p = 0; p < full; p++) {
+      v128.store(d, v128.load(src + <usize>(p * 32)));
+      v128.store(d, v128.load(src + <usize>(p * 32), 16), 16);
+      d += <usize>(kc * NR) * 4;
+    }
+    if (tail) {
+      const s = src + <usize>(full * 32);
+      for (let t = 0; t < NR; t++) store<f32>(d + <usize>t * 4, t < tail ? load<f32>(s + <usize>t * 4) : 0);
+    }
+  }
+}
+

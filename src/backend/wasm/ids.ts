@@ -1,0 +1,56 @@
+// The numbers the JS side (src/backend/wasm/index.ts) and the AssemblyScript kernels
+// (assembly/, which imports this file by its relative path) must agree on, defined once.
+// Written in the subset both compilers accept: enums of integer literals and integer
+// constants, no imports, no types beyond those.
+
+/** Kernel ids: the first argument of the module's `dispatch` export. */
+export enum Kernel {
+  Conv2d = 0,
+  MaxPool = 1,
+  AvgPool = 2,
+  MeanRows = 3,
+  RadixGap = 4,
+  RadixAttend = 5,
+  RSoftmax = 6,
+  Softmax = 7,
+  BatchNorm = 8,
+  Linear = 9,
+  Unary = 10,
+  Binary = 11,
+  Peak = 12,
+  WinogradWeights = 13,
+}
+
+/** Activation codes of fused epilogues and activationBackward. */
+export enum Act {
+  None = 0,
+  Relu = 1,
+  Sigmoid = 2,
+}
+
+/** Element-wise unary op codes (the `unary` kernel). */
+export enum UnaryCode {
+  Relu = 0,
+  Sigmoid = 1,
+  Exp = 2,
+  Neg = 3,
+  Sqrt = 4,
+  Rsqrt = 5,
+  AddScalar = 6,
+  MulScalar = 7,
+}
+
+/** Element-wise binary op codes (the `binary` kernel). */
+export enum BinaryCode {
+  Add = 0,
+  Sub = 1,
+  Mul = 2,
+  Div = 3,
+}
+
+/** The argument block's size in 4-byte slots. */
+export const ARG_SLOTS = 64;
+/** Slot of the argument block holding the task counter that threads claim work from; the JS side zeroes it before each dispatch. */
+export const TASK_COUNTER_SLOT = 63;
+/** Largest group input-channel count the Winograd scratch holds transformed (ResNeSt: 512). */
+export const WINOGRAD_MAX_CG = 512;
