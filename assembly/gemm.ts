@@ -100,7 +100,11 @@ export function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usi
   if (rows > 3) storeRow(c + 3 * ldc, c30, c31, cols);
 }
 
-/** The same packing for a 1×1, stride-1, unpadded conv: X̂ rows are the input planes themselves. */
+/**
+ * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of a row-major matrix whose rows are `plane`
+ * floats apart (a 1×1, stride-1, unpadded conv's X̂: the input planes themselves; the output
+ * gradient dY for the input gradient) into panels of 8 columns, zero-filled past jn.
+ */
 export function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
   const full = jn >> 3, tail = jn & 7;
   for (let kk = 0; kk < kc; kk++) {
@@ -118,3 +122,50 @@ export function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i3
   }
 }
 
+
+/**
+ * The transposed packing: B = Sᵀ for a row-major S whose rows are `ld` bytes apart. Columns
+ * [0, kn) of B are rows of S, B's k runs along S's rows: dst[panel][k][8] = S[panel·8 + t][k]
+ * for k < kc, zero for t past kn. Four k at a time: two 4×4 transposes of 4-float loads.
+ */
+export function packTransposed(s: usize, ld: usize, kn: i32, kc: i32, dst: usize): void {
+  const panels = (kn + NR - 1) >> 3;
+  const zero = f32x4.splat(0);
+  for (let pnl = 0; pnl < panels; pnl++) {
+    const r = pnl * NR;
+    // Rows past kn read row 0 and are masked to zero below.
+    const s0 = s + <usize>r * ld;
+    const s1 = r + 1 < kn ? s0 + ld : s0, s2 = r + 2 < kn ? s0 + 2 * ld : s0, s3 = r + 3 < kn ? s0 + 3 * ld : s0;
+    const s4 = r + 4 < kn ? s0 + 4 * ld : s0, s5 = r + 5 < kn ? s0 + 5 * ld : s0;
+    const s6 = r + 6 < kn ? s0 + 6 * ld : s0, s7 = r + 7 < kn ? s0 + 7 * ld : s0;
+    const valid = kn - r;
+    // Lane masks: all-ones for rows that exist.
+    const m0 = i32x4(valid > 0 ? -1 : 0, valid > 1 ? -1 : 0, valid > 2 ? -1 : 0, valid > 3 ? -1 : 0);
+    const m1 = i32x4(valid > 4 ? -1 : 0, valid > 5 ? -1 : 0, valid > 6 ? -1 : 0, valid > 7 ? -1 : 0);
+    let d = dst + <usize>(pnl * kc * NR) * 4;
+    let k = 0;
+    for (; k + 4 <= kc; k += 4, d += 128) {
+      const o = <usize>k * 4;
+      transpose4(v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o), m0, d);
+      transpose4(v128.load(s4 + o), v128.load(s5 + o), v128.load(s6 + o), v128.load(s7 + o), m1, d + 16);
+    }
+    for (; k < kc; k++, d += 32) {
+      const o = <usize>k * 4;
+      const lo = f32x4(load<f32>(s0 + o), load<f32>(s1 + o), load<f32>(s2 + o), load<f32>(s3 + o));
+      const hi = f32x4(load<f32>(s4 + o), load<f32>(s5 + o), load<f32>(s6 + o), load<f32>(s7 + o));
+      v128.store(d, v128.bitselect(lo, zero, m0));
+      v128.store(d, v128.bitselect(hi, zero, m1), 16);
+    }
+  }
+}
+
+/** Rows a, b, c, e (4 floats each) transposed: column j (masked) stored at d + 32·j. */
+@inline function transpose4(a: v128, b: v128, c: v128, e: v128, mask: v128, d: usize): void {
+  const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(c, e, 0, 4, 1, 5), t3 = v128.shuffle<f32>(c, e, 2, 6, 3, 7);
+  const zero = f32x4.splat(0);
+  v128.store(d, v128.bitselect(v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), zero, mask));
+  v128.store(d, v128.bitselect(v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), zero, mask), 32);
+  v128.store(d, v128.bitselect(v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), zero, mask), 64);
+  v128.store(d, v128.bitselect(v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), zero, mask), 96);
+}

@@ -6,6 +6,7 @@ import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
+import { transposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
 import { Kernel } from '../src/backend/wasm/ids';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
@@ -24,6 +25,9 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.Binary: binary(args, tid, nth); break;
     case Kernel.Peak: peak(args, tid); break;
     case Kernel.WinogradWeights: winogradWeights(args, tid, nth); break;
+    case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
+    case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;
+    case Kernel.Conv2dBackwardInput: conv2dBackwardInput(args, tid, nth); break;
     default: unreachable();
   }
 }
@@ -34,7 +38,7 @@ export function heapBase(): usize {
 }
 
 export function convScratchBytes(): i32 {
-  return max(DIRECT_SCRATCH, WINOGRAD_SCRATCH);
+  return max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), BACKWARD_SCRATCH);
 }
 
 export function relaxed(): bool {

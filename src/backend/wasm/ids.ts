@@ -19,6 +19,10 @@ export enum Kernel {
   Binary = 11,
   Peak = 12,
   WinogradWeights = 13,
+  // Training (assembly/backward.ts).
+  TransposeGroups = 14,
+  Conv2dBackwardWeight = 15,
+  Conv2dBackwardInput = 16,
 }
 
 /** Activation codes of fused epilogues and activationBackward. */

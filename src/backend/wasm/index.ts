@@ -99,13 +99,45 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   };
 
   /**
-   * Training kernels: the js reference kernels run on views of the same memory until each
-   * has a SIMD kernel of its own (they allocate no wasm memory, so the views stay valid).
+   * Training kernels: AssemblyScript ones where they exist (`native`), else the js reference
+   * kernels on views of the same memory (they allocate no wasm memory, so the views stay valid).
    */
   const viewed = (fn: (...args: unknown[]) => void) => (...args: unknown[]) => {
     fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
   };
-  const training = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
+  const fallback = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
+  /** The training kernels that have AssemblyScript versions (assembly/backward.ts). */
+  const native: Partial<TrainingKernels<number>> = {
+    conv2dBackwardWeight(g, x, dy, dw) {
+      const k = (g.c / g.groups) * g.kh * g.kw;
+      if (g.n * g.oh * g.ow === 0) {
+        backend.fill(dw, g.o * k, 0, 'float32');
+        return;
+      }
+      run(Kernel.Conv2dBackwardWeight, [addr(x), addr(dy), addr(dw), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
+    },
+    conv2dBackwardInput(g, dy, w, dx) {
+      const k = (g.c / g.groups) * g.kh * g.kw;
+      const work = g.n * g.o * g.oh * g.ow * k;
+      // wt[g][k][m]: the A rows of Wᵀ·dY (for a 1×1 conv, OIHW weights of the transposed conv).
+      const wt = arena.alloc(g.o * k * 4);
+      try {
+        run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
+        if (g.kh === 1 && g.kw === 1 && g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0) {
+          // dX = Wᵀ · dY needs no col2im: the forward conv kernel over dY with the transposed weights.
+          run(Kernel.Conv2d, [
+            addr(dy), wt, 0, 0, addr(dx), g.n, g.o, g.oh, g.ow, g.c, 1, 1, 1, 1, 0, 0, 1, 1, g.groups, g.h, g.w,
+            Act.None, scratch, scratchStride, 0,
+          ], {}, work);
+        } else {
+          run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, work);
+        }
+      } finally {
+        arena.release(wt);
+      }
+    },
+  };
+  const training: TrainingKernels<number> = { ...fallback, ...native };
 
   const backend: WasmBackend = {
     name: 'wasm',
@@ -252,6 +284,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
   };
   return backend;
+}
+
+function geometrySlots(g: Conv2dGeometry): number[] {
+  return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow];
 }
 
 function poolSlots(g: Pool2dGeometry, x: number, out: number): number[] {

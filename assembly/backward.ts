@@ -1,0 +1,252 @@
+// Convolution gradients as GEMMs on the forward conv's micro-kernel (gemm.ts), per group g:
+//   weight: dW_g [og × K] = Σ_b dY_{b,g} [og × P] · X̂_{b,g}ᵀ [P × K]
+//   input:  dX_{b,g} = col2im(W_gᵀ [K × og] · dY_{b,g} [og × P])
+// with K = (input channel, ky, kx) of the group and P the output pixels. For dW the A rows
+// are dY's rows in place (contiguous over pixels) and B is X̂ᵀ packed in 8-column panels
+// (im2col rows, then 4×4 transposes; a 1×1 stride-1 conv transposes the input planes
+// directly). For dX the A rows are the transposed weights (Kernel.TransposeGroups, once per
+// call) and B is dY packed like a 1×1 conv's input; the product goes through a per-thread
+// column buffer that col2im adds into dX. (A 1×1 stride-1 unpadded dX needs no col2im: the
+// JS side runs it as the forward conv kernel over dY with the transposed weights.)
+//
+// Threads write disjoint outputs: dW tasks own (group, block of K columns) and loop over
+// every image; dX tasks own (image, group, block of input channels). Block sizes along the
+// reduction (pixels for dW, output channels for dX) never depend on the thread count, so
+// results are the same on any number of threads.
+
+import { claim } from './tasks';
+import { micro, packRows, packTransposed, NR, KC, NC } from './gemm';
+
+/** Pixels per reduction block of dW (the micro-kernel's k); blocks are equal and no longer. */
+const PC: i32 = 384;
+/** K columns of dW packed at once. */
+const KN: i32 = NC;
+/** Rows of the dX column buffer, at most (blocks of whole 4-row panels). */
+const CR: i32 = 512;
+/** Columns (pixels) of a dX block. */
+const CN: i32 = NC;
+
+/** Scratch bytes a thread needs: dW packs an im2col block and its panels, dX a dY block and the column buffer. */
+export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4, KC * CN * 4 + CR * CN * 4);
+
+@inline function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + <usize>i * 4);
+}
+
+/**
+ * wt[g][k][m] = w[g·og + m][k]: each group's [og × K] weight transposed to [K × og]
+ * (args: w, wt, o, groups, K). Rows of wt are split over threads.
+ */
+export function transposeGroups(args: usize, tid: i32, nth: i32): void {
+  const w = <usize>arg(args, 0), wt = <usize>arg(args, 1), o = arg(args, 2), groups = arg(args, 3), K = arg(args, 4);
+  const og = o / groups;
+  for (let t = tid; t < groups * K; t += nth) {
+    const g = t / K, k = t - g * K;
+    const src = w + <usize>(g * og * K + k) * 4, dst = wt + <usize>t * og * 4;
+    for (let m = 0; m < og; m++) store<f32>(dst + <usize>m * 4, load<f32>(src + <usize>(m * K) * 4));
+  }
+}
+
+/**
+ * Rows [k0, k0+kn) × pixels [p0, p0+pn) of one image's group's im2col matrix, row-major into
+ * dst (rows pn floats apart). Each output row's run of valid taps is a straight copy (stride
+ * 1) or a strided gather; taps in the padding are zeros.
+ */
+function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  ow: i32, k0: i32, kn: i32, p0: i32, pn: i32, dst: usize): void {
+  const taps = kh * kw;
+  for (let kk = 0; kk < kn; kk++) {
+    const r = k0 + kk;
+    const ci = r / taps, rem = r - ci * taps;
+    const ky = rem / kw, kx = rem - ky * kw;
+    const plane = x + <usize>(ci * h * w) * 4;
+    const yOff = ky * dh - ph, xOff = kx * dw - pw;
+    // Output columns whose tap lies inside the row: 0 ≤ ox·sw + xOff < w.
+    const lo = xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
+    const hi = w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
+    let d = dst + <usize>(kk * pn) * 4;
+    let oy = p0 / ow, ox = p0 - oy * ow;
+    let p = 0;
+    while (p < pn) {
+      const run = min(ow - ox, pn - p);
+      const iy = oy * sh + yOff;
+      const a = <u32>iy < <u32>h ? min(max(lo, ox), ox + run) : ox + run;
+      const b = <u32>iy < <u32>h ? max(min(hi, ox + run), a) : ox + run;
+      // [ox, a) zeros, [a, b) taps, [b, ox + run) zeros.
+      for (let q = ox; q < a; q++) store<f32>(d + <usize>(q - ox) * 4, 0);
+      if (b > a) {
+        const src = plane + <usize>(iy * w + xOff) * 4;
+        let q = a;
+        if (sw == 1) {
+          for (; q + 4 <= b; q += 4) v128.store(d + <usize>(q - ox) * 4, v128.load(src + <usize>q * 4));
+          for (; q < b; q++) store<f32>(d + <usize>(q - ox) * 4, load<f32>(src + <usize>q * 4));
+        } else {
+          for (; q < b; q++) store<f32>(d + <usize>(q - ox) * 4, load<f32>(src + <usize>(q * sw) * 4));
+        }
+      }
+      for (let q = b; q < ox + run; q++) store<f32>(d + <usize>(q - ox) * 4, 0);
+      d += <usize>run * 4;
+      p += run;
+      ox = 0;
+      oy++;
+    }
+  }
+}
+
+/** Slots: x, dy, dw, n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow, scratch, scratch stride. */
+export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), dwt = <usize>arg(args, 2);
+  const n = arg(args, 3), c = arg(args, 4), h = arg(args, 5), w = arg(args, 6), o = arg(args, 7);
+  const kh = arg(args, 8), kw = arg(args, 9), sh = arg(args, 10), sw = arg(args, 11), ph = arg(args, 12), pw = arg(args, 13);
+  const dh = arg(args, 14), dw = arg(args, 15), groups = arg(args, 16), oh = arg(args, 17), ow = arg(args, 18);
+  const scratch = <usize>arg(args, 19) + <usize>(tid * arg(args, 20));
+  const cg = c / groups, og = o / groups;
+  const K = cg * kh * kw, P = oh * ow;
+  const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  // Blocks of K columns, equal widths (multiples of NR, at most KN); with threads, at least
+  // about four tasks a thread (each block packs only its own columns, so splitting is free).
+  let nBlocks = (K + KN - 1) / KN;
+  if (nth > 1) nBlocks = max(nBlocks, min((4 * nth + groups - 1) / groups, (K + NR - 1) / NR));
+  const kb = min(KN, ((K + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
+  nBlocks = (K + kb - 1) / kb;
+  const pBlocks = (P + PC - 1) / PC;
+  const pc = (P + pBlocks - 1) / pBlocks;
+  const rowsBuf = scratch, panels = scratch + <usize>(KN * PC) * 4;
+  const total = groups * nBlocks;
+  const lda = <usize>P * 4, ldc = <usize>K * 4;
+  for (let t = claim(args); t < total; t = claim(args)) {
+    const g = t / nBlocks, k0 = (t - g * nBlocks) * kb;
+    const kn = min(kb, K - k0);
+    const np = (kn + NR - 1) / NR;
+    for (let b = 0; b < n; b++) {
+      const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
+      const dyg = dy + <usize>((b * o + g * og) * P) * 4;
+      for (let p0 = 0; p0 < P; p0 += pc) {
+        const pn = min(pc, P - p0);
+        if (direct) packTransposed(xg + <usize>(k0 * P + p0) * 4, lda, kn, pn, panels);
+        else {
+          im2colRows(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kn, p0, pn, rowsBuf);
+          packTransposed(rowsBuf, <usize>pn * 4, kn, pn, panels);
+        }
+        const acc = b > 0 || p0 > 0;
+        for (let m0 = 0; m0 < og; m0 += 4) {
+          const a = dyg + <usize>(m0 * P + p0) * 4;
+          const cRow = dwt + <usize>((g * og + m0) * K + k0) * 4;
+          const rows = min(4, og - m0);
+          for (let j = 0; j < np; j++) {
+            micro(pn, a, lda, rows, panels + <usize>(j * pn * NR) * 4, cRow + <usize>(j * NR) * 4, ldc, min(NR, kn - j * NR),
+              acc, false, 0, 0, 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dx += col2im of rows [r0, r0+rn) × pixels [j0, j0+jn) of the column buffer (rows ldb bytes
+ * apart) for one image's group (dx at its first channel).
+ */
+function col2imAdd(col: usize, ldb: usize, dx: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32,
+  dh: i32, dw: i32, ow: i32, r0: i32, rn: i32, j0: i32, jn: i32): void {
+  const taps = kh * kw;
+  for (let rr = 0; rr < rn; rr++) {
+    const r = r0 + rr;
+    const ci = r / taps, rem = r - ci * taps;
+    const ky = rem / kw, kx = rem - ky * kw;
+    const plane = dx + <usize>(ci * h * w) * 4;
+    const yOff = ky * dh - ph, xOff = kx * dw - pw;
+    const lo = xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
+    const hi = w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
+    let s = col + <usize>rr * ldb;
+    let oy = j0 / ow, ox = j0 - oy * ow;
+    let p = 0;
+    while (p < jn) {
+      const run = min(ow - ox, jn - p);
+      const iy = oy * sh + yOff;
+      if (<u32>iy < <u32>h) {
+        const a = min(max(lo, ox), ox + run), b = max(min(hi, ox + run), a);
+        const dst = plane + <usize>(iy * w + xOff) * 4;
+        const src = s - <usize>ox * 4;
+        let q = a;
+        if (sw == 1) {
+          for (; q + 4 <= b; q += 4) {
+            const at = dst + <usize>q * 4;
+            v128.store(at, f32x4.add(v128.load(at), v128.load(src + <usize>q * 4)));
+          }
+          for (; q < b; q++) store<f32>(dst + <usize>q * 4, load<f32>(dst + <usize>q * 4) + load<f32>(src + <usize>q * 4));
+        } else {
+          for (; q < b; q++) {
+            const at = dst + <usize>(q * sw) * 4;
+            store<f32>(at, load<f32>(at) + load<f32>(src + <usize>q * 4));
+          }
+        }
+      }
+      s += <usize>run * 4;
+      p += run;
+      ox = 0;
+      oy++;
+    }
+  }
+}
+
+/** Slots: dy, wt (from transposeGroups), dx, then the geometry as for the weight gradient, scratch, scratch stride. */
+export function conv2dBackwardInput(args: usize, tid: i32, nth: i32): void {
+  const dy = <usize>arg(args, 0), wt = <usize>arg(args, 1), dx = <usize>arg(args, 2);
+  const n = arg(args, 3), c = arg(args, 4), h = arg(args, 5), w = arg(args, 6), o = arg(args, 7);
+  const kh = arg(args, 8), kw = arg(args, 9), sh = arg(args, 10), sw = arg(args, 11), ph = arg(args, 12), pw = arg(args, 13);
+  const dh = arg(args, 14), dw = arg(args, 15), groups = arg(args, 16), oh = arg(args, 17), ow = arg(args, 18);
+  const scratch = <usize>arg(args, 19) + <usize>(tid * arg(args, 20));
+  const cg = c / groups, og = o / groups, taps = kh * kw;
+  const K = cg * taps, P = oh * ow;
+  // Tasks own whole input channels: split each (image, group) into channel blocks when there
+  // would be fewer than four tasks a thread (each block packs the same dY columns again).
+  const base = n * groups;
+  let split = 1;
+  if (nth > 1) while (split < cg && base * split < 4 * nth) split++;
+  const perSplit = (cg + split - 1) / split;
+  const total = base * split;
+  // Column blocks, output-channel (reduction) blocks and row chunks: equal sizes, no larger
+  // than CN, KC and CR, none depending on the thread count.
+  const cBlocks = (P + CN - 1) / CN;
+  const cn = min(CN, ((P + cBlocks - 1) / cBlocks + NR - 1) & ~(NR - 1));
+  const mBlocks = (og + KC - 1) / KC;
+  const mStep = (og + mBlocks - 1) / mBlocks;
+  const packed = scratch, col = scratch + <usize>(KC * CN) * 4;
+  const ldb = <usize>cn * 4, lda = <usize>og * 4;
+  const plane = h * w;
+  for (let t = claim(args); t < total; t = claim(args)) {
+    const cs = t % split, rest = t / split;
+    const g = rest % groups, b = rest / groups;
+    const c0 = cs * perSplit, c1 = min(cg, c0 + perSplit);
+    if (c0 >= c1) continue;
+    const dxg = dx + <usize>((b * c + g * cg) * plane) * 4;
+    memory.fill(dxg + <usize>(c0 * plane) * 4, 0, <usize>((c1 - c0) * plane) * 4);
+    const dyg = dy + <usize>((b * o + g * og) * P) * 4;
+    const wtg = wt + <usize>(g * K * og) * 4;
+    const rBegin = c0 * taps, rEnd = c1 * taps, R = rEnd - rBegin;
+    const chunks = (R + CR - 1) / CR;
+    const rc = min(CR, ((R + chunks - 1) / chunks + 3) & ~3);
+    for (let j0 = 0; j0 < P; j0 += cn) {
+      const jn = min(cn, P - j0);
+      for (let r0 = rBegin; r0 < rEnd; r0 += rc) {
+        const rn = min(rc, rEnd - r0);
+        for (let m0 = 0; m0 < og; m0 += mStep) {
+          const kc = min(mStep, og - m0);
+          // One output-channel block is packed once per column block; more are packed per row chunk.
+          if (mBlocks > 1 || r0 == rBegin) packRows(dyg, P, m0, kc, j0, jn, packed);
+          for (let rr = 0; rr < rn; rr += 4) {
+            const a = wtg + <usize>((r0 + rr) * og + m0) * 4;
+            const rows = min(4, rn - rr);
+            const cRow = col + <usize>rr * ldb;
+            for (let jp = 0; jp < jn; jp += NR) {
+              micro(kc, a, lda, rows, packed + <usize>(jp * kc) * 4, cRow + <usize>jp * 4, ldb, min(NR, jn - jp),
+                m0 > 0, false, 0, 0, 0);
+            }
+          }
+        }
+        col2imAdd(col, ldb, dxg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, r0, rn, j0, jn);
+      }
+    }
+  }
+}
