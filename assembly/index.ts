@@ -7,6 +7,7 @@ import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
 import { transposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
+import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { Kernel } from '../src/backend/wasm/ids';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
@@ -28,6 +29,13 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
     case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;
     case Kernel.Conv2dBackwardInput: conv2dBackwardInput(args, tid, nth); break;
+    case Kernel.ChannelSum: channelSum(args, tid, nth); break;
+    case Kernel.ChannelMoments: channelMoments(args, tid, nth); break;
+    case Kernel.BatchNormBackward: batchNormBackward(args, tid, nth); break;
+    case Kernel.ActivationBackward: activationBackward(args, tid, nth); break;
+    case Kernel.RadixAttendBackward: radixAttendBackward(args, tid, nth); break;
+    case Kernel.SgdStep: sgdStep(args, tid, nth); break;
+    case Kernel.AdamwStep: adamwStep(args, tid, nth); break;
     default: unreachable();
   }
 }

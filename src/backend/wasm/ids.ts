@@ -19,10 +19,18 @@ export enum Kernel {
   Binary = 11,
   Peak = 12,
   WinogradWeights = 13,
-  // Training (assembly/backward.ts).
+  // Training: convolution gradients (assembly/backward.ts).
   TransposeGroups = 14,
   Conv2dBackwardWeight = 15,
   Conv2dBackwardInput = 16,
+  // Training (assembly/train.ts).
+  ChannelSum = 17,
+  ChannelMoments = 18,
+  BatchNormBackward = 19,
+  ActivationBackward = 20,
+  RadixAttendBackward = 21,
+  SgdStep = 22,
+  AdamwStep = 23,
 }
 
 /** Activation codes of fused epilogues and activationBackward. */

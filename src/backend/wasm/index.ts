@@ -106,7 +106,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
   };
   const fallback = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
-  /** The training kernels that have AssemblyScript versions (assembly/backward.ts). */
+  /** The training kernels that have AssemblyScript versions (assembly/backward.ts, assembly/train.ts). */
   const native: Partial<TrainingKernels<number>> = {
     conv2dBackwardWeight(g, x, dy, dw) {
       const k = (g.c / g.groups) * g.kh * g.kw;
@@ -137,6 +137,36 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       }
     },
   };
+  Object.assign(native, {
+    channelSum(x, out, n, c, hw) {
+      run(Kernel.ChannelSum, [addr(x), addr(out), n, c, hw], {}, n * c * hw);
+    },
+    channelMoments(x, mean, variance, n, c, hw) {
+      run(Kernel.ChannelMoments, [addr(x), addr(mean), addr(variance), n, c, hw], {}, 2 * n * c * hw);
+    },
+    batchNormBackward(x, dy, mean, variance, weight, eps, n, c, hw, dx, dweight, dbias) {
+      run(Kernel.BatchNormBackward, [addr(x), addr(dy), addr(mean), addr(variance), addr(weight), addr(dx), addr(dweight), addr(dbias), n, c, hw],
+        { 11: eps }, 3 * n * c * hw);
+    },
+    activationBackward(act, y, dy, dx, numel) {
+      run(Kernel.ActivationBackward, [ACT[act], addr(y), addr(dy), addr(dx), numel], {}, numel);
+    },
+    radixAttendBackward(x, atten, dy, dx, datten, batch, radix, c, hw) {
+      run(Kernel.RadixAttendBackward, [addr(x), addr(atten), addr(dy), addr(dx), addr(datten), batch, radix, c, hw], {}, 2 * batch * radix * c * hw);
+    },
+    sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
+      // The reference's float32 constants: fround(lr), fround(momentum), fround(weightDecay).
+      run(Kernel.SgdStep, [addr(p), addr(grad), buf ? addr(buf) : 0, numel, buf && momentum ? 1 : 0, nesterov ? 1 : 0, first ? 1 : 0],
+        { 7: lr, 8: momentum, 9: weightDecay }, numel);
+    },
+    adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
+      // Float32 slots round each constant as the reference's Math.fround does.
+      const bc1 = 1 - beta1 ** step, bc2Sqrt = Math.sqrt(1 - beta2 ** step);
+      run(Kernel.AdamwStep, [addr(p), addr(grad), addr(expAvg), addr(expAvgSq), numel], {
+        5: 1 - lr * weightDecay, 6: beta1, 7: 1 - beta1, 8: beta2, 9: 1 - beta2, 10: bc2Sqrt, 11: eps, 12: lr / bc1,
+      }, 4 * numel);
+    },
+  } satisfies Partial<TrainingKernels<number>>);
   const training: TrainingKernels<number> = { ...fallback, ...native };
 
   const backend: WasmBackend = {

@@ -1,0 +1,271 @@
+// Training kernels besides the conv gradients: batch statistics and batch norm's gradient,
+// activation and split-attention gradients, the optimizers' updates. SIMD over contiguous
+// runs; per-channel kernels split channels over threads, element-wise ones equal chunks.
+// Sums follow the js reference (src/backend/js/training.ts), which adds in float64: here
+// float32 lanes add up blocks of 64 values and the blocks are added in float64. The
+// optimizers repeat the reference's float32 operations one for one (plain multiplies and
+// adds, never a fused multiply-add), so their results are the same bits.
+
+import { lo64, hi64 } from './simd';
+import { Act } from '../src/backend/wasm/ids';
+
+@inline function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + <usize>i * 4);
+}
+@inline function argf(args: usize, i: i32): f32 {
+  return load<f32>(args + <usize>i * 4);
+}
+
+// What a run reduction adds up, per element (literals at every call site).
+const SUM = 0; // a
+const SQDEV = 1; // (a − μ)²
+const DOT = 2; // a · b
+const DOTDEV = 3; // a · (b − μ)
+
+@inline function term(mode: i32, a: v128, b: v128, mu: v128): v128 {
+  if (mode == SUM) return a;
+  if (mode == SQDEV) {
+    const d = f32x4.sub(a, mu);
+    return f32x4.mul(d, d);
+  }
+  if (mode == DOT) return f32x4.mul(a, b);
+  return f32x4.mul(a, f32x4.sub(b, mu));
+}
+
+@inline function term1(mode: i32, a: f32, b: f32, mu: f32): f32 {
+  if (mode == SUM) return a;
+  if (mode == SQDEV) return (a - mu) * (a - mu);
+  if (mode == DOT) return a * b;
+  return a * (b - mu);
+}
+
+/** Σ term(a[i], b[i]) over n floats: float32 lanes within blocks of 64, blocks in float64. */
+@inline function reduceRun(mode: i32, a: usize, b: usize, n: i32, mu: f32): f64 {
+  const muv = f32x4.splat(mu);
+  let acc = f64x2.splat(0);
+  let i = 0;
+  const n4 = n & ~3;
+  while (i < n4) {
+    const end = min(n4, i + 64);
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+    for (; i + 8 <= end; i += 8) {
+      const o = <usize>i * 4;
+      s0 = f32x4.add(s0, term(mode, v128.load(a + o), mode >= DOT ? v128.load(b + o) : muv, muv));
+      s1 = f32x4.add(s1, term(mode, v128.load(a + o, 16), mode >= DOT ? v128.load(b + o, 16) : muv, muv));
+    }
+    if (i < end) {
+      const o = <usize>i * 4;
+      s0 = f32x4.add(s0, term(mode, v128.load(a + o), mode >= DOT ? v128.load(b + o) : muv, muv));
+      i += 4;
+    }
+    const s = f32x4.add(s0, s1);
+    acc = f64x2.add(acc, f64x2.add(lo64(s), hi64(s)));
+  }
+  let s = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    s += <f64>term1(mode, load<f32>(a + o), mode >= DOT ? load<f32>(b + o) : 0, mu);
+  }
+  return s;
+}
+
+/** The reduction over channel j of [n, c, hw]: its n runs of hw floats. */
+@inline function channelReduce(mode: i32, a: usize, b: usize, n: i32, c: i32, hw: i32, j: i32, mu: f32): f64 {
+  let s: f64 = 0;
+  for (let bi = 0; bi < n; bi++) {
+    const o = <usize>((bi * c + j) * hw) * 4;
+    s += reduceRun(mode, a + o, b + o, hw, mu);
+  }
+  return s;
+}
+
+/** out[j] = Σ_{b, p} x[b, j, p]. Slots: x, out, n, c, hw. */
+export function channelSum(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), n = arg(args, 2), c = arg(args, 3), hw = arg(args, 4);
+  for (let j = tid; j < c; j += nth) store<f32>(out + <usize>j * 4, <f32>channelReduce(SUM, x, 0, n, c, hw, j, 0));
+}
+
+/** Per-channel mean and biased variance (two passes). Slots: x, mean, variance, n, c, hw. */
+export function channelMoments(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), mean = <usize>arg(args, 1), variance = <usize>arg(args, 2);
+  const n = arg(args, 3), c = arg(args, 4), hw = arg(args, 5);
+  const m = <f64>n * <f64>hw;
+  for (let j = tid; j < c; j += nth) {
+    const mu = <f32>(channelReduce(SUM, x, 0, n, c, hw, j, 0) / m);
+    store<f32>(mean + <usize>j * 4, mu);
+    store<f32>(variance + <usize>j * 4, <f32>(channelReduce(SQDEV, x, 0, n, c, hw, j, mu) / m));
+  }
+}
+
+/**
+ * Training batch norm's gradients, per channel: dbias = Σ dy, dweight = Σ dy·(x − μ)·σ⁻¹,
+ * dx = γσ⁻¹ · (dy − dbias/m − (x − μ)·σ⁻¹ · dweight/m).
+ * Slots: x, dy, mean, variance, weight, dx, dweight, dbias, n, c, hw; float 11: eps.
+ */
+export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), mean = <usize>arg(args, 2), variance = <usize>arg(args, 3);
+  const weight = <usize>arg(args, 4), dx = <usize>arg(args, 5), dweight = <usize>arg(args, 6), dbias = <usize>arg(args, 7);
+  const n = arg(args, 8), c = arg(args, 9), hw = arg(args, 10), eps = argf(args, 11);
+  const m = <f64>n * <f64>hw;
+  for (let j = tid; j < c; j += nth) {
+    const mu = load<f32>(mean + <usize>j * 4);
+    const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>j * 4) + <f64>eps);
+    const sdy = channelReduce(SUM, dy, 0, n, c, hw, j, 0);
+    const sdyx = channelReduce(DOTDEV, dy, x, n, c, hw, j, mu);
+    const dw = sdyx * invstd;
+    store<f32>(dweight + <usize>j * 4, <f32>dw);
+    store<f32>(dbias + <usize>j * 4, <f32>sdy);
+    const scale = <f32>(<f64>load<f32>(weight + <usize>j * 4) * invstd);
+    const shift = <f32>(sdy / m), k = <f32>(invstd * (dw / m));
+    const sv = f32x4.splat(scale), bv = f32x4.splat(shift), kv = f32x4.splat(k), mv = f32x4.splat(mu);
+    for (let bi = 0; bi < n; bi++) {
+      const o = <usize>((bi * c + j) * hw) * 4;
+      const px = x + o, pd = dy + o, po = dx + o;
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
+        const q = <usize>i * 4;
+        const xm = f32x4.sub(v128.load(px + q), mv);
+        v128.store(po + q, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(pd + q), bv), f32x4.mul(xm, kv))));
+      }
+      for (; i < hw; i++) {
+        const q = <usize>i * 4;
+        store<f32>(po + q, scale * ((load<f32>(pd + q) - shift) - (load<f32>(px + q) - mu) * k));
+      }
+    }
+  }
+}
+
+/** Elements per thread of an element-wise kernel: equal shares, a multiple of 4 long. */
+@inline function share(n: i32, nth: i32): i32 {
+  return (((n + nth - 1) / nth) + 3) & ~3;
+}
+
+/** dx = dy · act'(y) from the activation's output y. Slots: act, y, dy, dx, numel. */
+export function activationBackward(args: usize, tid: i32, nth: i32): void {
+  const act = arg(args, 0), y = <usize>arg(args, 1), dy = <usize>arg(args, 2), dx = <usize>arg(args, 3), n = arg(args, 4);
+  const chunk = share(n, nth);
+  const i0 = tid * chunk, i1 = min(n, i0 + chunk);
+  const zero = f32x4.splat(0), one = f32x4.splat(1);
+  let i = i0;
+  if (act == Act.Relu) {
+    for (; i + 4 <= i1; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(dx + o, v128.bitselect(v128.load(dy + o), zero, f32x4.gt(v128.load(y + o), zero)));
+    }
+    for (; i < i1; i++) {
+      const o = <usize>i * 4;
+      store<f32>(dx + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+    }
+  } else {
+    for (; i + 4 <= i1; i += 4) {
+      const o = <usize>i * 4;
+      const v = v128.load(y + o);
+      v128.store(dx + o, f32x4.mul(f32x4.mul(v128.load(dy + o), v), f32x4.sub(one, v)));
+    }
+    for (; i < i1; i++) {
+      const o = <usize>i * 4;
+      const v = load<f32>(y + o);
+      store<f32>(dx + o, load<f32>(dy + o) * v * (1 - v));
+    }
+  }
+}
+
+/**
+ * radixAttend's gradients: dx[b, r·c + j] = atten[b, r·c + j] · dy[b, j] and
+ * datten[b, r·c + j] = x[b, r·c + j] · dy[b, j] (a dot over hw), rows split over threads.
+ * Slots: x, atten, dy, dx, datten, batch, radix, c, hw.
+ */
+export function radixAttendBackward(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), atten = <usize>arg(args, 1), dy = <usize>arg(args, 2), dx = <usize>arg(args, 3);
+  const datten = <usize>arg(args, 4), batch = arg(args, 5), radix = arg(args, 6), c = arg(args, 7), hw = arg(args, 8);
+  for (let ch = tid; ch < batch * radix * c; ch += nth) {
+    const b = ch / (radix * c), j = ch % c;
+    const a = load<f32>(atten + <usize>ch * 4);
+    const av = f32x4.splat(a);
+    const px = x + <usize>(ch * hw) * 4, pd = dy + <usize>((b * c + j) * hw) * 4, po = dx + <usize>(ch * hw) * 4;
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      const o = <usize>i * 4;
+      v128.store(po + o, f32x4.mul(av, v128.load(pd + o)));
+    }
+    for (; i < hw; i++) store<f32>(po + <usize>i * 4, a * load<f32>(pd + <usize>i * 4));
+    store<f32>(datten + <usize>ch * 4, <f32>reduceRun(DOT, px, pd, hw, 0));
+  }
+}
+
+/**
+ * torch.optim.SGD's update, in place, in the reference's float32 order: d = g + wd·p;
+ * buf = first ? d : m·buf + d; d = nesterov ? d + m·buf : buf; p −= lr·d.
+ * Slots: p, grad, buf, numel, use buf (momentum and a buffer), nesterov, first; floats 7–9: lr, momentum, wd.
+ */
+export function sgdStep(args: usize, tid: i32, nth: i32): void {
+  const p = <usize>arg(args, 0), grad = <usize>arg(args, 1), buf = <usize>arg(args, 2), n = arg(args, 3);
+  const useBuf = arg(args, 4) != 0, nesterov = arg(args, 5) != 0, first = arg(args, 6) != 0;
+  const lr = argf(args, 7), mom = argf(args, 8), wd = argf(args, 9);
+  const chunk = share(n, nth);
+  const i0 = tid * chunk, i1 = min(n, i0 + chunk);
+  const lv = f32x4.splat(lr), mv = f32x4.splat(mom), wv = f32x4.splat(wd);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i * 4;
+    const pi = v128.load(p + o);
+    let d = v128.load(grad + o);
+    if (wd != 0) d = f32x4.add(d, f32x4.mul(wv, pi));
+    if (useBuf) {
+      const bi = first ? d : f32x4.add(f32x4.mul(mv, v128.load(buf + o)), d);
+      v128.store(buf + o, bi);
+      d = nesterov ? f32x4.add(d, f32x4.mul(mv, bi)) : bi;
+    }
+    v128.store(p + o, f32x4.sub(pi, f32x4.mul(lv, d)));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i * 4;
+    const pi = load<f32>(p + o);
+    let d = load<f32>(grad + o);
+    if (wd != 0) d = d + wd * pi;
+    if (useBuf) {
+      const bi = first ? d : mom * load<f32>(buf + o) + d;
+      store<f32>(buf + o, bi);
+      d = nesterov ? d + mom * bi : bi;
+    }
+    store<f32>(p + o, pi - lr * d);
+  }
+}
+
+/**
+ * torch.optim.AdamW's update, in place, in the reference's float32 order:
+ * p ·= decay; m = m·β1 + g·(1 − β1); v = v·β2 + g²·(1 − β2); p −= stepSize · m / (√v / √bc2 + eps).
+ * Slots: p, grad, expAvg, expAvgSq, numel; floats 5–12: decay, β1, 1 − β1, β2, 1 − β2, √bc2, eps, stepSize.
+ */
+export function adamwStep(args: usize, tid: i32, nth: i32): void {
+  const p = <usize>arg(args, 0), grad = <usize>arg(args, 1), ea = <usize>arg(args, 2), eq = <usize>arg(args, 3), n = arg(args, 4);
+  const decay = argf(args, 5), b1 = argf(args, 6), c1 = argf(args, 7), b2 = argf(args, 8), c2 = argf(args, 9);
+  const bc2 = argf(args, 10), eps = argf(args, 11), step = argf(args, 12);
+  const chunk = share(n, nth);
+  const i0 = tid * chunk, i1 = min(n, i0 + chunk);
+  const dv = f32x4.splat(decay), b1v = f32x4.splat(b1), c1v = f32x4.splat(c1), b2v = f32x4.splat(b2), c2v = f32x4.splat(c2);
+  const bcv = f32x4.splat(bc2), ev = f32x4.splat(eps), sv = f32x4.splat(step);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const o = <usize>i * 4;
+    const g = v128.load(grad + o);
+    const pi = f32x4.mul(v128.load(p + o), dv);
+    const m = f32x4.add(f32x4.mul(v128.load(ea + o), b1v), f32x4.mul(g, c1v));
+    const v = f32x4.add(f32x4.mul(v128.load(eq + o), b2v), f32x4.mul(f32x4.mul(g, g), c2v));
+    v128.store(ea + o, m);
+    v128.store(eq + o, v);
+    const denom = f32x4.add(f32x4.div(f32x4.sqrt(v), bcv), ev);
+    v128.store(p + o, f32x4.sub(pi, f32x4.mul(sv, f32x4.div(m, denom))));
+  }
+  for (; i < i1; i++) {
+    const o = <usize>i * 4;
+    const g = load<f32>(grad + o);
+    const pi = load<f32>(p + o) * decay;
+    const m = load<f32>(ea + o) * b1 + g * c1;
+    const v = load<f32>(eq + o) * b2 + (g * g) * c2;
+    store<f32>(ea + o, m);
+    store<f32>(eq + o, v);
+    const denom = Mathf.sqrt(v) / bc2 + eps;
+    store<f32>(p + o, pi - step * (m / denom));
+  }
+}
