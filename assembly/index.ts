@@ -4,10 +4,11 @@
 
 import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
-import { maxPool2d, avgPool2d, meanRows } from './pool';
+import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
 import { transposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
+import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
 import { Kernel } from '../src/backend/wasm/ids';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
@@ -36,6 +37,13 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.RadixAttendBackward: radixAttendBackward(args, tid, nth); break;
     case Kernel.SgdStep: sgdStep(args, tid, nth); break;
     case Kernel.AdamwStep: adamwStep(args, tid, nth); break;
+    case Kernel.MaxPoolBackward: maxPool2dBackward(args, tid, nth); break;
+    case Kernel.AvgPoolBackward: avgPool2dBackward(args, tid, nth); break;
+    case Kernel.SoftmaxBackward: softmaxBackward(args, tid, nth); break;
+    case Kernel.LogSoftmax: logSoftmax(args, tid, nth); break;
+    case Kernel.LogSoftmaxBackward: logSoftmaxBackward(args, tid, nth); break;
+    case Kernel.RSoftmaxBackward: rSoftmaxBackward(args, tid, nth); break;
+    case Kernel.SumRows: sumRows(args, tid, nth); break;
     default: unreachable();
   }
 }

@@ -121,3 +121,97 @@ export function rowSum(p: usize, n: i32): f32 {
   a0 = f32x4.add(a0, f32x4.add(a1, loadPartial(p + <usize>i * 4, n - i)));
   return f32x4.extract_lane(a0, 0) + f32x4.extract_lane(a0, 1) + f32x4.extract_lane(a0, 2) + f32x4.extract_lane(a0, 3);
 }
+
+/**
+ * Max pool's gradient: each dy to the first maximum of its window in row-major order (a NaN
+ * wins, as in PyTorch's CPU kernel), overlapping windows adding up; planes split over
+ * threads, each zeroing and filling its own dx planes. Interior windows of stride-1 and
+ * stride-2 pools find the maxima of four outputs at once (values and indices per lane); the
+ * adds then go out one by one, in output order.
+ */
+export function maxPool2dBackward(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), dx = <usize>arg(args, 2);
+  const planes = arg(args, 3), h = arg(args, 4), w = arg(args, 5), kh = arg(args, 6), kw = arg(args, 7);
+  const sh = arg(args, 8), sw = arg(args, 9), ph = arg(args, 10), pw = arg(args, 11);
+  const oh = arg(args, 12), ow = arg(args, 13);
+  const xa = (pw + sw - 1) / sw;
+  const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
+  const lanes = i32x4(0, sw, 2 * sw, 3 * sw);
+  for (let pl = tid; pl < planes; pl += nth) {
+    const base = x + <usize>(pl * h * w) * 4, g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
+    memory.fill(d, 0, <usize>(h * w) * 4);
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = max(oy * sh - ph, 0), y1 = min(oy * sh - ph + kh, h);
+      const gr = g + <usize>(oy * ow) * 4;
+      let ox = 0;
+      while (ox < ow) {
+        if ((sw == 1 || sw == 2) && ox >= xa && ox + 3 <= xb && ox + 3 < ow && y1 > y0) {
+          const xs = ox * sw - pw;
+          let m = f32x4.splat(-Infinity);
+          let idx = i32x4.add(i32x4.splat(y0 * w + xs), lanes);
+          for (let iy = y0; iy < y1; iy++) {
+            const row = base + <usize>(iy * w + xs) * 4;
+            for (let t = 0; t < kw; t++) {
+              const v = sw == 1 ? v128.load(row + <usize>t * 4) : taps(row + <usize>t * 4, 2);
+              const take = v128.or(f32x4.gt(v, m), f32x4.ne(v, v));
+              m = v128.bitselect(v, m, take);
+              idx = v128.bitselect(i32x4.add(i32x4.splat(iy * w + xs + t), lanes), idx, take);
+            }
+          }
+          const q = gr + <usize>ox * 4;
+          addAt(d, i32x4.extract_lane(idx, 0), load<f32>(q));
+          addAt(d, i32x4.extract_lane(idx, 1), load<f32>(q, 4));
+          addAt(d, i32x4.extract_lane(idx, 2), load<f32>(q, 8));
+          addAt(d, i32x4.extract_lane(idx, 3), load<f32>(q, 12));
+          ox += 4;
+          continue;
+        }
+        const x0 = max(ox * sw - pw, 0), x1 = min(ox * sw - pw + kw, w);
+        let m: f32 = -Infinity;
+        let at = y0 * w + x0;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const v = load<f32>(base + <usize>(iy * w + ix) * 4);
+            if (v > m || v != v) {
+              m = v;
+              at = iy * w + ix;
+            }
+          }
+        }
+        addAt(d, at, load<f32>(gr + <usize>ox * 4));
+        ox++;
+      }
+    }
+  }
+}
+
+@inline function addAt(d: usize, i: i32, v: f32): void {
+  const p = d + <usize>i * 4;
+  store<f32>(p, load<f32>(p) + v);
+}
+
+/** Average pool's gradient: dy / (the forward's divisor) added over each window; planes split over threads. */
+export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
+  const dy = <usize>arg(args, 0), dx = <usize>arg(args, 1);
+  const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
+  const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
+  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0;
+  for (let pl = tid; pl < planes; pl += nth) {
+    const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
+    memory.fill(d, 0, <usize>(h * w) * 4);
+    for (let oy = 0; oy < oh; oy++) {
+      const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
+      const y0 = max(ys, 0), y1 = min(ye, h);
+      for (let ox = 0; ox < ow; ox++) {
+        const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
+        const x0 = max(xs, 0), x1 = min(xe, w);
+        const count = includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
+        const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>count;
+        for (let iy = y0; iy < y1; iy++) {
+          const row = d + <usize>(iy * w) * 4;
+          for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
+        }
+      }
+    }
+  }
+}

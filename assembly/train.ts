@@ -1,12 +1,13 @@
-// Training kernels besides the conv gradients: batch statistics and batch norm's gradient,
-// activation and split-attention gradients, the optimizers' updates. SIMD over contiguous
+// Training kernels besides the conv and pool gradients: batch statistics and batch norm's
+// gradient, activation, softmax and split-attention gradients, row sums, the optimizers'
+// updates. SIMD over contiguous
 // runs; per-channel kernels split channels over threads, element-wise ones equal chunks.
 // Sums follow the js reference (src/backend/js/training.ts), which adds in float64: here
 // float32 lanes add up blocks of 64 values and the blocks are added in float64. The
 // optimizers repeat the reference's float32 operations one for one (plain multiplies and
 // adds, never a fused multiply-add), so their results are the same bits.
 
-import { lo64, hi64 } from './simd';
+import { lo64, hi64, exp4, loadPartial, storePartial } from './simd';
 import { Act } from '../src/backend/wasm/ids';
 
 @inline function arg(args: usize, i: i32): i32 {
@@ -267,5 +268,175 @@ export function adamwStep(args: usize, tid: i32, nth: i32): void {
     store<f32>(eq + o, v);
     const denom = Mathf.sqrt(v) / bc2 + eps;
     store<f32>(p + o, pi - step * (m / denom));
+  }
+}
+
+/** out[r] = Σ x[r, :cols]; rows split over threads. Slots: x, out, rows, cols. */
+export function sumRows(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), rows = arg(args, 2), cols = arg(args, 3);
+  for (let r = tid; r < rows; r += nth) store<f32>(out + <usize>r * 4, <f32>reduceRun(SUM, x + <usize>(r * cols) * 4, 0, cols, 0));
+}
+
+// The softmax family over the middle axis of [outer, dim, inner]: with inner = 1 each line is
+// a contiguous row (its sums run along it); otherwise four lines (inner positions) go at once,
+// one per lane, their sums in float64 lanes. Lines are split over threads.
+const LOG_SOFTMAX = 0; // out = x − max − log Σ exp(x − max)
+const SOFTMAX_BACKWARD = 1; // dx = y · (dy − Σ dy·y)
+const LOG_SOFTMAX_BACKWARD = 2; // dx = dy − exp(y) · Σ dy
+
+/** Slots: a, b (unused by logSoftmax), out, outer, dim, inner. a = x or y, b = dy. */
+@inline function softmaxFamily(kind: i32, args: usize, tid: i32, nth: i32): void {
+  const a = <usize>arg(args, 0), b = <usize>arg(args, 1), out = <usize>arg(args, 2);
+  const outer = arg(args, 3), dim = arg(args, 4), inner = arg(args, 5);
+  if (inner == 1) {
+    for (let o = tid; o < outer; o += nth) {
+      const pa = a + <usize>(o * dim) * 4, pb = b + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
+      if (kind == LOG_SOFTMAX) {
+        let mv = f32x4.splat(-Infinity);
+        let d = 0;
+        for (; d + 4 <= dim; d += 4) mv = f32x4.max(mv, v128.load(pa + <usize>d * 4));
+        let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+        for (; d < dim; d++) m = max(m, load<f32>(pa + <usize>d * 4));
+        const ms = f32x4.splat(m);
+        let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+        d = 0;
+        for (; d + 4 <= dim; d += 4) {
+          const e = exp4(f32x4.sub(v128.load(pa + <usize>d * 4), ms));
+          s0 = f64x2.add(s0, lo64(e));
+          s1 = f64x2.add(s1, hi64(e));
+        }
+        const s2 = f64x2.add(s0, s1);
+        let s = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
+        for (; d < dim; d++) s += <f64>Mathf.exp(load<f32>(pa + <usize>d * 4) - m);
+        const lse = <f32>(<f64>m + Math.log(s));
+        const lv = f32x4.splat(lse);
+        d = 0;
+        for (; d + 4 <= dim; d += 4) v128.store(po + <usize>d * 4, f32x4.sub(v128.load(pa + <usize>d * 4), lv));
+        for (; d < dim; d++) store<f32>(po + <usize>d * 4, load<f32>(pa + <usize>d * 4) - lse);
+      } else if (kind == SOFTMAX_BACKWARD) {
+        const dot = <f32>reduceRun(DOT, pb, pa, dim, 0);
+        const dv = f32x4.splat(dot);
+        let d = 0;
+        for (; d + 4 <= dim; d += 4) {
+          const q = <usize>d * 4;
+          v128.store(po + q, f32x4.mul(v128.load(pa + q), f32x4.sub(v128.load(pb + q), dv)));
+        }
+        for (; d < dim; d++) {
+          const q = <usize>d * 4;
+          store<f32>(po + q, load<f32>(pa + q) * (load<f32>(pb + q) - dot));
+        }
+      } else {
+        const s = <f32>reduceRun(SUM, pb, 0, dim, 0);
+        const sv = f32x4.splat(s);
+        let d = 0;
+        for (; d + 4 <= dim; d += 4) {
+          const q = <usize>d * 4;
+          v128.store(po + q, f32x4.sub(v128.load(pb + q), f32x4.mul(exp4(v128.load(pa + q)), sv)));
+        }
+        for (; d < dim; d++) {
+          const q = <usize>d * 4;
+          store<f32>(po + q, load<f32>(pb + q) - Mathf.exp(load<f32>(pa + q)) * s);
+        }
+      }
+    }
+    return;
+  }
+  const groups = (inner + 3) >> 2;
+  const step = <usize>inner * 4;
+  for (let t = tid; t < outer * groups; t += nth) {
+    const o = t / groups, i = (t - o * groups) * 4;
+    const lanes = min(4, inner - i);
+    const at = <usize>(o * dim * inner + i) * 4;
+    const pa = a + at, pb = b + at, po = out + at;
+    // Lines past `lanes` (the tail group) load and store element by element.
+    if (kind == LOG_SOFTMAX) {
+      let m = f32x4.splat(-Infinity);
+      for (let d = 0; d < dim; d++) m = f32x4.max(m, ld(pa + <usize>d * step, lanes));
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      for (let d = 0; d < dim; d++) {
+        const e = exp4(f32x4.sub(ld(pa + <usize>d * step, lanes), m));
+        s0 = f64x2.add(s0, lo64(e));
+        s1 = f64x2.add(s1, hi64(e));
+      }
+      // lse = m + log s per lane, in float64.
+      const l0 = f64x2.add(lo64(m), f64x2(Math.log(f64x2.extract_lane(s0, 0)), Math.log(f64x2.extract_lane(s0, 1))));
+      const l1 = f64x2.add(hi64(m), f64x2(Math.log(f64x2.extract_lane(s1, 0)), Math.log(f64x2.extract_lane(s1, 1))));
+      const lse = v128.shuffle<f32>(f32x4.demote_f64x2_zero(l0), f32x4.demote_f64x2_zero(l1), 0, 1, 4, 5);
+      for (let d = 0; d < dim; d++) st(po + <usize>d * step, f32x4.sub(ld(pa + <usize>d * step, lanes), lse), lanes);
+    } else if (kind == SOFTMAX_BACKWARD) {
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      for (let d = 0; d < dim; d++) {
+        const p = f32x4.mul(ld(pb + <usize>d * step, lanes), ld(pa + <usize>d * step, lanes));
+        s0 = f64x2.add(s0, lo64(p));
+        s1 = f64x2.add(s1, hi64(p));
+      }
+      const dot = v128.shuffle<f32>(f32x4.demote_f64x2_zero(s0), f32x4.demote_f64x2_zero(s1), 0, 1, 4, 5);
+      for (let d = 0; d < dim; d++) {
+        const q = <usize>d * step;
+        st(po + q, f32x4.mul(ld(pa + q, lanes), f32x4.sub(ld(pb + q, lanes), dot)), lanes);
+      }
+    } else {
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      for (let d = 0; d < dim; d++) {
+        const v = ld(pb + <usize>d * step, lanes);
+        s0 = f64x2.add(s0, lo64(v));
+        s1 = f64x2.add(s1, hi64(v));
+      }
+      const s = v128.shuffle<f32>(f32x4.demote_f64x2_zero(s0), f32x4.demote_f64x2_zero(s1), 0, 1, 4, 5);
+      for (let d = 0; d < dim; d++) {
+        const q = <usize>d * step;
+        st(po + q, f32x4.sub(ld(pb + q, lanes), f32x4.mul(exp4(ld(pa + q, lanes)), s)), lanes);
+      }
+    }
+  }
+}
+
+@inline function ld(p: usize, lanes: i32): v128 {
+  return lanes == 4 ? v128.load(p) : loadPartial(p, lanes);
+}
+@inline function st(p: usize, v: v128, lanes: i32): void {
+  if (lanes == 4) v128.store(p, v);
+  else storePartial(p, v, lanes);
+}
+
+export function logSoftmax(args: usize, tid: i32, nth: i32): void {
+  softmaxFamily(LOG_SOFTMAX, args, tid, nth);
+}
+export function softmaxBackward(args: usize, tid: i32, nth: i32): void {
+  softmaxFamily(SOFTMAX_BACKWARD, args, tid, nth);
+}
+export function logSoftmaxBackward(args: usize, tid: i32, nth: i32): void {
+  softmaxFamily(LOG_SOFTMAX_BACKWARD, args, tid, nth);
+}
+
+/**
+ * r-softmax's gradient: y and dy radix-major [batch, radix, card, rest], dx [batch, card,
+ * radix, rest]; dx = y · (dy − Σ_r y·dy), four of `rest` at a time; (batch, card) pairs
+ * split over threads. Slots: y, dy, dx, batch, card, radix, rest.
+ */
+export function rSoftmaxBackward(args: usize, tid: i32, nth: i32): void {
+  const y = <usize>arg(args, 0), dy = <usize>arg(args, 1), dx = <usize>arg(args, 2);
+  const batch = arg(args, 3), card = arg(args, 4), radix = arg(args, 5), rest = arg(args, 6);
+  for (let t = tid; t < batch * card; t += nth) {
+    const b = t / card, k = t - b * card;
+    // Row r: source rows card·rest apart, destination rows rest apart.
+    const src = <usize>((b * radix * card + k) * rest) * 4, srcStep = <usize>(card * rest) * 4;
+    const dst = dx + <usize>((b * card + k) * radix * rest) * 4, dstStep = <usize>rest * 4;
+    for (let i = 0; i < rest; i += 4) {
+      const lanes = min(4, rest - i);
+      const o = <usize>i * 4;
+      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+      for (let r = 0; r < radix; r++) {
+        const q = src + <usize>r * srcStep + o;
+        const p = f32x4.mul(ld(y + q, lanes), ld(dy + q, lanes));
+        s0 = f64x2.add(s0, lo64(p));
+        s1 = f64x2.add(s1, hi64(p));
+      }
+      const dot = v128.shuffle<f32>(f32x4.demote_f64x2_zero(s0), f32x4.demote_f64x2_zero(s1), 0, 1, 4, 5);
+      for (let r = 0; r < radix; r++) {
+        const q = src + <usize>r * srcStep + o;
+        st(dst + <usize>r * dstStep + o, f32x4.mul(ld(y + q, lanes), f32x4.sub(ld(dy + q, lanes), dot)), lanes);
+      }
+    }
   }
 }

@@ -23,7 +23,7 @@ export enum Kernel {
   TransposeGroups = 14,
   Conv2dBackwardWeight = 15,
   Conv2dBackwardInput = 16,
-  // Training (assembly/train.ts).
+  // Training: the rest (assembly/train.ts, pool backward in assembly/pool.ts).
   ChannelSum = 17,
   ChannelMoments = 18,
   BatchNormBackward = 19,
@@ -31,6 +31,13 @@ export enum Kernel {
   RadixAttendBackward = 21,
   SgdStep = 22,
   AdamwStep = 23,
+  MaxPoolBackward = 24,
+  AvgPoolBackward = 25,
+  SoftmaxBackward = 26,
+  LogSoftmax = 27,
+  LogSoftmaxBackward = 28,
+  RSoftmaxBackward = 29,
+  SumRows = 30,
 }
 
 /** Activation codes of fused epilogues and activationBackward. */

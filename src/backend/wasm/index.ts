@@ -106,7 +106,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
   };
   const fallback = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
-  /** The training kernels that have AssemblyScript versions (assembly/backward.ts, assembly/train.ts). */
+  /** The training kernels that have AssemblyScript versions (assembly/backward.ts, train.ts, pool.ts). */
   const native: Partial<TrainingKernels<number>> = {
     conv2dBackwardWeight(g, x, dy, dw) {
       const k = (g.c / g.groups) * g.kh * g.kw;
@@ -165,6 +165,27 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.AdamwStep, [addr(p), addr(grad), addr(expAvg), addr(expAvgSq), numel], {
         5: 1 - lr * weightDecay, 6: beta1, 7: 1 - beta1, 8: beta2, 9: 1 - beta2, 10: bc2Sqrt, 11: eps, 12: lr / bc1,
       }, 4 * numel);
+    },
+    maxPool2dBackward(g, x, dy, dx) {
+      run(Kernel.MaxPoolBackward, [addr(x), addr(dy), addr(dx), ...poolSlots(g, 0, 0).slice(2, 13)], {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+    },
+    avgPool2dBackward(g, dy, dx) {
+      run(Kernel.AvgPoolBackward, poolSlots(g, addr(dy), addr(dx)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+    },
+    softmaxBackward(y, dy, dx, outer, dim, inner) {
+      run(Kernel.SoftmaxBackward, [addr(y), addr(dy), addr(dx), outer, dim, inner], {}, 2 * outer * dim * inner);
+    },
+    logSoftmax(x, out, outer, dim, inner) {
+      run(Kernel.LogSoftmax, [addr(x), 0, addr(out), outer, dim, inner], {}, 8 * outer * dim * inner);
+    },
+    logSoftmaxBackward(y, dy, dx, outer, dim, inner) {
+      run(Kernel.LogSoftmaxBackward, [addr(y), addr(dy), addr(dx), outer, dim, inner], {}, 8 * outer * dim * inner);
+    },
+    rSoftmaxBackward(y, dy, dx, batch, card, radix, rest) {
+      run(Kernel.RSoftmaxBackward, [addr(y), addr(dy), addr(dx), batch, card, radix, rest], {}, 2 * batch * card * radix * rest);
+    },
+    sumRows(x, out, rows, cols) {
+      run(Kernel.SumRows, [addr(x), addr(out), rows, cols], {}, rows * cols);
     },
   } satisfies Partial<TrainingKernels<number>>);
   const training: TrainingKernels<number> = { ...fallback, ...native };
