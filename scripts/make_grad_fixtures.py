@@ -13,8 +13,11 @@ Writes test/fixtures/grad/:
   gout = 1 for the losses. batch_norm_train cases also store `n.running_mean`/`n.running_var`
   after the call.
 - networks.json + <name>.safetensors: one training step of the seed's ResNet (Bottleneck) per
-  configuration, float32, model.train(), synthetic weights (make_fixtures.fill_synthetic) and
+  configuration, model.train(), synthetic float32 weights (make_fixtures.fill_synthetic) and
   input (make_fixtures.synthetic_input, not stored: regenerate it from "seed" and "input"),
+  computed in float64 (the reference; PyTorch's own float32 distance from it is recorded as
+  torch_f32_vs_f64_*), with a seed whose ReLU masks and max-pool choices are stable
+  (kinks_stable),
   labels = arange(N) % num_classes, loss = cross_entropy(label_smoothing=0.1), then one step of
   recipe.make_optimizer. Stored: loss, labels, grad.<key> (+ idx.<key>, gradmax.<key>,
   gradsum.<key> when sampled), every BN's running stats and num_batches_tracked (int32) after the
@@ -362,7 +365,61 @@ def rel_diff(a32, a64, floor):
     return worst
 
 
+SEED_TRIES = 40
+PERTURB = 1e-6  # relative size of the perturbations a fixture's kinks must survive
+PERTURB_RUNS = 2
+
+
+def kinks(model, x):
+    """Every ReLU's mask (input > 0) and every max-pool's choice of maximum on one forward."""
+    out = []
+
+    def relu_hook(_m, inp):
+        out.append(inp[0].detach() > 0)
+
+    def pool_hook(m, inp):
+        out.append(F.max_pool2d(inp[0].detach(), m.kernel_size, m.stride, m.padding, return_indices=True)[1])
+
+    hooks = [mod.register_forward_pre_hook(relu_hook) for mod in model.modules() if isinstance(mod, torch.nn.ReLU)]
+    hooks += [mod.register_forward_pre_hook(pool_hook) for mod in model.modules() if isinstance(mod, torch.nn.MaxPool2d)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def kinks_stable(model, x, seed):
+    """Whether perturbing every weight and input by a relative PERTURB (float32's rounding, with
+    room) leaves every ReLU mask and max-pool choice of the float64 forward unchanged. A ReLU
+    input or a window's runner-up that close to the edge makes the gradient depend on the last
+    bits of the forward (one flipped element moves upstream gradients by percents), which no
+    float32 implementation can match: such a fixture would test rounding, not gradients."""
+    m64 = copy.deepcopy(model).double()
+    ref = kinks(m64, x.double())
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(PERTURB_RUNS):
+        mp = copy.deepcopy(m64)
+        with torch.no_grad():
+            for t in mp.state_dict().values():
+                if t.dtype == torch.float64:
+                    t.mul_(1 + PERTURB * (2 * torch.rand(t.shape, generator=g, dtype=torch.float64) - 1))
+        xp = x.double() * (1 + PERTURB * (2 * torch.rand(x.shape, generator=g, dtype=torch.float64) - 1))
+        if any(not torch.equal(a, b) for a, b in zip(ref, kinks(mp, xp))):
+            return False
+    return True
+
+
+def pick_seed(R, layers, kwargs, in_shape, seed):
+    """The first seed from `seed` on whose forward every kink is stable (kinks_stable)."""
+    for s in range(seed, seed + SEED_TRIES):
+        if kinks_stable(build(R, layers, kwargs, s), synthetic_input(in_shape, s), s):
+            return s
+    raise RuntimeError(f'no seed in [{seed}, {seed + SEED_TRIES}) keeps the kinks of {layers} {kwargs} stable')
+
+
 def run_network(R, name, layers, kwargs, in_shape, seed):
+    seed = pick_seed(R, layers, kwargs, in_shape, seed)
     model = build(R, layers, kwargs, seed)
     model64 = copy.deepcopy(model).double()
     x = synthetic_input(in_shape, seed)
@@ -370,10 +427,17 @@ def run_network(R, name, layers, kwargs, in_shape, seed):
     keys = [k for k, _ in model.named_parameters()]
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
 
+    # float32 in PyTorch: only to say how far float32 itself lands from the reference
     loss = forward_backward(model, x, labels)
-    t = {'loss': f32(loss).reshape(1), 'labels': labels.to(torch.int32)}
+    grads32 = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    make_opt(R, model, 0.1).step()
+    delta32 = {k: p.detach() - before[k] for k, p in model.named_parameters()}
+
+    # the reference: the same float32 weights and input, computed in float64, stored as float32
+    loss64 = forward_backward(model64, x.double(), labels)
+    t = {'loss': f32(loss64).reshape(1), 'labels': labels.to(torch.int32)}
     idx = {}
-    for k, p in model.named_parameters():
+    for k, p in model64.named_parameters():
         g = p.grad.reshape(-1)
         if g.numel() <= FULL_MAX:
             t['grad.' + k] = f32(p.grad)
@@ -382,22 +446,16 @@ def run_network(R, name, layers, kwargs, in_shape, seed):
             t['grad.' + k] = f32(g[idx[k]])
             t['idx.' + k] = idx[k].to(torch.int32)
             t['gradmax.' + k] = f32(g.abs().max()).reshape(1)
-            t['gradsum.' + k] = f32(g.double().sum()).reshape(1)
-    t.update(bn_buffers(model))
-    grads32 = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
-    make_opt(R, model, 0.1).step()
-    for k, p in model.named_parameters():
-        v = p.detach()
-        t['param.' + k] = f32(v.reshape(-1)[idx[k]]) if k in idx else f32(v)
-        t['delta_max.' + k] = f32((v - before[k]).abs().max()).reshape(1)
-
-    # the same step in float64, to say how much float32 itself moves the result
-    loss64 = forward_backward(model64, x.double(), labels)
+            t['gradsum.' + k] = f32(g.sum()).reshape(1)
+    t.update(bn_buffers(model64))
     grads64 = {k: p.grad.detach().clone() for k, p in model64.named_parameters()}
     top = max(g.abs().max().item() for g in grads64.values())
     zero = [k for k in keys if grads64[k].abs().max().item() <= 1e-6 * top]
     make_opt(R, model64, 0.1).step()
-    delta32 = {k: p.detach() - before[k] for k, p in model.named_parameters()}
+    for k, p in model64.named_parameters():
+        v = p.detach()
+        t['param.' + k] = f32(v.reshape(-1)[idx[k]]) if k in idx else f32(v)
+        t['delta_max.' + k] = f32((v - before[k].double()).abs().max()).reshape(1)
     delta64 = {k: p.detach() - before[k].double() for k, p in model64.named_parameters()}
 
     path = os.path.join(OUT, name + '.safetensors')

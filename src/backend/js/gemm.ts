@@ -1,6 +1,7 @@
-// Reference single-precision GEMM in plain TypeScript: C = A·B, row-major with leading
-// dimensions. Columns are processed in panels so that the rows of B being streamed stay in
-// cache, and four rows of A share each load of B. Accumulation is float32, like PyTorch's.
+// Reference GEMM in plain TypeScript: C = A·B, row-major with leading dimensions. Columns are
+// processed in panels so that the rows of B being streamed stay in cache, and four rows of A
+// share each load of B. C's type sets the accumulation: float32 for the forward pass, like
+// PyTorch's; float64 for the reference training kernels, which the others are held to.
 
 const PANEL = 256;
 
@@ -8,7 +9,7 @@ export function sgemm(
   m: number, n: number, k: number,
   a: Float32Array, aOff: number, lda: number,
   b: Float32Array, bOff: number, ldb: number,
-  c: Float32Array, cOff: number, ldc: number,
+  c: Float32Array | Float64Array, cOff: number, ldc: number,
 ): void {
   for (let j0 = 0; j0 < n; j0 += PANEL) {
     const j1 = Math.min(n, j0 + PANEL);

@@ -23,7 +23,7 @@ function transposedWeights(g: Conv2dGeometry, w: R): F32 {
 }
 
 /** The adjoint of im2col: adds col [cg·kh·kw, oh·ow] back into the input planes. */
-function col2im(g: Conv2dGeometry, col: F32, cg: number, dx: F32, off: number): void {
+function col2im(g: Conv2dGeometry, col: Float64Array, cg: number, dx: Float64Array, off: number): void {
   const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = g;
   let row = 0;
   for (let ci = 0; ci < cg; ci++) {
@@ -55,19 +55,16 @@ function conv2dBackwardInput(g: Conv2dGeometry, dy: R, w: R, dx: R): void {
   const { n, c, h, o, groups, oh, ow } = g;
   const cg = c / groups, og = o / groups, k = cg * g.kh * g.kw, p = oh * ow;
   const wt = transposedWeights(g, w);
-  const direct = isDirect(g);
-  const col = new Float32Array(k * p);
-  dx.buf.fill(0, dx.offset, dx.offset + n * c * h * g.w);
+  // Sums in float64: this is the reference the other backends' gradients are held to.
+  const col = new Float64Array(k * p), acc = new Float64Array(cg * h * g.w);
   for (let b = 0; b < n; b++) {
     for (let gi = 0; gi < groups; gi++) {
       const dyOff = dy.offset + (b * o + gi * og) * p;
       const dxOff = dx.offset + (b * c + gi * cg) * h * g.w;
-      if (direct) {
-        sgemm(k, p, og, wt, gi * og * k, og, dy.buf, dyOff, p, dx.buf, dxOff, p);
-      } else {
-        sgemm(k, p, og, wt, gi * og * k, og, dy.buf, dyOff, p, col, 0, p);
-        col2im(g, col, cg, dx.buf, dxOff);
-      }
+      sgemm(k, p, og, wt, gi * og * k, og, dy.buf, dyOff, p, col, 0, p);
+      acc.fill(0);
+      col2im(g, col, cg, acc, 0);
+      dx.buf.set(acc, dxOff);
     }
   }
 }
@@ -75,8 +72,8 @@ function conv2dBackwardInput(g: Conv2dGeometry, dy: R, w: R, dx: R): void {
 function conv2dBackwardWeight(g: Conv2dGeometry, x: R, dy: R, dw: R): void {
   const { n, c, h, o, groups, oh, ow } = g;
   const cg = c / groups, og = o / groups, k = cg * g.kh * g.kw, p = oh * ow;
-  const col = new Float32Array(k * p), colT = new Float32Array(p * k), part = new Float32Array(og * k);
-  dw.buf.fill(0, dw.offset, dw.offset + o * k);
+  const col = new Float32Array(k * p), colT = new Float32Array(p * k), part = new Float64Array(og * k);
+  const acc = new Float64Array(o * k);
   for (let b = 0; b < n; b++) {
     for (let gi = 0; gi < groups; gi++) {
       const xOff = x.offset + (b * c + gi * cg) * h * g.w;
@@ -84,10 +81,11 @@ function conv2dBackwardWeight(g: Conv2dGeometry, x: R, dy: R, dw: R): void {
       else im2col(g, x.buf, xOff, cg, col);
       for (let kk = 0; kk < k; kk++) for (let q = 0; q < p; q++) colT[q * k + kk] = col[kk * p + q]!;
       sgemm(og, k, p, dy.buf, dy.offset + (b * o + gi * og) * p, p, colT, 0, k, part, 0, k);
-      const dst = dw.offset + gi * og * k;
-      for (let i = 0; i < og * k; i++) dw.buf[dst + i] += part[i]!;
+      const dst = gi * og * k;
+      for (let i = 0; i < og * k; i++) acc[dst + i] += part[i]!;
     }
   }
+  dw.buf.set(acc, dw.offset);
 }
 
 function channelSum(x: R, out: R, n: number, c: number, hw: number): void {
