@@ -6,8 +6,9 @@
 // (im2col rows, then 4×4 transposes; a 1×1 stride-1 conv transposes the input planes
 // directly). For dX the A rows are the transposed weights (Kernel.TransposeGroups, once per
 // call) and B is dY packed like a 1×1 conv's input; the product goes through a per-thread
-// column buffer that col2im adds into dX. (A 1×1 stride-1 unpadded dX needs no col2im: the
-// JS side runs it as the forward conv kernel over dY with the transposed weights.)
+// column buffer that col2im adds into dX. (With stride 1, dX is itself a convolution of dY —
+// flipped, transposed weights (Kernel.FlipTransposeGroups), padding d·(k − 1) − p — which
+// the JS side runs on the forward conv, Winograd included: no col2im, no column buffer.)
 //
 // Threads write disjoint outputs: dW tasks own (group, block of K columns) and loop over
 // every image; dX tasks own (image, group, block of input channels). Block sizes along the
@@ -44,6 +45,23 @@ export function transposeGroups(args: usize, tid: i32, nth: i32): void {
     const g = t / K, k = t - g * K;
     const src = w + <usize>(g * og * K + k) * 4, dst = wt + <usize>t * og * 4;
     for (let m = 0; m < og; m++) store<f32>(dst + <usize>m * 4, load<f32>(src + <usize>(m * K) * 4));
+  }
+}
+
+/**
+ * The weights of dX as a convolution over dY (stride-1 convs): per group, OIHW weights with
+ * O and I swapped and the taps reversed, wf[g·cg + ci][m][t] = w[g·og + m][ci][taps − 1 − t]
+ * (args: w, wf, o, groups, cg, taps). Output channels of wf are split over threads.
+ */
+export function flipTransposeGroups(args: usize, tid: i32, nth: i32): void {
+  const w = <usize>arg(args, 0), wf = <usize>arg(args, 1), o = arg(args, 2), groups = arg(args, 3), cg = arg(args, 4), taps = arg(args, 5);
+  const og = o / groups;
+  for (let r = tid; r < groups * cg; r += nth) {
+    const g = r / cg, ci = r - g * cg;
+    for (let m = 0; m < og; m++) {
+      const src = w + <usize>(((g * og + m) * cg + ci) * taps) * 4, dst = wf + <usize>((r * og + m) * taps) * 4;
+      for (let t = 0; t < taps; t++) store<f32>(dst + <usize>t * 4, load<f32>(src + <usize>(taps - 1 - t) * 4));
+    }
   }
 }
 

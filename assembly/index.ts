@@ -6,7 +6,7 @@ import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
-import { transposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
+import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
 import { Kernel } from '../src/backend/wasm/ids';
@@ -28,6 +28,7 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.Peak: peak(args, tid); break;
     case Kernel.WinogradWeights: winogradWeights(args, tid, nth); break;
     case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
+    case Kernel.FlipTransposeGroups: flipTransposeGroups(args, tid, nth); break;
     case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;
     case Kernel.Conv2dBackwardInput: conv2dBackwardInput(args, tid, nth); break;
     case Kernel.ChannelSum: channelSum(args, tid, nth); break;

@@ -102,7 +102,7 @@ const CONVS: [string, Conv2dGeometry][] = [
   ['3×3 s2 p1 d2 g32 (depthwise)', geometry(2, 32, 17, 15, 32, 3, 3, [2, 2], [1, 1], [2, 2], 32)],
   ['3×3 s1 p1 g1', geometry(2, 32, 17, 15, 48, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   ['3×3 s1 p1 g2, 64 channels (K = 288), 30×30 (P = 900)', geometry(2, 64, 30, 30, 32, 3, 3, [1, 1], [1, 1], [1, 1], 2)],
-  ['3×3 s1 p1 64→40 (K = 576: two row chunks, three column blocks)', geometry(1, 64, 20, 19, 40, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
+  ['3×3 s1 p1 64→40 (K = 576: three column blocks of dW)', geometry(1, 64, 20, 19, 40, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   ['1×1 g1', geometry(2, 32, 17, 15, 64, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
   ['1×1 g2', geometry(2, 32, 17, 15, 16, 1, 1, [1, 1], [0, 0], [1, 1], 2)],
   ['1×1 s2', geometry(2, 32, 17, 15, 24, 1, 1, [2, 2], [0, 0], [1, 1], 1)],
@@ -110,6 +110,13 @@ const CONVS: [string, Conv2dGeometry][] = [
   ['7×7 s2 p3 3→16 (a stem)', geometry(2, 3, 23, 21, 16, 7, 7, [2, 2], [3, 3], [1, 1], 1)],
   ['3×3 s1 p1 8→400 (output channels past one reduction block)', geometry(1, 8, 6, 7, 400, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   ['2×2 s1 p0 on 1×1 outputs', geometry(3, 4, 2, 2, 5, 2, 2, [1, 1], [0, 0], [1, 1], 1)],
+  // Stride 1 runs dX as a convolution with padding d·(k − 1) − p: here negative.
+  ['1×1 s1 p1 (padding past the kernel)', geometry(2, 6, 5, 7, 8, 1, 1, [1, 1], [1, 1], [1, 1], 1)],
+  ['3×3 s1 p3 (padding past the kernel)', geometry(2, 16, 9, 8, 16, 3, 3, [1, 1], [3, 3], [1, 1], 1)],
+  // Strided: dX by col2im, over several column blocks, row chunks and reduction blocks.
+  ['3×3 s2 p1 8→16 on 40×40 (P = 400)', geometry(2, 8, 40, 40, 16, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
+  ['3×3 s2 p1 64→40 (K = 576 > one row chunk)', geometry(1, 64, 20, 19, 40, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
+  ['3×3 s2 p1 8→400 (output channels past one reduction block)', geometry(1, 8, 9, 9, 400, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
 ];
 
 for (const [label, g] of CONVS) {

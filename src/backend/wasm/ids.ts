@@ -38,6 +38,7 @@ export enum Kernel {
   LogSoftmaxBackward = 28,
   RSoftmaxBackward = 29,
   SumRows = 30,
+  FlipTransposeGroups = 31,
 }
 
 /** Activation codes of fused epilogues and activationBackward. */

@@ -117,20 +117,23 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.Conv2dBackwardWeight, [addr(x), addr(dy), addr(dw), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
     },
     conv2dBackwardInput(g, dy, w, dx) {
-      const k = (g.c / g.groups) * g.kh * g.kw;
-      const work = g.n * g.o * g.oh * g.ow * k;
-      // wt[g][k][m]: the A rows of Wᵀ·dY (for a 1×1 conv, OIHW weights of the transposed conv).
+      const cg = g.c / g.groups, taps = g.kh * g.kw, k = cg * taps;
       const wt = arena.alloc(g.o * k * 4);
       try {
-        run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
-        if (g.kh === 1 && g.kw === 1 && g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0) {
-          // dX = Wᵀ · dY needs no col2im: the forward conv kernel over dY with the transposed weights.
-          run(Kernel.Conv2d, [
-            addr(dy), wt, 0, 0, addr(dx), g.n, g.o, g.oh, g.ow, g.c, 1, 1, 1, 1, 0, 0, 1, 1, g.groups, g.h, g.w,
-            Act.None, scratch, scratchStride, 0,
-          ], {}, work);
+        if (g.strideH === 1 && g.strideW === 1) {
+          // dX = dY convolved with the flipped, transposed weights (padding d·(k − 1) − p): the
+          // forward conv kernel, Winograd where it applies, no col2im.
+          run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
+          const t: Conv2dGeometry = {
+            n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, kh: g.kh, kw: g.kw, strideH: 1, strideW: 1,
+            padH: g.dilH * (g.kh - 1) - g.padH, padW: g.dilW * (g.kw - 1) - g.padW, dilH: g.dilH, dilW: g.dilW,
+            groups: g.groups, oh: g.h, ow: g.w,
+          };
+          backend.conv2d(t, dy, { buf: wt, offset: 0 }, null, null, 'none', dx);
         } else {
-          run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, work);
+          // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
+          run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
+          run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
         }
       } finally {
         arena.release(wt);
