@@ -130,7 +130,6 @@ export function packRows(x: usize, plane: i32, k0: i32, kc: i32, j0: i32, jn: i3
  */
 export function packTransposed(s: usize, ld: usize, kn: i32, kc: i32, dst: usize): void {
   const panels = (kn + NR - 1) >> 3;
-  const zero = f32x4.splat(0);
   for (let pnl = 0; pnl < panels; pnl++) {
     const r = pnl * NR;
     // Rows past kn read row 0 and are masked to zero below.
@@ -144,28 +143,43 @@ export function packTransposed(s: usize, ld: usize, kn: i32, kc: i32, dst: usize
     const m1 = i32x4(valid > 4 ? -1 : 0, valid > 5 ? -1 : 0, valid > 6 ? -1 : 0, valid > 7 ? -1 : 0);
     let d = dst + <usize>(pnl * kc * NR) * 4;
     let k = 0;
-    for (; k + 4 <= kc; k += 4, d += 128) {
-      const o = <usize>k * 4;
-      transpose4(v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o), m0, d);
-      transpose4(v128.load(s4 + o), v128.load(s5 + o), v128.load(s6 + o), v128.load(s7 + o), m1, d + 16);
+    if (valid >= NR) {
+      for (; k + 4 <= kc; k += 4, d += 128) {
+        const o = <usize>k * 4;
+        transpose4(v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o), false, m0, d);
+        transpose4(v128.load(s4 + o), v128.load(s5 + o), v128.load(s6 + o), v128.load(s7 + o), false, m1, d + 16);
+      }
+    } else {
+      for (; k + 4 <= kc; k += 4, d += 128) {
+        const o = <usize>k * 4;
+        transpose4(v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o), true, m0, d);
+        transpose4(v128.load(s4 + o), v128.load(s5 + o), v128.load(s6 + o), v128.load(s7 + o), true, m1, d + 16);
+      }
     }
     for (; k < kc; k++, d += 32) {
       const o = <usize>k * 4;
       const lo = f32x4(load<f32>(s0 + o), load<f32>(s1 + o), load<f32>(s2 + o), load<f32>(s3 + o));
       const hi = f32x4(load<f32>(s4 + o), load<f32>(s5 + o), load<f32>(s6 + o), load<f32>(s7 + o));
-      v128.store(d, v128.bitselect(lo, zero, m0));
-      v128.store(d, v128.bitselect(hi, zero, m1), 16);
+      v128.store(d, v128.and(lo, m0));
+      v128.store(d, v128.and(hi, m1), 16);
     }
   }
 }
 
-/** Rows a, b, c, e (4 floats each) transposed: column j (masked) stored at d + 32·j. */
-@inline function transpose4(a: v128, b: v128, c: v128, e: v128, mask: v128, d: usize): void {
+/** Rows a, b, c, e (4 floats each) transposed: column j (masked, if `masked`) stored at d + 32·j. */
+@inline function transpose4(a: v128, b: v128, c: v128, e: v128, masked: bool, mask: v128, d: usize): void {
   const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
   const t2 = v128.shuffle<f32>(c, e, 0, 4, 1, 5), t3 = v128.shuffle<f32>(c, e, 2, 6, 3, 7);
-  const zero = f32x4.splat(0);
-  v128.store(d, v128.bitselect(v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), zero, mask));
-  v128.store(d, v128.bitselect(v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), zero, mask), 32);
-  v128.store(d, v128.bitselect(v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), zero, mask), 64);
-  v128.store(d, v128.bitselect(v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), zero, mask), 96);
+  let r0 = v128.shuffle<f32>(t0, t2, 0, 1, 4, 5), r1 = v128.shuffle<f32>(t0, t2, 2, 3, 6, 7);
+  let r2 = v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), r3 = v128.shuffle<f32>(t1, t3, 2, 3, 6, 7);
+  if (masked) {
+    r0 = v128.and(r0, mask);
+    r1 = v128.and(r1, mask);
+    r2 = v128.and(r2, mask);
+    r3 = v128.and(r3, mask);
+  }
+  v128.store(d, r0);
+  v128.store(d, r1, 32);
+  v128.store(d, r2, 64);
+  v128.store(d, r3, 96);
 }
