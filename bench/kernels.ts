@@ -1,6 +1,8 @@
 // Kernel micro-benchmarks at ResNeSt-50's real layer shapes (batch 1, 224×224) on the wasm
-// backend, with benchmark.js statistics: GFLOP/s and % of this machine's SIMD peak, which
-// is measured here per thread (a tight f32x4 multiply-add loop). Never a test.
+// backend: forward kernels, and the convolutions' weight and input gradients (the training
+// kernels, GFLOP/s counted as for the forward conv). benchmark.js statistics: GFLOP/s and %
+// of this machine's SIMD peak, which is measured here per thread (a tight f32x4 multiply-add
+// loop). Never a test.
 //   npm run bench -- kernels [--threads 1,2] [--json out.json] [--quick]
 
 import { createRequire } from 'node:module';
@@ -13,6 +15,7 @@ import type { WasmBackend } from '../src/backend/wasm/index.js';
 import * as F from '../src/ops/index.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
+import type { Conv2dGeometry, Ref } from '../src/backend/backend.js';
 
 interface BenchmarkCase {
   hz: number;
@@ -27,7 +30,8 @@ interface Case {
   name: string;
   kind: string;
   flops: number;
-  setup(b: WasmBackend): () => Tensor;
+  /** The measured call; a tensor it returns is disposed after each run. */
+  setup(b: WasmBackend): () => Tensor | void;
 }
 
 const rand = (b: WasmBackend, shape: number[]) =>
@@ -45,6 +49,27 @@ function conv(name: string, c: number, o: number, k: number, hw: number, stride 
   };
 }
 
+/** A conv's weight (dW) or input (dX) gradient, called as the training kernel itself. */
+function convBackward(name: string, which: 'dW' | 'dX', c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
+  const pad = (k - 1) >> 1;
+  const out = Math.floor((hw + 2 * pad - k) / stride) + 1;
+  const g: Conv2dGeometry = {
+    n: 1, c, h: hw, w: hw, o, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, oh: out, ow: out,
+  };
+  const how = which === 'dW' ? 'dY·im2col(X)ᵀ' : stride === 1 ? 'flipped conv' : 'col2im';
+  return {
+    name: `${name} ${which}`, kind: `${which} (${how})`,
+    flops: 2 * o * out * out * (c / groups) * k * k,
+    setup: (b) => {
+      const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), dy = rand(b, [1, o, out, out]);
+      const grad = tensor(new Float32Array(which === 'dW' ? w.size : x.size), which === 'dW' ? [...w.shape] : [...x.shape], { backend: b });
+      const r = (t: Tensor) => t.ref as Ref<number>;
+      const kernels = b.training!;
+      return which === 'dW' ? () => kernels.conv2dBackwardWeight(g, r(x), r(dy), r(grad)) : () => kernels.conv2dBackwardInput(g, r(dy), r(w), r(grad));
+    },
+  };
+}
+
 const CASES: Case[] = [
   conv('layer1 conv1 256→64 @56', 256, 64, 1, 56),
   conv('layer1 conv3 64→256 @56', 64, 256, 1, 56),
@@ -56,6 +81,20 @@ const CASES: Case[] = [
   conv('layer4 splat 512→1024 g2 @7', 512, 1024, 3, 7, 1, 2),
   conv('stem 3→32 s2 @224', 3, 32, 3, 224, 2),
   conv('stem 32→64 @112', 32, 64, 3, 112),
+  convBackward('layer1 conv1 256→64 @56', 'dW', 256, 64, 1, 56),
+  convBackward('layer1 conv1 256→64 @56', 'dX', 256, 64, 1, 56),
+  convBackward('layer3 conv1 1024→256 @14', 'dW', 1024, 256, 1, 14),
+  convBackward('layer3 conv1 1024→256 @14', 'dX', 1024, 256, 1, 14),
+  convBackward('layer1 splat 64→128 g2 @56', 'dW', 64, 128, 3, 56, 1, 2),
+  convBackward('layer1 splat 64→128 g2 @56', 'dX', 64, 128, 3, 56, 1, 2),
+  convBackward('layer3 splat 256→512 g2 @14', 'dW', 256, 512, 3, 14, 1, 2),
+  convBackward('layer3 splat 256→512 g2 @14', 'dX', 256, 512, 3, 14, 1, 2),
+  convBackward('stem 32→64 @112', 'dW', 32, 64, 3, 112),
+  convBackward('stem 32→64 @112', 'dX', 32, 64, 3, 112),
+  convBackward('stem 3→32 s2 @224', 'dW', 3, 32, 3, 224, 2),
+  // Strided 3×3 (a split-attention conv without avd): dX through col2im.
+  convBackward('splat 128→256 g2 s2 @56', 'dW', 128, 256, 3, 56, 2, 2),
+  convBackward('splat 128→256 g2 s2 @56', 'dX', 128, 256, 3, 56, 2, 2),
   {
     name: 'maxpool 3×3 s2 [64,112,112]', kind: 'pool', flops: 64 * 56 * 56 * 9,
     setup: (b) => { const x = rand(b, [1, 64, 112, 112]); return () => F.maxPool2d(x, 3, { stride: 2, padding: 1 }); },
@@ -111,8 +150,8 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`${'kernel'.padEnd(34)} ${'kind'.padEnd(18)} ${'ms'.padStart(8)} ${'±%'.padStart(5)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)}`);
     for (const c of CASES) {
       const run = c.setup(wasm);
-      for (let i = 0; i < 5; i++) tidy(run).dispose(); // warm up (and let V8 settle)
-      const b = await measure(() => tidy(run).dispose(), quick);
+      for (let i = 0; i < 5; i++) tidy(run)?.dispose(); // warm up (and let V8 settle)
+      const b = await measure(() => tidy(run)?.dispose(), quick);
       const ms = 1000 / b.hz;
       const gflops = (c.flops * b.hz) / 1e9;
       const pct = (100 * gflops) / peakN;
