@@ -6,9 +6,10 @@
 // (im2col rows, then 4×4 transposes; a 1×1 stride-1 conv transposes the input planes
 // directly). For dX the A rows are the transposed weights (Kernel.TransposeGroups, once per
 // call) and B is dY packed like a 1×1 conv's input; the product goes through a per-thread
-// column buffer that col2im adds into dX. (With stride 1, dX is itself a convolution of dY —
-// flipped, transposed weights (Kernel.FlipTransposeGroups), padding d·(k − 1) − p — which
-// the JS side runs on the forward conv, Winograd included: no col2im, no column buffer.)
+// column buffer that col2im adds into dX. The JS side uses this col2im kernel for strided
+// convs only: with stride 1, dX is itself a convolution of dY — weights flipped and
+// transposed (Kernel.FlipTransposeGroups), padding d·(k − 1) − p — and runs on the forward
+// conv kernel, Winograd included, with no col2im.
 //
 // Threads write disjoint outputs: dW tasks own (group, block of K columns) and loop over
 // every image; dX tasks own (image, group, block of input channels). Block sizes along the

@@ -99,8 +99,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   };
 
   /**
-   * Training kernels: AssemblyScript ones where they exist (`native`), else the js reference
-   * kernels on views of the same memory (they allocate no wasm memory, so the views stay valid).
+   * Training kernels: the AssemblyScript ones (`native`: today every kernel of
+   * TrainingKernels); a kernel added to the interface later runs as the js reference kernel
+   * on views of the same memory until it has one (js kernels allocate no wasm memory, so the
+   * views stay valid).
    */
   const viewed = (fn: (...args: unknown[]) => void) => (...args: unknown[]) => {
     fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
@@ -139,8 +141,6 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         arena.release(wt);
       }
     },
-  };
-  Object.assign(native, {
     channelSum(x, out, n, c, hw) {
       run(Kernel.ChannelSum, [addr(x), addr(out), n, c, hw], {}, n * c * hw);
     },
@@ -190,7 +190,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     sumRows(x, out, rows, cols) {
       run(Kernel.SumRows, [addr(x), addr(out), rows, cols], {}, rows * cols);
     },
-  } satisfies Partial<TrainingKernels<number>>);
+  };
   const training: TrainingKernels<number> = { ...fallback, ...native };
 
   const backend: WasmBackend = {
