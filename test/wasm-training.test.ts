@@ -22,8 +22,11 @@ const out = (n: number, seed = 99): Operand => ({ data: uniform(n, seed, -50, 50
 const inout = (data: Float32Array): Operand => ({ data, out: true });
 const isOperand = (a: unknown): a is Operand => a !== null && typeof a === 'object' && (a as Operand).data instanceof Float32Array;
 
-const backends: { name: string; b: WasmBackend }[] = [];
-for (const threads of [1, 2]) backends.push({ name: `wasm ${threads}t`, b: await createWasmBackend({ threads }) });
+const backends: { name: string; threads: number; b: WasmBackend }[] = [];
+for (const threads of [1, 2]) {
+  const b = await createWasmBackend({ threads });
+  backends.push({ name: `wasm ${b.variant} ${threads}t`, threads, b });
+}
 
 /** Runs kernel `name` on js (Float32Arrays) and on wasm backend b; returns both sets of outputs. */
 function both(b: WasmBackend, name: Name, args: unknown[]): { js: Float32Array[]; wasm: Float32Array[] } {
@@ -279,6 +282,7 @@ test('sumRows', () => {
 });
 
 test('every CPU backend implements every training kernel', () => {
+  for (const { name, threads, b } of backends) assert.is(b.threads, threads, `${name} runs on its threads`);
   const cpu: Backend[] = [createJsBackend(), ...backends.map((b) => b.b)];
   for (const b of cpu) {
     assert.ok(b.training, `${b.name} has training kernels`);
