@@ -27,6 +27,9 @@ Writes test/fixtures/grad/:
 - train_cli.json + train_cli.safetensors + inputs.npy + labels.npy: two in-order SGD steps
   (batch 4) of a tiny ResNeSt for the `resnest train` CLI test: the two losses, the final
   parameters (sampled as above), running stats and num_batches_tracked.
+- optim.json + optim.safetensors: torch.optim.SGD / AdamW over three steps with given
+  gradients, two parameter groups: parameters after each step, the final state, and
+  state_dict()'s param_groups.
 """
 import argparse
 import copy
@@ -478,7 +481,7 @@ def run_network(R, name, layers, kwargs, in_shape, seed):
 
 CLI = dict(layers=[1, 1, 1, 1], kwargs=dict(radix=2, groups=1, bottleneck_width=8, deep_stem=True, stem_width=8,
                                             avg_down=True, avd=True),
-           weights_seed=5, input_seed=7, input=[8, 3, 24, 24], batch_size=4, lr=0.05)
+           weights_seed=5, input_seed=7, input=[8, 3, 24, 24], batch_size=4, lr=0.02)
 
 
 def train_two_steps(R, model, x, labels):
@@ -495,24 +498,28 @@ def train_two_steps(R, model, x, labels):
 
 
 def write_train_cli(R):
-    model = build(R, CLI['layers'], CLI['kwargs'], CLI['weights_seed'])
+    x = synthetic_input(CLI['input'], CLI['input_seed'])
+    seed = next(s for s in range(CLI['weights_seed'], CLI['weights_seed'] + SEED_TRIES)
+                if kinks_stable(build(R, CLI['layers'], CLI['kwargs'], s), x, s))
+    model = build(R, CLI['layers'], CLI['kwargs'], seed)
     model64 = copy.deepcopy(model).double()
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
-    x = synthetic_input(CLI['input'], CLI['input_seed'])
     labels = torch.arange(CLI['input'][0]) % NUM_CLASSES
     losses = train_two_steps(R, model, x, labels)
     losses64 = train_two_steps(R, model64, x.double(), labels)
 
-    t = {'losses': torch.tensor(losses, dtype=torch.float32)}
-    for k, p in model.named_parameters():
+    # the reference is the float64 run (as for the networks)
+    t = {'losses': torch.tensor(losses64, dtype=torch.float32)}
+    for k, p in model64.named_parameters():
         v = p.detach().reshape(-1)
+        t['moved.' + k] = f32((p.detach() - before[k].double()).abs().max()).reshape(1)
         if v.numel() <= FULL_MAX:
             t['param.' + k] = f32(p)
         else:
             i = sample_idx(v.numel())
             t['param.' + k] = f32(v[i])
             t['idx.' + k] = i.to(torch.int32)
-    t.update(bn_buffers(model))
+    t.update(bn_buffers(model64))
     write_safetensors(os.path.join(OUT, 'train_cli.safetensors'), t)
     np.save(os.path.join(OUT, 'inputs.npy'), x.numpy().astype(np.float32))
     np.save(os.path.join(OUT, 'labels.npy'), labels.numpy().astype(np.int64))
@@ -522,18 +529,65 @@ def write_train_cli(R):
     floor = 1e-6 * max(d.abs().max().item() for d in d64.values())
     dump_json(os.path.join(OUT, 'train_cli.json'), {
         'layers': CLI['layers'], 'kwargs': CLI['kwargs'], 'num_classes': NUM_CLASSES,
-        'weights_seed': CLI['weights_seed'], 'input_seed': CLI['input_seed'], 'input': CLI['input'],
+        'weights_seed': seed, 'input_seed': CLI['input_seed'], 'input': CLI['input'],
         'inputs_file': 'inputs.npy', 'labels_file': 'labels.npy',
         'epochs': 1, 'batch_size': CLI['batch_size'], 'steps': 2, 'shuffle': False, 'augmentation': None,
         'lr': CLI['lr'], 'lr_schedule': 'constant', 'momentum': 0.9, 'nesterov': True, 'weight_decay': 1e-4,
         'no_bias_decay': True, 'label_smoothing': LABEL_SMOOTHING,
-        'losses': losses, 'losses_f64': losses64,
+        'losses': losses64, 'losses_f32': losses,
         'param_keys': [k for k, _ in model.named_parameters()],
         'torch_f32_vs_f64_params': float('%.3g' % rel_diff(d32, d64, floor)),
         'notes': 'torch_f32_vs_f64_params = max over parameters of max|moved32 - moved64| / max|moved64| after the '
-                 'two steps (moved = final - initial); param.<key> sampled at idx.<key> when over %d elements' % FULL_MAX,
+                 'two steps (moved = final - initial; moved.<key> = max |moved64|); values are the float64 run; '
+                 'param.<key> sampled at idx.<key> when over %d elements' % FULL_MAX,
     })
     return losses
+
+
+# ---- optimizers --------------------------------------------------------------------------------
+
+OPTIM_CASES = [
+    ('sgd_momentum_wd', 'SGD', dict(lr=0.1, momentum=0.9, weight_decay=1e-2)),
+    ('sgd_nesterov', 'SGD', dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)),
+    ('sgd_plain', 'SGD', dict(lr=0.2)),
+    ('adamw_default', 'AdamW', dict(lr=1e-2)),
+    ('adamw_wd', 'AdamW', dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+]
+OPTIM_STEPS = 3
+
+
+def write_optim():
+    """torch.optim over OPTIM_STEPS steps with given gradients: two parameters ([5, 3] and [4]) in
+    two groups (the second with weight_decay 0), the parameters after each step, the state
+    after the last, and state_dict()'s layout."""
+    t, cases = {}, []
+    for name, cls, kw in OPTIM_CASES:
+        g = torch.Generator().manual_seed(fnv1a(name))
+        p0 = [torch.rand(5, 3, generator=g) * 2 - 1, torch.rand(4, generator=g) * 2 - 1]
+        params = [torch.nn.Parameter(p.clone()) for p in p0]
+        opt = getattr(torch.optim, cls)([{'params': [params[0]]}, {'params': [params[1]], 'weight_decay': 0.0}], **kw)
+        for i, p in enumerate(p0):
+            t[f'{name}.p{i}'] = p
+        for step in range(OPTIM_STEPS):
+            for i, p in enumerate(params):
+                p.grad = torch.rand(p.shape, generator=g) * 2 - 1
+                t[f'{name}.step{step}.grad{i}'] = p.grad.clone()
+            opt.step()
+            for i, p in enumerate(params):
+                t[f'{name}.step{step}.p{i}'] = p.detach().clone()
+        sd = opt.state_dict()
+        for idx, st in sd['state'].items():
+            for k, v in st.items():
+                if v is None:  # SGD without momentum keeps momentum_buffer = None
+                    continue
+                t[f'{name}.state.{idx}.{k}'] = v.detach().clone().to(torch.float32).reshape(-1)
+        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in pg.items()} for pg in sd['param_groups']]
+        cases.append({'name': name, 'optimizer': cls, 'kwargs': {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()},
+                      'steps': OPTIM_STEPS, 'param_groups': groups,
+                      'state_keys': {str(i): sorted(k for k, v in st.items() if v is not None) for i, st in sd['state'].items()}})
+    write_safetensors(os.path.join(OUT, 'optim.safetensors'), t)
+    dump_json(os.path.join(OUT, 'optim.json'), {'torch': torch.__version__, 'cases': cases})
+    return len(cases)
 
 
 def main():
@@ -561,6 +615,7 @@ def main():
                  'torch_f32_vs_f64_step is the same for param_after - param_before.',
         'networks': nets})
     print('train_cli losses:', write_train_cli(R))
+    print('optim:', write_optim(), 'cases')
 
 
 if __name__ == '__main__':

@@ -8,13 +8,15 @@ import { loadTorchLazy } from './io/torch.js';
 import { isZip } from './io/zip.js';
 import type { StateDict } from './io/raw.js';
 import { ArgumentError } from './errors.js';
-import { createModel, weightsUrl, zooEntry, type CreateOptions } from './models/resnest/zoo.js';
+import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
+import { FormatError } from './errors.js';
 import type { ResNet } from './models/resnest/resnet.js';
 
 export * from './index.js';
 export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
 export { readBytes, writeFileAtomic, fileSource } from './io/files.js';
 export { loadTorchLazy } from './io/torch.js';
+export { archFromConfig } from './models/resnest/zoo.js';
 
 /**
  * Reads a .pth (zip or legacy) or .safetensors file into a state dict. Zip-format .pth files
@@ -43,6 +45,22 @@ export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptio
   return loadWeightsFile(path);
 }
 
+/**
+ * What `--arch` names: a zoo network, or a JSON file of the seed's ResNet keyword arguments
+ * (any argument ending in .json, or a path that exists as a file).
+ */
+export async function resolveArch(arch: string): Promise<ZooEntry> {
+  if (!arch.endsWith('.json')) return zooEntry(arch);
+  const bytes = await readBytes(arch);
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new FormatError(`not valid JSON (${(e as Error).message})`, arch);
+  }
+  return archFromConfig(cfg, arch);
+}
+
 export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
   /** A checkpoint file (.pth or .safetensors). */
   weights?: string;
@@ -52,12 +70,13 @@ export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
 }
 
 /** A zoo network with its weights loaded (strictly), in eval mode, BatchNorm folded in place (an inference model). */
-export async function loadModel(name: string, opts: LoadModelOptions = {}): Promise<ResNet> {
+export async function loadModel(arch: string | ZooEntry, opts: LoadModelOptions = {}): Promise<ResNet> {
   const { weights, pretrained, download, ...create } = opts;
+  const name = typeof arch === 'string' ? arch : arch.name;
   if (!weights && !pretrained) throw new ArgumentError('loadModel: give weights (a file) or pretrained: true');
   const sd = weights ? await loadWeightsFile(weights) : await pretrainedStateDict(name, download);
   const fc = sd.get('fc.weight');
-  const model = createModel(name, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
+  const model = createModel(arch, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
   model.loadStateDict(sd, { where: `${name} from ${weights ?? 'pretrained weights'}` });
   return model.eval().fuse({ inPlace: true });
 }

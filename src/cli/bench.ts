@@ -6,12 +6,12 @@ import '../index.js';
 import { availableParallelism } from 'node:os';
 import { ArgumentError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
-import { createModel, zooEntry } from '../models/resnest/zoo.js';
+import { createModel } from '../models/resnest/zoo.js';
 import type { ResNet } from '../models/resnest/resnet.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { uniform } from '../util/random.js';
-import { loadModel } from '../node.js';
+import { loadModel, resolveArch } from '../node.js';
 import { flag, int, parseArgs, str } from './args.js';
 import { RssSampler, summarize } from './measure.js';
 
@@ -25,7 +25,7 @@ export async function bench(argv: string[]): Promise<void> {
   });
   if (p.positionals.length) throw new ArgumentError(`bench: unexpected argument '${p.positionals[0]}' (usage: ${BENCH_USAGE})`);
   const arch = str(p, 'arch') ?? 'resnest50';
-  const entry = zooEntry(arch);
+  const entry = await resolveArch(arch);
   const size = int(p, 'size') ?? entry.crop;
   const batch = int(p, 'batch') ?? 1;
   const runs = int(p, 'runs') ?? 10;
@@ -39,8 +39,8 @@ export async function bench(argv: string[]): Promise<void> {
   const t0 = performance.now();
   const backend = await initBackend(backendName, threads !== undefined ? { threads } : {});
   let model: ResNet;
-  if (weights) model = await loadModel(arch, { weights, backend });
-  else model = createModel(arch, { backend }).eval().fuse({ inPlace: true });
+  if (weights) model = await loadModel(entry, { weights, backend });
+  else model = createModel(entry, { backend }).eval().fuse({ inPlace: true });
   const tLoaded = performance.now();
 
   const x = tensor(uniform(batch * 3 * size * size, 1, -2, 2), [batch, 3, size, size], { backend });

@@ -5,13 +5,13 @@ import { IMAGENET_CLASSES } from '../data/imagenet-classes.js';
 import { decodeImage } from '../io/image/decode.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { readBytes } from '../io/files.js';
-import { resizeFor, zooEntry } from '../models/resnest/zoo.js';
+import { resizeFor } from '../models/resnest/zoo.js';
 import { softmax } from '../ops/index.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { checkNumel } from '../tensor/shape.js';
-import { flag, int, parseArgs, str } from './args.js';
-import { MODEL_OPTIONS, modelFromArgs } from './model.js';
+import { flag, int, parseArgs } from './args.js';
+import { archFromArgs, MODEL_OPTIONS, modelFromArgs } from './model.js';
 
 export const CLASSIFY_USAGE = 'resnest classify <image.png|jpg>… --arch <name> (--weights <file> | --pretrained) [--top 5] [--backend wasm|js|webgpu] [--threads N] [--json]';
 
@@ -19,7 +19,7 @@ export async function classify(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, top: { type: 'string' }, crop: { type: 'string' }, json: { type: 'boolean' } });
   const files = p.positionals;
   if (files.length === 0) throw new ArgumentError(`classify: no images given (usage: ${CLASSIFY_USAGE})`);
-  const entry = zooEntry(str(p, 'arch') ?? 'resnest50');
+  const entry = await archFromArgs(p, 'classify', 'resnest50');
   const top = int(p, 'top') ?? 5;
   const crop = int(p, 'crop') ?? entry.crop;
 
@@ -31,7 +31,7 @@ export async function classify(argv: string[]): Promise<void> {
     batch.set(preprocess(img, { crop, resize: resizeFor(entry, crop) }).data, i * 3 * crop * crop);
   }
 
-  const model = await modelFromArgs(p, 'classify');
+  const model = await modelFromArgs(p, 'classify', entry);
   const classes = model.options.numClasses;
   const names = classes === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null;
   const x = tensor(batch, [files.length, 3, crop, crop], { backend: model.backend });

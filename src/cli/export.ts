@@ -2,9 +2,9 @@
 
 import { ArgumentError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';
-import { createModel, zooEntry } from '../models/resnest/zoo.js';
+import { createModel } from '../models/resnest/zoo.js';
 import { DEFAULT_OPSET, checkOpset, encodeModel, traceOnnx } from '../export/onnx.js';
-import { loadWeightsFile, pretrainedStateDict } from '../node.js';
+import { loadWeightsFile, pretrainedStateDict, resolveArch } from '../node.js';
 import { flag, int, parseArgs, required, str } from './args.js';
 
 export const EXPORT_USAGE = 'resnest export --onnx <out.onnx> --arch <name> [--weights <file> | --pretrained] [--opset 17] [--batch N|dynamic] [--size S] [--dilation 1|2|4] [--unfused]';
@@ -18,7 +18,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (p.positionals.length) throw new ArgumentError(`export: unexpected argument '${p.positionals[0]}' (usage: ${EXPORT_USAGE})`);
   const out = required(p, 'onnx', 'export');
   const arch = required(p, 'arch', 'export');
-  const entry = zooEntry(arch);
+  const entry = await resolveArch(arch);
   const opset = checkOpset(int(p, 'opset') ?? DEFAULT_OPSET);
   const batchArg = str(p, 'batch') ?? '1';
   const batch = batchArg === 'dynamic' ? 'dynamic' as const : Number(batchArg);
@@ -31,11 +31,11 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (weights && pretrained) throw new ArgumentError('export: give either --weights or --pretrained, not both');
 
   const t0 = performance.now();
-  const sd = weights ? await loadWeightsFile(weights) : pretrained ? await pretrainedStateDict(arch, { progress: true }) : null;
+  const sd = weights ? await loadWeightsFile(weights) : pretrained ? await pretrainedStateDict(entry.name, { progress: true }) : null;
   const numClasses = sd?.get('fc.weight')?.shape[0] ?? 1000;
   const fuse = !flag(p, 'unfused');
   const model = traceOnnx((backend) => {
-    const m = createModel(arch, { backend, init: !sd, numClasses, ...(dilation ? { dilation } : {}) });
+    const m = createModel(entry, { backend, init: !sd, numClasses, ...(dilation ? { dilation } : {}) });
     if (sd) m.loadStateDict(sd, { where: `${arch} from ${weights ?? 'pretrained weights'}` });
     m.eval();
     return fuse ? m.fuse() : m;

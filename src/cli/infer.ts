@@ -9,8 +9,7 @@ import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import { ArgumentError } from '../errors.js';
 import { parseArgs, required } from './args.js';
-import { zooEntry } from '../models/resnest/zoo.js';
-import { MODEL_OPTIONS, modelFromArgs } from './model.js';
+import { archFromArgs, MODEL_OPTIONS, modelFromArgs } from './model.js';
 
 export const INFER_USAGE = 'resnest infer --arch <name> (--weights <file> | --pretrained) --input <x.npy> --output <y.npy> [--backend wasm|js|webgpu] [--threads N] [--dilation 1|2|4] [--features [stem,layer1,…]]';
 
@@ -21,7 +20,7 @@ async function writeTensor(path: string, t: Tensor): Promise<void> {
 export async function infer(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, input: { type: 'string' }, output: { type: 'string' }, features: { type: 'optional' } });
   if (p.positionals.length) throw new ArgumentError(`infer: unexpected argument '${p.positionals[0]}' (usage: ${INFER_USAGE})`);
-  zooEntry(required(p, 'arch', 'infer')); // an unknown name fails first, with the closest names
+  const entry = await archFromArgs(p, 'infer'); // an unknown name fails first, with the closest names
   const inputPath = required(p, 'input', 'infer');
   const outputPath = required(p, 'output', 'infer');
   const features = p.values.get('features');
@@ -42,7 +41,7 @@ export async function infer(argv: string[]): Promise<void> {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
   if (nonFinite) process.stderr.write(`warning: ${inputPath} holds ${nonFinite} NaN/Inf values; they propagate to the outputs\n`);
 
-  const model = await modelFromArgs(p, 'infer');
+  const model = await modelFromArgs(p, 'infer', entry);
   const x = tensor(data, raw.shape, { backend: model.backend });
   const t0 = performance.now();
   if (features === undefined) {

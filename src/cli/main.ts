@@ -9,6 +9,7 @@ import { infer, INFER_USAGE } from './infer.js';
 import { list } from './list.js';
 import { exportCommand, EXPORT_USAGE } from './export.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { train, TRAIN_USAGE } from './train.js';
 
 const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 
@@ -18,11 +19,13 @@ usage:
   resnest list [--json]
   ${EXPORT_USAGE}
   ${BENCH_USAGE}
+  ${TRAIN_USAGE}
 
 Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
---pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).`;
+--pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).
+--arch takes a zoo name or a .json file of the seed's ResNet keyword arguments.`;
 
-const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -4,8 +4,8 @@
 import { ArgumentError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
 import type { ResNet } from '../models/resnest/resnet.js';
-import { zooEntry } from '../models/resnest/zoo.js';
-import { loadModel } from '../node.js';
+import type { ZooEntry } from '../models/resnest/zoo.js';
+import { loadModel, resolveArch } from '../node.js';
 import { flag, int, str, type Parsed } from './args.js';
 
 export const MODEL_OPTIONS = {
@@ -18,14 +18,20 @@ export const MODEL_OPTIONS = {
   verbose: { type: 'boolean' },
 } as const;
 
-export async function modelFromArgs(p: Parsed, command: string): Promise<ResNet> {
-  const arch = str(p, 'arch');
-  if (!arch) throw new ArgumentError(`${command}: --arch is required (see 'resnest list')`);
-  zooEntry(arch); // unknown names fail here, before any file is read
+/** --arch: a zoo name or a JSON file of the seed's ResNet keyword arguments. */
+export async function archFromArgs(p: Parsed, command: string, fallback?: string): Promise<ZooEntry> {
+  const arch = str(p, 'arch') ?? fallback;
+  if (!arch) throw new ArgumentError(`${command}: --arch is required: a zoo name (see 'resnest list') or a .json file of ResNet arguments`);
+  return resolveArch(arch);
+}
+
+export async function modelFromArgs(p: Parsed, command: string, entry?: ZooEntry): Promise<ResNet> {
+  const arch = entry ?? (await archFromArgs(p, command)); // unknown names fail here, before any weights are read
   const weights = str(p, 'weights');
   const pretrained = flag(p, 'pretrained');
   if (!weights && !pretrained) throw new ArgumentError(`${command}: give --weights <file.pth|.safetensors> or --pretrained`);
   if (weights && pretrained) throw new ArgumentError(`${command}: give either --weights or --pretrained, not both`);
+  if (pretrained && arch.name.endsWith('.json')) throw new ArgumentError(`${command}: --pretrained needs a zoo name; ${arch.name} has no published weights`);
   const dilation = int(p, 'dilation');
   if (dilation !== undefined && ![1, 2, 4].includes(dilation)) throw new ArgumentError(`--dilation must be 1, 2 or 4, got ${dilation}`);
   const threads = int(p, 'threads');

@@ -97,6 +97,48 @@ export function zooEntry(name: string): ZooEntry {
   throw new ArgumentError(`unknown architecture '${name}'; closest: ${close.join(', ')} (see 'resnest list')`);
 }
 
+/** The seed's ResNet keyword arguments (snake_case) that an architecture file may set. */
+const CONFIG_KEYS: Record<string, [keyof ResNetOptions | 'layers', 'bool' | 'int' | 'number' | 'layers']> = {
+  layers: ['layers', 'layers'], radix: ['radix', 'int'], groups: ['groups', 'int'], bottleneck_width: ['bottleneckWidth', 'int'],
+  num_classes: ['numClasses', 'int'], dilated: ['dilated', 'bool'], dilation: ['dilation', 'int'], deep_stem: ['deepStem', 'bool'],
+  stem_width: ['stemWidth', 'int'], avg_down: ['avgDown', 'bool'], rectified_conv: ['rectifiedConv', 'bool'],
+  rectify_avg: ['rectifyAvg', 'bool'], avd: ['avd', 'bool'], avd_first: ['avdFirst', 'bool'], final_drop: ['finalDrop', 'number'],
+  dropblock_prob: ['dropblockProb', 'number'], last_gamma: ['lastGamma', 'bool'],
+};
+
+/**
+ * An architecture from the seed's ResNet keyword arguments, as a JSON object would give them:
+ * `{"layers": [1,2,1,1], "radix": 2, "groups": 2, "bottleneck_width": 32, "deep_stem": true, …}`.
+ * Every key is checked (unknown ones are named), evaluated at crop 224 like the zoo's 50s.
+ */
+export function archFromConfig(cfg: unknown, where: string): ZooEntry {
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new ArgumentError(`${where}: an architecture must be a JSON object of ResNet keyword arguments`);
+  const unknown = Object.keys(cfg).filter((k) => !(k in CONFIG_KEYS));
+  if (unknown.length) {
+    throw new ArgumentError(`${where}: unknown ResNet argument${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+  }
+  const options: Record<string, unknown> = {};
+  let layers: number[] | undefined;
+  for (const [key, value] of Object.entries(cfg as Record<string, unknown>)) {
+    const [name, kind] = CONFIG_KEYS[key]!;
+    const bad = (what: string) => new ArgumentError(`${where}: '${key}' must be ${what}, got ${JSON.stringify(value)}`);
+    if (kind === 'layers') {
+      if (!Array.isArray(value) || value.length !== 4 || value.some((n) => !Number.isInteger(n) || n < 1)) throw bad('four positive block counts');
+      layers = value as number[];
+    } else if (kind === 'bool') {
+      if (typeof value !== 'boolean') throw bad('true or false');
+      options[name] = value;
+    } else {
+      if (typeof value !== 'number' || !Number.isFinite(value) || (kind === 'int' && !Number.isInteger(value)) || value < 0) {
+        throw bad(kind === 'int' ? 'a non-negative integer' : 'a non-negative number');
+      }
+      options[name] = value;
+    }
+  }
+  if (!layers) throw new ArgumentError(`${where}: 'layers' (four block counts, e.g. [3, 4, 6, 3]) is required`);
+  return { name: where, layers, options: options as ResNetOptions, crop: 224, cropPct: 0.875 };
+}
+
 export interface CreateOptions {
   numClasses?: number;
   dilated?: boolean;
@@ -109,9 +151,9 @@ export interface CreateOptions {
   seed?: number;
 }
 
-/** Builds a zoo network by name, e.g. createModel('resnest50', { dilation: 4 }). */
-export function createModel(name: string, opts: CreateOptions = {}): ResNet {
-  const e = zooEntry(name);
+/** Builds a zoo network by name (or an entry, e.g. from archFromConfig), e.g. createModel('resnest50', { dilation: 4 }). */
+export function createModel(name: string | ZooEntry, opts: CreateOptions = {}): ResNet {
+  const e = typeof name === 'string' ? zooEntry(name) : name;
   const { backend, init, seed, ...over } = opts;
   const defined = Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined));
   const model = new ResNet(e.layers, { ...e.options, ...defined }, backend);

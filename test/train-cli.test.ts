@@ -1,0 +1,119 @@
+// `resnest train` as a user runs it: an architecture file, synthetic weights saved as a .pth,
+// arrays in, a .pth out that matches PyTorch's two steps of the same recipe on the seed's code
+// (scripts/make_grad_fixtures.py: train_cli.*), and one-line errors for bad input.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '../src/index.js';
+import { initBackend } from '../src/backend/registry.js';
+import { ResNet } from '../src/models/resnest/resnet.js';
+import { saveTorch } from '../src/io/torch-save.js';
+import { loadTorch } from '../src/io/torch.js';
+import { loadSafetensors } from '../src/io/safetensors.js';
+import { toFloat32 } from '../src/io/raw.js';
+import { writeNpy } from '../src/io/npy.js';
+import { FIXTURES, resnetOptions } from './helpers/fixtures.js';
+import { syntheticStateDict } from './helpers/synthetic.js';
+import { runCli } from './helpers/cli.js';
+
+interface CliFixture {
+  layers: number[];
+  kwargs: Record<string, number | boolean>;
+  num_classes: number;
+  weights_seed: number;
+  epochs: number;
+  batch_size: number;
+  lr: number;
+  losses: number[];
+  torch_f32_vs_f64_params: number;
+}
+
+const grad = join(FIXTURES, 'grad');
+const fx = JSON.parse(readFileSync(join(grad, 'train_cli.json'), 'utf8')) as CliFixture;
+const file = join(grad, 'train_cli.safetensors');
+const ref = loadSafetensors(new Uint8Array(readFileSync(file)), file);
+const get = (k: string) => toFloat32(ref.get(k)!, k);
+
+const dir = mkdtempSync(join(tmpdir(), 'resnest-train-'));
+const cfg = join(dir, 'tiny.json');
+writeFileSync(cfg, JSON.stringify({ layers: fx.layers, ...fx.kwargs, num_classes: fx.num_classes }));
+const js = await initBackend('js');
+const init = new ResNet(fx.layers, resnetOptions(fx.kwargs, fx.num_classes), js);
+const weights = join(dir, 'init.pth');
+writeFileSync(weights, saveTorch(syntheticStateDict(init, fx.weights_seed)));
+init.dispose();
+
+const recipe = (out: string, backend: string) => [
+  'train', '--arch', cfg, '--weights', weights, '--inputs', join(grad, 'inputs.npy'), '--labels', join(grad, 'labels.npy'),
+  '--epochs', String(fx.epochs), '--batch-size', String(fx.batch_size), '--lr', String(fx.lr), '--momentum', '0.9', '--nesterov',
+  '--weight-decay', '1e-4', '--no-bias-decay', '--label-smoothing', '0.1', '--no-augment', '--no-shuffle',
+  '--lr-schedule', 'constant', '--backend', backend, '--save', out,
+];
+
+for (const backend of ['js', 'wasm']) {
+  test(`train (${backend}): two steps of the recipe give PyTorch's losses and weights; the .pth has torch's keys`, async () => {
+    const out = join(dir, `out-${backend}.pth`);
+    const r = await runCli(recipe(out, backend));
+    assert.is(r.code, 0, r.stderr);
+    const losses = [...r.stderr.matchAll(/loss (\d+\.\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(losses.length, fx.losses.length, r.stderr);
+    losses.forEach((l, i) => assert.ok(Math.abs(l - fx.losses[i]!) < 2e-4 * Math.abs(fx.losses[i]!), `loss ${i}: ${l} vs ${fx.losses[i]}`));
+    const sd = loadTorch(new Uint8Array(readFileSync(out)), out);
+    let worst = 0;
+    for (const [key, t] of sd) {
+      if (key.endsWith('num_batches_tracked')) {
+        assert.is(Number((t.data as BigInt64Array)[0]), get(key)[0], key);
+        continue;
+      }
+      const ours = toFloat32(t, key);
+      const idx = ref.has(`idx.${key}`) ? get(`idx.${key}`) : null;
+      const theirs = ref.has(`param.${key}`) ? get(`param.${key}`) : get(key);
+      const picked = idx ? Float32Array.from(idx, (i) => ours[i]!) : ours;
+      let diff = 0;
+      for (let i = 0; i < theirs.length; i++) diff = Math.max(diff, Math.abs(picked[i]! - theirs[i]!));
+      // Parameters against how far the two steps moved them; running stats against their size.
+      // (A bias feeding a training-mode BatchNorm has a zero gradient and does not move: there
+      // the check is on the values alone.)
+      const size = Math.max(...Array.from(theirs, Math.abs));
+      const moved = ref.has(`moved.${key}`) ? get(`moved.${key}`)[0]! : size;
+      if (moved < 1e-5 * size) assert.ok(diff <= 1e-5 * size, `${key}: ${diff} should not move`);
+      else worst = Math.max(worst, diff / moved);
+    }
+    console.log(`  ${backend}: two-step parameter error ${worst.toExponential(2)} of the movement (PyTorch float32: ${fx.torch_f32_vs_f64_params})`);
+    // Two steps in float32 against the float64 run (PyTorch's own float32: torch_f32_vs_f64_params).
+    assert.ok(worst < Math.max(1e-3, 4 * fx.torch_f32_vs_f64_params), `worst error ${worst.toExponential(2)} of the movement`);
+    assert.ok(sd.has('bn1.num_batches_tracked') && sd.has('layer1.0.conv2.fc1.bias'));
+  });
+}
+
+test('train: bad labels, a bad architecture file and a missing flag are one-line errors; nothing is written', async () => {
+  const out = join(dir, 'never.pth');
+  const labels = join(dir, 'bad-labels.npy');
+  writeFileSync(labels, writeNpy({ dtype: 'int64', shape: [8], data: BigInt64Array.from([0n, 1n, 2n, 9n, 0n, 1n, 2n, 3n]) }));
+  const base = recipe(out, 'js');
+  const bad = [...base];
+  bad[bad.indexOf('--labels') + 1] = labels;
+  let r = await runCli(bad);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /label 9 at index 3 is outside \[0, 7\)/);
+  assert.is(r.stderr.trim().split('\n').length, 1);
+
+  const cfgBad = join(dir, 'bad.json');
+  writeFileSync(cfgBad, JSON.stringify({ layers: [1, 1, 1, 1], radix: 2, bottleneck_widht: 8 }));
+  const withBad = [...base];
+  withBad[withBad.indexOf('--arch') + 1] = cfgBad;
+  r = await runCli(withBad);
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /unknown ResNet argument 'bottleneck_widht'/);
+
+  r = await runCli(base.filter((a, i) => a !== '--epochs' && base[i - 1] !== '--epochs'));
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /--epochs is required/);
+  assert.not.ok(existsSync(out));
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
