@@ -2,9 +2,10 @@
 //   npm run bench                 every suite with its defaults
 //   npm run bench -- e2e …        end to end vs onnxruntime-web (bench/e2e.ts; options there)
 //   npm run bench -- kernels …    kernel micro-benchmarks (bench/kernels.ts)
+//   npm run bench -- train …      a training step vs PyTorch CPU (bench/train.ts)
 // A suite is a module in bench/ exporting `main(argv: string[]): Promise<void>`.
 
-const SUITES = ['kernels', 'e2e'] as const;
+const SUITES = ['kernels', 'e2e', 'train'] as const;
 
 interface Suite {
   main(argv: string[]): Promise<void>;

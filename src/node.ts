@@ -16,7 +16,6 @@ export * from './index.js';
 export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
 export { readBytes, writeFileAtomic, fileSource } from './io/files.js';
 export { loadTorchLazy } from './io/torch.js';
-export { archFromConfig } from './models/resnest/zoo.js';
 
 /**
  * Reads a .pth (zip or legacy) or .safetensors file into a state dict. Zip-format .pth files

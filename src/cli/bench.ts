@@ -11,17 +11,20 @@ import type { ResNet } from '../models/resnest/resnet.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { uniform } from '../util/random.js';
-import { loadModel, resolveArch } from '../node.js';
+import { loadModel, loadWeightsFile, resolveArch } from '../node.js';
+import { SGD } from '../train/optim.js';
+import { paramGroups } from '../train/param-groups.js';
+import { trainStep } from '../train/trainer.js';
 import { flag, int, parseArgs, str } from './args.js';
-import { RssSampler, summarize } from './measure.js';
+import { round, RssSampler, summarize } from './measure.js';
 
-export const BENCH_USAGE = 'resnest bench [--arch resnest50] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--json]';
+export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--train] [--json]';
 
 export async function bench(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, threads: { type: 'string' },
     backend: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, weights: { type: 'string' },
-    json: { type: 'boolean' }, verbose: { type: 'boolean' },
+    json: { type: 'boolean' }, verbose: { type: 'boolean' }, train: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`bench: unexpected argument '${p.positionals[0]}' (usage: ${BENCH_USAGE})`);
   const arch = str(p, 'arch') ?? 'resnest50';
@@ -38,17 +41,31 @@ export async function bench(argv: string[]): Promise<void> {
   rss.start();
   const t0 = performance.now();
   const backend = await initBackend(backendName, threads !== undefined ? { threads } : {});
+  const training = flag(p, 'train');
   let model: ResNet;
-  if (weights) model = await loadModel(entry, { weights, backend });
+  if (training) {
+    // A training step: forward in train mode, label-smoothed loss, backward, Nesterov SGD.
+    model = createModel(entry, { backend, init: !weights });
+    if (weights) model.loadStateDict(await loadWeightsFile(weights), { where: `${arch} from ${weights}` });
+    model.train();
+  } else if (weights) model = await loadModel(entry, { weights, backend });
   else model = createModel(entry, { backend }).eval().fuse({ inPlace: true });
   const tLoaded = performance.now();
 
-  const x = tensor(uniform(batch * 3 * size * size, 1, -2, 2), [batch, 3, size, size], { backend });
+  const images = uniform(batch * 3 * size * size, 1, -2, 2);
+  const x = tensor(images, [batch, 3, size, size], { backend });
+  const classes = model.options.numClasses;
+  const labels = Array.from({ length: batch }, (_, i) => i % classes);
+  const opt = training ? new SGD(paramGroups(model, 1e-4, true), { lr: 1e-3, momentum: 0.9, nesterov: true }) : null;
   const once = async (): Promise<number> => {
     const start = performance.now();
-    const out = tidy(() => model.call(x));
-    await out.data();
-    out.dispose();
+    if (opt) {
+      trainStep(model, opt, images, [batch, 3, size, size], labels, 0.1);
+    } else {
+      const out = tidy(() => model.call(x));
+      await out.data();
+      out.dispose();
+    }
     const ms = performance.now() - start;
     rss.sample();
     return ms;
@@ -61,6 +78,7 @@ export async function bench(argv: string[]): Promise<void> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await once());
   rss.stop();
+  opt?.zeroGrad();
   x.dispose();
   model.dispose();
 
@@ -68,6 +86,7 @@ export async function bench(argv: string[]): Promise<void> {
   const { headline, detail } = summarize(times, rss, { t0, loaded: tLoaded, coldStart, firstRunMs: firstMs });
   const result = {
     ...headline,
+    ...(training ? { mode: 'train', images_per_s: round((batch * 1000) / headline.median_ms, 2) } : {}),
     backend: backend.name,
     threads: reported,
     arch, size, batch, runs, warmup,
@@ -81,6 +100,6 @@ export async function bench(argv: string[]): Promise<void> {
     return;
   }
   const th = `${result.threads} thread${result.threads === 1 ? '' : 's'}`;
-  console.log(`${arch} ${size}×${size} batch ${batch} on ${result.backend} (${th}): median ${result.median_ms} ms, `
+  console.log(`${arch} ${size}×${size} batch ${batch}${training ? ' training step' : ''} on ${result.backend} (${th}): median ${result.median_ms} ms, `
     + `p90 ${result.p90_ms} ms over ${runs} runs; peak RSS ${result.peak_rss_mb} MB; cold start ${result.cold_start_ms} ms`);
 }
