@@ -158,6 +158,21 @@ finiteDifference('max_pool2d', (x) => weighted(F.maxPool2d(x, 3, { stride: 2, pa
 finiteDifference('cross-entropy with label smoothing', (x) => F.crossEntropy(x, [2, 0, 4], { labelSmoothing: 0.1 }), rand([3, 5], 80, -3, 3));
 finiteDifference('log-softmax over dim 1 of 4-D', (x) => weighted(F.logSoftmax(x, 1), 91), rand([2, 4, 2, 3], 90, -2, 2));
 
+test('the op entry point frees the contiguous copies it makes (a transposed weight, a strided bias), scope or not', async () => {
+  const wasm = (await initBackend('wasm')) as WasmBackend;
+  const w = makeTensor(uniform(4 * 3, 1, -1, 1), [3, 4], { backend: wasm }).transpose(0, 1); // [4, 3], not contiguous
+  const b = makeTensor(uniform(8, 2, -1, 1), [8], { backend: wasm }).narrow(0, 0, 4);
+  const x = makeTensor(uniform(2 * 3, 3, -1, 1), [2, 3], { backend: wasm });
+  const before = wasm.memoryStats().liveBytes;
+  for (let i = 0; i < 5; i++) F.linear(x, w, b).dispose();
+  assert.is(wasm.memoryStats().liveBytes, before);
+  const bn = [4, 4, 4, 4].map((_, i) => makeTensor(uniform(8, 10 + i, 0.5, 1.5), [8], { backend: wasm }).narrow(0, 2, 4));
+  const xb = makeTensor(uniform(2 * 4 * 9, 4, -1, 1), [2, 4, 3, 3], { backend: wasm });
+  const mid = wasm.memoryStats().liveBytes;
+  for (let i = 0; i < 5; i++) F.batchNorm(xb, bn[0]!, bn[1]!, bn[2]!, bn[3]!, 1e-5).dispose();
+  assert.is(wasm.memoryStats().liveBytes, mid);
+});
+
 test('200 training steps on wasm keep live memory flat', async () => {
   const wasm = (await initBackend('wasm')) as WasmBackend;
   const net = new Sequential([

@@ -319,6 +319,7 @@ export abstract class Module {
         for (const [name, t] of table) {
           if (!t) continue;
           const moved = keep(tensor(await t.data(), t.shape, { dtype: t.dtype, backend }));
+          moved.requiresGrad = t.requiresGrad;
           table.set(name, moved);
           t.dispose();
         }
