@@ -48,8 +48,8 @@ from fixture_io import write_safetensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'grad')
 
-FULL_MAX = 1024  # tensors with at most this many elements are stored whole
-SAMPLE = 256      # elements sampled from larger ones (more would put the network files over ~350 KB)
+FULL_MAX = 512  # tensors with at most this many elements are stored whole
+SAMPLE = 160      # elements sampled from larger ones (more would put the network files over ~350 KB)
 NUM_CLASSES = 7
 LABEL_SMOOTHING = 0.1
 
@@ -323,6 +323,9 @@ NETWORKS = [
     ('r2c2_dilation2', [1, 1, 1, 2], dict(radix=2, groups=2, bottleneck_width=8, stem_width=16, dilation=2, deep_stem=True, avd=True), [4, 3, 32, 32], 3005),
     ('r2c4_lastgamma', [1, 1, 1, 1], dict(radix=2, groups=4, bottleneck_width=8, stem_width=8, deep_stem=True, last_gamma=True), [4, 3, 32, 32], 3006),
     ('r0c2_dilation4_avgdown', [1, 1, 1, 1], dict(radix=0, groups=2, bottleneck_width=8, stem_width=8, dilation=4, **DEEP), [4, 3, 32, 32], 3007),
+    # DropBlock in layers 3-4 (after bn1, bn0 / bn2 and bn3) with given noise: k = 3 at 3x3, k = 2 at 2x2
+    ('r2c1_dropblock', [1, 1, 2, 1], dict(radix=2, groups=1, bottleneck_width=8, stem_width=8, dropblock_prob=0.3, **DEEP), [4, 3, 48, 48], 3008),
+    ('r0c1_dropblock', [1, 1, 1, 1], dict(radix=0, groups=1, bottleneck_width=8, dropblock_prob=0.3, **DEEP), [4, 3, 48, 48], 3009),
 ]
 
 
@@ -330,11 +333,31 @@ def sample_idx(n):
     return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:SAMPLE].sort().values
 
 
-def build(R, layers, kwargs, seed):
+def build(R, layers, kwargs, seed, in_shape=None):
     model = R.resnet.ResNet(R.resnet.Bottleneck, layers, num_classes=NUM_CLASSES, **kwargs)
     fill_synthetic(model, seed)
     model.train()
+    if kwargs.get('dropblock_prob', 0) > 0:
+        set_dropblock_noise(R, model, in_shape, seed)
     return model
+
+
+def set_dropblock_noise(R, model, in_shape, seed):
+    """Gives every DropBlock2D its uniform noise [1, C, H, W] (module.noise), keyed by its path:
+    the masks are then fixed, and the TypeScript side sets the same noise (noise.<path>)."""
+    shapes = {}
+    hooks = [m.register_forward_pre_hook(lambda m, i, name=name: shapes.__setitem__(name, i[0].shape))
+             for name, m in model.named_modules() if isinstance(m, R.dropblock.DropBlock2D)]
+    saved = copy.deepcopy(model.state_dict())  # the dry run must not move the running stats
+    with torch.no_grad():
+        model(synthetic_input(in_shape, seed))
+    model.load_state_dict(saved)
+    for h in hooks:
+        h.remove()
+    for name, m in model.named_modules():
+        if isinstance(m, R.dropblock.DropBlock2D):
+            g = torch.Generator().manual_seed(fnv1a(name) ^ seed)
+            m.noise = torch.rand((1, *shapes[name][1:]), generator=g)
 
 
 def bn_buffers(model):
@@ -416,14 +439,14 @@ def kinks_stable(model, x, seed):
 def pick_seed(R, layers, kwargs, in_shape, seed):
     """The first seed from `seed` on whose forward every kink is stable (kinks_stable)."""
     for s in range(seed, seed + SEED_TRIES):
-        if kinks_stable(build(R, layers, kwargs, s), synthetic_input(in_shape, s), s):
+        if kinks_stable(build(R, layers, kwargs, s, in_shape), synthetic_input(in_shape, s), s):
             return s
     raise RuntimeError(f'no seed in [{seed}, {seed + SEED_TRIES}) keeps the kinks of {layers} {kwargs} stable')
 
 
 def run_network(R, name, layers, kwargs, in_shape, seed):
     seed = pick_seed(R, layers, kwargs, in_shape, seed)
-    model = build(R, layers, kwargs, seed)
+    model = build(R, layers, kwargs, seed, in_shape)
     model64 = copy.deepcopy(model).double()
     x = synthetic_input(in_shape, seed)
     labels = torch.arange(in_shape[0]) % NUM_CLASSES
@@ -455,6 +478,9 @@ def run_network(R, name, layers, kwargs, in_shape, seed):
     top = max(g.abs().max().item() for g in grads64.values())
     zero = [k for k in keys if grads64[k].abs().max().item() <= 1e-6 * top]
     make_opt(R, model64, 0.1).step()
+    noises = [name for name, m in model.named_modules() if isinstance(m, R.dropblock.DropBlock2D)]
+    for path in noises:
+        t['noise.' + path] = f32(model.get_submodule(path).noise).reshape(-1)
     for k, p in model64.named_parameters():
         v = p.detach()
         t['param.' + k] = f32(v.reshape(-1)[idx[k]]) if k in idx else f32(v)
@@ -473,6 +499,7 @@ def run_network(R, name, layers, kwargs, in_shape, seed):
         'torch_f32_vs_f64_step': float('%.3g' % rel_diff(delta32, delta64, 1e-6 * max(d.abs().max().item() for d in delta64.values()))),
         'torch_f32_vs_f64_loss': float('%.3g' % abs(loss.item() - loss64.item())),
         'zero_grad_params': zero,
+        'dropblock_noise': noises,
         'bytes': os.path.getsize(path),
     }
 

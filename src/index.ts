@@ -34,6 +34,7 @@ export { exportOnnx, traceOnnx, encodeModel, type OnnxExportOptions } from './ex
 export { noGrad, enableGrad, isGradEnabled, GradNode } from './autograd/tape.js';
 export { SGD, AdamW, type ParamGroup, type OptimizerState, type SgdOptions, type AdamWOptions } from './train/optim.js';
 export { paramGroups } from './train/param-groups.js';
-export { lrAt, scaledLr } from './train/schedule.js';
+export { lrAt, scaledLr, dropBlockProbAt } from './train/schedule.js';
+export { DropBlock2D, dropBlockMask, setDropBlockProb } from './nn/dropblock.js';
 export { trainStep, trainArrays, type TrainOptions, type TrainResult, type StepInfo } from './train/trainer.js';
 export { archFromConfig } from './models/resnest/zoo.js';

@@ -3,6 +3,7 @@
 // parameter's gradient (large tensors at 256 stored positions, scaled by the full tensor's
 // max |grad|; the reference is PyTorch in float64), the running statistics after the forward, and the parameters after one
 // Nesterov SGD step with the recipe's no-bias-decay groups (scaled by how far they moved).
+// Two configurations train with DropBlock in layers 3–4, its noise given by the fixture.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import * as F from '../src/ops/index.js';
 import { ResNet } from '../src/models/resnest/resnet.js';
 import { BatchNorm2d } from '../src/nn/layers.js';
+import { DropBlock2D } from '../src/nn/dropblock.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
@@ -37,6 +39,8 @@ interface NetFixture {
   param_keys: string[];
   zero_grad_params: string[];
   torch_f32_vs_f64_grad: number;
+  /** DropBlock2D modules whose uniform noise the fixture gives (noise.<path>). */
+  dropblock_noise: string[];
 }
 
 const dir = join(FIXTURES, 'grad');
@@ -70,6 +74,7 @@ for (const { name: bk, backend } of await testBackends()) {
       const model = new ResNet(fx.layers, resnetOptions(fx.kwargs, fx.num_classes), backend);
       model.loadStateDict(syntheticStateDict(model, fx.seed));
       model.train();
+      for (const path of fx.dropblock_noise) (model.getSubmodule(path) as DropBlock2D).noise = ref.get(`noise.${path}`);
       assert.equal([...model.namedParameters()].map(([k]) => k), fx.param_keys, 'named_parameters order');
       const x = tensor(syntheticInput(fx.input, fx.seed), fx.input, { backend });
       const labels = Array.from(ref.get('labels'));

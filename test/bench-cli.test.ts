@@ -4,6 +4,9 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { percentile } from '../src/cli/measure.js';
 import { runCli } from './helpers/cli.js';
 
@@ -48,6 +51,19 @@ test('bench on the default backend, batch 2, readable line without --json', asyn
   r = await runCli(['bench', '--arch', 'resnest14d', '--size', '32', '--runs', '1', '--warmup', '0', '--backend', 'js']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^resnest14d 32×32 batch 1 on js \(1 thread\): median [\d.]+ ms, p90 [\d.]+ ms over 1 runs; peak RSS [\d.]+ MB/);
+});
+
+test('bench --train --json: one line with the step time, images/s and peak RSS, on an architecture file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-bench-'));
+  const cfg = join(dir, 'tiny.json');
+  writeFileSync(cfg, JSON.stringify({ layers: [1, 1, 1, 1], radix: 2, bottleneck_width: 8, deep_stem: true, stem_width: 8, avg_down: true, avd: true, num_classes: 5 }));
+  const r = await runCli(['bench', '--train', '--arch', cfg, '--size', '32', '--batch', '4', '--threads', '1', '--runs', '2', '--warmup', '1', '--json']);
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(r.code, 0, r.stderr);
+  const out = parse(r.stdout);
+  sane(out, String(out.backend), 2);
+  assert.is(out.mode, 'train');
+  assert.ok(Math.abs((out.images_per_s as number) - (4 * 1000) / (out.median_ms as number)) < 0.02 * (out.images_per_s as number));
 });
 
 test('bench errors are one line', async () => {

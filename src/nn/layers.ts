@@ -284,12 +284,14 @@ export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, opts: FuseOptions =
 }
 
 /**
- * conv → bn → (+ residual) → act, the seed's recurring pattern. Once the BN is folded
+ * conv → bn → (DropBlock) → (+ residual) → act, the seed's recurring pattern. Once the BN is folded
  * (model.fuse()) this is a single conv whose epilogue adds the residual and applies act.
  */
-export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation = 'none', residual: Tensor | null = null): Tensor {
+export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation = 'none', residual: Tensor | null = null,
+  drop: Module | null = null): Tensor {
   if (bn.foldedInto === conv) return conv.call(x, { act, residual });
   let out = bn.call(conv.call(x));
+  if (drop) out = drop.call(out); // DropBlock after the BN, before the residual and the activation (the seed's order)
   if (residual) out = F.add(out, residual);
   if (act === 'relu') out = F.relu(out);
   else if (act === 'sigmoid') out = F.sigmoid(out);

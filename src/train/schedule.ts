@@ -12,3 +12,8 @@ export function lrAt(step: number, total: number, warmup: number, baseLr: number
 export function scaledLr(base: number, batch: number): number {
   return (base * batch) / 256;
 }
+
+/** The recipe's DropBlock rate for a 0-based epoch: rising linearly to `end` at the last epoch. */
+export function dropBlockProbAt(epoch: number, epochs: number, end = 0.1): number {
+  return (end * (epoch + 1)) / epochs;
+}

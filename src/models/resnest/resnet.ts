@@ -10,6 +10,7 @@ import {
 } from '../../nn/layers.js';
 import { Module, type FuseOptions } from '../../nn/module.js';
 import { SplAtConv2d } from './splat.js';
+import { DropBlock2D } from '../../nn/dropblock.js';
 
 export interface BottleneckOptions {
   stride?: number;
@@ -41,13 +42,16 @@ export class Bottleneck extends Module {
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
   readonly downsample: Sequential | null;
+  /** DropBlock after bn1, bn2 (radix 0) and bn3, as the seed places it (layers 3–4). */
+  readonly dropblock1: DropBlock2D | null;
+  readonly dropblock2: DropBlock2D | null;
+  readonly dropblock3: DropBlock2D | null;
 
   constructor(inplanes: number, planes: number, opts: BottleneckOptions = {}, backend?: Backend) {
     super(backend);
     const b = this.backend;
     const cardinality = opts.cardinality ?? 1, radix = opts.radix ?? 1, dilation = opts.dilation ?? 1;
     let stride = opts.stride ?? 1;
-    if ((opts.dropblockProb ?? 0) > 0) throw new NotSupportedError('Bottleneck: DropBlock (dropblock_prob > 0) is not supported');
     if (opts.rectifiedConv) throw new NotSupportedError('Bottleneck: rectified convolution (rfconv) is not supported');
     const groupWidth = Math.trunc(planes * ((opts.bottleneckWidth ?? 64) / 64)) * cardinality;
     this.conv1 = this.child('conv1', new Conv2d(inplanes, groupWidth, 1, { bias: false }, b));
@@ -62,7 +66,7 @@ export class Bottleneck extends Module {
     }
     if (radix >= 1) {
       this.conv2 = this.child('conv2', new SplAtConv2d(groupWidth, groupWidth, 3, {
-        stride, padding: dilation, dilation, groups: cardinality, bias: false, radix,
+        stride, padding: dilation, dilation, groups: cardinality, bias: false, radix, dropblockProb: opts.dropblockProb ?? 0,
       }, b));
       this.bn2 = null;
     } else {
@@ -75,19 +79,24 @@ export class Bottleneck extends Module {
     this.bn3 = this.child('bn3', new BatchNorm2d(planes * 4, 1e-5, b));
     this.lastGamma = !!opts.lastGamma;
     this.downsample = opts.downsample ? this.child('downsample', opts.downsample) : null;
+    const p = opts.dropblockProb ?? 0;
+    const drop = (name: string) => (p > 0 ? this.child(name, new DropBlock2D(p, 3, b)) : null);
+    this.dropblock1 = drop('dropblock1');
+    this.dropblock2 = radix === 0 ? drop('dropblock2') : null;
+    this.dropblock3 = drop('dropblock3');
   }
 
   override forward(x: Tensor): Tensor {
-    let out = convBn(this.conv1, this.bn1, x, 'relu');
+    let out = convBn(this.conv1, this.bn1, x, 'relu', null, this.dropblock1);
     if (this.avdLayer && this.avdFirst) out = this.avdLayer.call(out);
 
-    out = this.conv2 instanceof SplAtConv2d ? this.conv2.call(out) : convBn(this.conv2, this.bn2!, out, 'relu');
+    out = this.conv2 instanceof SplAtConv2d ? this.conv2.call(out) : convBn(this.conv2, this.bn2!, out, 'relu', null, this.dropblock2);
     if (this.avdLayer && !this.avdFirst) out = this.avdLayer.call(out);
 
     // As in the seed, the shortcut is computed last: it is not held while conv1/conv2 run.
     const residual = this.downsample ? this.downsample.call(x) : x;
     // out = relu(bn3(conv3(out)) + residual)
-    return convBn(this.conv3, this.bn3, out, 'relu', residual);
+    return convBn(this.conv3, this.bn3, out, 'relu', residual, this.dropblock3);
   }
 
   protected override fuseOwn(opts: FuseOptions): void {
@@ -163,7 +172,6 @@ export class ResNet extends Module {
     }
     if (![1, 2, 4].includes(o.dilation)) throw new ArgumentError(`ResNet: unknown dilation size ${o.dilation} (1, 2 or 4)`);
     if (o.rectifiedConv) throw new NotSupportedError('ResNet: rectified convolution (rfconv) is not supported');
-    if (o.dropblockProb > 0) throw new NotSupportedError('ResNet: DropBlock (dropblock_prob > 0) is not supported');
     const b = this.backend;
     this.inplanes = o.deepStem ? o.stemWidth * 2 : 64;
     if (o.deepStem) {
@@ -186,14 +194,15 @@ export class ResNet extends Module {
     this.layer1 = this.child('layer1', this.makeLayer(64, layers[0]!, 1, 1, false));
     this.layer2 = this.child('layer2', this.makeLayer(128, layers[1]!, 2, 1, true));
     const [s3, d3, s4, d4] = o.dilated || o.dilation === 4 ? [1, 2, 1, 4] : o.dilation === 2 ? [2, 1, 1, 2] : [2, 1, 2, 1];
-    this.layer3 = this.child('layer3', this.makeLayer(256, layers[2]!, s3, d3, true));
-    this.layer4 = this.child('layer4', this.makeLayer(512, layers[3]!, s4, d4, true));
+    // DropBlock in layers 3–4 only, as the seed passes dropblock_prob.
+    this.layer3 = this.child('layer3', this.makeLayer(256, layers[2]!, s3, d3, true, o.dropblockProb));
+    this.layer4 = this.child('layer4', this.makeLayer(512, layers[3]!, s4, d4, true, o.dropblockProb));
     this.avgpool = this.child('avgpool', new GlobalAvgPool2d(b));
     this.drop = o.finalDrop > 0 ? this.child('drop', new Dropout(o.finalDrop, b)) : null;
     this.fc = this.child('fc', new Linear(512 * Bottleneck.expansion, o.numClasses, true, b));
   }
 
-  private makeLayer(planes: number, blocks: number, stride: number, dilation: number, isFirst: boolean): Sequential {
+  private makeLayer(planes: number, blocks: number, stride: number, dilation: number, isFirst: boolean, dropblockProb = 0): Sequential {
     const o = this.options, b = this.backend;
     let downsample: Sequential | null = null;
     if (stride !== 1 || this.inplanes !== planes * Bottleneck.expansion) {
@@ -211,7 +220,7 @@ export class ResNet extends Module {
     }
     const common = {
       radix: o.radix, cardinality: o.groups, bottleneckWidth: o.bottleneckWidth, avd: o.avd, avdFirst: o.avdFirst,
-      lastGamma: o.lastGamma,
+      lastGamma: o.lastGamma, dropblockProb,
     };
     // The seed gives the first block of a dilation-4 stage dilation 2, the others 4.
     const blocks_: Module[] = [new Bottleneck(this.inplanes, planes, {

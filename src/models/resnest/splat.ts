@@ -12,6 +12,7 @@ import type { IntOrPair } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { BatchNorm2d, Conv2d, convBn, foldBatchNorm } from '../../nn/layers.js';
 import { Module, type FuseOptions } from '../../nn/module.js';
+import { DropBlock2D } from '../../nn/dropblock.js';
 
 export interface SplAtConv2dOptions {
   stride?: IntOrPair;
@@ -50,6 +51,7 @@ export class SplAtConv2d extends Module {
   readonly bn1: BatchNorm2d | null;
   readonly fc2: Conv2d;
   readonly rsoftmax: rSoftMax;
+  readonly dropblock: DropBlock2D | null;
 
   constructor(inChannels: number, channels: number, kernelSize: IntOrPair, opts: SplAtConv2dOptions = {}, backend?: Backend) {
     super(backend);
@@ -57,7 +59,6 @@ export class SplAtConv2d extends Module {
     const padding = opts.padding ?? 0;
     const padded = typeof padding === 'number' ? padding > 0 : padding.some((p) => p > 0);
     if (opts.rectify && padded) throw new NotSupportedError('SplAtConv2d: rectified convolution (rfconv) is not supported');
-    if ((opts.dropblockProb ?? 0) > 0) throw new NotSupportedError('SplAtConv2d: DropBlock (dropblock_prob > 0) is not supported');
     const interChannels = Math.max(Math.floor((inChannels * radix) / (opts.reductionFactor ?? 4)), 32);
     this.radix = radix;
     this.cardinality = groups;
@@ -72,11 +73,13 @@ export class SplAtConv2d extends Module {
     this.bn1 = this.useBn ? this.child('bn1', new BatchNorm2d(interChannels, 1e-5, b)) : null;
     this.fc2 = this.child('fc2', new Conv2d(interChannels, channels * radix, 1, { groups }, b));
     this.rsoftmax = this.child('rsoftmax', new rSoftMax(radix, groups, b));
+    this.dropblock = (opts.dropblockProb ?? 0) > 0 ? this.child('dropblock', new DropBlock2D(opts.dropblockProb!, 3, b)) : null;
   }
 
   override forward(input: Tensor): Tensor {
     // x = relu(bn0(conv(x))): radix·C channels, split r = channels [r·C, (r+1)·C).
-    const x = this.bn0 ? convBn(this.conv, this.bn0, input, 'relu') : F.relu(this.conv.call(input));
+    // (DropBlock, in training, between bn0 and the ReLU.)
+    const x = this.bn0 ? convBn(this.conv, this.bn0, input, 'relu', null, this.dropblock) : F.relu(this.conv.call(input));
     const batch = x.shape[0]!;
 
     // gap = adaptive_avg_pool2d(sum(split(x, C, dim=1)), 1)      (radix = 1: the pool of x)
