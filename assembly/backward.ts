@@ -28,8 +28,8 @@ const CR: i32 = 512;
 /** Columns (pixels) of a dX block. */
 const CN: i32 = NC;
 
-/** Scratch bytes a thread needs: dW packs an im2col block and its panels, dX a dY block and the column buffer. */
-export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4, KC * CN * 4 + CR * CN * 4);
+/** Scratch bytes a thread needs: dW packs an im2col block, its panels and four dY rows, dX a dY block and the column buffer. */
+export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4 + 4 * PC * 4, KC * CN * 4 + CR * CN * 4);
 
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
@@ -68,11 +68,11 @@ export function flipTransposeGroups(args: usize, tid: i32, nth: i32): void {
 
 /**
  * Rows [k0, k0+kn) × pixels [p0, p0+pn) of one image's group's im2col matrix, row-major into
- * dst (rows pn floats apart). Each output row's run of valid taps is a straight copy (stride
+ * dst (rows ld floats apart). Each output row's run of valid taps is a straight copy (stride
  * 1) or a strided gather; taps in the padding are zeros.
  */
 function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
-  ow: i32, k0: i32, kn: i32, p0: i32, pn: i32, dst: usize): void {
+  ow: i32, k0: i32, kn: i32, p0: i32, pn: i32, dst: usize, ld: i32): void {
   const taps = kh * kw;
   for (let kk = 0; kk < kn; kk++) {
     const r = k0 + kk;
@@ -83,7 +83,7 @@ function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
     // Output columns whose tap lies inside the row: 0 ≤ ox·sw + xOff < w.
     const lo = xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
     const hi = w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
-    let d = dst + <usize>(kk * pn) * 4;
+    let d = dst + <usize>(kk * ld) * 4;
     let oy = p0 / ow, ox = p0 - oy * ow;
     let p = 0;
     while (p < pn) {
@@ -112,6 +112,13 @@ function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
   }
 }
 
+/** dst[0, n) = src[0, n) (floats): short runs, where memory.copy's call costs more than the copy. */
+@inline function copyFloats(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + <usize>i * 4, v128.load(src + <usize>i * 4));
+  for (; i < n; i++) store<f32>(dst + <usize>i * 4, load<f32>(src + <usize>i * 4));
+}
+
 /** Slots: x, dy, dw, n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow, scratch, scratch stride. */
 export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), dwt = <usize>arg(args, 2);
@@ -128,35 +135,62 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   if (nth > 1) nBlocks = max(nBlocks, min((4 * nth + groups - 1) / groups, (K + NR - 1) / NR));
   const kb = min(KN, ((K + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
   nBlocks = (K + kb - 1) / kb;
-  const pBlocks = (P + PC - 1) / PC;
+  // Reduction blocks: whole images when maps are small (several images' pixels in one block,
+  // so the micro-kernel runs long k loops and updates dW once per block, not per image),
+  // else equal pixel blocks within each image. None depends on the thread count.
+  let perBlock = max(1, PC / max(P, 1));
+  const iBlocks = (n + perBlock - 1) / perBlock;
+  perBlock = (n + iBlocks - 1) / iBlocks;
+  const pBlocks = perBlock > 1 ? 1 : (P + PC - 1) / PC;
   const pc = (P + pBlocks - 1) / pBlocks;
-  const rowsBuf = scratch, panels = scratch + <usize>(KN * PC) * 4;
+  const rowsBuf = scratch, panels = scratch + <usize>(KN * PC) * 4, aBuf = panels + <usize>(KN * PC) * 4;
   const total = groups * nBlocks;
-  const lda = <usize>P * 4, ldc = <usize>K * 4;
+  const ldc = <usize>K * 4;
   for (let t = claim(args); t < total; t = claim(args)) {
     const g = t / nBlocks, k0 = (t - g * nBlocks) * kb;
     const kn = min(kb, K - k0);
     const np = (kn + NR - 1) / NR;
-    for (let b = 0; b < n; b++) {
-      const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
-      const dyg = dy + <usize>((b * o + g * og) * P) * 4;
+    let first = true;
+    for (let ib = 0; ib < iBlocks; ib++) {
+      const b0 = ib * perBlock, nb = min(perBlock, n - b0);
+      if (nb <= 0) break;
       for (let p0 = 0; p0 < P; p0 += pc) {
         const pn = min(pc, P - p0);
-        if (direct) packTransposed(xg + <usize>(k0 * P + p0) * 4, lda, kn, pn, panels);
-        else {
-          im2colRows(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kn, p0, pn, rowsBuf);
-          packTransposed(rowsBuf, <usize>pn * 4, kn, pn, panels);
+        const kc = nb * pn; // the reduction length of this block
+        if (direct && nb == 1) {
+          packTransposed(x + <usize>((b0 * c + g * cg + k0) * P + p0) * 4, <usize>P * 4, kn, pn, panels);
+        } else {
+          for (let i = 0; i < nb; i++) {
+            const xg = x + <usize>(((b0 + i) * c + g * cg) * h * w) * 4;
+            if (direct) {
+              for (let kk = 0; kk < kn; kk++) copyFloats(rowsBuf + <usize>(kk * kc + i * pn) * 4, xg + <usize>((k0 + kk) * P + p0) * 4, pn);
+            } else {
+              im2colRows(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kn, p0, pn, rowsBuf + <usize>(i * pn) * 4, kc);
+            }
+          }
+          packTransposed(rowsBuf, <usize>kc * 4, kn, kc, panels);
         }
-        const acc = b > 0 || p0 > 0;
         for (let m0 = 0; m0 < og; m0 += 4) {
-          const a = dyg + <usize>(m0 * P + p0) * 4;
-          const cRow = dwt + <usize>((g * og + m0) * K + k0) * 4;
           const rows = min(4, og - m0);
+          // A: dY's rows of this block, in place for one image, else gathered (rows kc floats apart).
+          let a = dy + <usize>((b0 * o + g * og + m0) * P + p0) * 4;
+          let lda = <usize>P * 4;
+          if (nb > 1) {
+            for (let r = 0; r < rows; r++) {
+              for (let i = 0; i < nb; i++) {
+                copyFloats(aBuf + <usize>(r * kc + i * pn) * 4, dy + <usize>(((b0 + i) * o + g * og + m0 + r) * P + p0) * 4, pn);
+              }
+            }
+            a = aBuf;
+            lda = <usize>kc * 4;
+          }
+          const cRow = dwt + <usize>((g * og + m0) * K + k0) * 4;
           for (let j = 0; j < np; j++) {
-            micro(pn, a, lda, rows, panels + <usize>(j * pn * NR) * 4, cRow + <usize>(j * NR) * 4, ldc, min(NR, kn - j * NR),
-              acc, false, 0, 0, 0);
+            micro(kc, a, lda, rows, panels + <usize>(j * kc * NR) * 4, cRow + <usize>(j * NR) * 4, ldc, min(NR, kn - j * NR),
+              !first, false, 0, 0, 0);
           }
         }
+        first = false;
       }
     }
   }

@@ -8,30 +8,35 @@
 // epilogue (bias, residual, activation) runs on the last K block, before the store.
 
 import { claim } from './tasks';
-import { micro, packRows, NR, KC, NC } from './gemm';
+import { micro, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
 
-/** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block. */
-export const DIRECT_SCRATCH: i32 = KC * NC * 4;
+/** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, and two 4 × 8 tiles. */
+export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4;
 
 /**
- * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of the virtual im2col matrix of one image's
- * group (x points at its first input channel) into panels of 8 columns: dst[panel][k][8],
- * zero-filled past jn. Out-of-image taps (padding) are zeros. With stride 1, a panel whose
- * eight pixels lie on one output row and read inside the input row is two vector copies.
+ * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of the virtual im2col matrix of one group
+ * (x points at image 0's first input channel of the group; images are imgStride floats
+ * apart) into panels of 8 columns: dst[panel][k][8], zero-filled past jn. Columns run over
+ * (image, output pixel), so a block may hold the pixels of several small images.
+ * Out-of-image taps (padding) are zeros. With stride 1, a panel whose eight pixels lie on
+ * one output row and read inside the input row is two vector copies.
  */
-function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
-  ow: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
+function packIm2col(x: usize, imgStride: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32,
+  oh: i32, ow: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
   const taps = kh * kw;
   const panels = (jn + NR - 1) >> 3;
-  const oy0 = j0 / ow, ox0 = j0 - oy0 * ow;
+  const P = oh * ow;
+  const b0 = j0 / P, q0 = j0 - b0 * P;
+  const oy0 = q0 / ow, ox0 = q0 - oy0 * ow;
   const panelBytes = <usize>(kc * NR) * 4;
+  const imgBytes = <usize>imgStride * 4;
   for (let kk = 0; kk < kc; kk++) {
     const r = k0 + kk;
     const ci = r / taps;
     const rem = r - ci * taps;
     const ky = rem / kw, kx = rem - ky * kw;
-    const plane = x + <usize>(ci * h * w) * 4;
+    let plane = x + <usize>(b0 * imgStride + ci * h * w) * 4;
     const yOff = ky * dh - ph, xOff = kx * dw - pw;
     let oy = oy0, ox = ox0;
     let d = dst + <usize>(kk * NR) * 4;
@@ -43,7 +48,10 @@ function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
         v128.store(d, v128.load(src));
         v128.store(d, v128.load(src, 16), 16);
         ox += NR;
-        if (ox == ow) { ox = 0; oy++; }
+        if (ox == ow) {
+          ox = 0;
+          if (++oy == oh) { oy = 0; plane += imgBytes; }
+        }
         continue;
       }
       for (let t = 0; t < NR; t++) {
@@ -51,11 +59,65 @@ function packIm2col(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
         if (p * NR + t < jn) {
           const yy = oy * sh + yOff, xx = ox * sw + xOff;
           if (<u32>yy < <u32>h && <u32>xx < <u32>w) v = load<f32>(plane + <usize>(yy * w + xx) * 4);
-          if (++ox == ow) { ox = 0; oy++; }
+          if (++ox == ow) {
+            ox = 0;
+            if (++oy == oh) { oy = 0; plane += imgBytes; }
+          }
         }
         store<f32>(d + <usize>t * 4, v);
       }
     }
+  }
+}
+
+/**
+ * packIm2col for a 1×1, stride-1, unpadded conv: rows [k0, k0+kc) of the input planes
+ * (P floats each, images imgStride floats apart), columns [j0, j0+jn) over (image, pixel).
+ * Eight columns inside one image are two vector copies.
+ */
+function packPlanes(x: usize, imgStride: i32, P: i32, k0: i32, kc: i32, j0: i32, jn: i32, dst: usize): void {
+  const panels = (jn + NR - 1) >> 3;
+  const b0 = j0 / P, q0 = j0 - b0 * P;
+  const panelBytes = <usize>(kc * NR) * 4;
+  for (let kk = 0; kk < kc; kk++) {
+    let row = x + <usize>(b0 * imgStride + (k0 + kk) * P) * 4;
+    let q = q0;
+    let d = dst + <usize>(kk * NR) * 4;
+    for (let p = 0; p < panels; p++, d += panelBytes) {
+      if (q + NR <= P && (p + 1) * NR <= jn) {
+        const src = row + <usize>q * 4;
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        q += NR;
+        if (q == P) { q = 0; row += <usize>imgStride * 4; }
+        continue;
+      }
+      for (let t = 0; t < NR; t++) {
+        let v: f32 = 0;
+        if (p * NR + t < jn) {
+          v = load<f32>(row + <usize>q * 4);
+          if (++q == P) { q = 0; row += <usize>imgStride * 4; }
+        }
+        store<f32>(d + <usize>t * 4, v);
+      }
+    }
+  }
+}
+
+/**
+ * Copies between rows × cols of an [n, o, P] tensor at (channel oc, column j over (image,
+ * pixel)) and a dense tile (rows 32 bytes apart): toTile gathers, else scatters.
+ */
+function tileCopy(t: usize, base: usize, o: i32, P: i32, oc: i32, j: i32, rows: i32, cols: i32, toTile: bool): void {
+  let b = j / P, p = j - b * P;
+  for (let q = 0; q < cols; q++) {
+    let at = base + <usize>((b * o + oc) * P + p) * 4;
+    for (let r = 0; r < rows; r++, at += <usize>P * 4) {
+      const ti = t + <usize>(r * NR + q) * 4;
+      if (toTile) store<f32>(ti, load<f32>(at));
+      else store<f32>(at, load<f32>(ti));
+    }
+    if (++p == P) { p = 0; b++; }
   }
 }
 
@@ -73,23 +135,30 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const dh = load<i32>(args, 64), dw = load<i32>(args, 68), groups = load<i32>(args, 72);
   const oh = load<i32>(args, 76), ow = load<i32>(args, 80), act = load<i32>(args, 84);
   const scratch = <usize>load<i32>(args, 88) + <usize>(tid * load<i32>(args, 92));
+  const tileC = scratch + <usize>(KC * NC) * 4, tileR = tileC + <usize>(4 * NR) * 4;
 
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  // The GEMM's columns run over (image, pixel): the whole batch, so that small maps (deep
+  // layers at training batch sizes) still fill whole panels and each weight row is streamed
+  // once per column block rather than once per image. A panel whose columns straddle two
+  // images goes through a 4 × 8 tile (gathered, computed, scattered).
+  const J = n * P;
   // Column blocks of equal width (a multiple of NR, at most NC), so no thread gets a stub.
   // With threads, big images are cut finer — to about eight tasks a thread, blocks no narrower
   // than NC/2 — because splitting columns costs nothing (each block packs only its own), and
   // with tasks claimed dynamically more of them even out the threads' finishing times.
-  let nBlocks = (P + NC - 1) / NC;
-  if (nth > 1) nBlocks = max(nBlocks, min((8 * nth + n * groups - 1) / (n * groups), P / (NC / 2)));
-  const nc = min(NC, ((P + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
+  let nBlocks = (J + NC - 1) / NC;
+  if (nth > 1) nBlocks = max(nBlocks, min((8 * nth + groups - 1) / groups, J / (NC / 2)));
+  const nc = min(NC, ((J + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
+  nBlocks = (J + nc - 1) / nc;
   const panels = (og + 3) >> 2;
-  // Enough tasks for every thread: split the output channels too when images × groups ×
-  // column blocks are few (deep layers: 7×7 pixels, 2048 channels).
+  // Enough tasks for every thread: split the output channels too when groups × column
+  // blocks are few (deep layers: 7×7 pixels, 2048 channels).
   // Each split of the channels packs the same columns again, so split only when there would
   // be fewer than two tasks a thread; tasks are claimed dynamically, so an uneven count is fine.
-  const base = n * groups * nBlocks;
+  const base = groups * nBlocks;
   let mSplit = 1;
   while (mSplit < panels && base * mSplit < 2 * nth) mSplit++;
   const perSplit = (panels + mSplit - 1) / mSplit;
@@ -97,36 +166,46 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const ldc = <usize>P * 4;
   const kBlocks = (K + KC - 1) / KC;
   const kStep = (K + kBlocks - 1) / kBlocks;
+  const imgStride = c * h * w;
 
   for (let t = claim(args); t < total; t = claim(args)) {
     const ms = t % mSplit;
-    let rest = t / mSplit;
+    const rest = t / mSplit;
     const nb = rest % nBlocks;
-    rest /= nBlocks;
-    const g = rest % groups;
-    const b = rest / groups;
+    const g = rest / nBlocks;
     const p0 = ms * perSplit;
     const p1 = min(panels, p0 + perSplit);
     if (p0 >= p1) continue;
-    const j0 = nb * nc, jn = min(nc, P - j0);
+    const j0 = nb * nc, jn = min(nc, J - j0);
     if (jn <= 0) continue;
-    const xg = x + <usize>((b * c + g * cg) * h * w) * 4;
+    const xg = x + <usize>(g * cg * h * w) * 4;
     for (let k0 = 0; k0 < K; k0 += kStep) {
       const kc = min(kStep, K - k0);
-      if (direct) packRows(xg, h * w, k0, kc, j0, jn, scratch);
-      else packIm2col(xg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ow, k0, kc, j0, jn, scratch);
+      if (direct) packPlanes(xg, imgStride, P, k0, kc, j0, jn, scratch);
+      else packIm2col(xg, imgStride, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, k0, kc, j0, jn, scratch);
       const last = k0 + kc == K;
       for (let pn = p0; pn < p1; pn++) {
         const m0 = pn * 4;
         const rows = min(4, og - m0);
         const oc = g * og + m0;
         const a = wt + <usize>(oc * K + k0) * 4;
-        const cRow = out + <usize>((b * o + oc) * P + j0) * 4;
-        const rRow = res ? res + <usize>((b * o + oc) * P + j0) * 4 : 0;
         const bRow = bias ? bias + <usize>oc * 4 : 0;
+        let b = j0 / P, q = j0 - b * P;
         for (let jp = 0; jp < jn; jp += NR) {
-          micro(kc, a, <usize>K * 4, rows, scratch + <usize>(jp * kc) * 4, cRow + <usize>jp * 4, ldc, min(NR, jn - jp),
-            k0 > 0, last, bRow, rRow ? rRow + <usize>jp * 4 : 0, act);
+          const cols = min(NR, jn - jp);
+          const bp = scratch + <usize>(jp * kc) * 4;
+          if (q + cols <= P) {
+            const at = <usize>((b * o + oc) * P + q) * 4;
+            micro(kc, a, <usize>K * 4, rows, bp, out + at, ldc, cols, k0 > 0, last, bRow, res ? res + at : 0, act);
+          } else {
+            const j = j0 + jp;
+            if (k0 > 0) tileCopy(tileC, out, o, P, oc, j, rows, cols, true);
+            if (last && res) tileCopy(tileR, res, o, P, oc, j, rows, cols, true);
+            micro(kc, a, <usize>K * 4, rows, bp, tileC, NR * 4, cols, k0 > 0, last, bRow, last && res ? tileR : 0, act);
+            tileCopy(tileC, out, o, P, oc, j, rows, cols, false);
+          }
+          q += cols;
+          while (q >= P) { q -= P; b++; }
         }
       }
     }

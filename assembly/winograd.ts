@@ -22,13 +22,35 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB) * 4;
   return load<i32>(args + <usize>i * 4);
 }
 
-/** U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads. */
+/**
+ * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads.
+ * Four input channels at a time, one per lane: their kernels are 36 contiguous floats, and
+ * the 16 results are four contiguous floats at each ξ.
+ */
 export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
   const og = o / groups;
+  const xi = <usize>(og * cg) * 4;
+  const half = f32x4.splat(0.5);
   for (let oc = tid; oc < o; oc += nth) {
     const g = oc / og, oo = oc - g * og;
-    for (let c = 0; c < cg; c++) {
+    let c = 0;
+    for (; c + 4 <= cg; c += 4) {
+      const k = w + <usize>((oc * cg + c) * 9) * 4;
+      const t00 = lanes(k, 0), t01 = lanes(k, 1), t02 = lanes(k, 2);
+      const a0 = lanes(k, 3), a1 = lanes(k, 4), a2 = lanes(k, 5);
+      const b0 = lanes(k, 6), b1 = lanes(k, 7), b2 = lanes(k, 8);
+      const t10 = f32x4.mul(f32x4.add(f32x4.add(t00, a0), b0), half), t11 = f32x4.mul(f32x4.add(f32x4.add(t01, a1), b1), half);
+      const t12 = f32x4.mul(f32x4.add(f32x4.add(t02, a2), b2), half);
+      const t20 = f32x4.mul(f32x4.add(f32x4.sub(t00, a0), b0), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(t01, a1), b1), half);
+      const t22 = f32x4.mul(f32x4.add(f32x4.sub(t02, a2), b2), half);
+      const base = u + <usize>((g * 16 * og + oo) * cg + c) * 4;
+      storeRowG4(base, xi, 0, t00, t01, t02, half);
+      storeRowG4(base, xi, 4, t10, t11, t12, half);
+      storeRowG4(base, xi, 8, t20, t21, t22, half);
+      storeRowG4(base, xi, 12, b0, b1, b2, half);
+    }
+    for (; c < cg; c++) {
       const k = w + <usize>((oc * cg + c) * 9) * 4;
       // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of the 3×3 kernel.
       const t00 = load<f32>(k), t01 = load<f32>(k, 4), t02 = load<f32>(k, 8);
@@ -38,13 +60,26 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
       const t20 = (t00 - a0 + b0) * 0.5, t21 = (t01 - a1 + b1) * 0.5, t22 = (t02 - a2 + b2) * 0.5;
       const t30 = b0, t31 = b1, t32 = b2;
       const base = u + <usize>((g * 16 * og + oo) * cg + c) * 4;
-      const xi = <usize>(og * cg) * 4;
       storeRowG(base, xi, 0, t00, t01, t02);
       storeRowG(base, xi, 4, t10, t11, t12);
       storeRowG(base, xi, 8, t20, t21, t22);
       storeRowG(base, xi, 12, t30, t31, t32);
     }
   }
+}
+
+/** Kernel element e of four consecutive 3×3 kernels (9 floats apart), one per lane. */
+@inline function lanes(k: usize, e: i32): v128 {
+  const p = k + <usize>e * 4;
+  return f32x4(load<f32>(p), load<f32>(p, 36), load<f32>(p, 72), load<f32>(p, 108));
+}
+
+/** storeRowG over four input channels: v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2 at ξ = first … first+3. */
+@inline function storeRowG4(base: usize, xi: usize, first: i32, v0: v128, v1: v128, v2: v128, half: v128): void {
+  v128.store(base + <usize>first * xi, v0);
+  v128.store(base + <usize>(first + 1) * xi, f32x4.mul(f32x4.add(f32x4.add(v0, v1), v2), half));
+  v128.store(base + <usize>(first + 2) * xi, f32x4.mul(f32x4.add(f32x4.sub(v0, v1), v2), half));
+  v128.store(base + <usize>(first + 3) * xi, v2);
 }
 
 /** (row of G g) · Gᵀ: four values, written at ξ = first … first+3. */
@@ -56,16 +91,17 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
 }
 
 /**
- * Bᵀ d B for the tiles [t0, t0 + tn) of one image's group, packed for the micro-kernel:
- * dst[ξ][panel][c][8] with panel = (t − t0) / 8; tiles past tn are zeros. Four tiles of
- * one tile row whose patches lie inside the image are transformed at once, one per lane
- * (their patch columns are the even and odd lanes of two 4-float loads).
+ * Bᵀ d B for the tiles [t0, t0 + tn) of one group, packed for the micro-kernel:
+ * dst[ξ][panel][c][8] with panel = (t − t0) / 8; tiles past tn are zeros. Tiles run over
+ * (image, tile) — T tiles an image, images imgStride floats apart from x — so small maps of
+ * a batch share blocks. Four tiles of one tile row whose patches lie inside the image are
+ * transformed at once, one per lane (their patch columns are the even and odd lanes of two
+ * 4-float loads).
  */
-function transformInput(x: usize, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
+function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
   const panels = (tn + NR - 1) / NR;
   const xiStride = <usize>(panels * cg * NR) * 4;
   for (let c = 0; c < cg; c++) {
-    const plane = x + <usize>(c * h * w) * 4;
     let j = 0;
     while (j < panels * NR) {
       const d = dst + <usize>(((j >> 3) * cg + c) * NR + (j & 7)) * 4;
@@ -74,7 +110,9 @@ function transformInput(x: usize, cg: i32, h: i32, w: i32, ph: i32, pw: i32, til
         j++;
         continue;
       }
-      const t = t0 + j;
+      const tg = t0 + j;
+      const b = tg / T, t = tg - b * T;
+      const plane = x + <usize>(b * imgStride + c * h * w) * 4;
       const ty = t / tilesX, tx = t - ty * tilesX;
       const y0 = ty * 2 - ph, x0 = tx * 2 - pw;
       if ((j & 3) == 0 && j + 4 <= tn && tx + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
@@ -146,26 +184,28 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const u = <usize>arg(args, 24);
   const cg = c / groups, og = o / groups;
   const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
+  // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
+  // several images share one block, so each U row is streamed once per block, not per image.
+  const TT = n * T;
   // Tile blocks of equal size (a multiple of 4, at most TB), so threads get equal shares.
-  const tBlocks = (T + TB - 1) / TB;
-  const tb4 = min(TB, ((T + tBlocks - 1) / tBlocks + 3) & ~3);
+  const tBlocks = (TT + TB - 1) / TB;
+  const tb4 = min(TB, ((TT + tBlocks - 1) / tBlocks + 3) & ~3);
   const chunks = (og + OC - 1) / OC;
-  // Tasks: (image, group, tile block, output-channel chunk); enough of them for every thread.
-  const total = n * groups * tBlocks * chunks;
+  // Tasks: (group, tile block, output-channel chunk); enough of them for every thread.
+  const total = groups * tBlocks * chunks;
   const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4;
+  const imgStride = c * h * w;
   let lastV = -1;
   for (let task = claim(args); task < total; task = claim(args)) {
     const ch = task % chunks;
-    let rest = task / chunks;
-    const tb = rest % tBlocks;
-    rest /= tBlocks;
-    const g = rest % groups, b = rest / groups;
-    const t0 = tb * tb4, tn = min(tb4, T - t0);
+    const key = task / chunks;
+    const tb = key % tBlocks;
+    const g = key / tBlocks;
+    const t0 = tb * tb4, tn = min(tb4, TT - t0);
     if (tn <= 0) continue;
     const panels = (tn + NR - 1) / NR;
-    const key = rest * tBlocks + tb;
     if (key != lastV) {
-      transformInput(x + <usize>((b * c + g * cg) * h * w) * 4, cg, h, w, ph, pw, tilesX, t0, tn, v);
+      transformInput(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v);
       lastV = key;
     }
     const o0 = ch * OC, on = min(OC, og - o0);
@@ -187,11 +227,12 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     for (let r = 0; r < on; r++) {
       const oc = g * og + o0 + r;
       const bv: f32 = bias ? load<f32>(bias + <usize>oc * 4) : 0;
-      const plane = <usize>((b * o + oc) * oh * ow);
       let j = 0;
       while (j < tn) {
         const mp = m + <usize>r * ldm + <usize>j * 4;
-        const t = t0 + j;
+        const tg = t0 + j;
+        const b = tg / T, t = tg - b * T;
+        const plane = <usize>((b * o + oc) * oh * ow);
         const ty = t / tilesX, tx = t - ty * tilesX;
         if (j + 4 <= tn && tx + 4 <= tilesX && ty * 2 + 2 <= oh && tx * 2 + 8 <= ow) {
           outputs4(mp, xiStride, out, res, plane + <usize>(ty * 2 * ow + tx * 2), <usize>ow, bv, act);

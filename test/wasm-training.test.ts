@@ -120,6 +120,12 @@ const CONVS: [string, Conv2dGeometry][] = [
   ['3×3 s2 p1 8→16 on 40×40 (P = 400)', geometry(2, 8, 40, 40, 16, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
   ['3×3 s2 p1 64→40 (K = 576 > one row chunk)', geometry(1, 64, 20, 19, 40, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
   ['3×3 s2 p1 8→400 (output channels past one reduction block)', geometry(1, 8, 9, 9, 400, 3, 3, [2, 2], [1, 1], [1, 1], 1)],
+  // Small maps of a batch: dW's reduction blocks hold whole images (dY rows gathered), the
+  // flipped conv of dX packs columns and Winograd tiles across images.
+  ['3×3 s1 p1 g2 on 4×4 maps, batch 16 (one block of 16 images; Winograd dX)', geometry(16, 32, 4, 4, 64, 3, 3, [1, 1], [1, 1], [1, 1], 2)],
+  ['1×1 on 2×2 maps, batch 5, 300→24 (K over several dW column blocks)', geometry(5, 300, 2, 2, 24, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
+  ['3×3 s1 p1 on 7×7 maps, batch 20 (blocks of 7, 7 and 6 images)', geometry(20, 8, 7, 7, 12, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
+  ['1×1 on 3×3 maps, batch 50 (two blocks of 25 images)', geometry(50, 16, 3, 3, 20, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
 ];
 
 for (const [label, g] of CONVS) {

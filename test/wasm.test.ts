@@ -12,6 +12,10 @@ import { tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import { relErr } from './helpers/fixtures.js';
 import * as F from '../src/ops/index.js';
+import { createWasmBackend } from '../src/backend/wasm/index.js';
+import { createJsBackend } from '../src/backend/js/index.js';
+import type { Activation, Backend, Conv2dGeometry } from '../src/backend/backend.js';
+import { uniform } from '../src/util/random.js';
 
 const wasm = (await initBackend('wasm')) as WasmBackend;
 
@@ -110,6 +114,49 @@ test('the kernels build in use, and a measured SIMD peak', () => {
   assert.match(wasm.variant, /^(simd|relaxed)(-mt)?$/);
   const gflops = wasm.measurePeak(1, 200_000);
   assert.ok(gflops > 0.1 && gflops < 1000, `peak ${gflops}`);
+});
+
+// Convolutions fold the batch into the GEMM's columns (and Winograd's tiles): panels and
+// tiles straddle images whenever a map's pixel count is not a multiple of 8.
+function geom(n: number, c: number, h: number, w: number, o: number, k: number, s: number, p: number, groups: number): Conv2dGeometry {
+  const oh = Math.floor((h + 2 * p - k) / s) + 1, ow = Math.floor((w + 2 * p - k) / s) + 1;
+  return { n, c, h, w, o, kh: k, kw: k, strideH: s, strideW: s, padH: p, padW: p, dilH: 1, dilW: 1, groups, oh, ow };
+}
+const FOLDED: [string, Conv2dGeometry, Activation, boolean][] = [
+  ['3×3 g2 on 4×4 maps, batch 16 (Winograd tiles of 16 images)', geom(16, 64, 4, 4, 128, 3, 1, 1, 2), 'relu', true],
+  ['1×1 on 2×2 maps, batch 5, K = 800 (three K blocks through straddling tiles)', geom(5, 800, 2, 2, 36, 1, 1, 0, 1), 'relu', true],
+  ['3×3 on 3×3 maps, batch 7 (P = 9)', geom(7, 24, 3, 3, 20, 3, 1, 1, 1), 'sigmoid', false],
+  ['3×3 on 1×1 maps, batch 9 (P = 1)', geom(9, 8, 1, 1, 12, 3, 1, 1, 1), 'none', true],
+  ['1×1 s2 on 7×7 maps, batch 3', geom(3, 16, 7, 7, 24, 1, 2, 0, 1), 'none', true],
+  ['3×3 g2 on 7×7 maps, batch 6 (Winograd, odd tiles)', geom(6, 32, 7, 7, 64, 3, 1, 1, 2), 'relu', true],
+];
+test('conv2d over batches of small maps (columns across images) matches js: bias, residual, activation, 1 and 2 threads', async () => {
+  const jsb = createJsBackend() as Backend<Float32Array>;
+  for (const threads of [1, 2]) {
+    const wb = await createWasmBackend({ threads });
+    for (const [label, g, act, withRes] of FOLDED) {
+      for (const winograd of [true, false]) {
+        await wb.configure({ winograd });
+        const cg = g.c / g.groups, nOut = g.n * g.o * g.oh * g.ow;
+        const x = uniform(g.n * g.c * g.h * g.w, 1, -1, 1), w = uniform(g.o * cg * g.kh * g.kw, 2, -0.3, 0.3);
+        const bias = uniform(g.o, 3, -1, 1), res = withRes ? uniform(nOut, 4, -1, 1) : null;
+        const want = new Float32Array(nOut);
+        jsb.conv2d(g, { buf: x, offset: 0 }, { buf: w, offset: 0 }, { buf: bias, offset: 0 }, res ? { buf: res, offset: 0 } : null, act, { buf: want, offset: 0 });
+        const put = (a: Float32Array) => {
+          const r = { buf: wb.alloc(a.length + 1), offset: 1 };
+          wb.write(r, a);
+          return r;
+        };
+        const out = { buf: wb.alloc(nOut + 1), offset: 1 };
+        wb.write(out, uniform(nOut, 5, -50, 50));
+        wb.conv2d(g, put(x), put(w), put(bias), res ? put(res) : null, act, out);
+        const got = wb.readSync(out, nOut, 'float32') as Float32Array;
+        const err = relErr(got, want);
+        assert.ok(err <= 1e-5, `${threads}t winograd ${winograd} ${label}: ${err}`);
+      }
+    }
+    wb.dispose();
+  }
 });
 
 test.run();
