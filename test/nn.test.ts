@@ -101,7 +101,7 @@ test('long key lists are abbreviated in the one-line message', () => {
 });
 
 test('options the seed cannot run here fail clearly', () => {
-  assert.throws(() => new ResNet([1, 1, 1, 1], { dropblockProb: 0.1 }, metaBackend), (e: unknown) => e instanceof NotSupportedError && /DropBlock/.test(String(e)));
+  assert.throws(() => new ResNet([1, 1, 1, 1], { dropblockProb: 1.5 }, metaBackend), (e: unknown) => e instanceof ArgumentError && /drop_prob must be in \[0, 1\)/.test(String(e)));
   assert.throws(() => new ResNet([1, 1, 1, 1], { rectifiedConv: true }, metaBackend), (e: unknown) => e instanceof NotSupportedError && /rectified/.test(String(e)));
   assert.throws(() => new ResNet([1, 1, 1, 1], { dilation: 3 }, metaBackend), (e: unknown) => e instanceof ArgumentError && /dilation size 3/.test(String(e)));
   assert.throws(() => createModel('resnest50x'), (e: unknown) => e instanceof ArgumentError && /closest: resnest50/.test(String(e)));

@@ -3,7 +3,7 @@
 // forward (≤ 1e-4 relative): ResNet variants (radix 0/1/2/4, cardinality, avd, avg_down,
 // dilation, odd sizes, fixed and dynamic batch, fused and unfused), resnest14d with the
 // fixture's synthetic weights (also against PyTorch), and a module of views, broadcasts and
-// partial writes that exercises Slice / Transpose / Concat / Gather / ScatterND / Pad.
+// reductions that exercises Slice / Transpose / Concat / Pad / Expand / ReduceSum.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -232,7 +232,7 @@ test('ORT parity: resnest14d with the fixture weights (and PyTorch\'s logits)', 
 
 // ---- views, broadcasts and partial writes -------------------------------------------------------
 
-/** Exercises every translation of a layout: offsets, transposes, concatenation, broadcasts, exotic strides. */
+/** Exercises every translation: views (Slice, Transpose, Reshape), concatenation, broadcasts, reductions, pools. */
 class Views extends Module {
   readonly conv: Conv2d;
   readonly fc: Linear;
@@ -245,39 +245,55 @@ class Views extends Module {
   override forward(x: Tensor): Tensor {
     const n = x.shape[0]!;
     const y = this.conv.call(x); // [n, 6, 7, 6]
-    const [a, b] = y.split([2, 4], 1); // views at offsets
+    const [a, b] = y.split([2, 4], 1); // Slice
     const t = F.cat([b.transpose(2, 3).contiguous().transpose(2, 3), a], 1); // Transpose, then Concat
     const g = F.mul(t, F.sigmoid(t.narrow(3, 1, 1))); // Slice, broadcast over W
     const e = F.div(F.sub(F.exp(F.neg(g)), F.rsqrt(F.addScalar(F.mulScalar(F.sigmoid(g), 2), 1))), F.sqrt(F.addScalar(F.sigmoid(g), 0.5)));
     const s = F.softmax(e.permute(0, 2, 3, 1), 3).permute(0, 3, 1, 2); // channels-last softmax
     const p = F.avgPool2d(s, 3, { stride: 2, padding: 1, ceilMode: true, countIncludePad: true }); // Pad + AveragePool
-    const q = F.maxPool2d(s, 2, { stride: 2, ceilMode: true });
-    const odd = new Tensor(q.contiguous().storage, [n, 4, 3], [q.size / n, 7, 2], 1).contiguous(); // Gather
-    const scattered = zeros([n, 3, 4], { backend: x.backend });
-    x.backend.copy([n, 4, 3], odd.stridedRef, scattered.transpose(1, 2).stridedRef, 'float32'); // ScatterND
-    const bcast = new Tensor(scattered.storage, [n, 3, 4], [12, 0, 1], 2).contiguous(); // Expand
+    const q = F.maxPool2d(s, 2, { stride: 2, ceilMode: true }); // [n, 6, 4, 3]
+    const rows = F.sum(q, [2, 3], true).reshape(n, 6, 1); // ReduceSum over two axes
+    const bcast = F.expand(F.mean(q, 1, true).reshape(n, 1, 12), [n, 3, 12]).reshape(n, 36).narrow(1, 5, 6); // Expand
     const pooled = F.adaptiveAvgPool2d(p, 1).reshape(n, 6); // GlobalAveragePool
-    const rowMean = F.adaptiveAvgPool2d(t.reshape(n, 2, 21, 6)).reshape(n, 1, 2); // ReduceMean (attribute or input by opset)
-    const soft = F.softmax(t.reshape(n, 3, 84), 1).narrow(2, 0, 2); // Softmax under another shape
-    const mixed = F.add(F.mul(pooled.reshape(n, 3, 2), rowMean), soft).reshape(n, 6);
-    const extra = F.add(F.sum([bcast.reshape(n, 12)]).narrow(1, 0, 6), mixed);
-    return this.fc.call(extra);
+    const soft = F.logSoftmax(t.reshape(n, 3, 84), 1).narrow(2, 0, 2).reshape(n, 6); // LogSoftmax under another shape
+    const mixed = F.add(F.mul(pooled, rows.reshape(n, 6)), soft);
+    return this.fc.call(F.add(F.sum([bcast, mixed]), F.mulScalar(bcast, 0.5)));
   }
 }
 
-test('ORT parity: views, broadcasts, partial writes (Slice, Transpose, Concat, Gather, ScatterND, Pad, Expand)', async () => {
+test('ORT parity: views, broadcasts, reductions (Slice, Transpose, Concat, Pad, Expand, ReduceSum, LogSoftmax)', async () => {
   const shape = [2, 3, 7, 6];
   const x = uniform(2 * 3 * 7 * 6, 3, -1, 1);
   const ours = tidy(() => new Views(js).resetParameters(2).call(tensor(x, shape, { backend: js }))).dataSync();
   for (const opset of [17, 18]) {
     const model = traceOnnx((b) => new Views(b).resetParameters(2), shape, { opset });
-    for (const op of ['Slice', 'Transpose', 'Concat', 'Gather', 'ScatterND', 'Pad', 'Expand', 'Softmax', 'ReduceMean', 'GlobalAveragePool', 'MaxPool', 'AveragePool', 'Gemm']) {
+    for (const op of ['Slice', 'Transpose', 'Concat', 'Pad', 'Expand', 'Softmax', 'LogSoftmax', 'ReduceSum', 'GlobalAveragePool', 'MaxPool', 'AveragePool', 'Gemm']) {
       assert.ok(ops(model).has(op), `graph lacks ${op}`);
     }
     const theirs = await runOrt(encodeModel(model), x, shape);
     const err = relErr(theirs.data, ours);
     report.push(`views module, opset ${opset}: ${err.toExponential(2)}`);
     assert.ok(err <= TOLERANCE, `opset ${opset}: relative error ${err}`);
+  }
+});
+
+test('model code that bypasses the ops (a raw backend call on a traced tensor) is refused, not exported wrong', () => {
+  class Raw extends Module {
+    override forward(x: Tensor): Tensor {
+      const y = F.relu(x);
+      const out = zeros(y.shape, { backend: y.backend });
+      y.backend.copy(y.shape, y.stridedRef, out.stridedRef, 'float32');
+      return F.add(out, y);
+    }
+  }
+  class Aliased extends Module {
+    override forward(x: Tensor): Tensor {
+      const y = F.relu(x);
+      return F.neg(new Tensor(y.storage, [y.size], [1], 0));
+    }
+  }
+  for (const M of [Raw, Aliased]) {
+    assert.throws(() => traceOnnx((b) => new M(b), [1, 3, 4, 4]), (e: Error) => e instanceof NotSupportedError && /outside the traced ops/.test(e.message), M.name);
   }
 });
 

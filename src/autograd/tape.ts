@@ -28,6 +28,46 @@ export type Edge = { node: GradNode } | { leaf: Tensor } | null;
 
 let gradEnabled = true;
 
+/**
+ * Sees every op apply() runs and every view Tensor makes, with its operands, output and
+ * parameters: the ONNX exporter records the graph this way (src/export/record.ts).
+ */
+export interface OpObserver {
+  op(name: string, inputs: readonly (Tensor | null)[], out: Tensor, params: unknown): void;
+  /** reshape, transpose [d0, d1], permute [dims], narrow [dim, start, length], contiguous, detach, retain. */
+  view(name: string, input: Tensor, out: Tensor, params: readonly number[]): void;
+  /** Whether reading t's data must fail (it stands for a graph value, not numbers). */
+  isSymbolic(t: Tensor): boolean;
+}
+
+let observer: OpObserver | null = null;
+
+/** Runs fn with `o` seeing every op and view (one observer at a time). */
+export function observeOps<T>(o: OpObserver, fn: () => T): T {
+  if (observer) throw new BackendError('observeOps: another observer (an ONNX trace) is already running');
+  observer = o;
+  try {
+    return fn();
+  } finally {
+    observer = null;
+  }
+}
+
+export function currentObserver(): OpObserver | null {
+  return observer;
+}
+
+/** Runs fn unobserved: an op's kernel may make views of its own output, which are not the model's. */
+export function unobserved<T>(fn: () => T): T {
+  const was = observer;
+  observer = null;
+  try {
+    return fn();
+  } finally {
+    observer = was;
+  }
+}
+
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
@@ -117,6 +157,12 @@ export function edgeOf(t: Tensor | null | undefined): Edge {
 /** Whether an op over these inputs must be recorded. */
 export function needsGrad(inputs: readonly (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t && (t.gradFn !== null || t.requiresGrad));
+}
+
+/** A view `out` of `input`: shown to the observer, then recorded like an op. */
+export function recordView(name: string, out: Tensor, input: Tensor, params: readonly number[], rule: BackwardFn): Tensor {
+  observer?.view(name, input, out, params);
+  return record(name, out, [input], [], rule);
 }
 
 /** Attaches a node to `out` when gradients are on and an input requires one; returns out. */

@@ -1,20 +1,23 @@
-// ONNX export by tracing: the model is built on a RecordingBackend (trace.ts) and its own
-// forward runs once on a symbolic input; the nodes it records, with the weights as
-// initializers, are the graph. Inference fusions apply as they do at run time (BatchNorm
+// ONNX export by tracing: the model's own forward runs once on the js backend while an
+// OnnxRecorder (record.ts) sees every op at the op entry point; the nodes it records, with
+// the weights as initializers, are the graph. Inference fusions apply as they do at run time (BatchNorm
 // folded into the convs, conv + bias + residual + ReLU), so the file computes what our
 // forward computes. Initializers are named by state-dict key (a folded conv's weight and
 // bias by its conv's keys), nodes by the module that ran them (`layer1.0.conv2.fc1/Conv`).
 
-import type { Backend, StridedRef } from '../backend/backend.js';
+import type { Backend } from '../backend/backend.js';
 import { ArgumentError, NotSupportedError } from '../errors.js';
 import type { RawTensor } from '../io/raw.js';
 import { ResNet } from '../models/resnest/resnet.js';
 import { Conv2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { tidy } from '../tensor/scope.js';
-import { Tensor } from '../tensor/tensor.js';
+import { tensor } from '../tensor/tensor.js';
 import { encodeModel, irVersionForOpset, type OnnxModel } from './onnx-model.js';
-import { RecordingBackend, type RecBuffer } from './trace.js';
+import { OnnxRecorder } from './record.js';
+import { createJsBackend } from '../backend/js/index.js';
+import { observeOps } from '../autograd/tape.js';
+import { numel } from '../tensor/shape.js';
 
 export { encodeModel, type OnnxModel } from './onnx-model.js';
 
@@ -60,20 +63,18 @@ export function traceOnnx(build: (backend: Backend) => Module, inputShape: reado
   const inputName = opts.inputName ?? 'input', outputName = opts.outputName ?? 'logits';
   if (inputName === outputName) throw new ArgumentError(`ONNX export: input and output need different names ('${inputName}')`);
 
-  const rec = new RecordingBackend({ opset, dynamicBatch: dynamic ? batch : null });
-  const model = build(rec);
-  if (model.backend !== rec) throw new ArgumentError('traceOnnx: build(backend) must create the model on the backend it is given');
+  // The model runs for real on the js backend; the recorder sees its ops (record.ts).
+  const rec = new OnnxRecorder({ opset, dynamicBatch: dynamic ? batch : null });
+  const js = rec.guard(createJsBackend());
+  const model = build(js);
+  if (model.backend !== js) throw new ArgumentError('traceOnnx: build(backend) must create the model on the backend it is given');
 
   // Initializer names: state-dict keys, and the keys of the conv a BatchNorm was folded into.
-  const nameOf = (t: Tensor, key: string) => {
-    const b = t.storage.buf as RecBuffer;
-    if (t.offset === 0 && t.size === b.numel) b.name = key;
-  };
-  for (const [key, t] of model.stateDict()) nameOf(t, key);
+  for (const [key, t] of model.stateDict()) rec.names.set(t.storage, key);
   for (const [path, m] of model.namedModules()) {
     if (m instanceof Conv2d && m.folded) {
-      nameOf(m.folded.weight, path ? `${path}.weight` : 'weight');
-      nameOf(m.folded.bias, path ? `${path}.bias` : 'bias');
+      rec.names.set(m.folded.weight.storage, path ? `${path}.weight` : 'weight');
+      rec.names.set(m.folded.bias.storage, path ? `${path}.bias` : 'bias');
     }
     // Node names: the module whose forward is running (an own property shadows the method).
     const forward = m.forward;
@@ -89,16 +90,20 @@ export function traceOnnx(build: (backend: Backend) => Module, inputShape: reado
   }
 
   rec.graph.reserve(outputName);
-  const input = Tensor.empty(shape, 'float32', rec);
-  rec.markInput(input.ref.buf as RecBuffer, inputName, shape);
-  const y = tidy(() => model.call(input));
-  rec.graph.scope = '';
-  let v = rec.stridedValueOf(y.stridedRef as StridedRef<RecBuffer>, y.shape);
-  if (v.shape.some((d, i) => d !== y.shape[i])) v = rec.graph.node('Expand', [v, rec.graph.ints(y.shape)], {}, y.shape);
-  rec.graph.nodes.push({ opType: 'Identity', name: outputName, inputs: [v.name], outputs: [outputName], attrs: {} });
-  if (dynamic && y.shape[0] !== batch) {
-    throw new NotSupportedError(`ONNX export with a dynamic batch: the output ${JSON.stringify(y.shape)} does not lead with the batch dimension`);
+  // A stand-in input: its values never reach the graph (reading them fails).
+  const input = tensor(new Float32Array(numel(shape)).fill(0.5), shape, { backend: js });
+  rec.markInput(input, inputName);
+  const out = observeOps(rec, () => {
+    const y = tidy(() => model.call(input));
+    rec.graph.scope = '';
+    const v = rec.result(y);
+    rec.graph.nodes.push({ opType: 'Identity', name: outputName, inputs: [v.name], outputs: [outputName], attrs: {} });
+    return y;
+  });
+  if (dynamic && out.shape[0] !== batch) {
+    throw new NotSupportedError(`ONNX export with a dynamic batch: the output ${JSON.stringify(out.shape)} does not lead with the batch dimension`);
   }
+  const y = out;
   const dims = (s: readonly number[]) => (dynamic ? ['N', ...s.slice(1)] : [...s]);
   return {
     irVersion: irVersionForOpset(opset),

@@ -7,7 +7,7 @@
 
 import type { Backend, TrainingKernels } from '../backend/backend.js';
 import { NotSupportedError } from '../errors.js';
-import { needsGrad, noGrad, record } from '../autograd/tape.js';
+import { currentObserver, needsGrad, noGrad, record, unobserved } from '../autograd/tape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { sameBackend } from './check.js';
 
@@ -56,11 +56,11 @@ export function apply<P>(op: OpDef<P, OpName>, xs: readonly (Tensor | null)[], p
     throw new NotSupportedError(`${op.name} is not differentiable: run it under noGrad() or on tensors that do not require grad`);
   }
   // Contiguous copies are the op's own business: made without recording, freed after the kernel.
-  const operands = op.strided ? xs : noGrad(() => xs.map((t) => t?.contiguous() ?? null));
+  const operands = op.strided ? xs : noGrad(() => unobserved(() => xs.map((t) => t?.contiguous() ?? null)));
   const out = Tensor.empty(shape, 'float32', first.backend);
   let saved: Tensor[] = [];
   try {
-    op.kernel(operands, out, p);
+    unobserved(() => op.kernel(operands, out, p));
     if (tracked && op.save) saved = op.save(operands, out, p);
   } catch (e) {
     out.dispose();
@@ -70,6 +70,7 @@ export function apply<P>(op: OpDef<P, OpName>, xs: readonly (Tensor | null)[], p
       if (c && c !== xs[i] && !saved.includes(c)) c.dispose();
     });
   }
+  currentObserver()?.op(op.name, xs, out, p);
   if (!tracked) return out;
   const rule = op.backward as Rule<P>;
   record(op.name, out, xs, saved, (ctx, g) => rule(ctx.saved, g, p, ctx.needs));

@@ -7,7 +7,7 @@ import type { Backend, DType, HostArray, Ref, StridedRef } from '../backend/back
 import { getBackend } from '../backend/registry.js';
 import { checkNumel, contiguousStrides, fmt, inferShape, normDim, numel, type Shape } from './shape.js';
 import { keep, track, type Disposable } from './scope.js';
-import { GradNode, record, noGrad } from '../autograd/tape.js';
+import { currentObserver, GradNode, recordView, noGrad } from '../autograd/tape.js';
 import { backward as runBackward } from '../autograd/engine.js';
 
 export class Storage {
@@ -100,7 +100,9 @@ export class Tensor {
   /** A view of the same data outside the graph. */
   detach(): Tensor {
     this.assertLive();
-    return new Tensor(this.storage, this.shape, this.strides, this.offset);
+    const out = new Tensor(this.storage, this.shape, this.strides, this.offset);
+    currentObserver()?.view('detach', this, out, []);
+    return out;
   }
 
   /**
@@ -136,7 +138,7 @@ export class Tensor {
     if (this.isContiguous()) return this;
     const out = Tensor.empty(this.shape, this.dtype, this.backend);
     this.backend.copy(this.shape, this.stridedRef, out.stridedRef, this.dtype);
-    return record('contiguous', out, [this], [], (_, g) => [g]);
+    return recordView('contiguous', out, this, [], (_, g) => [g]);
   }
 
   reshape(...shape: number[] | [readonly number[]]): Tensor {
@@ -145,7 +147,7 @@ export class Tensor {
     const view = new Tensor(src.storage, target, undefined, src.offset);
     if (src !== this) src.dispose(); // the view holds the copy's storage
     const from = this.shape;
-    return record('reshape', view, [this], [], (_, g) => [g.reshape(from)]);
+    return recordView('reshape', view, this, target, (_, g) => [g.reshape(from)]);
   }
 
   /** Flattens dims start..end into one, like torch.flatten. */
@@ -161,7 +163,7 @@ export class Tensor {
     const shape = [...this.shape], strides = [...this.strides];
     [shape[a], shape[b]] = [shape[b]!, shape[a]!];
     [strides[a], strides[b]] = [strides[b]!, strides[a]!];
-    return record('transpose', new Tensor(this.storage, shape, strides, this.offset), [this], [], (_, g) => [g.transpose(a, b)]);
+    return recordView('transpose', new Tensor(this.storage, shape, strides, this.offset), this, [a, b], (_, g) => [g.transpose(a, b)]);
   }
 
   permute(...dims: number[]): Tensor {
@@ -171,7 +173,7 @@ export class Tensor {
     const ds = dims.map((d) => normDim(d, this.rank));
     const inverse = ds.map((_, i) => ds.indexOf(i));
     const out = new Tensor(this.storage, ds.map((d) => this.shape[d]!), ds.map((d) => this.strides[d]!), this.offset);
-    return record('permute', out, [this], [], (_, g) => [g.permute(...inverse)]);
+    return recordView('permute', out, this, ds, (_, g) => [g.permute(...inverse)]);
   }
 
   /** The slice [start, start+length) along dim, sharing storage. */
@@ -185,7 +187,7 @@ export class Tensor {
     const out = new Tensor(this.storage, shape, this.strides, this.offset + start * this.strides[d]!);
     const from = this.shape;
     // Backward: the gradient in its slice of zeros.
-    return record('narrow', out, [this], [], (_, g) => {
+    return recordView('narrow', out, this, [d, start, length], (_, g) => {
       const full = zeros(from, { backend: g.backend });
       const slot = full.narrow(d, start, length);
       g.backend.copy(g.shape, g.stridedRef, slot.stridedRef, 'float32');
@@ -220,11 +222,14 @@ export class Tensor {
   /** A new view of the same data that no scope disposes: the caller owns it (keep a hook's tensor). */
   retain(): Tensor {
     this.assertLive();
-    return keep(new Tensor(this.storage, this.shape, this.strides, this.offset));
+    const out = keep(new Tensor(this.storage, this.shape, this.strides, this.offset));
+    currentObserver()?.view('retain', this, out, []);
+    return out;
   }
 
   /** Copies the elements to the host, in row-major order. */
   async data(): Promise<HostArray> {
+    this.assertReadable();
     const c = this.contiguous();
     const out = await this.backend.read(c.ref, this.size, this.dtype);
     if (c !== this) c.dispose();
@@ -236,6 +241,7 @@ export class Tensor {
     if (this.backend.asyncRead) {
       throw new BackendError(`dataSync() is not available on the ${this.backend.name} backend: use await tensor.data()`);
     }
+    this.assertReadable();
     const c = this.contiguous();
     const out = this.backend.readSync(c.ref, this.size, this.dtype);
     if (c !== this) c.dispose();
@@ -247,6 +253,13 @@ export class Tensor {
     if (this.disposed) return;
     this.disposed = true;
     this.storage.release();
+  }
+
+  /** While an ONNX trace runs, tensors computed from its input stand for graph values. */
+  private assertReadable(): void {
+    if (currentObserver()?.isSymbolic(this)) {
+      throw new BackendError(`ONNX export: the forward reads the data of a tensor ${fmt(this.shape)} computed from the input; a graph's control flow cannot depend on data`);
+    }
   }
 
   assertLive(): void {
