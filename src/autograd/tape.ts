@@ -45,11 +45,16 @@ let observer: OpObserver | null = null;
 /** Runs fn with `o` seeing every op and view (one observer at a time). */
 export function observeOps<T>(o: OpObserver, fn: () => T): T {
   if (observer) throw new BackendError('observeOps: another observer (an ONNX trace) is already running');
+  return withObserver(o, fn);
+}
+
+function withObserver<T>(o: OpObserver | null, fn: () => T): T {
+  const was = observer;
   observer = o;
   try {
     return fn();
   } finally {
-    observer = null;
+    observer = was;
   }
 }
 
@@ -58,24 +63,15 @@ export function currentObserver(): OpObserver | null {
 }
 
 /** Runs fn unobserved: an op's kernel may make views of its own output, which are not the model's. */
-export function unobserved<T>(fn: () => T): T {
-  const was = observer;
-  observer = null;
-  try {
-    return fn();
-  } finally {
-    observer = was;
-  }
-}
+export const unobserved = <T>(fn: () => T): T => withObserver(null, fn);
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Runs fn with gradient recording off, like `with torch.no_grad():`. */
-export function noGrad<T>(fn: () => T): T {
+function withGrad<T>(on: boolean, fn: () => T): T {
   const was = gradEnabled;
-  gradEnabled = false;
+  gradEnabled = on;
   try {
     return fn();
   } finally {
@@ -83,16 +79,11 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with gradient recording off, like `with torch.no_grad():`. */
+export const noGrad = <T>(fn: () => T): T => withGrad(false, fn);
+
 /** Runs fn with gradient recording on (inside a noGrad block too). */
-export function enableGrad<T>(fn: () => T): T {
-  const was = gradEnabled;
-  gradEnabled = true;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = was;
-  }
-}
+export const enableGrad = <T>(fn: () => T): T => withGrad(true, fn);
 
 export class GradNode {
   private static ids = 0;

@@ -2,7 +2,7 @@
 // read their operands through broadcast strides; their gradients are summed back over the
 // broadcast dims (sumTo).
 
-import type { UnaryOp } from '../backend/backend.js';
+import type { BinaryOp, UnaryOp } from '../backend/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../tensor/shape.js';
 import { ShapeError } from '../errors.js';
@@ -49,6 +49,21 @@ export const rsqrt = (x: Tensor): Tensor => apply(rsqrtOp, [x], 0);
 export const addScalar = (x: Tensor, s: number): Tensor => apply(addScalarOp, [x], s);
 export const mulScalar = (x: Tensor, s: number): Tensor => apply(mulScalarOp, [x], s);
 
+/** The shape check and kernel every binary op shares: operands read through broadcast strides. */
+function broadcasting(op: BinaryOp) {
+  return {
+    shape: ([a, b]: readonly (Tensor | null)[]) => {
+      floatInput(op, a!, 'a');
+      floatInput(op, b!, 'b');
+      return broadcastShapes(a!.shape, b!.shape, op);
+    },
+    kernel: ([a, b]: readonly (Tensor | null)[], out: Tensor) => a!.backend.binary(op, out.shape,
+      { ...a!.ref, strides: broadcastStrides(a!.shape, a!.strides, out.shape) },
+      { ...b!.ref, strides: broadcastStrides(b!.shape, b!.strides, out.shape) },
+      out.ref),
+  };
+}
+
 type BinaryRule = (a: Tensor, b: Tensor, g: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null];
 
 /** mul and div save their operands (views: no copies). */
@@ -56,15 +71,7 @@ function binaryDef<N extends 'mul' | 'div'>(op: N, rule: BinaryRule): OpDef<null
   return defineOp<null, N>({
     name: op,
     strided: true,
-    shape: ([a, b]) => {
-      floatInput(op, a!, 'a');
-      floatInput(op, b!, 'b');
-      return broadcastShapes(a!.shape, b!.shape, op);
-    },
-    kernel: ([a, b], out) => a!.backend.binary(op, out.shape,
-      { ...a!.ref, strides: broadcastStrides(a!.shape, a!.strides, out.shape) },
-      { ...b!.ref, strides: broadcastStrides(b!.shape, b!.strides, out.shape) },
-      out.ref),
+    ...broadcasting(op),
     save: ([a, b]) => [a!, b!],
     backward: ([a, b], g, _, needs) => {
       const [ga, gb] = rule(a!, b!, g, needs);
@@ -78,15 +85,7 @@ function linearBinary<N extends 'add' | 'sub'>(op: N): OpDef<readonly [readonly 
   return defineOp<readonly [readonly number[], readonly number[]], N>({
     name: op,
     strided: true,
-    shape: ([a, b]) => {
-      floatInput(op, a!, 'a');
-      floatInput(op, b!, 'b');
-      return broadcastShapes(a!.shape, b!.shape, op);
-    },
-    kernel: ([a, b], out) => a!.backend.binary(op, out.shape,
-      { ...a!.ref, strides: broadcastStrides(a!.shape, a!.strides, out.shape) },
-      { ...b!.ref, strides: broadcastStrides(b!.shape, b!.strides, out.shape) },
-      out.ref),
+    ...broadcasting(op),
     backward: (_, g, [sa, sb], needs) => [
       needs[0] ? sumTo(g, sa) : null,
       needs[1] ? sumTo(op === 'add' ? g : neg(g), sb) : null,

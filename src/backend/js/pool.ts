@@ -28,25 +28,35 @@ export function maxPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
   }
 }
 
-export function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+/**
+ * Every avg-pool window in output order: fn(plane, output index, clipped rows [y0, y1) and
+ * columns [x0, x1), divisor). The divisor counts padded cells within h+pad / w+pad only if
+ * countIncludePad (PyTorch's rule); forward and backward both walk the windows with this.
+ */
+export function forEachAvgWindow(g: Pool2dGeometry, fn: (plane: number, o: number, y0: number, y1: number, x0: number, x1: number, count: number) => void): void {
   const { planes, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad } = g;
-  const X = x.buf, Y = out.buf;
-  let o = out.offset;
+  let o = 0;
   for (let p = 0; p < planes; p++) {
-    const base = x.offset + p * h * w;
     for (let y = 0; y < oh; y++) {
       const ys = y * strideH - padH, ye = Math.min(ys + kh, h + padH);
       const y0 = Math.max(ys, 0), y1 = Math.min(ye, h);
       for (let xo = 0; xo < ow; xo++, o++) {
         const xs = xo * strideW - padW, xe = Math.min(xs + kw, w + padW);
         const x0 = Math.max(xs, 0), x1 = Math.min(xe, w);
-        let s = 0;
-        for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) s += X[base + iy * w + ix]!;
-        const count = countIncludePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
-        Y[o] = s / count;
+        fn(p, o, y0, y1, x0, x1, countIncludePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0));
       }
     }
   }
+}
+
+export function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+  const { h, w } = g, X = x.buf;
+  forEachAvgWindow(g, (p, o, y0, y1, x0, x1, count) => {
+    const base = x.offset + p * h * w;
+    let s = 0;
+    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) s += X[base + iy * w + ix]!;
+    out.buf[out.offset + o] = s / count;
+  });
 }
 
 export function meanRows(x: Ref<F32>, out: Ref<F32>, rows: number, hw: number): void {

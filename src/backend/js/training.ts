@@ -4,6 +4,7 @@
 import type { Conv2dGeometry, Pool2dGeometry, Ref, TrainingKernels } from '../backend.js';
 import { im2col } from './conv.js';
 import { sgemm } from './gemm.js';
+import { forEachAvgWindow } from './pool.js';
 
 type F32 = Float32Array;
 type R = Ref<F32>;
@@ -252,23 +253,12 @@ function maxPool2dBackward(g: Pool2dGeometry, x: R, dy: R, dx: R): void {
 }
 
 function avgPool2dBackward(g: Pool2dGeometry, dy: R, dx: R): void {
-  const { planes, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad } = g;
+  const { planes, h, w } = g;
   dx.buf.fill(0, dx.offset, dx.offset + planes * h * w);
-  let o = dy.offset;
-  for (let pl = 0; pl < planes; pl++) {
-    const base = dx.offset + pl * h * w;
-    for (let y = 0; y < oh; y++) {
-      const ys = y * strideH - padH, ye = Math.min(ys + kh, h + padH);
-      const y0 = Math.max(ys, 0), y1 = Math.min(ye, h);
-      for (let xo = 0; xo < ow; xo++, o++) {
-        const xs = xo * strideW - padW, xe = Math.min(xs + kw, w + padW);
-        const x0 = Math.max(xs, 0), x1 = Math.min(xe, w);
-        const count = countIncludePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
-        const v = dy.buf[o]! / count;
-        for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx.buf[base + iy * w + ix] += v;
-      }
-    }
-  }
+  forEachAvgWindow(g, (p, o, y0, y1, x0, x1, count) => {
+    const base = dx.offset + p * h * w, v = dy.buf[dy.offset + o]! / count;
+    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx.buf[base + iy * w + ix] += v;
+  });
 }
 
 function radixAttendBackward(x: R, atten: R, dy: R, dx: R, datten: R, batch: number, radix: number, c: number, hw: number): void {
