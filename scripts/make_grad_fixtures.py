@@ -27,6 +27,8 @@ Writes test/fixtures/grad/:
 - train_cli.json + train_cli.safetensors + inputs.npy + labels.npy: two in-order SGD steps
   (batch 4) of a tiny ResNeSt for the `resnest train` CLI test: the two losses, the final
   parameters (sampled as above), running stats and num_batches_tracked.
+- recipe.json + recipe.safetensors: recipe.mixup with given lam (images and soft targets),
+  smooth_targets, and lr_at over a 40-step schedule with 7 warm-up steps.
 - optim.json + optim.safetensors: torch.optim.SGD / AdamW over three steps with given
   gradients, two parameter groups: parameters after each step, the final state, and
   state_dict()'s param_groups.
@@ -617,6 +619,25 @@ def write_optim():
     return len(cases)
 
 
+# ---- the recipe's pieces ---------------------------------------------------------------------
+
+def write_recipe(R):
+    """recipe.mixup with a given lam, label smoothing's targets, and lr_at over a short schedule."""
+    g = torch.Generator().manual_seed(fnv1a('recipe'))
+    x = torch.rand(5, 3, 4, 3, generator=g) * 2 - 1
+    labels = torch.tensor([3, 0, 6, 3, 1])
+    t = {'mixup.x': x, 'mixup.labels': labels.to(torch.int32)}
+    for lam in (0.3, 0.85):
+        mx, mt, _ = R.recipe.mixup(x, labels, NUM_CLASSES, alpha=0.2, eps=0.1, lam=lam)
+        t[f'mixup.{lam}.x'] = mx
+        t[f'mixup.{lam}.targets'] = mt
+    t['smooth.targets'] = R.recipe.smooth_targets(labels, NUM_CLASSES, 0.1)
+    lrs = [R.recipe.lr_at(s, 40, 7, 0.4) for s in range(40)]
+    write_safetensors(os.path.join(OUT, 'recipe.safetensors'), t)
+    dump_json(os.path.join(OUT, 'recipe.json'), {'lams': [0.3, 0.85], 'num_classes': NUM_CLASSES, 'eps': 0.1,
+                                                  'lr_at': {'total': 40, 'warmup': 7, 'base': 0.4, 'values': lrs}})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--reference', default=os.path.join(ROOT, '..', 'shared', 'reference'))
@@ -643,6 +664,7 @@ def main():
         'networks': nets})
     print('train_cli losses:', write_train_cli(R))
     print('optim:', write_optim(), 'cases')
+    write_recipe(R)
 
 
 if __name__ == '__main__':

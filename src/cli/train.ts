@@ -10,12 +10,14 @@ import { readBytes, writeFileAtomic } from '../io/files.js';
 import { createModel } from '../models/resnest/zoo.js';
 import { loadWeightsFile } from '../node.js';
 import { trainArrays, type TrainOptions } from '../train/trainer.js';
+import { scaledLr } from '../train/schedule.js';
 import { flag, int, parseArgs, required, str } from './args.js';
 import { archFromArgs } from './model.js';
 
 export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W] --inputs X.npy --labels Y.npy --epochs E --batch-size B --lr L '
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
-  + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--no-augment] [--no-shuffle] [--seed N] [--backend B] [--threads N] --save OUT.pth';
+  + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
+  + '[--backend B] [--threads N] --save OUT.pth';
 
 function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
   const v = str(p, key);
@@ -38,7 +40,7 @@ export async function train(argv: string[]): Promise<void> {
     nesterov: { type: 'boolean' }, 'weight-decay': { type: 'string' }, 'no-bias-decay': { type: 'boolean' },
     'label-smoothing': { type: 'string' }, optimizer: { type: 'string' }, 'lr-schedule': { type: 'string' },
     'warmup-epochs': { type: 'string' }, 'no-augment': { type: 'boolean' }, 'no-shuffle': { type: 'boolean' },
-    seed: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, save: { type: 'string' },
+    seed: { type: 'string' }, mixup: { type: 'string' }, accumulate: { type: 'string' }, 'base-lr': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, save: { type: 'string' },
     quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`train: unexpected argument '${p.positionals[0]}' (usage: ${TRAIN_USAGE})`);
@@ -49,16 +51,21 @@ export async function train(argv: string[]): Promise<void> {
   if (schedule !== 'constant' && schedule !== 'cosine') throw new ArgumentError(`--lr-schedule must be constant or cosine, got '${schedule}'`);
   const optimizer = str(p, 'optimizer') ?? 'sgd';
   if (optimizer !== 'sgd' && optimizer !== 'adamw') throw new ArgumentError(`--optimizer must be sgd or adamw, got '${optimizer}'`);
+  const batchSize = int(p, 'batch-size') ?? (() => { throw new ArgumentError('train: --batch-size is required'); })();
+  const accumulate = int(p, 'accumulate') ?? 1;
+  const baseLr = str(p, 'base-lr');
+  if (baseLr !== undefined && str(p, 'lr') !== undefined) throw new ArgumentError('train: give --lr or --base-lr, not both');
+  // --base-lr: the paper's linear scaling, lr = base · (effective batch) / 256.
+  const lr = baseLr !== undefined ? scaledLr(num(p, 'base-lr', 0), batchSize * accumulate) : Number(required(p, 'lr', 'train'));
   const opts: TrainOptions = {
     epochs: int(p, 'epochs') ?? (() => { throw new ArgumentError('train: --epochs is required'); })(),
-    batchSize: int(p, 'batch-size') ?? (() => { throw new ArgumentError('train: --batch-size is required'); })(),
-    lr: Number(required(p, 'lr', 'train')),
+    batchSize, accumulate, lr, mixup: num(p, 'mixup', 0),
     optimizer, momentum: num(p, 'momentum', 0), nesterov: flag(p, 'nesterov'), weightDecay: num(p, 'weight-decay', 0),
     noBiasDecay: flag(p, 'no-bias-decay'), labelSmoothing: num(p, 'label-smoothing', 0), schedule,
     warmupEpochs: num(p, 'warmup-epochs', 0), shuffle: !flag(p, 'no-shuffle'), augment: !flag(p, 'no-augment'),
     seed: int(p, 'seed', 0) ?? 0,
   };
-  if (!(opts.lr >= 0)) throw new ArgumentError(`--lr must be a number ≥ 0, got '${str(p, 'lr')}'`);
+  if (!(opts.lr >= 0)) throw new ArgumentError(`--lr must be a number ≥ 0, got '${str(p, 'lr') ?? baseLr}'`);
   if ((opts.labelSmoothing ?? 0) >= 1) throw new ArgumentError(`--label-smoothing must be in [0, 1), got ${opts.labelSmoothing}`);
   if (opts.nesterov && !(opts.momentum! > 0)) throw new ArgumentError('--nesterov needs --momentum > 0');
 
@@ -87,7 +94,7 @@ export async function train(argv: string[]): Promise<void> {
   const result = trainArrays(model, images, raw.shape, labels, {
     ...opts,
     onStep: (s) => {
-      seen += Math.min(opts.batchSize, raw.shape[0]! - s.step * opts.batchSize);
+      seen += Math.min(batchSize * accumulate, raw.shape[0]! - s.step * batchSize * accumulate);
       if (!quiet && (s.step === s.stepsPerEpoch - 1 || s.step % 10 === 0)) {
         const ips = (seen / (performance.now() - t0)) * 1000;
         process.stderr.write(`epoch ${s.epoch + 1}/${opts.epochs} step ${s.step + 1}/${s.stepsPerEpoch}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}  ${ips.toFixed(1)} img/s\n`);

@@ -34,3 +34,37 @@ export function normal(n: number, seed: number, mean: number, std: number): Floa
   }
   return out;
 }
+
+/** A seeded stream of uniforms in [0, 1) (hash32 of a counter): reproducible across runs. */
+export class Rng {
+  private i = 0;
+  constructor(readonly seed: number) {}
+  next(): number {
+    return hash32((this.seed + this.i++) >>> 0) / 4294967296;
+  }
+  /** A standard normal (Box–Muller). */
+  normal(): number {
+    const u1 = 1 - this.next(), u2 = this.next();
+    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+  /** Gamma(shape, 1) by Marsaglia–Tsang (with the shape < 1 boost). */
+  gamma(shape: number): number {
+    if (shape < 1) return this.gamma(shape + 1) * this.next() ** (1 / shape);
+    const d = shape - 1 / 3, c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number, v: number;
+      do {
+        x = this.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.next();
+      if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+  /** Beta(a, b) as X / (X + Y) of two gammas. */
+  beta(a: number, b: number): number {
+    const x = this.gamma(a), y = this.gamma(b);
+    return x / (x + y);
+  }
+}
