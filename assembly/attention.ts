@@ -1,9 +1,11 @@
-// Split attention's reductions, r-softmax, softmax, inference batch norm and linear.
+// Split attention's reductions, r-softmax, softmax, inference batch norm, linear, strided copies.
 // Work is split across threads by independent rows.
 
 import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial } from './simd';
 import { Act, UnaryCode, BinaryCode } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
+import { claim } from './tasks';
+import { micro, packTransposed, NR, KC, NC } from './gemm';
 
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
@@ -189,10 +191,63 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-/** out[i, j] = x[i, :] · w[j, :] + bias[j]; (i, j) pairs split across threads. */
+/**
+ * out[i, j] = x[i, :] · w[j, :] + bias[j] (slots: x, w, bias, out, m, k, n, scratch,
+ * scratch stride). From four rows of x up, a blocked GEMM on the conv micro-kernel: x's
+ * rows are its A rows in place, wᵀ is packed in 8-column panels (packTransposed), tasks own
+ * (column block, share of the row panels). Fewer rows (inference at batch 1–3, which only
+ * streams w once) are dot products, (i, j) pairs split across threads.
+ */
 export function linear(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), w = <usize>arg(args, 1), bias = <usize>arg(args, 2), out = <usize>arg(args, 3);
   const m = arg(args, 4), k = arg(args, 5), n = arg(args, 6);
+  if (m < 4) {
+    linearDots(x, w, bias, out, m, k, n, tid, nth);
+    return;
+  }
+  const scratch = <usize>arg(args, 7) + <usize>(tid * arg(args, 8));
+  let nBlocks = (n + NC - 1) / NC;
+  if (nth > 1) nBlocks = max(nBlocks, min(4 * nth, (n + NR - 1) / NR));
+  const nc = min(NC, ((n + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
+  nBlocks = (n + nc - 1) / nc;
+  const panels = (m + 3) >> 2;
+  let mSplit = 1;
+  while (mSplit < panels && nBlocks * mSplit < 2 * nth) mSplit++;
+  const perSplit = (panels + mSplit - 1) / mSplit;
+  const kBlocks = (k + KC - 1) / KC;
+  const kStep = (k + kBlocks - 1) / kBlocks;
+  const ld = <usize>k * 4, ldc = <usize>n * 4;
+  const total = nBlocks * mSplit;
+  for (let t = claim(args); t < total; t = claim(args)) {
+    const ms = t % mSplit, nb = t / mSplit;
+    const p0 = ms * perSplit, p1 = min(panels, p0 + perSplit);
+    if (p0 >= p1) continue;
+    const j0 = nb * nc, jn = min(nc, n - j0);
+    for (let k0 = 0; k0 < k; k0 += kStep) {
+      const kc = min(kStep, k - k0);
+      packTransposed(w + <usize>(j0 * k + k0) * 4, ld, jn, kc, scratch);
+      for (let pn = p0; pn < p1; pn++) {
+        const i0 = pn * 4, rows = min(4, m - i0);
+        const a = x + <usize>(i0 * k + k0) * 4;
+        const c = out + <usize>(i0 * n + j0) * 4;
+        for (let jp = 0; jp < jn; jp += NR) {
+          micro(kc, a, ld, rows, scratch + <usize>(jp * kc) * 4, c + <usize>jp * 4, ldc, min(NR, jn - jp), k0 > 0, false, 0, 0, 0);
+        }
+      }
+    }
+    if (bias) {
+      for (let i = p0 * 4; i < min(m, p1 * 4); i++) {
+        const c = out + <usize>(i * n + j0) * 4, bb = bias + <usize>j0 * 4;
+        let j = 0;
+        for (; j + 4 <= jn; j += 4) v128.store(c + <usize>j * 4, f32x4.add(v128.load(c + <usize>j * 4), v128.load(bb + <usize>j * 4)));
+        for (; j < jn; j++) store<f32>(c + <usize>j * 4, load<f32>(c + <usize>j * 4) + load<f32>(bb + <usize>j * 4));
+      }
+    }
+  }
+}
+
+/** linear for a few rows: one dot product per output. */
+function linearDots(x: usize, w: usize, bias: usize, out: usize, m: i32, k: i32, n: i32, tid: i32, nth: i32): void {
   for (let t = tid; t < m * n; t += nth) {
     const i = t / n, j = t - i * n;
     const xr = x + <usize>(i * k) * 4, wr = w + <usize>(j * k) * 4;
@@ -277,6 +332,67 @@ export function binary(args: usize, tid: i32, nth: i32): void {
       else if (op == BinaryCode.Mul) y = va * vb;
       else y = va / vb;
       store<f32>(po + <usize>i * 4, y);
+    }
+  }
+}
+
+/**
+ * dst = src for a dense dst of shape [d0, d1, d2, d3] read from src at strides s0 … s3
+ * (floats; 0 broadcasts), any 4-byte dtype (slots: src, dst, d0…d3, s0…s3). Rows of d3 are
+ * split across threads. The innermost run is a vector copy (s3 = 1), a splat (s3 = 0), or,
+ * when the next dimension is the contiguous one (s2 = 1: a transpose), 4×4 blocks moved by
+ * vector loads, shuffles and stores; anything else a strided gather.
+ */
+export function stridedCopy(args: usize, tid: i32, nth: i32): void {
+  const src = <usize>arg(args, 0), dst = <usize>arg(args, 1);
+  const d0 = arg(args, 2), d1 = arg(args, 3), d2 = arg(args, 4), d3 = arg(args, 5);
+  const s0 = arg(args, 6), s1 = arg(args, 7), s2 = arg(args, 8), s3 = arg(args, 9);
+  const transpose = s2 == 1 && s3 != 1 && s3 != 0 && d2 >= 4 && d3 >= 4;
+  // Tasks: rows (i0, i1, i2), or blocks of four rows when transposing.
+  const rb = transpose ? 4 : 1;
+  const blocks2 = (d2 + rb - 1) / rb;
+  const total = d0 * d1 * blocks2;
+  const chunk = (total + nth - 1) / nth;
+  const t0 = tid * chunk, t1 = min(total, t0 + chunk);
+  for (let t = t0; t < t1; t++) {
+    const i2b = t % blocks2, r = t / blocks2;
+    const i1 = r % d1, i0 = r / d1;
+    const i2 = i2b * rb;
+    const sBase = src + <usize>(i0 * s0 + i1 * s1 + i2 * s2) * 4;
+    const dBase = dst + <usize>(((i0 * d1 + i1) * d2 + i2) * d3) * 4;
+    if (transpose && i2 + 4 <= d2) {
+      // Rows i2 … i2+3 of dst: column j of dst's block is 4 contiguous src floats at j·s3.
+      const ldd = <usize>d3 * 4, st = <usize>s3 * 4;
+      let j = 0;
+      for (; j + 4 <= d3; j += 4) {
+        const p = sBase + <usize>j * st;
+        const a = v128.load(p), b = v128.load(p + st), c = v128.load(p + 2 * st), e = v128.load(p + 3 * st);
+        const u0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), u1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+        const u2 = v128.shuffle<f32>(c, e, 0, 4, 1, 5), u3 = v128.shuffle<f32>(c, e, 2, 6, 3, 7);
+        const q = dBase + <usize>j * 4;
+        v128.store(q, v128.shuffle<f32>(u0, u2, 0, 1, 4, 5));
+        v128.store(q + ldd, v128.shuffle<f32>(u0, u2, 2, 3, 6, 7));
+        v128.store(q + 2 * ldd, v128.shuffle<f32>(u1, u3, 0, 1, 4, 5));
+        v128.store(q + 3 * ldd, v128.shuffle<f32>(u1, u3, 2, 3, 6, 7));
+      }
+      for (; j < d3; j++) {
+        const p = sBase + <usize>j * st;
+        for (let rr = 0; rr < 4; rr++) store<f32>(dBase + <usize>rr * ldd + <usize>j * 4, load<f32>(p + <usize>rr * 4));
+      }
+      continue;
+    }
+    for (let rr = 0; rr < rb && i2 + rr < d2; rr++) {
+      const sp = sBase + <usize>(rr * s2) * 4, dp = dBase + <usize>(rr * d3) * 4;
+      if (s3 == 1) {
+        memory.copy(dp, sp, <usize>d3 * 4);
+      } else if (s3 == 0) {
+        const v = v128.load32_splat(sp);
+        let j = 0;
+        for (; j + 4 <= d3; j += 4) v128.store(dp + <usize>j * 4, v);
+        for (; j < d3; j++) store<u32>(dp + <usize>j * 4, load<u32>(sp));
+      } else {
+        for (let j = 0; j < d3; j++) store<u32>(dp + <usize>j * 4, load<u32>(sp + <usize>(j * s3) * 4));
+      }
     }
   }
 }

@@ -5,7 +5,7 @@
 import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
-import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary } from './attention';
+import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
 import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
@@ -45,6 +45,7 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.LogSoftmaxBackward: logSoftmaxBackward(args, tid, nth); break;
     case Kernel.RSoftmaxBackward: rSoftmaxBackward(args, tid, nth); break;
     case Kernel.SumRows: sumRows(args, tid, nth); break;
+    case Kernel.StridedCopy: stridedCopy(args, tid, nth); break;
     default: unreachable();
   }
 }

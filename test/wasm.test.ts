@@ -159,4 +159,49 @@ test('conv2d over batches of small maps (columns across images) matches js: bias
   }
 });
 
+test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided copies (transposes, broadcasts, int32) match js, 1 and 2 threads', async () => {
+  const jsb = createJsBackend() as Backend<Float32Array>;
+  for (const threads of [1, 2]) {
+    const wb = await createWasmBackend({ threads });
+    const put = (a: Float32Array | Int32Array) => {
+      const r = { buf: wb.alloc(a.length + 1), offset: 1 };
+      wb.write(r, a);
+      return r;
+    };
+    for (const [m, k, n, withBias] of [[1, 2048, 1000, true], [3, 37, 21, true], [4, 9, 5, false], [16, 2048, 1000, true], [16, 1000, 2048, false], [1000, 16, 2048, false], [13, 400, 300, true]] as const) {
+      const x = uniform(m * k, 1, -1, 1), w = uniform(n * k, 2, -1, 1), bias = uniform(n, 3, -1, 1);
+      const want = new Float32Array(m * n);
+      jsb.linear({ buf: x, offset: 0 }, { buf: w, offset: 0 }, withBias ? { buf: bias, offset: 0 } : null, { buf: want, offset: 0 }, m, k, n);
+      const out = put(uniform(m * n, 4, -50, 50));
+      wb.linear(put(x), put(w), withBias ? put(bias) : null, out, m, k, n);
+      const err = relErr(wb.readSync(out, m * n, 'float32') as Float32Array, want);
+      assert.ok(err <= 1e-5, `${threads}t linear ${m}×${k}×${n}: ${err}`);
+    }
+    const copies: [number[], number[]][] = [
+      [[2048, 1000], [1, 2048]], // a transpose, 4×4 blocks
+      [[7, 5, 6], [1, 7, 35]], // transposes with tails
+      [[3, 5, 7, 2], [70, 1, 10, 5]],
+      [[16, 2048, 2, 2], [2048, 1, 0, 0]], // broadcasts
+      [[16, 2, 64, 16], [64, 0, 1, 0]],
+      [[4, 3, 2, 3, 2], [1, 4, 12, 24, 72]], // five dimensions that do not merge: js
+      [[6, 1, 9], [9, 100, 1]], // contiguous once the size-1 dimension is dropped
+    ];
+    for (const [shape, strides] of copies) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const span = shape.reduce((a, d, i) => a + (d - 1) * strides[i]!, 1);
+      const dense = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+      for (const dtype of ['float32', 'int32'] as const) {
+        const srcData = dtype === 'int32' ? Int32Array.from({ length: span }, (_, i) => i * 7 - 3) : uniform(span, 5, -1, 1);
+        const want = dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
+        jsb.copy(shape, { buf: srcData as Float32Array, offset: 0, strides }, { buf: want as Float32Array, offset: 0, strides: dense }, dtype);
+        const dst = put(new Float32Array(size).fill(-7));
+        wb.copy(shape, { ...put(srcData), strides }, { ...dst, strides: dense }, dtype);
+        const got = wb.readSync(dst, size, dtype);
+        assert.equal(Array.from(got), Array.from(want), `${threads}t copy ${JSON.stringify(shape)} ${JSON.stringify(strides)} ${dtype}`);
+      }
+    }
+    wb.dispose();
+  }
+});
+
 test.run();

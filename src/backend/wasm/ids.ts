@@ -39,6 +39,8 @@ export enum Kernel {
   RSoftmaxBackward = 29,
   SumRows = 30,
   FlipTransposeGroups = 31,
+  // A strided copy into a dense tensor (assembly/attention.ts).
+  StridedCopy = 32,
 }
 
 /** Activation codes of fused epilogues and activationBackward. */

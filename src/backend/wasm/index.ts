@@ -1,7 +1,8 @@
 // The wasm backend: tensors live in the kernels' linear memory (allocated by an arena), so a
 // forward pass copies nothing between JS and wasm; hot kernels are AssemblyScript SIMD
-// (assembly/), run by a thread pool when threads are allowed. Rare layouts (general strided
-// copies and broadcasts) reuse the js reference kernels on views of the same memory.
+// (assembly/), run by a thread pool when threads are allowed. Rare layouts (copies into a
+// strided destination or over more than four dimensions that cannot be merged, general
+// broadcasts) reuse the js reference kernels on views of the same memory.
 
 import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
 import { BackendError, ArgumentError } from '../../errors.js';
@@ -228,6 +229,12 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         f32.copyWithin(d, s, s + n); // a byte copy: right for int32 too
         return;
       }
+      const dims = denseCopyDims(shape, src.strides, dst.strides);
+      if (dims) {
+        const [d, st] = dims;
+        run(Kernel.StridedCopy, [addr(src), addr(dst), ...d, ...st], {}, d.reduce((a, b) => a * b, 1));
+        return;
+      }
       js.copy(shape, sview(src, dtype), sview(dst, dtype));
     },
     unary(op: UnaryOp, x: Ref<number>, out: Ref<number>, n: number, alpha: number) {
@@ -291,7 +298,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.Softmax, [addr(x), addr(out), outer, dim, inner], {}, outer * dim * inner * 8);
     },
     linear(x, w, bias, out, m, k, n) {
-      run(Kernel.Linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n], {}, m * k * n);
+      run(Kernel.Linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n, scratch, scratchStride], {}, m * k * n);
     },
     radixGap(x, out, batch, radix, c, hw) {
       run(Kernel.RadixGap, [addr(x), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
@@ -338,6 +345,37 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
   };
   return backend;
+}
+
+/**
+ * A copy into a dense dst as the StridedCopy kernel takes it: at most four dimensions after
+ * dropping size-1 ones and merging neighbours that src reads contiguously, padded in front
+ * with 1s; null when dst is not dense or more dimensions remain (the js loop runs those).
+ */
+function denseCopyDims(shape: readonly number[], src: readonly number[], dst: readonly number[]): [number[], number[]] | null {
+  let expect = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && dst[i] !== expect) return null;
+    expect *= shape[i]!;
+  }
+  const d: number[] = [], st: number[] = [];
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const last = d.length - 1;
+    if (last >= 0 && st[last] === src[i]! * shape[i]!) {
+      d[last] = d[last]! * shape[i]!;
+      st[last] = src[i]!;
+    } else {
+      d.push(shape[i]!);
+      st.push(src[i]!);
+    }
+  }
+  if (d.length > 4) return null;
+  while (d.length < 4) {
+    d.unshift(1);
+    st.unshift(0);
+  }
+  return [d, st];
 }
 
 function geometrySlots(g: Conv2dGeometry): number[] {
