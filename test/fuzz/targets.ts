@@ -21,6 +21,24 @@ import { loadSafetensorsWithMetadata, saveSafetensors } from '../../src/io/safet
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { decodeImage } from '../../src/io/image/decode.js';
 import type { StateDict } from '../../src/io/raw.js';
+import { parseIdx } from '../../src/data/idx.js';
+
+const idxSeeds = memo((): [string, Uint8Array][] => [
+  ['images.idx', idxBytes(0x08, [2, 3, 4], Uint8Array.from({ length: 24 }, (_, i) => i * 9))],
+  ['labels.idx', idxBytes(0x08, [2], Uint8Array.of(3, 7))],
+  ['int32.idx', idxBytes(0x0c, [2, 1], Uint8Array.of(0, 0, 1, 0, 255, 255, 255, 251))],
+  ['float32.idx', idxBytes(0x0d, [1], Uint8Array.of(0x3f, 0xc0, 0, 0))],
+]);
+
+function idxBytes(type: number, shape: number[], body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + 4 * shape.length + body.length);
+  const dv = new DataView(out.buffer);
+  out[2] = type;
+  out[3] = shape.length;
+  shape.forEach((d, i) => dv.setUint32(4 + 4 * i, d, false));
+  out.set(body, 4 + 4 * shape.length);
+  return out;
+}
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const IO = join(ROOT, 'test/fixtures/io');
@@ -162,6 +180,16 @@ export const TARGETS: Target[] = [
     run: (b, file) => loadSafetensorsWithMetadata(b, file),
     allocBound: (n) => 16 * MB + 2 * n,
     heapBound: (n) => 64 * MB + 128 * n,
+  },
+  {
+    name: 'idx',
+    ext: 'idx',
+    // MNIST-style files: uint8 images [2, 3, 4], labels [2], big-endian int32 and float32.
+    seeds: idxSeeds,
+    mutate: (rng, input) => genericMutation(rng, input, idxSeeds().map(([, b]) => b)),
+    run: (b, file) => parseIdx(b, file),
+    allocBound: (n) => 16 * MB + 8 * n,
+    heapBound: (n) => 64 * MB + 64 * n,
   },
   {
     name: 'npy',
