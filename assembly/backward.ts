@@ -52,16 +52,38 @@ export function transposeGroups(args: usize, tid: i32, nth: i32): void {
 /**
  * The weights of dX as a convolution over dY (stride-1 convs): per group, OIHW weights with
  * O and I swapped and the taps reversed, wf[g·cg + ci][m][t] = w[g·og + m][ci][taps − 1 − t]
- * (args: w, wf, o, groups, cg, taps). Output channels of wf are split over threads.
+ * (args: w, wf, o, groups, cg, taps). Tasks are blocks of four input channels (rows of wf)
+ * split over threads: each w row's 4·taps floats for them are contiguous, read once; with
+ * one tap, 4×4 blocks are transposed by vector loads, shuffles and stores.
  */
 export function flipTransposeGroups(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, 0), wf = <usize>arg(args, 1), o = arg(args, 2), groups = arg(args, 3), cg = arg(args, 4), taps = arg(args, 5);
   const og = o / groups;
-  for (let r = tid; r < groups * cg; r += nth) {
-    const g = r / cg, ci = r - g * cg;
-    for (let m = 0; m < og; m++) {
-      const src = w + <usize>(((g * og + m) * cg + ci) * taps) * 4, dst = wf + <usize>((r * og + m) * taps) * 4;
-      for (let t = 0; t < taps; t++) store<f32>(dst + <usize>t * 4, load<f32>(src + <usize>(taps - 1 - t) * 4));
+  const cBlocks = (cg + 3) >> 2;
+  for (let t = tid; t < groups * cBlocks; t += nth) {
+    const g = t / cBlocks, c0 = (t - g * cBlocks) * 4, cn = min(4, cg - c0);
+    const r0 = g * cg + c0;
+    let m = 0;
+    if (taps == 1 && cn == 4) {
+      const ldd = <usize>og * 4;
+      for (; m + 4 <= og; m += 4) {
+        const p = w + <usize>((g * og + m) * cg + c0) * 4, st = <usize>cg * 4;
+        const a = v128.load(p), b = v128.load(p + st), c = v128.load(p + 2 * st), e = v128.load(p + 3 * st);
+        const u0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), u1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+        const u2 = v128.shuffle<f32>(c, e, 0, 4, 1, 5), u3 = v128.shuffle<f32>(c, e, 2, 6, 3, 7);
+        const q = wf + <usize>(r0 * og + m) * 4;
+        v128.store(q, v128.shuffle<f32>(u0, u2, 0, 1, 4, 5));
+        v128.store(q + ldd, v128.shuffle<f32>(u0, u2, 2, 3, 6, 7));
+        v128.store(q + 2 * ldd, v128.shuffle<f32>(u1, u3, 0, 1, 4, 5));
+        v128.store(q + 3 * ldd, v128.shuffle<f32>(u1, u3, 2, 3, 6, 7));
+      }
+    }
+    for (; m < og; m++) {
+      const src = w + <usize>(((g * og + m) * cg + c0) * taps) * 4;
+      for (let cc = 0; cc < cn; cc++) {
+        const s = src + <usize>(cc * taps) * 4, dst = wf + <usize>(((r0 + cc) * og + m) * taps) * 4;
+        for (let k = 0; k < taps; k++) store<f32>(dst + <usize>k * 4, load<f32>(s + <usize>(taps - 1 - k) * 4));
+      }
     }
   }
 }

@@ -106,18 +106,30 @@ function packPlanes(x: usize, imgStride: i32, P: i32, k0: i32, kc: i32, j0: i32,
 
 /**
  * Copies between rows × cols of an [n, o, P] tensor at (channel oc, column j over (image,
- * pixel)) and a dense tile (rows 32 bytes apart): toTile gathers, else scatters.
+ * pixel)) and a dense tile (rows 32 bytes apart): toTile gathers, else scatters. Column
+ * runs inside one image move four floats at a time.
  */
 function tileCopy(t: usize, base: usize, o: i32, P: i32, oc: i32, j: i32, rows: i32, cols: i32, toTile: bool): void {
   let b = j / P, p = j - b * P;
-  for (let q = 0; q < cols; q++) {
+  let q = 0;
+  while (q < cols) {
+    const run = min(P - p, cols - q);
     let at = base + <usize>((b * o + oc) * P + p) * 4;
-    for (let r = 0; r < rows; r++, at += <usize>P * 4) {
-      const ti = t + <usize>(r * NR + q) * 4;
-      if (toTile) store<f32>(ti, load<f32>(at));
-      else store<f32>(at, load<f32>(ti));
+    let ti = t + <usize>q * 4;
+    for (let r = 0; r < rows; r++, at += <usize>P * 4, ti += <usize>NR * 4) {
+      let e = 0;
+      for (; e + 4 <= run; e += 4) {
+        if (toTile) v128.store(ti + <usize>e * 4, v128.load(at + <usize>e * 4));
+        else v128.store(at + <usize>e * 4, v128.load(ti + <usize>e * 4));
+      }
+      for (; e < run; e++) {
+        if (toTile) store<f32>(ti + <usize>e * 4, load<f32>(at + <usize>e * 4));
+        else store<f32>(at + <usize>e * 4, load<f32>(ti + <usize>e * 4));
+      }
     }
-    if (++p == P) { p = 0; b++; }
+    q += run;
+    p = 0;
+    b++;
   }
 }
 

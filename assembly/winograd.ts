@@ -24,22 +24,28 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB) * 4;
 
 /**
  * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads.
- * Four input channels at a time, one per lane: their kernels are 36 contiguous floats, and
- * the 16 results are four contiguous floats at each ξ.
+ * Four input channels at a time, one per lane (the 16 results are four contiguous floats at
+ * each ξ). With `flip` (slot 5), w holds the weights of the conv whose input gradient this
+ * conv computes — [groups·cg][og][3×3], so g's kernel for (o, c) is w[g·cg + c][o] with its
+ * taps reversed — and U is built from them directly, with no flipped copy.
  */
 export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
+  const flip = arg(args, 5) != 0;
   const og = o / groups;
   const xi = <usize>(og * cg) * 4;
   const half = f32x4.splat(0.5);
+  // Kernel (oc, c): its first float, the step between consecutive c, and the tap order.
+  const cStep: usize = flip ? <usize>(og * 9) * 4 : 36;
   for (let oc = tid; oc < o; oc += nth) {
     const g = oc / og, oo = oc - g * og;
+    const k0 = flip ? w + <usize>((g * cg * og + oo) * 9) * 4 : w + <usize>(oc * cg * 9) * 4;
     let c = 0;
     for (; c + 4 <= cg; c += 4) {
-      const k = w + <usize>((oc * cg + c) * 9) * 4;
-      const t00 = lanes(k, 0), t01 = lanes(k, 1), t02 = lanes(k, 2);
-      const a0 = lanes(k, 3), a1 = lanes(k, 4), a2 = lanes(k, 5);
-      const b0 = lanes(k, 6), b1 = lanes(k, 7), b2 = lanes(k, 8);
+      const k = k0 + <usize>c * cStep;
+      const t00 = lanes(k, cStep, flip, 0), t01 = lanes(k, cStep, flip, 1), t02 = lanes(k, cStep, flip, 2);
+      const a0 = lanes(k, cStep, flip, 3), a1 = lanes(k, cStep, flip, 4), a2 = lanes(k, cStep, flip, 5);
+      const b0 = lanes(k, cStep, flip, 6), b1 = lanes(k, cStep, flip, 7), b2 = lanes(k, cStep, flip, 8);
       const t10 = f32x4.mul(f32x4.add(f32x4.add(t00, a0), b0), half), t11 = f32x4.mul(f32x4.add(f32x4.add(t01, a1), b1), half);
       const t12 = f32x4.mul(f32x4.add(f32x4.add(t02, a2), b2), half);
       const t20 = f32x4.mul(f32x4.add(f32x4.sub(t00, a0), b0), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(t01, a1), b1), half);
@@ -51,11 +57,11 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
       storeRowG4(base, xi, 12, b0, b1, b2, half);
     }
     for (; c < cg; c++) {
-      const k = w + <usize>((oc * cg + c) * 9) * 4;
+      const k = k0 + <usize>c * cStep;
       // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of the 3×3 kernel.
-      const t00 = load<f32>(k), t01 = load<f32>(k, 4), t02 = load<f32>(k, 8);
-      const a0 = load<f32>(k, 12), a1 = load<f32>(k, 16), a2 = load<f32>(k, 20);
-      const b0 = load<f32>(k, 24), b1 = load<f32>(k, 28), b2 = load<f32>(k, 32);
+      const t00 = tap(k, flip, 0), t01 = tap(k, flip, 1), t02 = tap(k, flip, 2);
+      const a0 = tap(k, flip, 3), a1 = tap(k, flip, 4), a2 = tap(k, flip, 5);
+      const b0 = tap(k, flip, 6), b1 = tap(k, flip, 7), b2 = tap(k, flip, 8);
       const t10 = (t00 + a0 + b0) * 0.5, t11 = (t01 + a1 + b1) * 0.5, t12 = (t02 + a2 + b2) * 0.5;
       const t20 = (t00 - a0 + b0) * 0.5, t21 = (t01 - a1 + b1) * 0.5, t22 = (t02 - a2 + b2) * 0.5;
       const t30 = b0, t31 = b1, t32 = b2;
@@ -68,10 +74,15 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-/** Kernel element e of four consecutive 3×3 kernels (9 floats apart), one per lane. */
-@inline function lanes(k: usize, e: i32): v128 {
-  const p = k + <usize>e * 4;
-  return f32x4(load<f32>(p), load<f32>(p, 36), load<f32>(p, 72), load<f32>(p, 108));
+/** Tap e of a 3×3 kernel at k (reversed with flip). */
+@inline function tap(k: usize, flip: bool, e: i32): f32 {
+  return load<f32>(k + <usize>(flip ? 8 - e : e) * 4);
+}
+
+/** Tap e of four kernels cStep bytes apart, one per lane. */
+@inline function lanes(k: usize, cStep: usize, flip: bool, e: i32): v128 {
+  const p = k + <usize>(flip ? 8 - e : e) * 4;
+  return f32x4(load<f32>(p), load<f32>(p + cStep), load<f32>(p + 2 * cStep), load<f32>(p + 3 * cStep));
 }
 
 /** storeRowG over four input channels: v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2 at ξ = first … first+3. */

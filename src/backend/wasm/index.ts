@@ -126,13 +126,17 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         if (g.strideH === 1 && g.strideW === 1) {
           // dX = dY convolved with the flipped, transposed weights (padding d·(k − 1) − p): the
           // forward conv kernel, Winograd where it applies, no col2im.
-          run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
           const t: Conv2dGeometry = {
             n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, kh: g.kh, kw: g.kw, strideH: 1, strideW: 1,
             padH: g.dilH * (g.kh - 1) - g.padH, padW: g.dilW * (g.kw - 1) - g.padW, dilH: g.dilH, dilW: g.dilW,
             groups: g.groups, oh: g.h, ow: g.w,
           };
-          backend.conv2d(t, dy, { buf: wt, offset: 0 }, null, null, 'none', dx);
+          // Winograd builds its transformed weights from w directly (flipped as it reads).
+          if (useWinograd(t)) convolve(t, dy, addr(w), true, null, null, 'none', dx);
+          else {
+            run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
+            convolve(t, dy, wt, false, null, null, 'none', dx);
+          }
         } else {
           // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
           run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
@@ -193,6 +197,39 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
   };
   const training: TrainingKernels<number> = { ...fallback, ...native };
+
+  // Winograd pays when enough 2×2 tiles (all images) share each transformed weight: measured
+  // at ResNeSt-50's shapes, 64 tiles and up win (layers 1–2 at 224: 25–40 % faster); the
+  // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to the weight transform.
+  const useWinograd = (g: Conv2dGeometry) => {
+    const cg = g.c / g.groups, og = g.o / g.groups;
+    const tiles = g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
+    return winograd && g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.dilH === 1 && g.dilW === 1 &&
+      og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= 64;
+  };
+  /**
+   * The forward conv kernel with weights at address w; `flipped`: w holds the weights of the
+   * conv whose input gradient this is (Winograd transforms them flipped; see winogradWeights).
+   */
+  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: number, flipped: boolean, bias: Ref<number> | null,
+    residual: Ref<number> | null, act: Activation, out: Ref<number>) => {
+    const cg = g.c / g.groups;
+    const wino = useWinograd(g);
+    let u = 0;
+    if (wino) {
+      u = arena.alloc(16 * g.o * cg * 4);
+      run(Kernel.WinogradWeights, [w, u, g.o, cg, g.groups, flipped ? 1 : 0], {}, g.o * cg * 16);
+    }
+    try {
+      run(Kernel.Conv2d, [
+        addr(x), w, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
+        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
+        ACT[act], scratch, scratchStride, u,
+      ], {}, g.n * g.o * g.oh * g.ow * 8);
+    } finally {
+      if (u) arena.release(u);
+    }
+  };
 
   const backend: WasmBackend = {
     name: 'wasm',
@@ -260,27 +297,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
     },
     conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>) {
-      const cg = g.c / g.groups, og = g.o / g.groups;
-      // Winograd pays when enough 2×2 tiles (all images) share each transformed weight: measured
-      // at ResNeSt-50's shapes, 64 tiles and up win (layers 1–2 at 224: 25–40 % faster); the
-      // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to the weight transform.
-      const tiles = g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
-      const wino = winograd && g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.dilH === 1 && g.dilW === 1 &&
-        og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= 64;
-      let u = 0;
-      if (wino) {
-        u = arena.alloc(16 * g.o * cg * 4);
-        run(Kernel.WinogradWeights, [addr(w), u, g.o, cg, g.groups], {}, g.o * cg * 16);
-      }
-      try {
-        run(Kernel.Conv2d, [
-          addr(x), addr(w), bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
-          g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
-          ACT[act], scratch, scratchStride, u,
-        ], {}, g.n * g.o * g.oh * g.ow * 8);
-      } finally {
-        if (u) arena.release(u);
-      }
+      convolve(g, x, addr(w), false, bias, residual, act, out);
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
       run(Kernel.BatchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
