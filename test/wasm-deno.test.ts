@@ -1,5 +1,6 @@
 // The wasm backend under Deno: its relaxed-SIMD build with threads passes every parity
-// fixture (Node 20 has no relaxed SIMD, so this is where that build is tested).
+// fixture in a second engine (Node 20 runs the relaxed build too, behind a V8 flag the
+// loader sets).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -136,18 +136,18 @@ test('conv2d over batches of small maps (columns across images) matches js: bias
     const wb = await createWasmBackend({ threads });
     for (const [label, g, act, withRes] of FOLDED) {
       for (const winograd of [true, false]) {
-        await wb.configure({ winograd });
+        await wb.configure!({ winograd });
         const cg = g.c / g.groups, nOut = g.n * g.o * g.oh * g.ow;
         const x = uniform(g.n * g.c * g.h * g.w, 1, -1, 1), w = uniform(g.o * cg * g.kh * g.kw, 2, -0.3, 0.3);
         const bias = uniform(g.o, 3, -1, 1), res = withRes ? uniform(nOut, 4, -1, 1) : null;
         const want = new Float32Array(nOut);
         jsb.conv2d(g, { buf: x, offset: 0 }, { buf: w, offset: 0 }, { buf: bias, offset: 0 }, res ? { buf: res, offset: 0 } : null, act, { buf: want, offset: 0 });
         const put = (a: Float32Array) => {
-          const r = { buf: wb.alloc(a.length + 1), offset: 1 };
+          const r = { buf: wb.alloc(a.length + 1, 'float32'), offset: 1 };
           wb.write(r, a);
           return r;
         };
-        const out = { buf: wb.alloc(nOut + 1), offset: 1 };
+        const out = { buf: wb.alloc(nOut + 1, 'float32'), offset: 1 };
         wb.write(out, uniform(nOut, 5, -50, 50));
         wb.conv2d(g, put(x), put(w), put(bias), res ? put(res) : null, act, out);
         const got = wb.readSync(out, nOut, 'float32') as Float32Array;
@@ -155,7 +155,7 @@ test('conv2d over batches of small maps (columns across images) matches js: bias
         assert.ok(err <= 1e-5, `${threads}t winograd ${winograd} ${label}: ${err}`);
       }
     }
-    wb.dispose();
+    wb.dispose!();
   }
 });
 
@@ -164,7 +164,7 @@ test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided co
   for (const threads of [1, 2]) {
     const wb = await createWasmBackend({ threads });
     const put = (a: Float32Array | Int32Array) => {
-      const r = { buf: wb.alloc(a.length + 1), offset: 1 };
+      const r = { buf: wb.alloc(a.length + 1, 'float32'), offset: 1 };
       wb.write(r, a);
       return r;
     };
@@ -200,7 +200,7 @@ test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided co
         assert.equal(Array.from(got), Array.from(want), `${threads}t copy ${JSON.stringify(shape)} ${JSON.stringify(strides)} ${dtype}`);
       }
     }
-    wb.dispose();
+    wb.dispose!();
   }
 });
 
