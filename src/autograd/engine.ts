@@ -51,7 +51,8 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     leaf.grad.dispose();
     leaf.grad = keep(sum);
   } else {
-    leaf.grad = keep(g.contiguous() === g ? g.detach() : g.contiguous());
+    const c = g.contiguous();
+    leaf.grad = keep(c === g ? g.detach() : c);
   }
 }
 

@@ -53,7 +53,7 @@ export async function bench(argv: string[]): Promise<void> {
   const tLoaded = performance.now();
 
   const images = uniform(batch * 3 * size * size, 1, -2, 2);
-  const x = tensor(images, [batch, 3, size, size], { backend });
+  const x = training ? null : tensor(images, [batch, 3, size, size], { backend });
   const classes = model.options.numClasses;
   const labels = Array.from({ length: batch }, (_, i) => i % classes);
   const opt = training ? new SGD(paramGroups(model, 1e-4, true), { lr: 1e-3, momentum: 0.9, nesterov: true }) : null;
@@ -62,7 +62,7 @@ export async function bench(argv: string[]): Promise<void> {
     if (opt) {
       trainStep(model, opt, images, [batch, 3, size, size], labels, 0.1);
     } else {
-      const out = tidy(() => model.call(x));
+      const out = tidy(() => model.call(x!));
       await out.data();
       out.dispose();
     }
@@ -79,7 +79,7 @@ export async function bench(argv: string[]): Promise<void> {
   for (let i = 0; i < runs; i++) times.push(await once());
   rss.stop();
   opt?.zeroGrad();
-  x.dispose();
+  x?.dispose();
   model.dispose();
 
   const reported = backend.name === 'js' ? 1 : threads ?? (backend as { threads?: number }).threads ?? availableParallelism();

@@ -100,7 +100,7 @@ export class OnnxRecorder implements OpObserver {
       this.consts.set(key, c);
       this.constNames.add(c.name);
     }
-    return c.shape.length === t.shape.length && sameShape(c.shape, t.shape) ? c : this.reshape(c, t.shape);
+    return sameShape(c.shape, t.shape) ? c : this.reshape(c, t.shape);
   }
 
   private set(out: Tensor, v: Value): void {

@@ -1,5 +1,5 @@
 // DropBlock (Ghiasi et al. 2018) as ResNeSt was trained with it (the reference's
-// dropblock.py; the seed raises NotImplementedError): in training, one mask per batch and
+// dropblock.py; the seed leaves it unimplemented): in training, one mask per batch and
 // channel drops k×k blocks grown from Bernoulli(γ) seeds, and the kept activations are
 // rescaled by (C·H·W) / (number kept). The identity in eval mode or at drop_prob 0.
 

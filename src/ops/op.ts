@@ -58,26 +58,22 @@ export function apply<P>(op: OpDef<P, OpName>, xs: readonly (Tensor | null)[], p
   // Contiguous copies are the op's own business: made without recording, freed after the kernel.
   const operands = op.strided ? xs : noGrad(() => unobserved(() => xs.map((t) => t?.contiguous() ?? null)));
   const out = Tensor.empty(shape, 'float32', first.backend);
-  let saved: Tensor[] = [];
   try {
     unobserved(() => op.kernel(operands, out, p));
-    if (tracked && op.save) saved = op.save(operands, out, p);
+    currentObserver()?.op(op.name, xs, out, p);
+    if (tracked) {
+      const rule = op.backward as Rule<P>;
+      // record() retains what it saves, so the operand copies can go below either way.
+      record(op.name, out, xs, op.save?.(operands, out, p) ?? [], (ctx, g) => rule(ctx.saved, g, p, ctx.needs));
+    }
   } catch (e) {
     out.dispose();
     throw e;
   } finally {
     operands.forEach((c, i) => {
-      if (c && c !== xs[i] && !saved.includes(c)) c.dispose();
+      if (c && c !== xs[i]) c.dispose();
     });
   }
-  currentObserver()?.op(op.name, xs, out, p);
-  if (!tracked) return out;
-  const rule = op.backward as Rule<P>;
-  record(op.name, out, xs, saved, (ctx, g) => rule(ctx.saved, g, p, ctx.needs));
-  // record() retained what it keeps; the operand copies that were saved go now.
-  operands.forEach((c, i) => {
-    if (c && c !== xs[i] && saved.includes(c)) c.dispose();
-  });
   return out;
 }
 

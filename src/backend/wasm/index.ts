@@ -8,7 +8,6 @@ import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DTy
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
 import * as js from '../js/elementwise.js';
-import { trainingKernels as jsTraining } from '../js/training.js';
 import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
@@ -99,18 +98,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     return true;
   };
 
-  /**
-   * Training kernels: the AssemblyScript ones (`native`: today every kernel of
-   * TrainingKernels); a kernel added to the interface later runs as the js reference kernel
-   * on views of the same memory until it has one (js kernels allocate no wasm memory, so the
-   * views stay valid).
-   */
-  const viewed = (fn: (...args: unknown[]) => void) => (...args: unknown[]) => {
-    fn(...args.map((a) => (a !== null && typeof a === 'object' && 'buf' in a && typeof (a as Ref<number>).buf === 'number' ? fview(a as Ref<number>) : a)));
-  };
-  const fallback = Object.fromEntries(Object.entries(jsTraining).map(([k, fn]) => [k, viewed(fn as (...args: unknown[]) => void)])) as unknown as TrainingKernels<number>;
-  /** The training kernels that have AssemblyScript versions (assembly/backward.ts, train.ts, pool.ts). */
-  const native: Partial<TrainingKernels<number>> = {
+  /** The training kernels (assembly/backward.ts, train.ts, pool.ts); typed whole, so a kernel added to the interface must be added here. */
+  const training: TrainingKernels<number> = {
     conv2dBackwardWeight(g, x, dy, dw) {
       const k = (g.c / g.groups) * g.kh * g.kw;
       if (g.n * g.oh * g.ow === 0) {
@@ -121,7 +110,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
     conv2dBackwardInput(g, dy, w, dx) {
       const cg = g.c / g.groups, taps = g.kh * g.kw, k = cg * taps;
-      const wt = arena.alloc(g.o * k * 4);
+      let wt = 0;
       try {
         if (g.strideH === 1 && g.strideW === 1) {
           // dX = dY convolved with the flipped, transposed weights (padding d·(k − 1) − p): the
@@ -134,16 +123,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
           // Winograd builds its transformed weights from w directly (flipped as it reads).
           if (useWinograd(t)) convolve(t, dy, addr(w), true, null, null, 'none', dx);
           else {
+            wt = arena.alloc(g.o * k * 4);
             run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
             convolve(t, dy, wt, false, null, null, 'none', dx);
           }
         } else {
           // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
+          wt = arena.alloc(g.o * k * 4);
           run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
           run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
         }
       } finally {
-        arena.release(wt);
+        if (wt) arena.release(wt);
       }
     },
     channelSum(x, out, n, c, hw) {
@@ -196,7 +187,6 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.SumRows, [addr(x), addr(out), rows, cols], {}, rows * cols);
     },
   };
-  const training: TrainingKernels<number> = { ...fallback, ...native };
 
   // Winograd pays when enough 2×2 tiles (all images) share each transformed weight: measured
   // at ResNeSt-50's shapes, 64 tiles and up win (layers 1–2 at 224: 25–40 % faster); the
