@@ -7,7 +7,11 @@ import { fileSource, readBytes } from './io/files.js';
 import { loadTorchLazy } from './io/torch.js';
 import { isZip } from './io/zip.js';
 import type { StateDict } from './io/raw.js';
-import { ArgumentError } from './errors.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArgumentError, FileError } from './errors.js';
+import { cardPathFor, parseModelCard, type ModelCard } from './io/model-card.js';
 import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
 import { FormatError } from './errors.js';
 import type { ResNet } from './models/resnest/resnet.js';
@@ -16,6 +20,7 @@ export * from './index.js';
 export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
 export { readBytes, writeFileAtomic, fileSource } from './io/files.js';
 export { loadTorchLazy } from './io/torch.js';
+export { cardPathFor, parseModelCard, type ModelCard } from './io/model-card.js';
 
 /**
  * Reads a .pth (zip or legacy) or .safetensors file into a state dict. Zip-format .pth files
@@ -57,7 +62,38 @@ export async function resolveArch(arch: string): Promise<ZooEntry> {
   } catch (e) {
     throw new FormatError(`not valid JSON (${(e as Error).message})`, arch);
   }
-  return archFromConfig(cfg, arch);
+  // A model card (the JSON beside a trained .pth) names its architecture under "resnet".
+  const inner = cfg && typeof cfg === 'object' && 'resnet' in cfg ? (cfg as { resnet: unknown }).resnet : cfg;
+  return archFromConfig(inner, arch);
+}
+
+/** The embedded default model: models/default.pth and its card, shipped in the package. */
+export function defaultModelPaths(): { weights: string; card: string } {
+  // dist/*.js sit one folder below the package root, the tests' build/src/*.js two.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const found = [join(here, '..', 'models'), join(here, '..', '..', 'models')].find((d) => existsSync(join(d, 'default.pth')));
+  const weights = join(found ?? join(here, '..', 'models'), 'default.pth');
+  return { weights, card: cardPathFor(weights) };
+}
+
+/** The card beside a weights file, or null when there is none. */
+export async function readModelCard(weights: string): Promise<ModelCard | null> {
+  const file = cardPathFor(weights);
+  if (!existsSync(file)) return null;
+  return parseModelCard(new TextDecoder().decode(await readBytes(file)), file);
+}
+
+/**
+ * The embedded default model (a ResNeSt trained on Fashion-MNIST by `resnest train`, see its
+ * card), in eval mode, with its card (preprocessing and labels).
+ */
+export async function loadDefaultModel(opts: Omit<LoadModelOptions, 'weights' | 'pretrained'> = {}): Promise<{ model: ResNet; card: ModelCard }> {
+  const { weights, card: cardFile } = defaultModelPaths();
+  if (!existsSync(weights)) throw new FileError('the default model is missing from this installation', weights);
+  const card = await readModelCard(weights);
+  if (!card) throw new FileError('the default model has no card', cardFile);
+  const model = await loadModel(archFromConfig(card.resnet, cardFile), { ...opts, weights });
+  return { model, card };
 }
 
 export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {

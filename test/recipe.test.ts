@@ -63,8 +63,8 @@ for (const name of ['js', 'wasm']) {
     const x = uniform(4 * 3 * 5 * 5, 3, -1, 1), y = [0, 1, 2, 3];
     const opts = { epochs: 1, lr: 0.5, momentum: 0.9, nesterov: true, labelSmoothing: 0.1, shuffle: false, augment: false };
     const a = make(), b = make();
-    const ra = trainArrays(a, x, [4, 3, 5, 5], y, { ...opts, batchSize: 4 });
-    const rb = trainArrays(b, x, [4, 3, 5, 5], y, { ...opts, batchSize: 2, accumulate: 2 });
+    const ra = await trainArrays(a, x, [4, 3, 5, 5], y, { ...opts, batchSize: 4 });
+    const rb = await trainArrays(b, x, [4, 3, 5, 5], y, { ...opts, batchSize: 2, accumulate: 2 });
     assert.ok(Math.abs(ra.losses[0]! - rb.losses[0]!) < 1e-6, `loss ${ra.losses[0]} vs ${rb.losses[0]}`);
     const pb = new Map(b.namedParameters());
     for (const [k, p] of a.namedParameters()) assert.ok(relErr(p.dataSync(), pb.get(k)!.dataSync()) < 2e-6, k);

@@ -10,6 +10,7 @@ import { list } from './list.js';
 import { exportCommand, EXPORT_USAGE } from './export.js';
 import { bench, BENCH_USAGE } from './bench.js';
 import { train, TRAIN_USAGE } from './train.js';
+import { evalCommand, EVAL_USAGE } from './eval.js';
 
 const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 
@@ -20,12 +21,14 @@ usage:
   ${EXPORT_USAGE}
   ${BENCH_USAGE}
   ${TRAIN_USAGE}
+  ${EVAL_USAGE}
 
 Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
 --pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).
---arch takes a zoo name or a .json file of the seed's ResNet keyword arguments.`;
+--arch takes a zoo name or a .json file of the seed's ResNet keyword arguments (or a model card).
+Without a model, classify and eval use the embedded default (models/default.pth, Fashion-MNIST).`;
 
-const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -36,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
   const run = commands[command];
   if (!run) throw new ArgumentError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
   await run(rest);
-  return 0;
+  // A command may set its own status (train stopped by Ctrl-C: 130).
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
 
 const verbose = process.argv.includes('--verbose');

@@ -5,7 +5,11 @@ import { ArgumentError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
 import type { ResNet } from '../models/resnest/resnet.js';
 import type { ZooEntry } from '../models/resnest/zoo.js';
-import { loadModel, resolveArch } from '../node.js';
+import { cardPathFor, defaultModelPaths, loadDefaultModel, loadModel, readModelCard, resolveArch } from '../node.js';
+import { archFromConfig, resizeFor } from '../models/resnest/zoo.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../io/image/preprocess.js';
+import { IMAGENET_CLASSES } from '../data/imagenet-classes.js';
+import type { Preprocessing } from '../train/evaluate.js';
 import { flag, int, str, type Parsed } from './args.js';
 
 export const MODEL_OPTIONS = {
@@ -42,4 +46,35 @@ export async function modelFromArgs(p: Parsed, command: string, entry?: ZooEntry
     backend,
     download: { progress: true },
   });
+}
+
+export interface ResolvedModel {
+  model: ResNet;
+  /** Preprocessing the model expects (its card's, else the zoo's ImageNet evaluation). */
+  pre: Preprocessing;
+  labels: readonly string[] | null;
+  /** What was loaded, for messages. */
+  what: string;
+}
+
+/**
+ * The model of classify / eval / explain: the embedded default when no model is named;
+ * otherwise --arch and --weights/--pretrained, with the card beside the weights (if any)
+ * supplying preprocessing and labels, and supplying the architecture when --arch is absent.
+ */
+export async function resolveModel(p: Parsed, command: string): Promise<ResolvedModel> {
+  const weights = str(p, 'weights');
+  const threads = int(p, 'threads');
+  if (!str(p, 'arch') && !weights && !flag(p, 'pretrained')) {
+    const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
+    const { model, card } = await loadDefaultModel({ backend });
+    return { model, pre: card.preprocess, labels: card.labels, what: `the default model (${defaultModelPaths().weights})` };
+  }
+  const card = weights ? await readModelCard(weights) : null;
+  const entry = str(p, 'arch') ? await archFromArgs(p, command) : card ? archFromConfig(card.resnet, cardPathFor(weights!)) : await archFromArgs(p, command);
+  const model = await modelFromArgs(p, command, entry);
+  const resize = resizeFor(entry);
+  const pre: Preprocessing = card?.preprocess ?? { size: entry.crop, resize, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
+  const labels = card?.labels ?? (model.options.numClasses === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null);
+  return { model, pre, labels, what: `${entry.name}${weights ? ` from ${weights}` : ' (pretrained)'}` };
 }

@@ -1,23 +1,33 @@
-// resnest train: train on arrays (NCHW float32 images .npy, int labels .npy) and write the
-// model's state dict as torch.save does (the seed's keys, running stats, num_batches_tracked).
+// resnest train: train on arrays (--inputs/--labels .npy) or on a data set (--data: an IDX
+// directory or an image folder, augmented), evaluating on its test split after each epoch,
+// and write the model's state dict as torch.save does (the seed's keys, running stats,
+// num_batches_tracked) with, for data sets, a JSON beside it that says how to use it.
 
-import { ArgumentError, ShapeError } from '../errors.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ArgumentError, FormatError, ShapeError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
+import { openData, type Dataset } from '../data/dataset.js';
+import { datasetSource } from '../data/loader.js';
 import { readNpy } from '../io/npy.js';
-import { toFloat32, type RawTensor } from '../io/raw.js';
-import { saveTorch } from '../io/torch-save.js';
+import { toFloat32, toHalf, type RawTensor, type StateDict } from '../io/raw.js';
+import { PyFloat, saveTorch, type PyValue } from '../io/torch-save.js';
+import { checkpointBytes, readCheckpoint } from '../train/checkpoint.js';
+import { SGD } from '../train/optim.js';
 import { readBytes, writeFileAtomic } from '../io/files.js';
-import { createModel } from '../models/resnest/zoo.js';
-import { loadWeightsFile } from '../node.js';
-import { trainArrays, type TrainOptions } from '../train/trainer.js';
+import { configOf, createModel } from '../models/resnest/zoo.js';
+import { loadModel, loadWeightsFile } from '../node.js';
+import { evaluate, type Preprocessing } from '../train/evaluate.js';
+import { arraySource, makeOptimizer, stepsPerEpoch, trainLoop, type BatchSource, type TrainOptions } from '../train/trainer.js';
 import { scaledLr } from '../train/schedule.js';
 import { flag, int, parseArgs, required, str } from './args.js';
 import { archFromArgs } from './model.js';
 
-export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W] --inputs X.npy --labels Y.npy --epochs E --batch-size B --lr L '
+export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
-  + '[--backend B] [--threads N] --save OUT.pth';
+  + '[--size S] [--resize R] [--crop-scale LO] [--mean M] [--std S] [--subset N] [--val-split F] [--half] '
+  + '[--checkpoint-dir D] [--resume D/last.pth] [--backend B] [--threads N] --save OUT.pth';
 
 function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
   const v = str(p, key);
@@ -27,25 +37,60 @@ function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0
   return n;
 }
 
+/** --mean/--std: one number (every channel) or three, comma-separated. */
+function triple(p: ReturnType<typeof parseArgs>, key: string): number[] | undefined {
+  const v = str(p, key);
+  if (v === undefined) return undefined;
+  const xs = v.split(',').map(Number);
+  if (!(xs.length === 1 || xs.length === 3) || xs.some((x) => !Number.isFinite(x))) throw new ArgumentError(`--${key} must be one number or three comma-separated, got '${v}'`);
+  return xs.length === 1 ? [xs[0]!, xs[0]!, xs[0]!] : xs;
+}
+
 function labelArray(raw: RawTensor, file: string, n: number): Int32Array {
   if (!['int64', 'int32', 'int16', 'int8', 'uint8'].includes(raw.dtype)) throw new ShapeError(`${file}: labels must be integers, got ${raw.dtype}`);
   if (raw.shape.length !== 1 || raw.shape[0] !== n) throw new ShapeError(`${file}: labels must have shape [${n}] (one per image), got [${raw.shape.join(', ')}]`);
   return Int32Array.from(raw.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
+/** Mean and standard deviation of the pixels (/255) of up to 10 000 samples, per channel, rounded to 4 digits. */
+function pixelStats(ds: Dataset): { mean: number[]; std: number[] } {
+  const sums = [0, 0, 0], sq = [0, 0, 0];
+  let count = 0;
+  const n = Math.min(ds.length, 10_000);
+  for (let i = 0; i < n; i++) {
+    const img = ds.image(Math.floor((i * ds.length) / n));
+    const c = img.channels;
+    for (let k = 0; k < img.width * img.height; k++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const v = img.data[k * c + (c === 1 ? 0 : ch)]! / 255;
+        sums[ch]! += v;
+        sq[ch]! += v * v;
+      }
+    }
+    count += img.width * img.height;
+  }
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  const mean = sums.map((s) => s / count);
+  return { mean: mean.map(r4), std: sq.map((s, ch) => r4(Math.sqrt(s / count - mean[ch]! ** 2))) };
+}
+
 export async function train(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
-    arch: { type: 'string' }, weights: { type: 'string' }, inputs: { type: 'string' }, labels: { type: 'string' },
+    arch: { type: 'string' }, weights: { type: 'string' }, inputs: { type: 'string' }, labels: { type: 'string' }, data: { type: 'string' },
     epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' },
     nesterov: { type: 'boolean' }, 'weight-decay': { type: 'string' }, 'no-bias-decay': { type: 'boolean' },
     'label-smoothing': { type: 'string' }, optimizer: { type: 'string' }, 'lr-schedule': { type: 'string' },
     'warmup-epochs': { type: 'string' }, 'no-augment': { type: 'boolean' }, 'no-shuffle': { type: 'boolean' },
     seed: { type: 'string' }, mixup: { type: 'string' }, accumulate: { type: 'string' }, 'base-lr': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, save: { type: 'string' },
+    size: { type: 'string' }, resize: { type: 'string' }, 'crop-scale': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
+    subset: { type: 'string' }, 'val-split': { type: 'string' }, half: { type: 'boolean' },
+    'checkpoint-dir': { type: 'string' }, resume: { type: 'string' },
     quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`train: unexpected argument '${p.positionals[0]}' (usage: ${TRAIN_USAGE})`);
   const entry = await archFromArgs(p, 'train');
-  const inputsPath = required(p, 'inputs', 'train'), labelsPath = required(p, 'labels', 'train');
+  const dataDir = str(p, 'data');
+  if (dataDir && (str(p, 'inputs') || str(p, 'labels'))) throw new ArgumentError('train: give --data or --inputs/--labels, not both');
   const save = required(p, 'save', 'train');
   const schedule = str(p, 'lr-schedule') ?? 'constant';
   if (schedule !== 'constant' && schedule !== 'cosine') throw new ArgumentError(`--lr-schedule must be constant or cosine, got '${schedule}'`);
@@ -70,40 +115,157 @@ export async function train(argv: string[]): Promise<void> {
   if (opts.nesterov && !(opts.momentum! > 0)) throw new ArgumentError('--nesterov needs --momentum > 0');
 
   // Data and weights are read and checked before anything is built.
-  const raw = readNpy(await readBytes(inputsPath), inputsPath);
-  if (raw.shape.length !== 4 || raw.shape[1] !== 3 || !raw.dtype.startsWith('float')) {
-    throw new ShapeError(`${inputsPath}: images must be float NCHW with 3 channels, got ${raw.dtype} [${raw.shape.join(', ')}]`);
+  let source: BatchSource, test: Dataset | null = null, classes: readonly string[] | null = null, pre: Preprocessing | null = null;
+  let numLabels: number, arrayLabels: { labels: Int32Array; file: string } | null = null;
+  if (dataDir) {
+    const valSplit = str(p, 'val-split') !== undefined ? num(p, 'val-split', 0) : 0;
+    if (valSplit >= 1) throw new ArgumentError(`--val-split must be in [0, 1), got ${valSplit}`);
+    const data = await openData(dataDir, { valFraction: valSplit, seed: opts.seed });
+    let trainSet = data.train;
+    const subset = int(p, 'subset');
+    if (subset !== undefined && subset < trainSet.length && 'subset' in trainSet) {
+      trainSet = (trainSet as import('../data/dataset.js').ArrayDataset).subset(Int32Array.from({ length: subset }, (_, i) => Math.floor((i * data.train.length) / subset)));
+    }
+    test = data.test;
+    classes = trainSet.classes;
+    numLabels = classes.length;
+    const first = trainSet.image(0);
+    const size = int(p, 'size') ?? Math.min(first.width, first.height);
+    const resize = int(p, 'resize') ?? size;
+    const stats = triple(p, 'mean') && triple(p, 'std') ? { mean: triple(p, 'mean')!, std: triple(p, 'std')! } : pixelStats(trainSet);
+    const scaleLo = str(p, 'crop-scale') !== undefined ? num(p, 'crop-scale', 0.08) : 0.08;
+    if (!(scaleLo > 0 && scaleLo <= 1)) throw new ArgumentError(`--crop-scale must be in (0, 1], got ${scaleLo}`);
+    pre = { size, resize, mean: stats.mean, std: stats.std };
+    source = datasetSource(trainSet, { size, scale: opts.augment ? [scaleLo, 1] : null, hflip: opts.augment, mean: stats.mean, std: stats.std, seed: opts.seed });
+    if (!flag(p, 'quiet')) {
+      process.stderr.write(`data: ${trainSet.length} training images (${trainSet.source})${test ? `, ${test.length} test images` : ''}, ${numLabels} classes; `
+        + `input ${size}×${size}, mean ${stats.mean.join('/')}, std ${stats.std.join('/')}\n`);
+    }
+  } else {
+    const inputsPath = required(p, 'inputs', 'train'), labelsPath = required(p, 'labels', 'train');
+    const raw = readNpy(await readBytes(inputsPath), inputsPath);
+    if (raw.shape.length !== 4 || raw.shape[1] !== 3 || !raw.dtype.startsWith('float')) {
+      throw new ShapeError(`${inputsPath}: images must be float NCHW with 3 channels, got ${raw.dtype} [${raw.shape.join(', ')}]`);
+    }
+    const images = toFloat32(raw, inputsPath);
+    if (images.some((v) => !Number.isFinite(v))) throw new ShapeError(`${inputsPath}: holds NaN or Inf values`);
+    const labels = labelArray(readNpy(await readBytes(labelsPath), labelsPath), labelsPath, raw.shape[0]!);
+    numLabels = labels.reduce((a, b) => Math.max(a, b + 1), 0);
+    source = arraySource(images, raw.shape, labels, opts);
+    arrayLabels = { labels, file: labelsPath };
   }
-  const images = toFloat32(raw, inputsPath);
-  if (images.some((v) => !Number.isFinite(v))) throw new ShapeError(`${inputsPath}: holds NaN or Inf values`);
-  const labels = labelArray(readNpy(await readBytes(labelsPath), labelsPath), labelsPath, raw.shape[0]!);
-  const weights = str(p, 'weights');
-  const sd = weights ? await loadWeightsFile(weights) : null;
-  const numClasses = sd?.get('fc.weight')?.shape[0] ?? entry.options.numClasses ?? 1000;
-  const bad = labels.findIndex((l) => l < 0 || l >= numClasses);
-  if (bad >= 0) throw new ShapeError(`${labelsPath}: label ${labels[bad]} at index ${bad} is outside [0, ${numClasses})`);
+  const weights = str(p, 'weights'), resumePath = str(p, 'resume');
+  if (weights && resumePath) throw new ArgumentError('train: give --weights (start from weights) or --resume (continue a run), not both');
+  const resumed = resumePath ? readCheckpoint(await readBytes(resumePath), resumePath) : null;
+  const sd = resumed ? resumed.model : weights ? await loadWeightsFile(weights) : null;
+  const numClasses = sd?.get('fc.weight')?.shape[0] ?? entry.options.numClasses ?? (classes ? classes.length : 1000);
+  if (arrayLabels) {
+    const bad = arrayLabels.labels.findIndex((l) => l < 0 || l >= numClasses);
+    if (bad >= 0) throw new ShapeError(`${arrayLabels.file}: label ${arrayLabels.labels[bad]} at index ${bad} is outside [0, ${numClasses})`);
+  }
+  if (numLabels > numClasses) throw new ShapeError(`${dataDir ?? str(p, 'labels')}: labels reach ${numLabels - 1}, outside the model's ${numClasses} classes`);
 
   const threads = int(p, 'threads');
   const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
   const model = createModel(entry, { backend, init: !sd, numClasses, seed: opts.seed });
-  if (sd) model.loadStateDict(sd, { where: `${entry.name} from ${weights}` });
+  if (sd) model.loadStateDict(sd, { where: `${entry.name} from ${resumePath ?? weights}` });
+  const steps = stepsPerEpoch(source.length, opts);
+  // What a checkpoint records of the run; a resumed run must agree on what fixes the schedule.
+  const runArgs: Record<string, PyValue> = {
+    arch: configOf(entry, numClasses) as PyValue, data: dataDir ?? null, epochs: opts.epochs, batch_size: batchSize, accumulate,
+    steps_per_epoch: steps, lr: new PyFloat(lr), momentum: new PyFloat(opts.momentum ?? 0), nesterov: !!opts.nesterov,
+    weight_decay: new PyFloat(opts.weightDecay ?? 0), no_bias_decay: !!opts.noBiasDecay, label_smoothing: new PyFloat(opts.labelSmoothing ?? 0),
+    mixup: new PyFloat(opts.mixup ?? 0), lr_schedule: schedule, warmup_epochs: new PyFloat(opts.warmupEpochs ?? 0), seed: opts.seed ?? 0,
+  };
+  let start = { epoch: 0, step: 0 };
+  if (resumed) {
+    for (const k of ['epochs', 'steps_per_epoch', 'batch_size', 'accumulate', 'seed'] as const) {
+      const was = resumed.args[k];
+      if (was !== undefined && was !== runArgs[k]) throw new ArgumentError(`train --resume: ${resumePath} was made with ${k} ${String(was)}, this run has ${String(runArgs[k])}; resume with the same settings`);
+    }
+    start = { epoch: resumed.epoch, step: resumed.step - resumed.epoch * steps };
+    if (resumed.epoch >= opts.epochs) throw new ArgumentError(`train --resume: ${resumePath} finished all ${opts.epochs} epochs already`);
+    if (start.step < 0 || start.step >= steps) throw new FormatError(`training checkpoint: step ${resumed.step} is not in epoch ${resumed.epoch + 1} (${steps} steps per epoch)`, resumePath);
+  }
 
   const quiet = flag(p, 'quiet');
   const t0 = performance.now();
-  let seen = 0;
-  const result = trainArrays(model, images, raw.shape, labels, {
+  let seen = 0, accuracy: number | null = null;
+  model.train();
+  const opt = makeOptimizer(model, opts);
+  if (resumed) {
+    if (!(opt instanceof SGD)) throw new ArgumentError('train --resume: only SGD runs can be resumed (the checkpoint holds torch.optim.SGD state)');
+    opt.loadStateDict(resumed.optimizer);
+    if (!quiet) process.stderr.write(`resuming ${resumePath}: epoch ${start.epoch + 1}, step ${start.step + 1} of ${steps}\n`);
+  }
+  const ckptDir = str(p, 'checkpoint-dir');
+  if (ckptDir) await mkdir(ckptDir, { recursive: true });
+  const writeCheckpoint = async (at: { epoch: number; step: number }) => {
+    if (!ckptDir) return;
+    const file = join(ckptDir, 'last.pth');
+    await writeFileAtomic(file, await checkpointBytes(model, opt, { epoch: at.epoch, step: at.epoch * steps + at.step }, runArgs));
+    if (!quiet) process.stderr.write(`checkpoint: ${file} (epoch ${at.epoch + 1}, step ${at.step + 1})\n`);
+  };
+  // Ctrl-C: stop at the next step boundary, write the checkpoint, exit cleanly.
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`\ninterrupted: finishing this step${ckptDir ? ' and writing a checkpoint' : ''} (Ctrl-C again to quit now)\n`);
+  };
+  process.on('SIGINT', onSigint);
+  const result = await trainLoop(model, opt, source, {
     ...opts,
+    start,
+    shouldStop: () => interrupted,
     onStep: (s) => {
-      seen += Math.min(batchSize * accumulate, raw.shape[0]! - s.step * batchSize * accumulate);
+      seen += s.images;
       if (!quiet && (s.step === s.stepsPerEpoch - 1 || s.step % 10 === 0)) {
         const ips = (seen / (performance.now() - t0)) * 1000;
-        process.stderr.write(`epoch ${s.epoch + 1}/${opts.epochs} step ${s.step + 1}/${s.stepsPerEpoch}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}  ${ips.toFixed(1)} img/s\n`);
+        process.stderr.write(`epoch ${s.epoch + 1}/${opts.epochs} step ${s.step + 1}/${s.stepsPerEpoch}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}  ${ips.toFixed(1)} img/s  data ${s.dataMs.toFixed(1)} ms/step\n`);
       }
     },
+    onEpochEnd: async (e) => {
+      if (e.epoch + 1 < opts.epochs) await writeCheckpoint({ epoch: e.epoch + 1, step: 0 });
+      if (!test || !pre) return;
+      const te = performance.now();
+      accuracy = evaluate(model, test, pre).accuracy;
+      if (!quiet) process.stderr.write(`epoch ${e.epoch + 1}/${opts.epochs}: mean loss ${e.meanLoss.toFixed(4)}, test accuracy ${(100 * accuracy).toFixed(2)} % (${test.length} images, ${((performance.now() - te) / 1000).toFixed(1)} s), ${((performance.now() - t0) / 1000).toFixed(0)} s so far\n`);
+    },
   });
-  await writeFileAtomic(save, saveTorch(await model.exportStateDict()));
+  process.off('SIGINT', onSigint);
+  opt.zeroGrad();
+  if (result.stoppedAt) {
+    await writeCheckpoint(result.stoppedAt);
+    console.log(`stopped at epoch ${result.stoppedAt.epoch + 1}, step ${result.stoppedAt.step + 1}${ckptDir ? `; continue with --resume ${join(ckptDir, 'last.pth')}` : ' (no --checkpoint-dir: nothing saved)'}`);
+    model.dispose();
+    process.exitCode = 130;
+    return;
+  }
+  await writeCheckpoint({ epoch: opts.epochs, step: 0 });
+  let out: StateDict = await model.exportStateDict();
+  if (flag(p, 'half')) out = new Map([...out].map(([k, t]) => [k, toHalf(t)]));
+  await writeFileAtomic(save, saveTorch(out));
+  if (dataDir && pre && classes) {
+    // The card's accuracy is that of the file as written (half precision, BatchNorm folded), as classify and eval will load it.
+    if (test) {
+      const shipped = await loadModel(entry, { weights: save, backend });
+      accuracy = evaluate(shipped, test, pre).accuracy;
+      shipped.dispose();
+    }
+    const meta = {
+      resnet: configOf(entry, numClasses),
+      preprocess: { size: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std },
+      labels: classes,
+      accuracy,
+      command: ['resnest', 'train', ...argv].map((a) => (/^[\w./:=,-]+$/.test(a) ? a : `'${a}'`)).join(' '),
+      seconds: Math.round((performance.now() - t0) / 1000),
+      images_per_s: Math.round((seen / (performance.now() - t0)) * 1000 * 10) / 10,
+    };
+    await writeFileAtomic(save.replace(/\.pth$/, '') + '.json', new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n'));
+  }
   const last = result.epochLosses[result.epochLosses.length - 1]!;
-  console.log(`wrote ${save}: ${entry.name} after ${opts.epochs} epoch${opts.epochs > 1 ? 's' : ''} of ${result.losses.length / opts.epochs} steps on ${backend.name}, `
-    + `mean loss of the last epoch ${last.toFixed(4)}, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`wrote ${save}: ${entry.name} after ${opts.epochs} epoch${opts.epochs > 1 ? 's' : ''} of ${steps} steps on ${backend.name}, `
+    + `mean loss of the last epoch ${last.toFixed(4)}${accuracy !== null ? `, test accuracy ${(100 * (accuracy as number)).toFixed(2)} %` : ''}, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   model.dispose();
 }

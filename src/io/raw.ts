@@ -42,6 +42,36 @@ function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+/** float32 → IEEE half with round-to-nearest-even (as torch's .half()), overflow to ±Inf. */
+export function floatToHalf(v: number): number {
+  const f = new Float32Array([v]), u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000, exp = (u >>> 23) & 0xff, man = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    // Subnormal half: shift the full mantissa (with its hidden bit) into place, rounding to even.
+    const m = man | 0x800000, shift = 14 - e;
+    const half = 1 << (shift - 1), rest = m & ((1 << shift) - 1);
+    let out = m >>> shift;
+    if (rest > half || (rest === half && out & 1)) out++;
+    return sign | out;
+  }
+  let out = (e << 10) | (man >>> 13);
+  const rest = man & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && out & 1)) out++; // may carry into the exponent, which is right
+  return sign | out;
+}
+
+/** A float32 tensor stored as float16 (other dtypes unchanged). */
+export function toHalf(t: RawTensor): RawTensor {
+  if (t.dtype !== 'float32') return t;
+  const src = t.data as Float32Array, out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]!);
+  return { dtype: 'float16', shape: [...t.shape], data: out };
+}
+
 /** Converts any numeric raw tensor to float32 (int64 beyond 2^53 loses precision, as in torch.float()). */
 export function toFloat32(t: RawTensor, name = 'tensor'): Float32Array {
   const { data, dtype } = t;

@@ -1,12 +1,13 @@
-// Writes a state dict in torch.save's zip format (PyTorch ≥ 1.6), readable by torch.load and
-// by loadTorch: archive/data.pkl (a protocol-2 pickle of an OrderedDict whose tensors are
-// torch._utils._rebuild_tensor_v2 calls on persistent storages), archive/data/<n> (one
+// Writes a state dict, or a training checkpoint (dicts, lists, numbers and tensors), in
+// torch.save's zip format (PyTorch ≥ 1.6), readable by torch.load and by loadTorch:
+// archive/data.pkl (a protocol-2 pickle whose tensors are torch._utils._rebuild_tensor_v2
+// calls on persistent storages), archive/data/<n> (one
 // little-endian storage per tensor), archive/byteorder and archive/version, as stored (not
 // compressed) zip entries whose data start on 64-byte boundaries, as torch writes them.
 
 import { NotSupportedError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
-import type { RawDType, StateDict } from './raw.js';
+import type { RawDType, RawTensor, StateDict } from './raw.js';
 
 const STORAGE: Partial<Record<RawDType, string>> = {
   float32: 'FloatStorage', float64: 'DoubleStorage', float16: 'HalfStorage', bfloat16: 'BFloat16Storage',
@@ -42,11 +43,32 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** Pickle opcodes used (protocol 2). */
 const OP = {
-  PROTO: 0x80, GLOBAL: 0x63, EMPTY_TUPLE: 0x29, REDUCE: 0x52, BINPUT: 0x71, MARK: 0x28, BINUNICODE: 0x58,
-  TUPLE: 0x74, BINPERSID: 0x51, BININT: 0x4a, NEWFALSE: 0x89, SETITEMS: 0x75, STOP: 0x2e, TUPLE1: 0x85,
+  PROTO: 0x80, GLOBAL: 0x63, EMPTY_TUPLE: 0x29, REDUCE: 0x52, MARK: 0x28, BINUNICODE: 0x58, TUPLE: 0x74, BINPERSID: 0x51,
+  BININT: 0x4a, LONG1: 0x8a, BINFLOAT: 0x47, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89, EMPTY_LIST: 0x5d, APPENDS: 0x65,
+  EMPTY_DICT: 0x7d, SETITEMS: 0x75, STOP: 0x2e,
 } as const;
 
-function pickleStateDict(sd: StateDict): Uint8Array {
+/**
+ * What torch.save can be given here: None, bool, int (a JS integer), float (any other number,
+ * or a Float wrapper for integral floats), str, list (array), tuple (Tuple), dict (a plain
+ * object, or a Map with non-tensor values), an OrderedDict of tensors (a StateDict: Map of
+ * RawTensor), and tensors.
+ */
+export type PyValue = null | boolean | number | string | PyFloat | PyTupleValue | RawTensor | PyValue[] | Map<string | number, PyValue> | { [k: string]: PyValue };
+
+/** A Python float whose value happens to be integral (so it is not written as an int). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+export class PyTupleValue {
+  constructor(readonly items: PyValue[]) {}
+}
+
+const isTensor = (v: unknown): v is RawTensor =>
+  typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v && ArrayBuffer.isView((v as RawTensor).data);
+
+function pickleValue(root: PyValue, storages: RawTensor[]): Uint8Array {
   const p = new Bytes();
   const str = (s: string) => {
     const b = utf8(s);
@@ -55,8 +77,26 @@ function pickleStateDict(sd: StateDict): Uint8Array {
     p.push(b);
   };
   const int = (v: number) => {
-    p.push([OP.BININT]);
-    p.u32(v);
+    if (v >= -0x80000000 && v <= 0x7fffffff) {
+      p.push([OP.BININT]);
+      p.u32(v >>> 0);
+      return;
+    }
+    // LONG1: little-endian two's complement, as short as it can be.
+    let x = BigInt(v);
+    const bytes: number[] = [];
+    while (true) {
+      const byte = Number(x & 0xffn);
+      bytes.push(byte);
+      x >>= 8n;
+      if ((x === 0n && !(byte & 0x80)) || (x === -1n && byte & 0x80)) break;
+    }
+    p.push([OP.LONG1, bytes.length, ...bytes]);
+  };
+  const float = (v: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, v, false);
+    p.push([OP.BINFLOAT, ...b]);
   };
   const global = (module: string, name: string) => p.push([OP.GLOBAL, ...utf8(`${module}\n${name}\n`)]);
   const tuple = (items: (() => void)[]) => {
@@ -64,15 +104,12 @@ function pickleStateDict(sd: StateDict): Uint8Array {
     items.forEach((f) => f());
     p.push([OP.TUPLE]);
   };
-  p.push([OP.PROTO, 2]);
-  global('collections', 'OrderedDict');
-  p.push([OP.EMPTY_TUPLE, OP.REDUCE, OP.MARK]);
-  let key = 0;
-  for (const [name, t] of sd) {
+  const tensor = (t: RawTensor, where: string) => {
     const storage = STORAGE[t.dtype];
-    if (!storage) throw new NotSupportedError(`saveTorch: ${name}: dtype ${t.dtype} has no torch storage`);
+    if (!storage) throw new NotSupportedError(`saveTorch: ${where}: dtype ${t.dtype} has no torch storage`);
+    const key = storages.length;
+    storages.push(t);
     const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
-    str(name);
     global('torch._utils', '_rebuild_tensor_v2');
     tuple([
       () => {
@@ -89,9 +126,45 @@ function pickleStateDict(sd: StateDict): Uint8Array {
       },
     ]);
     p.push([OP.REDUCE]);
-    key++;
-  }
-  p.push([OP.SETITEMS, OP.STOP]);
+  };
+  const value = (v: PyValue, where: string): void => {
+    if (v === null) p.push([OP.NONE]);
+    else if (v === true) p.push([OP.NEWTRUE]);
+    else if (v === false) p.push([OP.NEWFALSE]);
+    else if (typeof v === 'number') {
+      if (Number.isSafeInteger(v)) int(v);
+      else float(v);
+    } else if (typeof v === 'string') str(v);
+    else if (v instanceof PyFloat) float(v.value);
+    else if (v instanceof PyTupleValue) tuple(v.items.map((x, i) => () => value(x, `${where}[${i}]`)));
+    else if (isTensor(v)) tensor(v, where);
+    else if (Array.isArray(v)) {
+      p.push([OP.EMPTY_LIST]);
+      if (v.length) {
+        p.push([OP.MARK]);
+        v.forEach((x, i) => value(x, `${where}[${i}]`));
+        p.push([OP.APPENDS]);
+      }
+    } else {
+      const entries = v instanceof Map ? [...v] : Object.entries(v);
+      // A Map of tensors is a state dict: torch.save writes those as OrderedDicts.
+      if (v instanceof Map && entries.length && entries.every(([, x]) => isTensor(x))) {
+        global('collections', 'OrderedDict');
+        p.push([OP.EMPTY_TUPLE, OP.REDUCE]);
+      } else p.push([OP.EMPTY_DICT]);
+      if (entries.length) {
+        p.push([OP.MARK]);
+        for (const [k, x] of entries) {
+          value(k, where);
+          value(x, where ? `${where}.${k}` : String(k));
+        }
+        p.push([OP.SETITEMS]);
+      }
+    }
+  };
+  p.push([OP.PROTO, 2]);
+  value(root, '');
+  p.push([OP.STOP]);
   return p.concat();
 }
 
@@ -133,9 +206,15 @@ function zipStored(entries: Entry[]): Uint8Array {
 
 /** torch.save(state_dict, f) in the zip format, as bytes (below 4 GiB: no zip64 records). */
 export function saveTorch(sd: StateDict, archive = 'archive'): Uint8Array {
-  const entries: Entry[] = [{ name: `${archive}/data.pkl`, data: pickleStateDict(sd) }];
+  return saveTorchObject(sd, archive);
+}
+
+/** torch.save(obj, f) for a checkpoint object: dicts, lists, numbers, strings and tensors (see PyValue). */
+export function saveTorchObject(obj: PyValue, archive = 'archive'): Uint8Array {
+  const storages: RawTensor[] = [];
+  const entries: Entry[] = [{ name: `${archive}/data.pkl`, data: pickleValue(obj, storages) }];
   let key = 0;
-  for (const t of sd.values()) {
+  for (const t of storages) {
     const d = t.data;
     entries.push({ name: `${archive}/data/${key++}`, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) });
   }

@@ -11,7 +11,7 @@
 import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js';
 import { BYTES_PER_ELEMENT, type RawData, type RawDType, type RawTensor, type StateDict } from './raw.js';
 import { allocTyped, bytesToTyped } from './npy.js';
-import { describe, PyDict, sequence, StorageType, TensorRef, unpickle } from './pickle.js';
+import { describe, PyDict, PyTuple, sequence, StorageType, TensorRef, unpickle } from './pickle.js';
 import { isZip, readZipIndex } from './zip.js';
 import { memorySource, type ByteSource } from './source.js';
 
@@ -65,7 +65,49 @@ export function loadTorchLazy(src: ByteSource, file?: string): StateDict {
   return loadZipFormat(src, file, true);
 }
 
-function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean): StateDict {
+/**
+ * A zip-format torch.save file as the whole object it holds (a training checkpoint: dicts,
+ * lists, numbers, strings): dicts become Maps, tuples arrays, tensors RawTensors (copied
+ * contiguous). Only the allow-listed globals of loadTorch are accepted.
+ */
+export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
+  if (!isZip(bytes)) throw new FormatError('not a torch.save zip archive (training checkpoints are written in the zip format)', file);
+  return loadZipFormat(memorySource(bytes), file, false, (value) => {
+    const budget = { left: 2 * bytes.length + COPY_SLACK, total: 2 * bytes.length + COPY_SLACK };
+    const done = new Map<TensorRef, RawTensor>();
+    // Iterative, like the unpickler: a deeply nested pickle costs no call stack.
+    const convert = (root: unknown): unknown => {
+      const out = new Map<unknown, unknown>();
+      const todo: [unknown, (v: unknown) => void, string][] = [[root, (v) => out.set('root', v), '']];
+      while (todo.length) {
+        const [v, set, where] = todo.pop()!;
+        if (v instanceof TensorRef) {
+          let t = done.get(v);
+          if (!t) {
+            t = tensorOf(v, where || 'tensor', budget, file, false);
+            done.set(v, t);
+          }
+          set(t);
+        } else if (v instanceof PyDict) {
+          const m = new Map<unknown, unknown>();
+          set(m);
+          for (const [k, x] of v.map) todo.push([x, (y) => m.set(k, y), where ? `${where}.${String(k)}` : String(k)]);
+        } else if (Array.isArray(v) || v instanceof PyTuple) {
+          const items = Array.isArray(v) ? v : v.items;
+          const a = new Array<unknown>(items.length);
+          set(a);
+          items.forEach((x, i) => todo.push([x, (y) => { a[i] = y; }, `${where}[${i}]`]));
+        } else set(v);
+      }
+      return out.get('root');
+    };
+    return convert(value);
+  });
+}
+
+function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean): StateDict;
+function loadZipFormat<T>(src: ByteSource, file: string | undefined, lazy: boolean, finish: (value: unknown) => T): T;
+function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean, finish?: (value: unknown) => unknown): unknown {
   const fail = (msg: string): never => {
     throw new FormatError(msg, file);
   };
@@ -112,7 +154,7 @@ function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean)
     return new StorageRef(root, 0, numel);
   };
   const { value } = unpickle(bytesOf(pkls[0])!, { file, persistentLoad });
-  return collect(value, src.size, file, lazy);
+  return finish ? finish(value) : collect(value, src.size, file, lazy);
 }
 
 function loadLegacyFormat(bytes: Uint8Array, file?: string): StateDict {

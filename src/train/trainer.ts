@@ -1,7 +1,10 @@
-// Training a classifier on in-memory arrays: batches in a seeded order, an optional seeded
-// horizontal flip, label-smoothed cross-entropy, backward, the optimizer step, and a
-// per-iteration learning-rate schedule. Every tensor of a step is freed when it ends, so a
-// long run keeps memory flat.
+// Training a classifier: batches in a seeded order from a batch source (arrays in memory, or a
+// data set with augmentation, possibly prepared in a worker while the kernels run), the
+// recipe's loss (label smoothing, mixup), backward, gradient accumulation, the optimizer
+// step, a per-iteration learning-rate schedule and a per-epoch DropBlock rate. All
+// randomness is keyed by (seed, epoch, iteration), so a run resumed from a checkpoint at a
+// step boundary continues exactly as the uninterrupted run. Every tensor of a step is freed
+// when it ends, so a long run keeps memory flat.
 
 import { ArgumentError, ShapeError } from '../errors.js';
 import type { Module } from '../nn/module.js';
@@ -13,7 +16,8 @@ import { hash32, Rng } from '../util/random.js';
 import { mixBatch, smoothedTargets } from './mixup.js';
 import { AdamW, SGD } from './optim.js';
 import { paramGroups } from './param-groups.js';
-import { lrAt } from './schedule.js';
+import { setDropBlockProb } from '../nn/dropblock.js';
+import { dropBlockProbAt, lrAt } from './schedule.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -39,8 +43,44 @@ export interface TrainOptions {
   mixup?: number;
   /** Micro-batches per optimizer step: gradients of batchSize-sized pieces add up to an effective batch accumulate·batchSize. */
   accumulate?: number;
+  /** The DropBlock rate reached at the last epoch (the recipe: 0.1), rising linearly per epoch; absent: the model's own. */
+  dropBlockProb?: number;
   /** Called after every step. */
   onStep?: (s: StepInfo) => void;
+}
+
+export interface LoopOptions extends TrainOptions {
+  /** Where to start (a resumed run): 0-based epoch and step within it. */
+  start?: { epoch: number; step: number };
+  /** Called after each epoch (evaluation, checkpoints, plots); awaited. */
+  onEpochEnd?: (e: EpochInfo) => void | Promise<void>;
+  /** Polled after every step: true stops the loop there (Ctrl-C), reporting where. */
+  shouldStop?: () => boolean;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  meanLoss: number;
+  /** Iterations done so far (the next step's schedule index). */
+  iteration: number;
+}
+
+/** One micro-batch: images [n, C, H, W] and labels [n]. */
+export interface Batch {
+  x: Float32Array;
+  labels: Int32Array;
+}
+
+/**
+ * Samples for training. `batch(indices, key)` returns the samples at `indices`, augmented with
+ * randomness seeded by `key` (unique per micro-batch of the run), so the result does not
+ * depend on the order batches are asked for.
+ */
+export interface BatchSource {
+  readonly length: number;
+  /** [C, H, W] of one sample as the model receives it. */
+  readonly sampleShape: readonly [number, number, number];
+  batch(indices: Int32Array, key: number): Batch | Promise<Batch>;
 }
 
 export interface StepInfo {
@@ -50,12 +90,18 @@ export interface StepInfo {
   loss: number;
   lr: number;
   ms: number;
+  /** Of ms, the time spent waiting for the batch (augmentation not hidden behind the kernels). */
+  dataMs: number;
+  /** Images in this step. */
+  images: number;
 }
 
 export interface TrainResult {
   losses: number[];
-  /** Mean loss of each epoch. */
+  /** Mean loss of each epoch (of the steps this run did). */
   epochLosses: number[];
+  /** Where a stopped run stopped (the next step to run), or null when it finished. */
+  stoppedAt: { epoch: number; step: number; iteration: number } | null;
 }
 
 export interface LossOptions {
@@ -116,68 +162,147 @@ export function makeOptimizer(model: Module, o: TrainOptions): SGD | AdamW {
   return new SGD(groups, { lr: o.lr, momentum: o.momentum ?? 0, nesterov: !!o.nesterov });
 }
 
-/** Trains `model` on images [N, C, H, W] (float32, row-major) with int labels [N]. */
-export function trainArrays(model: Module, images: Float32Array, shape: readonly number[], labels: ArrayLike<number>,
-  o: TrainOptions): TrainResult {
+/** In-memory arrays as a batch source, with the seeded horizontal flip as augmentation. */
+export function arraySource(images: Float32Array, shape: readonly number[], labels: ArrayLike<number>, o: { augment?: boolean; seed?: number } = {}): BatchSource {
   const [n, c, h, w] = shape as [number, number, number, number];
   if (shape.length !== 4 || images.length !== n * c * h * w) throw new ShapeError(`train: images must be [N, C, H, W], got [${shape.join(', ')}]`);
   if (labels.length !== n) throw new ShapeError(`train: ${labels.length} labels for ${n} images`);
+  const plane = c * h * w, seed = o.seed ?? 0, augment = o.augment ?? true;
+  return {
+    length: n,
+    sampleShape: [c, h, w],
+    batch(idx, key) {
+      const x = new Float32Array(idx.length * plane), y = new Int32Array(idx.length);
+      idx.forEach((src, i) => {
+        y[i] = labels[src]!;
+        const flip = augment && hash32((seed ^ 0x5bd1e995 ^ Math.imul(key, 2654435761) ^ i) >>> 0) & 1;
+        if (!flip) {
+          x.set(images.subarray(src * plane, (src + 1) * plane), i * plane);
+          return;
+        }
+        for (let row = 0; row < c * h; row++) {
+          const from = src * plane + row * w, to = i * plane + row * w;
+          for (let col = 0; col < w; col++) x[to + col] = images[from + w - 1 - col]!;
+        }
+      });
+      return { x, labels: y };
+    },
+  };
+}
+
+/** Trains `model` on images [N, C, H, W] (float32, row-major) with int labels [N]. */
+export async function trainArrays(model: Module, images: Float32Array, shape: readonly number[], labels: ArrayLike<number>,
+  o: LoopOptions): Promise<TrainResult> {
+  const source = arraySource(images, shape, labels, o);
+  model.train();
+  const opt = makeOptimizer(model, o);
+  try {
+    return await trainLoop(model, opt, source, o);
+  } finally {
+    opt.zeroGrad();
+  }
+}
+
+/** Checks the options every loop needs. */
+export function checkTrainOptions(o: TrainOptions): void {
   for (const [k, v] of [['epochs', o.epochs], ['batchSize', o.batchSize]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ArgumentError(`train: ${k} must be a positive integer, got ${v}`);
   }
   if (!(o.lr >= 0)) throw new ArgumentError(`train: lr must be ≥ 0, got ${o.lr}`);
-  const plane = c * h * w;
   const accumulate = o.accumulate ?? 1;
   if (!Number.isInteger(accumulate) || accumulate < 1) throw new ArgumentError(`train: accumulate must be a positive integer, got ${accumulate}`);
   if (o.mixup !== undefined && !(o.mixup >= 0)) throw new ArgumentError(`train: mixup's alpha must be ≥ 0, got ${o.mixup}`);
+}
+
+/** Optimizer steps per epoch for n samples. */
+export function stepsPerEpoch(n: number, o: TrainOptions): number {
+  return Math.ceil(n / (o.batchSize * (o.accumulate ?? 1)));
+}
+
+/**
+ * The training loop: the model (in train mode) and its optimizer, batches from `source`. The
+ * next micro-batch is asked for before the current one runs, so a source that prepares it
+ * elsewhere (a worker) overlaps with the kernels.
+ */
+export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSource, o: LoopOptions): Promise<TrainResult> {
+  checkTrainOptions(o);
+  const n = source.length;
+  const [c, h, w] = source.sampleShape;
+  const accumulate = o.accumulate ?? 1;
   const perStep = o.batchSize * accumulate;
-  const stepsPerEpoch = Math.ceil(n / perStep);
-  const total = stepsPerEpoch * o.epochs, warmup = (o.warmupEpochs ?? 0) * stepsPerEpoch;
+  const steps = stepsPerEpoch(n, o);
+  const total = steps * o.epochs, warmup = (o.warmupEpochs ?? 0) * steps;
   const seed = o.seed ?? 0;
-  const rng = new Rng(hash32((seed ^ 0x6d1e7a) >>> 0));
+  const start = o.start ?? { epoch: 0, step: 0 };
+  if (!(start.epoch >= 0 && start.step >= 0 && start.step < steps && start.epoch <= o.epochs)) {
+    throw new ArgumentError(`train: cannot start at epoch ${start.epoch + 1}, step ${start.step + 1} of ${o.epochs} epochs × ${steps} steps`);
+  }
   model.train();
-  const opt = makeOptimizer(model, o);
   const losses: number[] = [], epochLosses: number[] = [];
-  let iteration = 0;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = o.shuffle ?? true ? epochOrder(n, seed, epoch) : Int32Array.from({ length: n }, (_, i) => i);
-    let sum = 0;
-    for (let s = 0; s < stepsPerEpoch; s++, iteration++) {
+  // Every micro-batch of the run, in order: its epoch, step, piece and sample indices.
+  const orders = new Map<number, Int32Array>();
+  const orderOf = (epoch: number) => {
+    let ord = orders.get(epoch);
+    if (!ord) {
+      orders.clear();
+      ord = o.shuffle ?? true ? epochOrder(n, seed, epoch) : Int32Array.from({ length: n }, (_, i) => i);
+      orders.set(epoch, ord);
+    }
+    return ord;
+  };
+  const piecesOf = (s: number) => Math.ceil((Math.min(n, (s + 1) * perStep) - s * perStep) / o.batchSize);
+  const ask = (epoch: number, s: number, m: number) => {
+    const first = s * perStep, last = Math.min(n, (s + 1) * perStep);
+    const idx = orderOf(epoch).slice(first + m * o.batchSize, Math.min(last, first + (m + 1) * o.batchSize));
+    const iteration = epoch * steps + s;
+    return Promise.resolve(source.batch(idx, iteration * accumulate + m));
+  };
+  const nextOf = (epoch: number, s: number, m: number): [number, number, number] | null => {
+    if (m + 1 < piecesOf(s)) return [epoch, s, m + 1];
+    if (s + 1 < steps) return [epoch, s + 1, 0];
+    return epoch + 1 < o.epochs ? [epoch + 1, 0, 0] : null;
+  };
+  let pending: Promise<Batch> | null = start.epoch < o.epochs ? ask(start.epoch, start.step, 0) : null;
+  for (let epoch = start.epoch; epoch < o.epochs; epoch++) {
+    if (o.dropBlockProb !== undefined) setDropBlockProb(model, dropBlockProbAt(epoch, o.epochs, o.dropBlockProb));
+    let sum = 0, count = 0;
+    for (let s = epoch === start.epoch ? start.step : 0; s < steps; s++) {
+      const iteration = epoch * steps + s;
+      if ((epoch !== start.epoch || s !== start.step) && o.shouldStop?.()) {
+        await pending?.catch(() => {});
+        return { losses, epochLosses, stoppedAt: { epoch, step: s, iteration } };
+      }
       const t0 = performance.now();
       const lr = o.schedule === 'cosine' ? lrAt(iteration, total, warmup, o.lr) : o.lr;
       opt.setLr(lr);
       opt.zeroGrad();
-      let loss = 0;
+      let loss = 0, dataMs = 0;
       const first = s * perStep, last = Math.min(n, (s + 1) * perStep);
-      const pieces = Math.ceil((last - first) / o.batchSize);
+      const pieces = piecesOf(s);
       for (let m = 0; m < pieces; m++) {
-        const idx = order.subarray(first + m * o.batchSize, Math.min(last, first + (m + 1) * o.batchSize));
-        const x = new Float32Array(idx.length * plane), y = new Int32Array(idx.length);
-        idx.forEach((src, i) => {
-          y[i] = labels[src]!;
-          const flip = (o.augment ?? true) && hash32((seed ^ 0x5bd1e995 ^ Math.imul(iteration * accumulate + m, 2654435761) ^ i) >>> 0) & 1;
-          if (!flip) {
-            x.set(images.subarray(src * plane, (src + 1) * plane), i * plane);
-            return;
-          }
-          for (let row = 0; row < c * h; row++) {
-            const from = src * plane + row * w, to = i * plane + row * w;
-            for (let col = 0; col < w; col++) x[to + col] = images[from + w - 1 - col]!;
-          }
-        });
-        const lam = o.mixup ? rng.beta(o.mixup, o.mixup) : null;
+        const tw = performance.now();
+        const b = await pending!;
+        dataMs += performance.now() - tw;
+        const next = nextOf(epoch, s, m);
+        pending = next ? ask(...next) : null;
+        const size = b.labels.length;
+        if (b.x.length !== size * c * h * w) throw new ShapeError(`train: a batch of ${size} labels came with ${b.x.length} values, not ${size}×${c}×${h}×${w}`);
+        const lam = o.mixup ? new Rng(hash32((seed ^ 0x6d1e7a ^ Math.imul(iteration * accumulate + m, 0x27d4eb2f)) >>> 0)).beta(o.mixup, o.mixup) : null;
         // Each piece's mean loss weighted by its share of the step, so the sum is the step's mean.
-        const share = idx.length / (last - first);
-        loss += share * lossAndBackward(model, x, [idx.length, c, h, w], y, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
+        const share = size / (last - first);
+        loss += share * lossAndBackward(model, b.x, [size, c, h, w], b.labels, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
       }
       if (!Number.isFinite(loss)) throw new ShapeError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, step ${s + 1} (lower the learning rate)`);
       opt.step();
       losses.push(loss);
       sum += loss;
-      o.onStep?.({ epoch, step: s, stepsPerEpoch, loss, lr, ms: performance.now() - t0 });
+      count++;
+      o.onStep?.({ epoch, step: s, stepsPerEpoch: steps, loss, lr, ms: performance.now() - t0, dataMs, images: last - first });
+      // The kernels run synchronously: give the event loop a turn so a stop request (a signal handler) is seen.
+      if (o.shouldStop) await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    epochLosses.push(sum / stepsPerEpoch);
+    epochLosses.push(sum / count);
+    await o.onEpochEnd?.({ epoch, meanLoss: sum / count, iteration: (epoch + 1) * steps });
   }
-  opt.zeroGrad();
-  return { losses, epochLosses };
+  return { losses, epochLosses, stoppedAt: null };
 }

@@ -158,6 +158,24 @@ export function resizedSize(width: number, height: number, size: number): [numbe
   return [Math.trunc((size * width) / height), size];
 }
 
+/** ToTensor then Normalize for one channel, as a table over the 256 byte values (float32 like torch: (v / 255 - mean) / std). */
+export function normalizeTable(mean: number, std: number): Float32Array {
+  const m = Math.fround(mean), s = Math.fround(std);
+  const lut = new Float32Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(v / 255) - m) / s;
+  return lut;
+}
+
+/** Writes a size × size image (1 or 3 channels; grayscale replicated) as normalised CHW float32 at out[offset…]. */
+export function writeNormalized(img: Image8, out: Float32Array, offset: number, tables: readonly Float32Array[]): void {
+  const { width: w, height: h, channels: c, data } = img;
+  const plane = w * h;
+  for (let ch = 0; ch < 3; ch++) {
+    const lut = tables[ch]!, src = c === 1 ? 0 : ch, base = offset + ch * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = lut[data[i * c + src]!]!;
+  }
+}
+
 export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
   const crop = opts.crop;
   if (!Number.isInteger(crop) || crop < 1) throw new ArgumentError(`preprocess: crop must be a positive integer, got ${crop}`);
@@ -169,7 +187,9 @@ export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
     throw new ArgumentError('preprocess: mean and std must have 3 entries and std must be non-zero');
   }
   checkImage(img);
-  if (img.channels !== 3) throw new ShapeError(`preprocess expects an RGB image (3 channels), got ${img.channels}`);
+  // Grayscale is replicated to the three channels (as PIL's convert('RGB') does).
+  if (img.channels !== 3 && img.channels !== 1) throw new ShapeError(`preprocess expects an RGB or grayscale image (3 or 1 channels), got ${img.channels}`);
+  const c = img.channels;
 
   const [w, h] = resizedSize(img.width, img.height, size);
   const r = resizeBilinear(img, w, h);
@@ -183,18 +203,13 @@ export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
   // ToTensor then Normalize, in float32 like torch: x = v / 255; (x - mean) / std.
   const out = new Float32Array(3 * crop * crop);
   const plane = crop * crop;
-  const inv = new Float32Array(256);
-  for (let v = 0; v < 256; v++) inv[v] = v / 255;
   for (let ch = 0; ch < 3; ch++) {
-    const m = Math.fround(mean[ch]!);
-    const s = Math.fround(std[ch]!);
-    const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = Math.fround(inv[v]! - m) / s;
+    const lut = normalizeTable(mean[ch]!, std[ch]!);
     for (let i = 0; i < crop; i++) {
       const y = top + i;
       for (let j = 0; j < crop; j++) {
         const x = left + j;
-        const v = y >= 0 && y < h && x >= 0 && x < w ? r.data[(y * w + x) * 3 + ch]! : 0;
+        const v = y >= 0 && y < h && x >= 0 && x < w ? r.data[(y * w + x) * c + (c === 1 ? 0 : ch)]! : 0;
         out[ch * plane + i * crop + j] = lut[v]!;
       }
     }

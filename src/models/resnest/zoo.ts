@@ -106,6 +106,17 @@ const CONFIG_KEYS: Record<string, [keyof ResNetOptions | 'layers', 'bool' | 'int
   dropblock_prob: ['dropblockProb', 'number'], last_gamma: ['lastGamma', 'bool'],
 };
 
+/** The seed's ResNet keyword arguments of an architecture (the inverse of archFromConfig), with layers and num_classes. */
+export function configOf(entry: ZooEntry, numClasses: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { layers: [...entry.layers] };
+  const opts = entry.options as Record<string, unknown>;
+  for (const [key, [name]] of Object.entries(CONFIG_KEYS)) {
+    if (key !== 'layers' && key !== 'num_classes' && opts[name] !== undefined) out[key] = opts[name];
+  }
+  out.num_classes = numClasses;
+  return out;
+}
+
 /**
  * An architecture from the seed's ResNet keyword arguments, as a JSON object would give them:
  * `{"layers": [1,2,1,1], "radix": 2, "groups": 2, "bottleneck_width": 32, "deep_stem": true, …}`.

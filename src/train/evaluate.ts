@@ -1,0 +1,59 @@
+// Accuracy of a classifier on a data set, through the same preprocessing `classify` uses
+// (resize the shorter side, centre crop, normalise; grayscale replicated to RGB), in eval mode
+// without a tape.
+
+import { noGrad } from '../autograd/tape.js';
+import type { Dataset } from '../data/dataset.js';
+import { preprocess } from '../io/image/preprocess.js';
+import type { Module } from '../nn/module.js';
+import { tidy } from '../tensor/scope.js';
+import { tensor } from '../tensor/tensor.js';
+
+export interface Preprocessing {
+  /** Centre-crop side (the model's input). */
+  size: number;
+  /** Shorter side after resizing. */
+  resize: number;
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+export interface EvalResult {
+  accuracy: number;
+  n: number;
+  correct: number;
+  /** Per-class [correct, total]. */
+  perClass: [number, number][];
+}
+
+export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { batchSize?: number; onProgress?: (done: number, n: number) => void } = {}): EvalResult {
+  const wasTraining = model.training;
+  model.eval();
+  const bs = o.batchSize ?? 100, plane = 3 * pre.size * pre.size;
+  const perClass = ds.classes.map(() => [0, 0] as [number, number]);
+  let correct = 0;
+  try {
+    for (let at = 0; at < ds.length; at += bs) {
+      const n = Math.min(bs, ds.length - at);
+      const x = new Float32Array(n * plane);
+      for (let i = 0; i < n; i++) x.set(preprocess(ds.image(at + i), { crop: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std }).data, i * plane);
+      const logits = noGrad(() => tidy(() => model.call(tensor(x, [n, 3, pre.size, pre.size], { backend: model.backend })).dataSync() as Float32Array));
+      const k = logits.length / n;
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (logits[i * k + c]! > logits[i * k + best]!) best = c;
+        const label = ds.label(at + i);
+        const pc = perClass[label];
+        if (pc) pc[1]++;
+        if (best === label) {
+          correct++;
+          if (pc) pc[0]++;
+        }
+      }
+      o.onProgress?.(at + n, ds.length);
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  return { accuracy: ds.length ? correct / ds.length : 0, n: ds.length, correct, perClass };
+}
