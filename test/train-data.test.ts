@@ -38,7 +38,8 @@ const tensorsEqual = (a: string, b: string) => {
 const full = join(dir, 'full.pth'), ckFull = join(dir, 'ck-full');
 
 test('train --data: the loss falls, the test accuracy rises, the card describes the model, a checkpoint per epoch', async () => {
-  const r = await runCli(recipe(full, ['--checkpoint-dir', ckFull]));
+  const log = join(dir, 'log.jsonl');
+  const r = await runCli(recipe(full, ['--checkpoint-dir', ckFull, '--log', log]));
   assert.is(r.code, 0, r.stderr);
   const epochs = [...r.stderr.matchAll(/epoch (\d)\/3: mean loss (\d+\.\d+), test accuracy (\d+\.\d+) %/g)].map((m) => ({ loss: Number(m[2]), acc: Number(m[3]) }));
   assert.is(epochs.length, 3, r.stderr);
@@ -61,7 +62,16 @@ test('train --data: the loss falls, the test accuracy rises, the card describes 
   assert.ok(ck.model.has('layer1.0.conv2.fc1.weight') && ck.model.has('bn1.num_batches_tracked'));
   assert.ok(ck.optimizer.state.get(0)!.momentum_buffer!.shape.length === 4);
   assert.is(ck.args.seed, 3);
-  assert.equal(readdirSync(ckFull), ['last.pth'], 'no temporary files left');
+  assert.equal(readdirSync(ckFull).sort(), ['curves.svg', 'last.pth'], 'no temporary files left');
+  // The JSON-lines log: every step and every epoch; the curves as SVG.
+  const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss: number; accuracy?: number });
+  assert.is(lines.filter((l) => l.type === 'step').length, 72);
+  const ends = lines.filter((l) => l.type === 'epoch');
+  assert.equal(ends.map((l) => l.loss.toFixed(4)), epochs.map((e) => e.loss.toFixed(4)));
+  assert.equal(ends.map((l) => (100 * l.accuracy!).toFixed(2)), epochs.map((e) => e.acc.toFixed(2)));
+  const svg = readFileSync(join(ckFull, 'curves.svg'), 'utf8');
+  assert.ok(svg.startsWith('<svg') && svg.trim().endsWith('</svg>') && (svg.match(/<path /g) ?? []).length === 4, 'loss (raw and smoothed), lr, accuracy');
+  assert.match(svg, new RegExp(`test accuracy ${epochs[2]!.acc.toFixed(2)} %`));
 
   // eval of the written file (its card gives architecture and preprocessing) agrees with the card.
   const e = await runCli(['eval', '--data', data, '--weights', full, '--threads', '1', '--json']);

@@ -3,7 +3,7 @@
 // and write the model's state dict as torch.save does (the seed's keys, running stats,
 // num_batches_tracked) with, for data sets, a JSON beside it that says how to use it.
 
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, FormatError, ShapeError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
@@ -22,12 +22,14 @@ import { arraySource, makeOptimizer, stepsPerEpoch, trainLoop, type BatchSource,
 import { scaledLr } from '../train/schedule.js';
 import { flag, int, parseArgs, required, str } from './args.js';
 import { archFromArgs } from './model.js';
+import { curvesSvg } from './curves-svg.js';
+import { Progress } from './progress.js';
 
 export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
   + '[--size S] [--resize R] [--crop-scale LO] [--mean M] [--std S] [--subset N] [--val-split F] [--half] '
-  + '[--checkpoint-dir D] [--resume D/last.pth] [--backend B] [--threads N] --save OUT.pth';
+  + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth';
 
 function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
   const v = str(p, key);
@@ -84,7 +86,7 @@ export async function train(argv: string[]): Promise<void> {
     seed: { type: 'string' }, mixup: { type: 'string' }, accumulate: { type: 'string' }, 'base-lr': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, save: { type: 'string' },
     size: { type: 'string' }, resize: { type: 'string' }, 'crop-scale': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
     subset: { type: 'string' }, 'val-split': { type: 'string' }, half: { type: 'boolean' },
-    'checkpoint-dir': { type: 'string' }, resume: { type: 'string' },
+    'checkpoint-dir': { type: 'string' }, resume: { type: 'string' }, 'until-epoch': { type: 'string' }, log: { type: 'string' }, plot: { type: 'string' },
     quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`train: unexpected argument '${p.positionals[0]}' (usage: ${TRAIN_USAGE})`);
@@ -116,6 +118,7 @@ export async function train(argv: string[]): Promise<void> {
 
   // Data and weights are read and checked before anything is built.
   let source: BatchSource, test: Dataset | null = null, classes: readonly string[] | null = null, pre: Preprocessing | null = null;
+  let cropScale = 0.08;
   let numLabels: number, arrayLabels: { labels: Int32Array; file: string } | null = null;
   if (dataDir) {
     const valSplit = str(p, 'val-split') !== undefined ? num(p, 'val-split', 0) : 0;
@@ -134,6 +137,7 @@ export async function train(argv: string[]): Promise<void> {
     const resize = int(p, 'resize') ?? size;
     const stats = triple(p, 'mean') && triple(p, 'std') ? { mean: triple(p, 'mean')!, std: triple(p, 'std')! } : pixelStats(trainSet);
     const scaleLo = str(p, 'crop-scale') !== undefined ? num(p, 'crop-scale', 0.08) : 0.08;
+    cropScale = scaleLo;
     if (!(scaleLo > 0 && scaleLo <= 1)) throw new ArgumentError(`--crop-scale must be in (0, 1], got ${scaleLo}`);
     pre = { size, resize, mean: stats.mean, std: stats.std };
     source = datasetSource(trainSet, { size, scale: opts.augment ? [scaleLo, 1] : null, hflip: opts.augment, mean: stats.mean, std: stats.std, seed: opts.seed });
@@ -176,7 +180,14 @@ export async function train(argv: string[]): Promise<void> {
     steps_per_epoch: steps, lr: new PyFloat(lr), momentum: new PyFloat(opts.momentum ?? 0), nesterov: !!opts.nesterov,
     weight_decay: new PyFloat(opts.weightDecay ?? 0), no_bias_decay: !!opts.noBiasDecay, label_smoothing: new PyFloat(opts.labelSmoothing ?? 0),
     mixup: new PyFloat(opts.mixup ?? 0), lr_schedule: schedule, warmup_epochs: new PyFloat(opts.warmupEpochs ?? 0), seed: opts.seed ?? 0,
+    augment: !!opts.augment,
   };
+  if (pre) {
+    Object.assign(runArgs, {
+      size: pre.size, resize: pre.resize, mean: pre.mean.map((v) => new PyFloat(v)), std: pre.std.map((v) => new PyFloat(v)),
+      crop_scale: new PyFloat(cropScale), subset: int(p, 'subset') ?? null,
+    });
+  }
   let start = { epoch: 0, step: 0 };
   if (resumed) {
     for (const k of ['epochs', 'steps_per_epoch', 'batch_size', 'accumulate', 'seed'] as const) {
@@ -189,6 +200,7 @@ export async function train(argv: string[]): Promise<void> {
   }
 
   const quiet = flag(p, 'quiet');
+  const progress = new Progress(process.stderr, quiet);
   const t0 = performance.now();
   let seen = 0, accuracy: number | null = null;
   model.train();
@@ -196,7 +208,7 @@ export async function train(argv: string[]): Promise<void> {
   if (resumed) {
     if (!(opt instanceof SGD)) throw new ArgumentError('train --resume: only SGD runs can be resumed (the checkpoint holds torch.optim.SGD state)');
     opt.loadStateDict(resumed.optimizer);
-    if (!quiet) process.stderr.write(`resuming ${resumePath}: epoch ${start.epoch + 1}, step ${start.step + 1} of ${steps}\n`);
+    progress.line(`resuming ${resumePath}: epoch ${start.epoch + 1}, step ${start.step + 1} of ${steps}`);
   }
   const ckptDir = str(p, 'checkpoint-dir');
   if (ckptDir) await mkdir(ckptDir, { recursive: true });
@@ -204,42 +216,74 @@ export async function train(argv: string[]): Promise<void> {
     if (!ckptDir) return;
     const file = join(ckptDir, 'last.pth');
     await writeFileAtomic(file, await checkpointBytes(model, opt, { epoch: at.epoch, step: at.epoch * steps + at.step }, runArgs));
-    if (!quiet) process.stderr.write(`checkpoint: ${file} (epoch ${at.epoch + 1}, step ${at.step + 1})\n`);
+    progress.line(`checkpoint: ${file} (epoch ${Math.min(at.epoch + 1, opts.epochs)}, step ${at.epoch < opts.epochs ? at.step + 1 : steps})`);
   };
   // Ctrl-C: stop at the next step boundary, write the checkpoint, exit cleanly.
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    process.stderr.write(`\ninterrupted: finishing this step${ckptDir ? ' and writing a checkpoint' : ''} (Ctrl-C again to quit now)\n`);
+    progress.line(`interrupted: finishing this step${ckptDir ? ' and writing a checkpoint' : ''} (Ctrl-C again to quit now)`);
   };
   process.on('SIGINT', onSigint);
+  // --until-epoch: a planned stop (to move the run to scripts/train_ddp.py, say) with a checkpoint.
+  const until = int(p, 'until-epoch');
+  if (until !== undefined && (until >= opts.epochs || !ckptDir)) throw new ArgumentError(`--until-epoch must be below --epochs (${opts.epochs}) and needs --checkpoint-dir`);
+  let planned = false;
+  // Progress, the JSON-lines log and the curves (after every epoch).
+  const logPath = str(p, 'log'), plotPath = str(p, 'plot') ?? (ckptDir ? join(ckptDir, 'curves.svg') : undefined);
+  const logLines: string[] = [];
+  const flushLog = async () => {
+    if (logPath && logLines.length) await appendFile(logPath, logLines.splice(0).join(''));
+  };
+  if (logPath && !resumed) await writeFileAtomic(logPath, new Uint8Array(0));
+  const curves = { losses: [] as number[], lrs: [] as number[], accuracies: [] as (number | null)[] };
+  const remainingImages = () => (opts.epochs * steps - done) * batchSize * accumulate;
+  let done = start.epoch * steps + start.step, runSteps = 0;
   const result = await trainLoop(model, opt, source, {
     ...opts,
     start,
-    shouldStop: () => interrupted,
+    shouldStop: () => interrupted || planned,
     onStep: (s) => {
       seen += s.images;
-      if (!quiet && (s.step === s.stepsPerEpoch - 1 || s.step % 10 === 0)) {
-        const ips = (seen / (performance.now() - t0)) * 1000;
-        process.stderr.write(`epoch ${s.epoch + 1}/${opts.epochs} step ${s.step + 1}/${s.stepsPerEpoch}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toPrecision(3)}  ${ips.toFixed(1)} img/s  data ${s.dataMs.toFixed(1)} ms/step\n`);
-      }
+      done++;
+      runSteps++;
+      curves.losses.push(s.loss);
+      curves.lrs.push(s.lr);
+      const ips = (seen / (performance.now() - t0)) * 1000;
+      progress.step({ epoch: s.epoch + 1, epochs: opts.epochs, step: s.step + 1, steps: s.stepsPerEpoch, loss: s.loss, lr: s.lr, accuracy,
+        imagesPerS: ips, dataMs: s.dataMs, etaS: runSteps > 2 ? remainingImages() / ips : NaN });
+      if (logPath) logLines.push(JSON.stringify({ type: 'step', epoch: s.epoch + 1, step: s.step + 1, loss: s.loss, lr: s.lr, ms: Math.round(s.ms * 10) / 10, data_ms: Math.round(s.dataMs * 10) / 10, images: s.images }) + '\n');
     },
     onEpochEnd: async (e) => {
       if (e.epoch + 1 < opts.epochs) await writeCheckpoint({ epoch: e.epoch + 1, step: 0 });
-      if (!test || !pre) return;
-      const te = performance.now();
-      accuracy = evaluate(model, test, pre).accuracy;
-      if (!quiet) process.stderr.write(`epoch ${e.epoch + 1}/${opts.epochs}: mean loss ${e.meanLoss.toFixed(4)}, test accuracy ${(100 * accuracy).toFixed(2)} % (${test.length} images, ${((performance.now() - te) / 1000).toFixed(1)} s), ${((performance.now() - t0) / 1000).toFixed(0)} s so far\n`);
+      if (until !== undefined && e.epoch + 1 >= until) planned = true;
+      let line = `epoch ${e.epoch + 1}/${opts.epochs}: mean loss ${e.meanLoss.toFixed(4)}`;
+      let epochAcc: number | null = null;
+      if (test && pre) {
+        const te = performance.now();
+        epochAcc = accuracy = evaluate(model, test, pre).accuracy;
+        line += `, test accuracy ${(100 * accuracy).toFixed(2)} % (${test.length} images, ${((performance.now() - te) / 1000).toFixed(1)} s)`;
+      }
+      progress.line(`${line}, ${((performance.now() - t0) / 1000).toFixed(0)} s so far`);
+      curves.accuracies[e.epoch - start.epoch] = epochAcc;
+      if (logPath) logLines.push(JSON.stringify({ type: 'epoch', epoch: e.epoch + 1, loss: e.meanLoss, accuracy: epochAcc, seconds: Math.round((performance.now() - t0) / 100) / 10 }) + '\n');
+      await flushLog();
+      if (plotPath) {
+        const svg = curvesSvg({ ...curves, stepsPerEpoch: steps, title: `resnest train: ${entry.name}${dataDir ? ` on ${dataDir}` : ''}${start.epoch ? ` (from epoch ${start.epoch + 1})` : ''}` });
+        await writeFileAtomic(plotPath, new TextEncoder().encode(svg));
+      }
     },
   });
+  await flushLog();
   process.off('SIGINT', onSigint);
   opt.zeroGrad();
   if (result.stoppedAt) {
-    await writeCheckpoint(result.stoppedAt);
+    // At an epoch's end the checkpoint is already written.
+    if (result.stoppedAt.step !== 0) await writeCheckpoint(result.stoppedAt);
     console.log(`stopped at epoch ${result.stoppedAt.epoch + 1}, step ${result.stoppedAt.step + 1}${ckptDir ? `; continue with --resume ${join(ckptDir, 'last.pth')}` : ' (no --checkpoint-dir: nothing saved)'}`);
     model.dispose();
-    process.exitCode = 130;
+    if (!planned || interrupted) process.exitCode = 130;
     return;
   }
   await writeCheckpoint({ epoch: opts.epochs, step: 0 });
