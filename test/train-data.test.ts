@@ -114,6 +114,24 @@ test('Ctrl-C writes a checkpoint and exits 130; --resume continues to the uninte
   assert.match(bad.stderr, /was made with steps_per_epoch 24, this run has 12/);
 });
 
+test('fine-tuning: --weights with --num-classes gives a new head; --freeze backbone trains only it', async () => {
+  const tuned = join(dir, 'tuned.pth');
+  const r = await runCli([...recipe(tuned), '--weights', full, '--num-classes', '5', '--freeze', 'backbone']);
+  assert.is(r.code, 0, r.stderr);
+  const before = loadTorch(new Uint8Array(readFileSync(full)), full), after = loadTorch(new Uint8Array(readFileSync(tuned)), tuned);
+  assert.equal(after.get('fc.weight')!.shape, [5, 2048]);
+  for (const [k, t] of before) {
+    if (k.startsWith('fc.')) continue;
+    const u = after.get(k)!;
+    assert.ok(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength)), `${k} changed under --freeze backbone`);
+  }
+  const acc = Number(/test accuracy (\d+\.\d+) %/.exec(r.stdout)![1]);
+  assert.ok(acc >= 90, `the frozen features separate the classes: ${acc} %`);
+  const bad = await runCli([...recipe(join(dir, 'z.pth')), '--weights', full, '--freeze', 'everything']);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /--freeze takes 'backbone'/);
+});
+
 test('bad data sets are one-line errors naming the file', async () => {
   const broken = join(dir, 'broken');
   writeIdxDir(broken, 8, 8, 8);

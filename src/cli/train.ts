@@ -16,7 +16,8 @@ import { checkpointBytes, readCheckpoint } from '../train/checkpoint.js';
 import { SGD } from '../train/optim.js';
 import { readBytes, writeFileAtomic } from '../io/files.js';
 import { configOf, createModel } from '../models/resnest/zoo.js';
-import { loadModel, loadWeightsFile } from '../node.js';
+import type { Module } from '../nn/module.js';
+import { loadModel, loadWeightsFile, pretrainedStateDict } from '../node.js';
 import { evaluate, type Preprocessing } from '../train/evaluate.js';
 import { arraySource, makeOptimizer, stepsPerEpoch, trainLoop, type BatchSource, type TrainOptions } from '../train/trainer.js';
 import { scaledLr } from '../train/schedule.js';
@@ -25,10 +26,10 @@ import { archFromArgs } from './model.js';
 import { curvesSvg } from './curves-svg.js';
 import { Progress } from './progress.js';
 
-export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '
+export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W | --pretrained] [--num-classes N] [--freeze backbone] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
-  + '[--size S] [--resize R] [--crop-scale LO] [--mean M] [--std S] [--subset N] [--val-split F] [--half] '
+  + '[--dropblock-prob P] [--final-drop P] [--size S] [--resize R] [--crop-scale LO] [--mean M] [--std S] [--subset N] [--val-split F] [--half] '
   + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth';
 
 function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
@@ -76,6 +77,12 @@ function pixelStats(ds: Dataset): { mean: number[]; std: number[] } {
   return { mean: mean.map(r4), std: sq.map((s, ch) => r4(Math.sqrt(s / count - mean[ch]! ** 2))) };
 }
 
+/** Only the head trains: every other parameter stops requiring grad and every other module runs in eval mode. */
+export function freezeBackbone(model: Module): void {
+  for (const [name, t] of model.namedParameters()) if (!name.startsWith('fc.')) t.requiresGrad = false;
+  for (const [name, m] of model.namedModules()) if (name !== '' && name !== 'fc') m.training = false;
+}
+
 export async function train(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, weights: { type: 'string' }, inputs: { type: 'string' }, labels: { type: 'string' }, data: { type: 'string' },
@@ -85,12 +92,14 @@ export async function train(argv: string[]): Promise<void> {
     'warmup-epochs': { type: 'string' }, 'no-augment': { type: 'boolean' }, 'no-shuffle': { type: 'boolean' },
     seed: { type: 'string' }, mixup: { type: 'string' }, accumulate: { type: 'string' }, 'base-lr': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, save: { type: 'string' },
     size: { type: 'string' }, resize: { type: 'string' }, 'crop-scale': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
-    subset: { type: 'string' }, 'val-split': { type: 'string' }, half: { type: 'boolean' },
+    subset: { type: 'string' }, 'val-split': { type: 'string' }, half: { type: 'boolean' }, pretrained: { type: 'boolean' },
+    'num-classes': { type: 'string' }, freeze: { type: 'string' }, 'dropblock-prob': { type: 'string' }, 'final-drop': { type: 'string' },
     'checkpoint-dir': { type: 'string' }, resume: { type: 'string' }, 'until-epoch': { type: 'string' }, log: { type: 'string' }, plot: { type: 'string' },
     quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`train: unexpected argument '${p.positionals[0]}' (usage: ${TRAIN_USAGE})`);
-  const entry = await archFromArgs(p, 'train');
+  const quiet = flag(p, 'quiet');
+  let entry = await archFromArgs(p, 'train');
   const dataDir = str(p, 'data');
   if (dataDir && (str(p, 'inputs') || str(p, 'labels'))) throw new ArgumentError('train: give --data or --inputs/--labels, not both');
   const save = required(p, 'save', 'train');
@@ -158,21 +167,44 @@ export async function train(argv: string[]): Promise<void> {
     source = arraySource(images, raw.shape, labels, opts);
     arrayLabels = { labels, file: labelsPath };
   }
-  const weights = str(p, 'weights'), resumePath = str(p, 'resume');
-  if (weights && resumePath) throw new ArgumentError('train: give --weights (start from weights) or --resume (continue a run), not both');
+  const weights = str(p, 'weights'), resumePath = str(p, 'resume'), pretrained = flag(p, 'pretrained');
+  if ([weights, resumePath, pretrained].filter(Boolean).length > 1) throw new ArgumentError('train: give one of --weights / --pretrained (start from weights) or --resume (continue a run)');
+  if (pretrained && !entry.sha256Prefix) throw new ArgumentError(`train --pretrained: '${entry.name}' has no published weights (see 'resnest list')`);
   const resumed = resumePath ? readCheckpoint(await readBytes(resumePath), resumePath) : null;
-  const sd = resumed ? resumed.model : weights ? await loadWeightsFile(weights) : null;
-  const numClasses = sd?.get('fc.weight')?.shape[0] ?? entry.options.numClasses ?? (classes ? classes.length : 1000);
+  let sd = resumed ? resumed.model : weights ? await loadWeightsFile(weights) : pretrained ? await pretrainedStateDict(entry.name, { progress: !quiet }) : null;
+  // --num-classes: fine-tuning with a new head (fc re-initialised) when the weights' head has another size.
+  const wanted = int(p, 'num-classes');
+  const headOf = sd?.get('fc.weight')?.shape[0];
+  const newHead = wanted !== undefined && headOf !== undefined && headOf !== wanted;
+  if (newHead && resumed) throw new ArgumentError(`train --resume: the checkpoint has ${headOf} classes; --num-classes ${wanted} cannot change them`);
+  if (newHead) sd = new Map([...sd!].filter(([k]) => k !== 'fc.weight' && k !== 'fc.bias'));
+  const numClasses = wanted ?? headOf ?? entry.options.numClasses ?? (classes ? classes.length : 1000);
   if (arrayLabels) {
     const bad = arrayLabels.labels.findIndex((l) => l < 0 || l >= numClasses);
     if (bad >= 0) throw new ShapeError(`${arrayLabels.file}: label ${arrayLabels.labels[bad]} at index ${bad} is outside [0, ${numClasses})`);
   }
-  if (numLabels > numClasses) throw new ShapeError(`${dataDir ?? str(p, 'labels')}: labels reach ${numLabels - 1}, outside the model's ${numClasses} classes`);
+  if (numLabels > numClasses) throw new ShapeError(`${dataDir ?? str(p, 'labels')}: labels reach ${numLabels - 1}, outside the model's ${numClasses} classes${headOf ? ' (a new head: --num-classes N)' : ''}`);
 
   const threads = int(p, 'threads');
   const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
-  const model = createModel(entry, { backend, init: !sd, numClasses, seed: opts.seed });
-  if (sd) model.loadStateDict(sd, { where: `${entry.name} from ${resumePath ?? weights}` });
+  const dropblockEnd = str(p, 'dropblock-prob') !== undefined ? num(p, 'dropblock-prob', 0) : undefined;
+  if (dropblockEnd !== undefined && dropblockEnd >= 1) throw new ArgumentError(`--dropblock-prob must be in [0, 1), got ${dropblockEnd}`);
+  const finalDrop = str(p, 'final-drop') !== undefined ? num(p, 'final-drop', 0) : undefined;
+  if (finalDrop !== undefined && finalDrop >= 1) throw new ArgumentError(`--final-drop must be in [0, 1), got ${finalDrop}`);
+  if (dropblockEnd) entry = { ...entry, options: { ...entry.options, dropblockProb: dropblockEnd } };
+  if (finalDrop !== undefined) entry = { ...entry, options: { ...entry.options, finalDrop } };
+  opts.dropBlockProb = dropblockEnd || undefined;
+  const model = createModel(entry, { backend, init: !sd || newHead, numClasses, seed: opts.seed });
+  if (sd) {
+    const where = `${entry.name} from ${resumePath ?? weights ?? 'pretrained weights'}`;
+    if (newHead) {
+      const r = model.loadStateDict(sd, { strict: false, where });
+      const missing = r.missing.filter((k) => k !== 'fc.weight' && k !== 'fc.bias');
+      if (missing.length || r.unexpected.length) model.loadStateDict(sd, { where }); // the strict load names what is wrong
+    } else model.loadStateDict(sd, { where });
+  }
+  const freeze = str(p, 'freeze');
+  if (freeze !== undefined && freeze !== 'backbone') throw new ArgumentError(`--freeze takes 'backbone' (train only the fc head), got '${freeze}'`);
   const steps = stepsPerEpoch(source.length, opts);
   // What a checkpoint records of the run; a resumed run must agree on what fixes the schedule.
   const runArgs: Record<string, PyValue> = {
@@ -199,11 +231,12 @@ export async function train(argv: string[]): Promise<void> {
     if (start.step < 0 || start.step >= steps) throw new FormatError(`training checkpoint: step ${resumed.step} is not in epoch ${resumed.epoch + 1} (${steps} steps per epoch)`, resumePath);
   }
 
-  const quiet = flag(p, 'quiet');
   const progress = new Progress(process.stderr, quiet);
   const t0 = performance.now();
   let seen = 0, accuracy: number | null = null;
   model.train();
+  // --freeze backbone: only fc learns; the backbone's BatchNorms keep their running statistics.
+  if (freeze) freezeBackbone(model);
   const opt = makeOptimizer(model, opts);
   if (resumed) {
     if (!(opt instanceof SGD)) throw new ArgumentError('train --resume: only SGD runs can be resumed (the checkpoint holds torch.optim.SGD state)');

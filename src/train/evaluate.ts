@@ -27,6 +27,9 @@ export interface EvalResult {
 }
 
 export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { batchSize?: number; onProgress?: (done: number, n: number) => void } = {}): EvalResult {
+  // Modes and requiresGrad are restored exactly afterwards (a frozen backbone stays frozen).
+  const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const);
+  const grads = [...model.namedParameters()].map(([, t]) => [t, t.requiresGrad] as const);
   const wasTraining = model.training;
   model.eval();
   const bs = o.batchSize ?? 100, plane = 3 * pre.size * pre.size;
@@ -54,6 +57,8 @@ export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { ba
     }
   } finally {
     if (wasTraining) model.train();
+    for (const [m, on] of modes) m.training = on;
+    for (const [t, on] of grads) t.requiresGrad = on;
   }
   return { accuracy: ds.length ? correct / ds.length : 0, n: ds.length, correct, perClass };
 }

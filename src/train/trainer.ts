@@ -237,7 +237,8 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
   if (!(start.epoch >= 0 && start.step >= 0 && start.step < steps && start.epoch <= o.epochs)) {
     throw new ArgumentError(`train: cannot start at epoch ${start.epoch + 1}, step ${start.step + 1} of ${o.epochs} epochs × ${steps} steps`);
   }
-  model.train();
+  // The caller put the model in training mode (and froze what it wanted frozen).
+  if (!model.training) throw new ArgumentError('trainLoop: call model.train() first');
   const losses: number[] = [], epochLosses: number[] = [];
   // Every micro-batch of the run, in order: its epoch, step, piece and sample indices.
   const orders = new Map<number, Int32Array>();
