@@ -38,6 +38,8 @@ await build({
     index: join(root, 'src/index.ts'),
     node: join(root, 'src/node.ts'),
     cli: join(root, 'src/cli/main.ts'),
+    // Started by the CLI (src/data/worker-source.ts) beside it: new URL('./augment-worker.js', import.meta.url).
+    'augment-worker': join(root, 'src/data/augment-worker.ts'),
   },
   outdir: join(root, 'dist'),
   bundle: true,

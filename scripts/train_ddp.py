@@ -96,6 +96,8 @@ def main():
     tf = transforms.Compose([
         transforms.RandomResizedCrop(size, scale=(args['crop_scale'], 1.0)) if args.get('augment', True) else transforms.Resize(size),
         transforms.RandomHorizontalFlip() if args.get('augment', True) else transforms.Lambda(lambda im: im),
+        transforms.AutoAugment() if args.get('auto_augment') else transforms.Lambda(lambda im: im),
+        transforms.ColorJitter(*[args['color_jitter']] * 3) if args.get('color_jitter') else transforms.Lambda(lambda im: im),
         transforms.Grayscale(3), transforms.ToTensor(), transforms.Normalize(args['mean'], args['std']),
     ])
     from PIL import Image

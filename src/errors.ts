@@ -100,3 +100,10 @@ export class FileError extends ResnestError {
     this.file = file;
   }
 }
+
+/** A helper thread (the augmentation worker) failed; the message says how. */
+export class WorkerError extends ResnestError {
+  constructor(message: string) {
+    super('worker', message);
+  }
+}

@@ -132,6 +132,21 @@ test('fine-tuning: --weights with --num-classes gives a new head; --freeze backb
   assert.match(bad.stderr, /--freeze takes 'backbone'/);
 });
 
+test('AutoAugment and colour jitter: the worker makes exactly the batches the main thread makes', async () => {
+  const a = join(dir, 'aa-worker.pth'), b = join(dir, 'aa-main.pth');
+  const base = recipe(a, ['--auto-augment', '--color-jitter', '0.4']).map((x) => (x === '3' ? '1' : x));
+  const r1 = await runCli(base);
+  assert.is(r1.code, 0, r1.stderr);
+  const r2 = await runCli([...base.map((x) => (x === a ? b : x)), '--workers', '0']);
+  assert.is(r2.code, 0, r2.stderr);
+  tensorsEqual(a, b);
+  // The flags change the batches (else this would compare two identical runs trivially).
+  const c = join(dir, 'plain.pth');
+  assert.is((await runCli(recipe(c).map((x) => (x === '3' ? '1' : x)))).code, 0);
+  const w = (f: string) => loadTorch(new Uint8Array(readFileSync(f)), f).get('conv1.0.weight')!.data as Float32Array;
+  assert.ok(w(a).some((v, i) => v !== w(c)[i]), 'AutoAugment changes the run');
+});
+
 test('bad data sets are one-line errors naming the file', async () => {
   const broken = join(dir, 'broken');
   writeIdxDir(broken, 8, 8, 8);

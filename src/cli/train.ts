@@ -7,8 +7,9 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, FormatError, ShapeError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
-import { openData, type Dataset } from '../data/dataset.js';
-import { datasetSource } from '../data/loader.js';
+import { openTrainingData, type Dataset } from '../data/dataset.js';
+import { datasetSource, type AugmentOptions } from '../data/loader.js';
+import { workerSource } from '../data/worker-source.js';
 import { readNpy } from '../io/npy.js';
 import { toFloat32, toHalf, type RawTensor, type StateDict } from '../io/raw.js';
 import { PyFloat, saveTorch, type PyValue } from '../io/torch-save.js';
@@ -29,7 +30,7 @@ import { Progress } from './progress.js';
 export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W | --pretrained] [--num-classes N] [--freeze backbone] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
-  + '[--dropblock-prob P] [--final-drop P] [--size S] [--resize R] [--crop-scale LO] [--mean M] [--std S] [--subset N] [--val-split F] [--half] '
+  + '[--dropblock-prob P] [--final-drop P] [--size S] [--resize R] [--crop-scale LO] [--auto-augment] [--color-jitter J] [--mean M] [--std S] [--subset N] [--val-split F] [--workers 0|1] [--half] '
   + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth';
 
 function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
@@ -94,7 +95,7 @@ export async function train(argv: string[]): Promise<void> {
     size: { type: 'string' }, resize: { type: 'string' }, 'crop-scale': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
     subset: { type: 'string' }, 'val-split': { type: 'string' }, half: { type: 'boolean' }, pretrained: { type: 'boolean' },
     'num-classes': { type: 'string' }, freeze: { type: 'string' }, 'dropblock-prob': { type: 'string' }, 'final-drop': { type: 'string' },
-    'checkpoint-dir': { type: 'string' }, resume: { type: 'string' }, 'until-epoch': { type: 'string' }, log: { type: 'string' }, plot: { type: 'string' },
+    'checkpoint-dir': { type: 'string' }, resume: { type: 'string' }, 'until-epoch': { type: 'string' }, 'auto-augment': { type: 'boolean' }, 'color-jitter': { type: 'string' }, workers: { type: 'string' }, log: { type: 'string' }, plot: { type: 'string' },
     quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
   });
   if (p.positionals.length) throw new ArgumentError(`train: unexpected argument '${p.positionals[0]}' (usage: ${TRAIN_USAGE})`);
@@ -127,17 +128,14 @@ export async function train(argv: string[]): Promise<void> {
 
   // Data and weights are read and checked before anything is built.
   let source: BatchSource, test: Dataset | null = null, classes: readonly string[] | null = null, pre: Preprocessing | null = null;
-  let cropScale = 0.08;
+  let cropScale = 0.08, autoAug = false, colorJit = 0;
   let numLabels: number, arrayLabels: { labels: Int32Array; file: string } | null = null;
   if (dataDir) {
     const valSplit = str(p, 'val-split') !== undefined ? num(p, 'val-split', 0) : 0;
     if (valSplit >= 1) throw new ArgumentError(`--val-split must be in [0, 1), got ${valSplit}`);
-    const data = await openData(dataDir, { valFraction: valSplit, seed: opts.seed });
-    let trainSet = data.train;
-    const subset = int(p, 'subset');
-    if (subset !== undefined && subset < trainSet.length && 'subset' in trainSet) {
-      trainSet = (trainSet as import('../data/dataset.js').ArrayDataset).subset(Int32Array.from({ length: subset }, (_, i) => Math.floor((i * data.train.length) / subset)));
-    }
+    const openOpts = { valFraction: valSplit, seed: opts.seed, subset: int(p, 'subset') };
+    const data = await openTrainingData(dataDir, openOpts);
+    const trainSet = data.train;
     test = data.test;
     classes = trainSet.classes;
     numLabels = classes.length;
@@ -149,7 +147,17 @@ export async function train(argv: string[]): Promise<void> {
     cropScale = scaleLo;
     if (!(scaleLo > 0 && scaleLo <= 1)) throw new ArgumentError(`--crop-scale must be in (0, 1], got ${scaleLo}`);
     pre = { size, resize, mean: stats.mean, std: stats.std };
-    source = datasetSource(trainSet, { size, scale: opts.augment ? [scaleLo, 1] : null, hflip: opts.augment, mean: stats.mean, std: stats.std, seed: opts.seed });
+    const jitter = str(p, 'color-jitter') !== undefined ? num(p, 'color-jitter', 0) : 0;
+    const augment: AugmentOptions = {
+      size, scale: opts.augment ? [scaleLo, 1] : null, hflip: opts.augment, mean: stats.mean, std: stats.std, seed: opts.seed,
+      autoAugment: opts.augment && flag(p, 'auto-augment'), colorJitter: opts.augment ? jitter : 0,
+    };
+    autoAug = !!augment.autoAugment;
+    colorJit = augment.colorJitter ?? 0;
+    // The augmentation runs in a worker (the next batch is made while the kernels run) unless --workers 0.
+    const workers = int(p, 'workers', 0) ?? 1;
+    if (workers > 1) throw new ArgumentError('--workers is 0 (augment on the main thread) or 1 (one worker)');
+    source = workers ? await workerSource(dataDir, openOpts, augment) : datasetSource(trainSet, augment);
     if (!flag(p, 'quiet')) {
       process.stderr.write(`data: ${trainSet.length} training images (${trainSet.source})${test ? `, ${test.length} test images` : ''}, ${numLabels} classes; `
         + `input ${size}×${size}, mean ${stats.mean.join('/')}, std ${stats.std.join('/')}\n`);
@@ -217,7 +225,7 @@ export async function train(argv: string[]): Promise<void> {
   if (pre) {
     Object.assign(runArgs, {
       size: pre.size, resize: pre.resize, mean: pre.mean.map((v) => new PyFloat(v)), std: pre.std.map((v) => new PyFloat(v)),
-      crop_scale: new PyFloat(cropScale), subset: int(p, 'subset') ?? null,
+      crop_scale: new PyFloat(cropScale), subset: int(p, 'subset') ?? null, auto_augment: autoAug, color_jitter: new PyFloat(colorJit),
     });
   }
   let start = { epoch: 0, step: 0 };
@@ -307,7 +315,7 @@ export async function train(argv: string[]): Promise<void> {
         await writeFileAtomic(plotPath, new TextEncoder().encode(svg));
       }
     },
-  });
+  }).finally(() => (source as { close?: () => Promise<void> }).close?.());
   await flushLog();
   process.off('SIGINT', onSigint);
   opt.zeroGrad();

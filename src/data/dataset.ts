@@ -179,3 +179,20 @@ function stratifiedSplit(d: Dataset, frac: number, seed: number): { trainIdx: In
   }
   return { trainIdx: Int32Array.from(train.sort((a, b) => a - b)), valIdx: Int32Array.from(val.sort((a, b) => a - b)) };
 }
+
+export interface OpenOptions {
+  valFraction?: number;
+  seed?: number;
+  /** Keep n training samples, evenly spaced (a short run on a subset). */
+  subset?: number;
+}
+
+/** openData, then the training subset: the same samples wherever it is opened (a worker opens its own copy). */
+export async function openTrainingData(dir: string, o: OpenOptions = {}): Promise<{ train: Dataset; test: Dataset | null }> {
+  const data = await openData(dir, o);
+  const n = o.subset;
+  if (n === undefined || n >= data.train.length) return data;
+  const idx = Int32Array.from({ length: n }, (_, i) => Math.floor((i * data.train.length) / n));
+  const train = data.train instanceof ArrayDataset ? data.train.subset(idx) : new SubsetDataset(data.train, idx, data.train.source);
+  return { train, test: data.test };
+}

@@ -1,5 +1,6 @@
 // A data set as a training batch source: each sample augmented (random-resized crop,
-// horizontal flip, and the photometric policies when asked for) with randomness keyed by
+// horizontal flip, AutoAugment and colour jitter when asked for; options are plain data so a
+// worker can receive them) with randomness keyed by
 // (seed, micro-batch, position), then normalised to CHW float32, grayscale replicated to RGB.
 
 import { ArgumentError } from '../errors.js';
@@ -7,6 +8,7 @@ import { normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '..
 import type { Batch, BatchSource } from '../train/trainer.js';
 import { hash32, Rng } from '../util/random.js';
 import { hflip, randomResizedCrop } from './augment.js';
+import { autoAugment, colorJitter } from './autoaugment.js';
 import type { Dataset } from './dataset.js';
 
 export interface AugmentOptions {
@@ -20,8 +22,10 @@ export interface AugmentOptions {
   mean: readonly number[];
   std: readonly number[];
   seed?: number;
-  /** Extra uint8 → uint8 steps after the crop and flip (AutoAugment, colour jitter), in order. */
-  extra?: ((img: Image8, rng: Rng) => Image8)[];
+  /** torchvision's AutoAugment with the ImageNet policy, after the crop and flip. */
+  autoAugment?: boolean;
+  /** ColorJitter(b, b, b) after AutoAugment (the recipe: 0.4); 0 or absent: off. */
+  colorJitter?: number;
 }
 
 export function checkAugmentOptions(o: AugmentOptions): void {
@@ -34,7 +38,8 @@ export function augmentImage(img: Image8, rng: Rng, o: AugmentOptions): Image8 {
   let out = o.scale ? randomResizedCrop(img, rng, { size: o.size, scale: o.scale, ratio: o.ratio })
     : img.width === o.size && img.height === o.size ? img : resizeBilinear(img, o.size, o.size);
   if ((o.hflip ?? true) && rng.next() < 0.5) out = hflip(out);
-  for (const f of o.extra ?? []) out = f(out, rng);
+  if (o.autoAugment) out = autoAugment(out, rng);
+  if (o.colorJitter) out = colorJitter(out, rng, { brightness: o.colorJitter, contrast: o.colorJitter, saturation: o.colorJitter });
   return out;
 }
 
