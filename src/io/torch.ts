@@ -91,7 +91,11 @@ export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
         } else if (v instanceof PyDict) {
           const m = new Map<unknown, unknown>();
           set(m);
-          for (const [k, x] of v.map) todo.push([x, (y) => m.set(k, y), where ? `${where}.${String(k)}` : String(k)]);
+          // Keys are placed now, in order; the stack fills their values later (in reverse).
+          for (const [k, x] of v.map) {
+            m.set(k, undefined);
+            todo.push([x, (y) => m.set(k, y), where ? `${where}.${String(k)}` : String(k)]);
+          }
         } else if (Array.isArray(v) || v instanceof PyTuple) {
           const items = Array.isArray(v) ? v : v.items;
           const a = new Array<unknown>(items.length);
