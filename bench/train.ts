@@ -1,6 +1,6 @@
-// `npm run bench -- train [--rounds 3] [--runs 5] [--warmup 2] [--threads 1,2] [--no-torch] [--out file.json]`:
+// `npm run bench -- train [--arch resnest14d|cfg.json] [--configs 64/16,224/8] [--rounds 3] [--runs 5] [--warmup 2] [--threads 1,2] [--no-torch] [--out file.json]`:
 // a whole training step (forward in train mode, label-smoothed cross-entropy, backward, Nesterov
-// SGD with the recipe's groups) of resnest14d at 64×64 batch 16 and at 224×224 batch 8, ours
+// SGD with the recipe's groups) of resnest14d (or --arch) at 64×64 batch 16 and at 224×224 batch 8 (or --configs size/batch,…), ours
 // (`resnest bench --train` on wasm) against PyTorch CPU (bench/torch_train_step.py, Debian's
 // python3-torch) with the same threads, each in a fresh process, the two interleaved round
 // by round; each row reports the median over rounds of each run's median step.
@@ -11,13 +11,13 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, int, flag, str } from '../src/cli/args.js';
-import { zooEntry } from '../src/models/resnest/zoo.js';
+import { configOf, type ZooEntry } from '../src/models/resnest/zoo.js';
+import { resolveArch } from '../src/node.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(root, 'dist', 'cli.js');
 const PY = '/usr/bin/python3';
-const ARCH = 'resnest14d';
-const CONFIGS = [{ size: 64, batch: 16 }, { size: 224, batch: 8 }];
+const DEFAULT_CONFIGS = '64/16,224/8';
 
 interface Step {
   median_ms: number;
@@ -25,11 +25,10 @@ interface Step {
   peak_rss_mb: number;
 }
 
-/** The seed's keyword arguments of a zoo entry (what the PyTorch side builds). */
-function seedKwargs(name: string): Record<string, unknown> {
-  const o = zooEntry(name).options as Record<string, unknown>;
-  const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [snake(k), v]));
+/** The seed's keyword arguments of an architecture (what the PyTorch side builds), without layers. */
+function seedKwargs(e: ZooEntry): Record<string, unknown> {
+  const { layers: _l, ...kw } = configOf(e, e.options.numClasses ?? 1000);
+  return kw;
 }
 
 function run(cmd: string, args: string[]): Step | string {
@@ -44,14 +43,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 export async function main(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     rounds: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-    'no-torch': { type: 'boolean' }, out: { type: 'string' },
+    'no-torch': { type: 'boolean' }, out: { type: 'string' }, arch: { type: 'string' }, configs: { type: 'string' },
+  });
+  const ARCH = str(p, 'arch') ?? 'resnest14d';
+  const entry = await resolveArch(ARCH);
+  const CONFIGS = (str(p, 'configs') ?? DEFAULT_CONFIGS).split(',').map((c) => {
+    const [size, batch] = c.split('/').map(Number);
+    if (!Number.isInteger(size) || !Number.isInteger(batch)) throw new Error(`--configs: size/batch pairs, got '${c}'`);
+    return { size: size!, batch: batch! };
   });
   const rounds = int(p, 'rounds') ?? 3, runs = int(p, 'runs') ?? 5, warmup = int(p, 'warmup', 0) ?? 2;
   const threads = (str(p, 'threads') ?? '1,2').split(',').map(Number);
   const torch = !flag(p, 'no-torch') && existsSync(PY) && spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
   if (!torch && !flag(p, 'no-torch')) console.log('PyTorch not found (apt-get install -y python3-torch): ours only');
-  const kwargs = JSON.stringify(seedKwargs(ARCH));
-  const layers = zooEntry(ARCH).layers.join(',');
+  const kwargs = JSON.stringify(seedKwargs(entry));
+  const layers = entry.layers.join(',');
   const rows: { size: number; batch: number; threads: number; ours: Step[]; torch: Step[] }[] = [];
   for (const c of CONFIGS) for (const t of threads) rows.push({ ...c, threads: t, ours: [], torch: [] });
 
