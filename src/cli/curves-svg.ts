@@ -37,7 +37,10 @@ export function curvesSvg(c: Curves): string {
   const yLoss = (v: number) => PAD.top + ph * (1 - (v - lossMin) / (lossMax - lossMin || 1));
   const lrMax = Math.max(1e-12, ...c.lrs);
   const yRight = (v: number) => PAD.top + ph * (1 - v); // lr / lrMax and accuracy share [0, 1]
-  const path = (ys: number[], y: (v: number) => number) => ys.map((v, i) => `${i ? 'L' : 'M'}${f(x(i))},${f(y(v))}`).join('');
+  // At most ~1000 points per curve: a long run's file stays small, and a pixel holds no more.
+  const every = Math.max(1, Math.ceil(n / 1000));
+  const path = (ys: number[], y: (v: number) => number) =>
+    ys.map((v, i) => (i % every === 0 || i === ys.length - 1 ? `${i ? 'L' : 'M'}${f(x(i))},${f(y(v))}` : '')).join('');
   const smooth = movingAverage(c.losses, Math.max(1, Math.round(c.stepsPerEpoch / 10)));
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
@@ -46,8 +49,8 @@ export function curvesSvg(c: Curves): string {
   // Axes and grid: epochs along x.
   parts.push(`<rect x="${PAD.left}" y="${PAD.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   const epochs = Math.ceil(c.losses.length / Math.max(1, c.stepsPerEpoch));
-  const every = Math.max(1, Math.ceil(epochs / 15));
-  for (let e = 0; e <= epochs; e += every) {
+  const tick = Math.max(1, Math.ceil(epochs / 15));
+  for (let e = 0; e <= epochs; e += tick) {
     const xe = x(Math.min(n - 1, e * c.stepsPerEpoch));
     parts.push(`<line x1="${f(xe)}" y1="${PAD.top}" x2="${f(xe)}" y2="${PAD.top + ph}" stroke="#eee"/>`);
     parts.push(`<text x="${f(xe)}" y="${PAD.top + ph + 14}" text-anchor="middle" fill="#555">${e}</text>`);
