@@ -13,8 +13,14 @@ trap 'rm -rf "$T"' EXIT
 FLAGS="--arch scripts/default-arch.json --data $DATA --subset 2048 --epochs 3 --batch-size 64 --base-lr 0.1 --momentum 0.9 --nesterov
   --weight-decay 5e-4 --no-bias-decay --label-smoothing 0.1 --lr-schedule cosine --warmup-epochs 1 --crop-scale 0.6 --seed 1 --threads 2"
 node dist/cli.js train $FLAGS --checkpoint-dir "$T/ours" --until-epoch 1 --save "$T/never.pth"
-/usr/bin/python3 -m torch.distributed.run --standalone --nproc_per_node 2 scripts/train_ddp.py \
-  --resume "$T/ours/last.pth" --data "$DATA" --checkpoint-dir "$T/torch" --until-epoch 2
+# Two processes as torchrun would start them (Debian's torchrun 1.13 fails on Python 3.11 in its
+# log redirection, so the environment it sets is set here).
+for RANK in 1 0; do
+  RANK=$RANK LOCAL_RANK=$RANK WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29531 \
+    /usr/bin/python3 scripts/train_ddp.py --resume "$T/ours/last.pth" --data "$DATA" \
+    --checkpoint-dir "$T/torch" --until-epoch 2 &
+done
+wait
 node dist/cli.js train $FLAGS --checkpoint-dir "$T/ours" --resume "$T/torch/last.pth" --save "$T/final.pth"
 /usr/bin/python3 - "$T/final.pth" "$T/ours/last.pth" "$DATA" <<'PY'
 import gzip, json, os, sys, numpy as np, torch
