@@ -6,8 +6,8 @@ Run with /usr/bin/python3 (Debian's torch 1.13 + torchvision 0.14 + PIL 9.4).
 
 Every op of torchvision.transforms.autoaugment._apply_op is applied to PIL images at several
 magnitudes (both signs of the signed ops, the ends of the ImageNet policy's magnitude table),
-plus ColorJitter's functional adjustments at fixed factors. The test must reproduce each
-output exactly.
+plus ColorJitter's functional adjustments at fixed factors, plus RandomResizedCrop's pixels for
+given boxes (F.resized_crop). The test must reproduce each output exactly.
 
 * augment.bin.gz: every input and output image as uint8 H×W×C, concatenated, gzipped.
   Outputs equal to an image already stored (identities, repeats) point at the earlier copy.
@@ -164,9 +164,19 @@ def main():
     for m in (90.0, -90.0, 180.0, 30.0):
         add('Rotate', 'square', _apply_op(sq.copy(), 'Rotate', m, interpolation=InterpolationMode.NEAREST, fill=None), m)
 
+    # RandomResizedCrop's pixels for given boxes: F.resized_crop (crop, then PIL's bilinear
+    # resize to size × size); the box sampling itself draws from torch's generator, not compared.
+    resized_crops = []
+    for image in ('rgb', 'gray'):
+        pil = to_pil(images[image])
+        h, w = images[image].shape[:2]
+        for (top, left, bh, bw, size) in ((1, 2, 7, 9, 16), (0, 0, h, w, 8), (3, 4, 5, 6, 28), (2, 1, 6, 6, 5)):
+            out = from_pil(F.resized_crop(pil.copy(), top, left, bh, bw, [size, size], InterpolationMode.BILINEAR))
+            resized_crops.append([image, top, left, bh, bw, size, store(out)])
+
     signed = sorted(op for op, (_, sg) in aa._augmentation_space(10, (1, 1)).items() if sg)
     policy = [[[op, p, m] for (op, p, m) in sub] for sub in aa.policies]
-    meta = {'images': meta_images, 'cases': cases, 'spaces': spaces, 'signed': signed, 'imagenet_policy': policy,
+    meta = {'images': meta_images, 'cases': cases, 'resized_crops': resized_crops, 'spaces': spaces, 'signed': signed, 'imagenet_policy': policy,
             'versions': {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'PIL': Image.__version__}}
     with open(os.path.join(OUT, 'augment.json'), 'w') as f:
         json.dump(meta, f, separators=(',', ':'))

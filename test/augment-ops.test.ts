@@ -14,6 +14,8 @@ import {
   augmentationSpace, autoAugment, colorJitter, type OpName,
 } from '../src/data/autoaugment.js';
 import { Rng } from '../src/util/random.js';
+import { cropImage } from '../src/data/augment.js';
+import { resizeBilinear } from '../src/io/image/preprocess.js';
 import { FIXTURES } from './helpers/fixtures.js';
 
 const dir = join(FIXTURES, 'augment');
@@ -24,6 +26,8 @@ const meta = JSON.parse(readFileSync(join(dir, 'augment.json'), 'utf8')) as {
   spaces: Record<string, Record<string, number[] | number>>;
   signed: string[];
   imagenet_policy: [string, number, number | null][][];
+  /** [image, top, left, height, width, size, offset]: F.resized_crop's output. */
+  resized_crops: [string, number, number, number, number, number, number][];
 };
 const blob = new Uint8Array(gunzipSync(readFileSync(join(dir, 'augment.bin.gz'))));
 const images = new Map<string, Image8>(meta.images.map((m) => [m.name, {
@@ -36,6 +40,17 @@ const ADJUST: Record<string, (img: Image8, factor: number) => Image8> = {
   adjust_brightness: adjustBrightness, adjust_contrast: adjustContrast,
   adjust_saturation: adjustSaturation, adjust_hue: adjustHue,
 };
+
+test("RandomResizedCrop's pixels for a box equal torchvision's F.resized_crop (PIL bilinear)", () => {
+  assert.ok(meta.resized_crops.length >= 8);
+  for (const [name, top, left, height, width, size, offset] of meta.resized_crops) {
+    const img = image(name);
+    const out = resizeBilinear(cropImage(img, { top, left, height, width }), size, size);
+    const want = blob.subarray(offset, offset + size * size * img.channels);
+    assert.is(out.data.length, want.length);
+    assert.ok(out.data.every((v, i) => v === want[i]), `${name} box ${width}×${height} at (${left}, ${top}) → ${size}`);
+  }
+});
 
 test('every op matches torchvision _apply_op / F.adjust_* on PIL exactly', () => {
   const maxDiff = new Map<string, number>();

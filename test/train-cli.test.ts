@@ -58,7 +58,7 @@ for (const backend of ['js', 'wasm']) {
     const out = join(dir, `out-${backend}.pth`);
     const r = await runCli(recipe(out, backend));
     assert.is(r.code, 0, r.stderr);
-    const losses = [...r.stderr.matchAll(/loss (\d+\.\d+)/g)].map((m) => Number(m[1]));
+    const losses = [...r.stderr.matchAll(/step \d+\/\d+  loss (\d+\.\d+)/g)].map((m) => Number(m[1]));
     assert.equal(losses.length, fx.losses.length, r.stderr);
     losses.forEach((l, i) => assert.ok(Math.abs(l - fx.losses[i]!) < 2e-4 * Math.abs(fx.losses[i]!), `loss ${i}: ${l} vs ${fx.losses[i]}`));
     const sd = loadTorch(new Uint8Array(readFileSync(out)), out);
