@@ -77,6 +77,15 @@ export function int(p: Parsed, key: string, min = 1): number | undefined {
   return n;
 }
 
+/** A number option ≥ min, or dflt when absent. */
+export function num(p: Parsed, key: string, dflt: number, min = 0): number {
+  const v = str(p, key);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new ArgumentError(`--${key} must be a number ≥ ${min}, got '${v}'`);
+  return n;
+}
+
 export function flag(p: Parsed, key: string): boolean {
   return p.values.has(key);
 }

@@ -5,7 +5,7 @@
 import { ArgumentError } from '../errors.js';
 import { openData } from '../data/dataset.js';
 import { evaluate } from '../train/evaluate.js';
-import { flag, parseArgs, required, str } from './args.js';
+import { flag, int, num, parseArgs, required, str } from './args.js';
 import { MODEL_OPTIONS, resolveModel } from './model.js';
 
 export const EVAL_USAGE = 'resnest eval --data <dir> [--arch <name|cfg.json> (--weights W | --pretrained)] [--val-split F] [--seed N] [--batch-size B] [--backend B] [--threads N] [--json]';
@@ -14,9 +14,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, data: { type: 'string' }, json: { type: 'boolean' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' } });
   if (p.positionals.length) throw new ArgumentError(`eval: unexpected argument '${p.positionals[0]}' (usage: ${EVAL_USAGE})`);
   const dir = required(p, 'data', 'eval');
-  const val = Number(str(p, 'val-split') ?? 0), seed = Number(str(p, 'seed') ?? 0), bs = Number(str(p, 'batch-size') ?? 100);
-  if (!(val >= 0 && val < 1)) throw new ArgumentError(`--val-split must be in [0, 1), got '${str(p, 'val-split')}'`);
-  if (!Number.isInteger(bs) || bs < 1) throw new ArgumentError(`--batch-size must be a positive integer, got '${str(p, 'batch-size')}'`);
+  const val = num(p, 'val-split', 0), seed = int(p, 'seed', 0) ?? 0, bs = int(p, 'batch-size') ?? 100;
+  if (val >= 1) throw new ArgumentError(`--val-split must be in [0, 1), got '${str(p, 'val-split')}'`);
   const data = await openData(dir, { valFraction: val, seed });
   // An image folder without a split is evaluated whole.
   const ds = data.test ?? data.train;

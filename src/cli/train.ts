@@ -22,7 +22,7 @@ import { loadModel, loadWeightsFile, pretrainedStateDict } from '../node.js';
 import { evaluate, type Preprocessing } from '../train/evaluate.js';
 import { arraySource, makeOptimizer, stepsPerEpoch, trainLoop, type BatchSource, type TrainOptions } from '../train/trainer.js';
 import { scaledLr } from '../train/schedule.js';
-import { flag, int, parseArgs, required, str } from './args.js';
+import { flag, int, num, parseArgs, required, str } from './args.js';
 import { archFromArgs } from './model.js';
 import { curvesSvg } from './curves-svg.js';
 import { Progress } from './progress.js';
@@ -32,14 +32,6 @@ export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W | 
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
   + '[--dropblock-prob P] [--final-drop P] [--size S] [--resize R] [--crop-scale LO] [--auto-augment] [--color-jitter J] [--mean M] [--std S] [--subset N] [--val-split F] [--workers 0|1] [--half] '
   + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth';
-
-function num(p: ReturnType<typeof parseArgs>, key: string, dflt: number, min = 0): number {
-  const v = str(p, key);
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new ArgumentError(`--${key} must be a number ≥ ${min}, got '${v}'`);
-  return n;
-}
 
 /** --mean/--std: one number (every channel) or three, comma-separated. */
 function triple(p: ReturnType<typeof parseArgs>, key: string): number[] | undefined {
@@ -315,7 +307,7 @@ export async function train(argv: string[]): Promise<void> {
         await writeFileAtomic(plotPath, new TextEncoder().encode(svg));
       }
     },
-  }).finally(() => (source as { close?: () => Promise<void> }).close?.());
+  }).finally(() => source.close?.());
   await flushLog();
   process.off('SIGINT', onSigint);
   opt.zeroGrad();

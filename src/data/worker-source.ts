@@ -15,11 +15,7 @@ class WorkerError extends BaseWorkerError {
   }
 }
 
-export interface WorkerSource extends BatchSource {
-  close(): Promise<void>;
-}
-
-export async function workerSource(dir: string, open: OpenOptions, augment: AugmentOptions): Promise<WorkerSource> {
+export async function workerSource(dir: string, open: OpenOptions, augment: AugmentOptions): Promise<BatchSource> {
   const pending = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
   const worker = new Worker(new URL('./augment-worker.js', import.meta.url), { workerData: { dir, open, augment } });
   // Referenced only while a batch is awaited: an idle worker never keeps the process alive (an error exit, say).

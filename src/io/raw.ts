@@ -42,6 +42,10 @@ function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+/** Whether a value (from a pickle, a checkpoint) is a RawTensor. */
+export const isRawTensor = (v: unknown): v is RawTensor =>
+  typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v && ArrayBuffer.isView((v as RawTensor).data);
+
 /** float32 → IEEE half with round-to-nearest-even (as torch's .half()), overflow to ±Inf. */
 export function floatToHalf(v: number): number {
   const f = new Float32Array([v]), u = new Uint32Array(f.buffer)[0]!;

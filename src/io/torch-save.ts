@@ -7,7 +7,7 @@
 
 import { NotSupportedError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
-import type { RawDType, RawTensor, StateDict } from './raw.js';
+import { isRawTensor, type RawDType, type RawTensor, type StateDict } from './raw.js';
 
 const STORAGE: Partial<Record<RawDType, string>> = {
   float32: 'FloatStorage', float64: 'DoubleStorage', float16: 'HalfStorage', bfloat16: 'BFloat16Storage',
@@ -65,8 +65,6 @@ export class PyTupleValue {
   constructor(readonly items: PyValue[]) {}
 }
 
-const isTensor = (v: unknown): v is RawTensor =>
-  typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && 'data' in v && ArrayBuffer.isView((v as RawTensor).data);
 
 function pickleValue(root: PyValue, storages: RawTensor[]): Uint8Array {
   const p = new Bytes();
@@ -137,7 +135,7 @@ function pickleValue(root: PyValue, storages: RawTensor[]): Uint8Array {
     } else if (typeof v === 'string') str(v);
     else if (v instanceof PyFloat) float(v.value);
     else if (v instanceof PyTupleValue) tuple(v.items.map((x, i) => () => value(x, `${where}[${i}]`)));
-    else if (isTensor(v)) tensor(v, where);
+    else if (isRawTensor(v)) tensor(v, where);
     else if (Array.isArray(v)) {
       p.push([OP.EMPTY_LIST]);
       if (v.length) {
@@ -148,7 +146,7 @@ function pickleValue(root: PyValue, storages: RawTensor[]): Uint8Array {
     } else {
       const entries = v instanceof Map ? [...v] : Object.entries(v);
       // A Map of tensors is a state dict: torch.save writes those as OrderedDicts.
-      if (v instanceof Map && entries.length && entries.every(([, x]) => isTensor(x))) {
+      if (v instanceof Map && entries.length && entries.every(([, x]) => isRawTensor(x))) {
         global('collections', 'OrderedDict');
         p.push([OP.EMPTY_TUPLE, OP.REDUCE]);
       } else p.push([OP.EMPTY_DICT]);

@@ -11,7 +11,7 @@
 import { FormatError } from '../errors.js';
 import { loadTorchObject } from '../io/torch.js';
 import { saveTorchObject, type PyValue } from '../io/torch-save.js';
-import type { RawTensor, StateDict } from '../io/raw.js';
+import { isRawTensor, type RawTensor, type StateDict } from '../io/raw.js';
 import type { Module } from '../nn/module.js';
 import type { AdamW, OptimizerState, SGD } from './optim.js';
 
@@ -33,7 +33,6 @@ export async function checkpointBytes(model: Module, opt: SGD | AdamW, at: { epo
 }
 
 const isMap = (v: unknown): v is Map<unknown, unknown> => v instanceof Map;
-const isTensor = (v: unknown): v is RawTensor => typeof v === 'object' && v !== null && 'dtype' in v && 'data' in v;
 
 /** Reads a checkpoint written by checkpointBytes or by scripts/train_ddp.py; every field is checked. */
 export function readCheckpoint(bytes: Uint8Array, file: string): TrainingCheckpoint {
@@ -44,7 +43,7 @@ export function readCheckpoint(bytes: Uint8Array, file: string): TrainingCheckpo
   if (!isMap(root)) return fail('not a dict');
   for (const k of ['model', 'optimizer', 'epoch', 'step']) if (!root.has(k)) fail(`no '${k}' entry (has ${[...root.keys()].map(String).join(', ')})`);
   const model = root.get('model');
-  if (!isMap(model) || ![...model.values()].every(isTensor)) return fail("'model' is not a state dict of tensors");
+  if (!isMap(model) || ![...model.values()].every(isRawTensor)) return fail("'model' is not a state dict of tensors");
   const opt = root.get('optimizer');
   if (!isMap(opt) || !isMap(opt.get('state')) || !Array.isArray(opt.get('param_groups'))) return fail("'optimizer' is not a torch.optim state_dict (state, param_groups)");
   const state = new Map<number, Record<string, RawTensor>>();
@@ -53,7 +52,7 @@ export function readCheckpoint(bytes: Uint8Array, file: string): TrainingCheckpo
     const entry: Record<string, RawTensor> = {};
     for (const [name, t] of v) {
       if (t === null) continue; // torch writes momentum_buffer None for parameters that never had a gradient
-      if (typeof name !== 'string' || !isTensor(t)) return fail(`optimizer state ${k}.${String(name)} is not a tensor`);
+      if (typeof name !== 'string' || !isRawTensor(t)) return fail(`optimizer state ${k}.${String(name)} is not a tensor`);
       entry[name] = t;
     }
     state.set(k, entry);

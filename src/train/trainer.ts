@@ -81,6 +81,8 @@ export interface BatchSource {
   /** [C, H, W] of one sample as the model receives it. */
   readonly sampleShape: readonly [number, number, number];
   batch(indices: Int32Array, key: number): Batch | Promise<Batch>;
+  /** Releases what the source holds (a worker). */
+  close?(): Promise<void>;
 }
 
 export interface StepInfo {
@@ -240,16 +242,11 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
   // The caller put the model in training mode (and froze what it wanted frozen).
   if (!model.training) throw new ArgumentError('trainLoop: call model.train() first');
   const losses: number[] = [], epochLosses: number[] = [];
-  // Every micro-batch of the run, in order: its epoch, step, piece and sample indices.
-  const orders = new Map<number, Int32Array>();
+  // The prefetch asks for the next epoch's first batch before this epoch ends: one order cached.
+  let cached: { epoch: number; order: Int32Array } = { epoch: -1, order: new Int32Array(0) };
   const orderOf = (epoch: number) => {
-    let ord = orders.get(epoch);
-    if (!ord) {
-      orders.clear();
-      ord = o.shuffle ?? true ? epochOrder(n, seed, epoch) : Int32Array.from({ length: n }, (_, i) => i);
-      orders.set(epoch, ord);
-    }
-    return ord;
+    if (cached.epoch !== epoch) cached = { epoch, order: o.shuffle ?? true ? epochOrder(n, seed, epoch) : Int32Array.from({ length: n }, (_, i) => i) };
+    return cached.order;
   };
   const piecesOf = (s: number) => Math.ceil((Math.min(n, (s + 1) * perStep) - s * perStep) / o.batchSize);
   const ask = (epoch: number, s: number, m: number) => {
