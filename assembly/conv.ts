@@ -5,14 +5,15 @@
 // panels of NR = 8 columns; a 4×8 register-blocked micro-kernel streams four weight rows
 // (read in place: OIHW rows are already the GEMM's A rows) against a panel. Stride, padding
 // and dilation are resolved while packing; groups index into X and W without copies. The
-// epilogue (bias, residual, activation) runs on the last K block, before the store.
+// epilogue (rectify factor, bias, residual, activation) runs on the last K block, before
+// the store.
 
 import { claim } from './tasks';
 import { micro, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
 
-/** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, and two 4 × 8 tiles. */
-export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4;
+/** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, two 4 × 8 tiles and a row of 8 factors. */
+export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4 + NR * 4;
 
 /**
  * Packs rows [k0, k0+kc) × columns [j0, j0+jn) of the virtual im2col matrix of one group
@@ -147,7 +148,8 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const dh = load<i32>(args, 64), dw = load<i32>(args, 68), groups = load<i32>(args, 72);
   const oh = load<i32>(args, 76), ow = load<i32>(args, 80), act = load<i32>(args, 84);
   const scratch = <usize>load<i32>(args, 88) + <usize>(tid * load<i32>(args, 92));
-  const tileC = scratch + <usize>(KC * NC) * 4, tileR = tileC + <usize>(4 * NR) * 4;
+  const tileC = scratch + <usize>(KC * NC) * 4, tileR = tileC + <usize>(4 * NR) * 4, tileF = tileR + <usize>(4 * NR) * 4;
+  const fac = <usize>load<i32>(args, 100);
 
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
@@ -208,12 +210,18 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
           const bp = scratch + <usize>(jp * kc) * 4;
           if (q + cols <= P) {
             const at = <usize>((b * o + oc) * P + q) * 4;
-            micro(kc, a, <usize>K * 4, rows, bp, out + at, ldc, cols, k0 > 0, last, bRow, res ? res + at : 0, act);
+            micro(kc, a, <usize>K * 4, rows, bp, out + at, ldc, cols, k0 > 0, last, bRow, res ? res + at : 0, act,
+              fac ? fac + <usize>q * 4 : 0);
           } else {
             const j = j0 + jp;
             if (k0 > 0) tileCopy(tileC, out, o, P, oc, j, rows, cols, true);
             if (last && res) tileCopy(tileR, res, o, P, oc, j, rows, cols, true);
-            micro(kc, a, <usize>K * 4, rows, bp, tileC, NR * 4, cols, k0 > 0, last, bRow, last && res ? tileR : 0, act);
+            if (last && fac) {
+              // The panel's pixels wrap from one image into the next: gather their factors.
+              for (let t = 0, qq = q; t < cols; t++, qq = qq + 1 == P ? 0 : qq + 1) store<f32>(tileF + <usize>t * 4, load<f32>(fac + <usize>qq * 4));
+            }
+            micro(kc, a, <usize>K * 4, rows, bp, tileC, NR * 4, cols, k0 > 0, last, bRow, last && res ? tileR : 0, act,
+              last && fac ? tileF : 0);
             tileCopy(tileC, out, o, P, oc, j, rows, cols, false);
           }
           q += cols;

@@ -44,12 +44,13 @@ export const NC: i32 = 256;
  * C[rows × cols] (+)= A[rows × kc] · B[kc × 8]. A rows are read in place, `lda` bytes apart
  * (OIHW weights are already the GEMM's A rows: no packing, which matters for deep layers
  * whose few pixels could not amortise it); B is a packed panel (8 floats per k); C rows are
- * `ldc` bytes apart. On the last K block the epilogue adds bias[row] and residual (same
- * layout as C) and applies act. One k step per iteration: V8 hoists every load of an
- * unrolled body and then spills accumulators.
+ * `ldc` bytes apart. On the last K block the epilogue multiplies by fac[col] (a rectified
+ * conv's factor for the panel's pixels, if given), adds bias[row] and residual (same layout
+ * as C) and applies act. One k step per iteration: V8 hoists every load of an unrolled body
+ * and then spills accumulators.
  */
 export function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usize, ldc: usize, cols: i32,
-  accumulate: bool, last: bool, bias: usize, res: usize, act: i32): void {
+  accumulate: bool, last: bool, bias: usize, res: usize, act: i32, fac: usize = 0): void {
   // Rows past the edge re-read the last valid row; their results are never stored.
   const a1 = rows > 1 ? a + lda : a;
   const a2 = rows > 2 ? a1 + lda : a1;
@@ -77,6 +78,13 @@ export function micro(kc: i32, a: usize, lda: usize, rows: i32, b: usize, c: usi
     if (rows > 3) { c30 = f32x4.add(c30, loadRow(c + 3 * ldc, cols, 0)); c31 = f32x4.add(c31, loadRow(c + 3 * ldc, cols, 1)); }
   }
   if (last) {
+    if (fac) {
+      const f0 = loadRow(fac, cols, 0), f1 = loadRow(fac, cols, 1);
+      c00 = f32x4.mul(c00, f0); c01 = f32x4.mul(c01, f1);
+      c10 = f32x4.mul(c10, f0); c11 = f32x4.mul(c11, f1);
+      c20 = f32x4.mul(c20, f0); c21 = f32x4.mul(c21, f1);
+      c30 = f32x4.mul(c30, f0); c31 = f32x4.mul(c31, f1);
+    }
     const zero = f32x4.splat(0);
     const hasRes = res != 0;
     c00 = finish(c00, bias ? load<f32>(bias) : 0, hasRes ? loadRow(res, cols, 0) : zero, act);

@@ -192,7 +192,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const ph = arg(args, 14), pw = arg(args, 15), groups = arg(args, 18), oh = arg(args, 19), ow = arg(args, 20);
   const act = arg(args, 21);
   const scratch = <usize>arg(args, 22) + <usize>(tid * arg(args, 23));
-  const u = <usize>arg(args, 24);
+  const u = <usize>arg(args, 24), fac = <usize>arg(args, 25);
   const cg = c / groups, og = o / groups;
   const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
   // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
@@ -233,7 +233,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         }
       }
     }
-    // Y = Aᵀ M A per (channel, tile), then bias, residual, activation.
+    // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation.
     const xiStride = <usize>(OC * panels * NR) * 4;
     for (let r = 0; r < on; r++) {
       const oc = g * og + o0 + r;
@@ -246,11 +246,12 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         const plane = <usize>((b * o + oc) * oh * ow);
         const ty = t / tilesX, tx = t - ty * tilesX;
         if (j + 4 <= tn && tx + 4 <= tilesX && ty * 2 + 2 <= oh && tx * 2 + 8 <= ow) {
-          outputs4(mp, xiStride, out, res, plane + <usize>(ty * 2 * ow + tx * 2), <usize>ow, bv, act);
+          const pix = <usize>(ty * 2 * ow + tx * 2);
+          outputs4(mp, xiStride, out, res, plane + pix, <usize>ow, fac ? fac + pix * 4 : 0, bv, act);
           j += 4;
           continue;
         }
-        output1(mp, xiStride, out, res, plane, ow, oh, ty * 2, tx * 2, bv, act);
+        output1(mp, xiStride, out, res, fac, plane, ow, oh, ty * 2, tx * 2, bv, act);
         j++;
       }
     }
@@ -261,8 +262,8 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   return v128.load(mp + <usize>xi * xiStride);
 }
 
-/** Four tiles of one row, one per lane: two output rows of 8 contiguous pixels. */
-@inline function outputs4(mp: usize, xiStride: usize, out: usize, res: usize, at: usize, ow: usize, bias: f32, act: i32): void {
+/** Four tiles of one row, one per lane: two output rows of 8 contiguous pixels (factors from fac, if given). */
+@inline function outputs4(mp: usize, xiStride: usize, out: usize, res: usize, at: usize, ow: usize, fac: usize, bias: f32, act: i32): void {
   // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3, per column.
   const a0 = f32x4.add(f32x4.add(mload(mp, xiStride, 0), mload(mp, xiStride, 4)), mload(mp, xiStride, 8));
   const a1 = f32x4.add(f32x4.add(mload(mp, xiStride, 1), mload(mp, xiStride, 5)), mload(mp, xiStride, 9));
@@ -272,16 +273,22 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const b1 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 5), mload(mp, xiStride, 9)), mload(mp, xiStride, 13));
   const b2 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 6), mload(mp, xiStride, 10)), mload(mp, xiStride, 14));
   const b3 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 7), mload(mp, xiStride, 11)), mload(mp, xiStride, 15));
-  const bv = f32x4.splat(bias);
   // ... · A: columns c0 + c1 + c2 (left pixel) and c1 − c2 − c3 (right pixel) of each tile.
-  const l0 = f32x4.add(f32x4.add(f32x4.add(a0, a1), a2), bv), r0 = f32x4.add(f32x4.sub(f32x4.sub(a1, a2), a3), bv);
-  const l1 = f32x4.add(f32x4.add(f32x4.add(b0, b1), b2), bv), r1 = f32x4.add(f32x4.sub(f32x4.sub(b1, b2), b3), bv);
-  storePixels(out, res, at * 4, v128.shuffle<f32>(l0, r0, 0, 4, 1, 5), v128.shuffle<f32>(l0, r0, 2, 6, 3, 7), act);
-  storePixels(out, res, (at + ow) * 4, v128.shuffle<f32>(l1, r1, 0, 4, 1, 5), v128.shuffle<f32>(l1, r1, 2, 6, 3, 7), act);
+  const l0 = f32x4.add(f32x4.add(a0, a1), a2), r0 = f32x4.sub(f32x4.sub(a1, a2), a3);
+  const l1 = f32x4.add(f32x4.add(b0, b1), b2), r1 = f32x4.sub(f32x4.sub(b1, b2), b3);
+  storePixels(out, res, at * 4, fac, v128.shuffle<f32>(l0, r0, 0, 4, 1, 5), v128.shuffle<f32>(l0, r0, 2, 6, 3, 7), bias, act);
+  storePixels(out, res, (at + ow) * 4, fac ? fac + ow * 4 : 0, v128.shuffle<f32>(l1, r1, 0, 4, 1, 5), v128.shuffle<f32>(l1, r1, 2, 6, 3, 7), bias, act);
 }
 
-@inline function storePixels(out: usize, res: usize, i: usize, lo: v128, hi: v128, act: i32): void {
+@inline function storePixels(out: usize, res: usize, i: usize, fac: usize, lo: v128, hi: v128, bias: f32, act: i32): void {
   let a = lo, b = hi;
+  if (fac) {
+    a = f32x4.mul(a, v128.load(fac));
+    b = f32x4.mul(b, v128.load(fac, 16));
+  }
+  const bv = f32x4.splat(bias);
+  a = f32x4.add(a, bv);
+  b = f32x4.add(b, bv);
   if (res) {
     a = f32x4.add(a, v128.load(res + i));
     b = f32x4.add(b, v128.load(res + i, 16));
@@ -298,23 +305,26 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
 }
 
 /** One tile at any position (odd output sizes clip its right column or bottom row). */
-function output1(mp: usize, xiStride: usize, out: usize, res: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, bv: f32, act: i32): void {
+function output1(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, bv: f32, act: i32): void {
   const m00 = load<f32>(mp), m01 = load<f32>(mp + xiStride), m02 = load<f32>(mp + 2 * xiStride), m03 = load<f32>(mp + 3 * xiStride);
   const m10 = load<f32>(mp + 4 * xiStride), m11 = load<f32>(mp + 5 * xiStride), m12 = load<f32>(mp + 6 * xiStride), m13 = load<f32>(mp + 7 * xiStride);
   const m20 = load<f32>(mp + 8 * xiStride), m21 = load<f32>(mp + 9 * xiStride), m22 = load<f32>(mp + 10 * xiStride), m23 = load<f32>(mp + 11 * xiStride);
   const m30 = load<f32>(mp + 12 * xiStride), m31 = load<f32>(mp + 13 * xiStride), m32 = load<f32>(mp + 14 * xiStride), m33 = load<f32>(mp + 15 * xiStride);
   const a0 = m00 + m10 + m20, a1 = m01 + m11 + m21, a2 = m02 + m12 + m22, a3 = m03 + m13 + m23;
   const b0 = m10 - m20 - m30, b1 = m11 - m21 - m31, b2 = m12 - m22 - m32, b3 = m13 - m23 - m33;
-  emit(out, res, plane, ow, oh, y, x, a0 + a1 + a2 + bv, act);
-  emit(out, res, plane, ow, oh, y, x + 1, a1 - a2 - a3 + bv, act);
-  emit(out, res, plane, ow, oh, y + 1, x, b0 + b1 + b2 + bv, act);
-  emit(out, res, plane, ow, oh, y + 1, x + 1, b1 - b2 - b3 + bv, act);
+  emit(out, res, fac, plane, ow, oh, y, x, a0 + a1 + a2, bv, act);
+  emit(out, res, fac, plane, ow, oh, y, x + 1, a1 - a2 - a3, bv, act);
+  emit(out, res, fac, plane, ow, oh, y + 1, x, b0 + b1 + b2, bv, act);
+  emit(out, res, fac, plane, ow, oh, y + 1, x + 1, b1 - b2 - b3, bv, act);
 }
 
-/** One output value: + residual, activation, store — if the tile's pixel exists (odd sizes). */
-@inline function emit(out: usize, res: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, v: f32, act: i32): void {
+/** One output value: · factor, + bias, + residual, activation, store — if the tile's pixel exists (odd sizes). */
+@inline function emit(out: usize, res: usize, fac: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, v: f32, bias: f32, act: i32): void {
   if (y >= oh || x >= ow) return;
-  const i = (plane + <usize>(y * ow + x)) * 4;
+  const pix = <usize>(y * ow + x);
+  const i = (plane + pix) * 4;
+  if (fac) v *= load<f32>(fac + pix * 4);
+  v += bias;
   if (res) v += load<f32>(res + i);
   if (act == Act.Relu) { if (v <= 0) v = 0; }
   else if (act == Act.Sigmoid) v = sigmoidf(v);

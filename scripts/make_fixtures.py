@@ -122,6 +122,18 @@ NETWORKS = [
     ('r1_avdfirst_dilated', [2, 2, 2, 2], dict(FAST, radix=1, groups=1, dilated=True), [1, 3, 27, 25], None, False),
     ('tiny_odd', [1, 1, 1, 1], dict(RESNEST), [1, 3, 17, 19], None, False),
     ('batch3', [1, 1, 1, 1], dict(FAST, radix=2, groups=1), [3, 3, 21, 45], None, False),
+    # Rectified convolution (rfconv.py): the stem convs and every Bottleneck's conv2, normal and
+    # average mode, radix 0/1/2, dilation 1/2/4, deep stem on and off, odd sizes.
+    ('rfconv_r2_deep', [1, 1, 1, 1], dict(RESNEST, rectified_conv=True), [1, 3, 33, 35], 'layer3.0.conv2', False),
+    ('rfconv_avg_r2c2_dilation2', [1, 1, 1, 1], dict(RESNEST, groups=2, bottleneck_width=40, dilation=2, rectified_conv=True,
+                                                     rectify_avg=True), [2, 3, 27, 33], None, False),
+    ('rfconv_avg_r1_stem7', [1, 1, 1, 1], dict(radix=1, groups=2, bottleneck_width=32, avd=True, rectified_conv=True,
+                                               rectify_avg=True), [1, 3, 29, 27], 'layer2.0.conv2', False),
+    ('rfconv_r1_dilated', [1, 1, 1, 1], dict(FAST, radix=1, groups=4, bottleneck_width=24, dilated=True, rectified_conv=True),
+     [1, 3, 25, 31], None, False),
+    ('rfconv_r0_dilation4', [1, 1, 1, 1], dict(radix=0, deep_stem=True, stem_width=16, avg_down=True, dilation=4,
+                                               rectified_conv=True), [1, 3, 31, 29], None, False),
+    ('rfconv_avg_r0_stem7', [1, 2, 1, 1], dict(radix=0, groups=2, rectified_conv=True, rectify_avg=True), [2, 3, 35, 37], None, False),
 ]
 
 # Exact zoo configurations (the TypeScript side builds them by name).

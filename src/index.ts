@@ -15,7 +15,7 @@ export { tidy, keep } from './tensor/scope.js';
 export * as F from './ops/index.js';
 export { Module, type ForwardHook, type LoadResult } from './nn/module.js';
 export {
-  Conv2d, BatchNorm2d, ReLU, Linear, AvgPool2d, MaxPool2d, Dropout, GlobalAvgPool2d, Sequential, foldBatchNorm, convBn,
+  Conv2d, RFConv2d, BatchNorm2d, ReLU, Linear, AvgPool2d, MaxPool2d, Dropout, GlobalAvgPool2d, Sequential, foldBatchNorm, convBn,
 } from './nn/layers.js';
 export { SplAtConv2d, rSoftMax } from './models/resnest/splat.js';
 export { Bottleneck, ResNet, FEATURE_NAMES, type ResNetOptions, type ResNetFeatures } from './models/resnest/resnet.js';

@@ -11,7 +11,7 @@ import { ResNet } from '../src/models/resnest/resnet.js';
 import { SplAtConv2d } from '../src/models/resnest/splat.js';
 import { metaBackend } from '../src/backend/meta.js';
 import { initBackend } from '../src/backend/registry.js';
-import { BackendError, NotSupportedError, StateDictError, ArgumentError } from '../src/errors.js';
+import { BackendError, StateDictError, ArgumentError } from '../src/errors.js';
 import type { RawTensor } from '../src/io/raw.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
@@ -102,7 +102,6 @@ test('long key lists are abbreviated in the one-line message', () => {
 
 test('options the seed cannot run here fail clearly', () => {
   assert.throws(() => new ResNet([1, 1, 1, 1], { dropblockProb: 1.5 }, metaBackend), (e: unknown) => e instanceof ArgumentError && /drop_prob must be in \[0, 1\)/.test(String(e)));
-  assert.throws(() => new ResNet([1, 1, 1, 1], { rectifiedConv: true }, metaBackend), (e: unknown) => e instanceof NotSupportedError && /rectified/.test(String(e)));
   assert.throws(() => new ResNet([1, 1, 1, 1], { dilation: 3 }, metaBackend), (e: unknown) => e instanceof ArgumentError && /dilation size 3/.test(String(e)));
   assert.throws(() => createModel('resnest50x'), (e: unknown) => e instanceof ArgumentError && /closest: resnest50/.test(String(e)));
   const meta = createModel('resnest50', { backend: metaBackend, init: false });

@@ -130,18 +130,21 @@ const FOLDED: [string, Conv2dGeometry, Activation, boolean][] = [
   ['1×1 s2 on 7×7 maps, batch 3', geom(3, 16, 7, 7, 24, 1, 2, 0, 1), 'none', true],
   ['3×3 g2 on 7×7 maps, batch 6 (Winograd, odd tiles)', geom(6, 32, 7, 7, 64, 3, 1, 1, 2), 'relu', true],
 ];
-test('conv2d over batches of small maps (columns across images) matches js: bias, residual, activation, 1 and 2 threads', async () => {
+test('conv2d over batches of small maps (columns across images) matches js: rectify factor, bias, residual, activation, 1 and 2 threads', async () => {
   const jsb = createJsBackend() as Backend<Float32Array>;
   for (const threads of [1, 2]) {
     const wb = await createWasmBackend({ threads });
     for (const [label, g, act, withRes] of FOLDED) {
-      for (const winograd of [true, false]) {
+      for (const [winograd, withFactor] of [[true, false], [false, false], [true, true], [false, true]]) {
         await wb.configure!({ winograd });
         const cg = g.c / g.groups, nOut = g.n * g.o * g.oh * g.ow;
         const x = uniform(g.n * g.c * g.h * g.w, 1, -1, 1), w = uniform(g.o * cg * g.kh * g.kw, 2, -0.3, 0.3);
         const bias = uniform(g.o, 3, -1, 1), res = withRes ? uniform(nOut, 4, -1, 1) : null;
+        // A per-pixel factor as a rectified conv has (any values: the kernels only multiply by it).
+        const factor = withFactor ? uniform(g.oh * g.ow, 6, 0.5, 3) : null;
         const want = new Float32Array(nOut);
-        jsb.conv2d(g, { buf: x, offset: 0 }, { buf: w, offset: 0 }, { buf: bias, offset: 0 }, res ? { buf: res, offset: 0 } : null, act, { buf: want, offset: 0 });
+        jsb.conv2d(g, { buf: x, offset: 0 }, { buf: w, offset: 0 }, factor && { buf: factor, offset: 0 }, { buf: bias, offset: 0 },
+          res ? { buf: res, offset: 0 } : null, act, { buf: want, offset: 0 });
         const put = (a: Float32Array) => {
           const r = { buf: wb.alloc(a.length + 1, 'float32'), offset: 1 };
           wb.write(r, a);
@@ -149,10 +152,10 @@ test('conv2d over batches of small maps (columns across images) matches js: bias
         };
         const out = { buf: wb.alloc(nOut + 1, 'float32'), offset: 1 };
         wb.write(out, uniform(nOut, 5, -50, 50));
-        wb.conv2d(g, put(x), put(w), put(bias), res ? put(res) : null, act, out);
+        wb.conv2d(g, put(x), put(w), factor && put(factor), put(bias), res ? put(res) : null, act, out);
         const got = wb.readSync(out, nOut, 'float32') as Float32Array;
         const err = relErr(got, want);
-        assert.ok(err <= 1e-5, `${threads}t winograd ${winograd} ${label}: ${err}`);
+        assert.ok(err <= 1e-5, `${threads}t winograd ${winograd} factor ${withFactor} ${label}: ${err}`);
       }
     }
     wb.dispose!();

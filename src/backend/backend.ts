@@ -66,8 +66,12 @@ export interface Backend<B = unknown> {
   unary(op: UnaryOp, x: Ref<B>, out: Ref<B>, numel: number, alpha: number): void;
   /** out = a ∘ b over `shape`; a and b carry broadcast strides (0 on broadcast dims). */
   binary(op: BinaryOp, shape: readonly number[], a: StridedRef<B>, b: StridedRef<B>, out: Ref<B>): void;
-  /** out = act(conv(x, w) + bias + residual); bias and residual optional. */
-  conv2d(g: Conv2dGeometry, x: Ref<B>, w: Ref<B>, bias: Ref<B> | null, residual: Ref<B> | null, act: Activation, out: Ref<B>): void;
+  /**
+   * out = act(conv(x, w) · factor + bias + residual); factor (one value per output pixel,
+   * [oh·ow], the same for every image and channel: rectified convs), bias and residual optional.
+   */
+  conv2d(g: Conv2dGeometry, x: Ref<B>, w: Ref<B>, factor: Ref<B> | null, bias: Ref<B> | null, residual: Ref<B> | null,
+    act: Activation, out: Ref<B>): void;
   /** Inference batch norm over [n, c, hw], then act. */
   batchNorm(x: Ref<B>, weight: Ref<B>, bias: Ref<B>, mean: Ref<B>, variance: Ref<B>, eps: number,
     n: number, c: number, hw: number, act: Activation, out: Ref<B>): void;

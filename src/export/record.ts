@@ -11,6 +11,7 @@ import { BackendError, NotSupportedError } from '../errors.js';
 import type { OpObserver } from '../autograd/tape.js';
 import type { Storage, Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
+import { rectifyFactor, type RectifyMode } from '../ops/rectify.js';
 import { GraphBuilder, type Value } from './graph.js';
 
 export interface RecorderOptions {
@@ -191,11 +192,16 @@ export class OnnxRecorder implements OpObserver {
     else if (name === 'mulScalar') y = g.node('Mul', [v(a), this.scalar(params as number)], {}, out.shape);
     else if (BINARY[name]) y = g.node(BINARY[name]!, [v(a), v(b)], {}, out.shape);
     else if (name === 'conv2d') {
-      const { g: geo, act } = params as { g: Conv2dGeometry; act: Activation };
-      y = g.node('Conv', [v(a), v(b), v(inputs[2])], {
+      const { g: geo, act, rectify } = params as { g: Conv2dGeometry; act: Activation; rectify: RectifyMode | null };
+      // A rectified conv: Conv without bias, × the factor map (a constant), + the bias.
+      y = g.node('Conv', [v(a), v(b), rectify ? null : v(inputs[2])], {
         dilations: { ints: [geo.dilH, geo.dilW] }, group: { i: geo.groups }, kernel_shape: { ints: [geo.kh, geo.kw] },
         pads: { ints: [geo.padH, geo.padW, geo.padH, geo.padW] }, strides: { ints: [geo.strideH, geo.strideW] },
       }, out.shape);
+      if (rectify) {
+        y = g.node('Mul', [y, g.initializer(rectifyFactor(geo, rectify), [1, 1, geo.oh, geo.ow], 'rectify')], {}, out.shape);
+        if (inputs[2]) y = g.node('Add', [y, this.reshape(v(inputs[2])!, [geo.o, 1, 1])], {}, out.shape);
+      }
       if (inputs[3]) y = g.node('Add', [y, v(inputs[3])], {}, out.shape);
       y = this.act(y, act);
     } else if (name === 'batchNorm') {

@@ -7,6 +7,7 @@ import type { RawTensor } from '../io/raw.js';
 import * as F from '../ops/index.js';
 import type { IntOrPair } from '../ops/index.js';
 import { pair } from '../ops/check.js';
+import { rectifies, rectifyFactorTensor, type RectifyMode } from '../ops/rectify.js';
 import { full, type Tensor } from '../tensor/tensor.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { normal, uniform } from '../util/random.js';
@@ -34,6 +35,10 @@ export class Conv2d extends Module {
   readonly groups: number;
   /** Weight and bias with a following BatchNorm folded in (set by fuse()). */
   folded: { weight: Tensor; bias: Tensor } | null = null;
+  /** RFConv2d's rectify factor mode when it applies (src/ops/rectify.ts); null for a plain conv. */
+  protected rectifyMode: RectifyMode | null = null;
+  /** The bias is a folded BatchNorm's shift, added after the factor (fuse({ inPlace: true })). */
+  private biasAfterFactor = false;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrPair, opts: Conv2dOptions = {}, backend?: Backend) {
     super(backend);
@@ -53,13 +58,25 @@ export class Conv2d extends Module {
     return this.hasTensor('bias') ? this.tensorOf('bias') : null;
   }
 
+  get rectify(): RectifyMode | null {
+    return this.rectifyMode;
+  }
+
   override forward(x: Tensor, epilogue: Epilogue = {}): Tensor {
     this.requireRank(x, 4, 'N, C, H, W');
     const { weight, bias } = this.folded ?? { weight: this.weight, bias: this.bias };
-    return F.conv2d(x, weight, bias, {
-      stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
-      act: epilogue.act ?? 'none', residual: epilogue.residual ?? null,
-    });
+    const geometry = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
+    const rectify = this.rectifyMode;
+    if (rectify && bias && !this.folded && !this.biasAfterFactor) {
+      // RFConv2d's own bias is inside the rescaled sum: y = (conv(x) + b) · factor.
+      const factor = rectifyFactorTensor(x.backend, F.conv2dGeometry(x.shape, weight.shape, geometry), rectify);
+      let y = F.mul(F.conv2d(x, weight, bias, geometry), factor);
+      if (epilogue.residual) y = F.add(y, epilogue.residual);
+      if (epilogue.act === 'relu') y = F.relu(y);
+      else if (epilogue.act === 'sigmoid') y = F.sigmoid(y);
+      return y;
+    }
+    return F.conv2d(x, weight, bias, { ...geometry, rectify, act: epilogue.act ?? 'none', residual: epilogue.residual ?? null });
   }
 
   protected override unfuseOwn(): void {
@@ -78,6 +95,7 @@ export class Conv2d extends Module {
   adoptFolded(weight: Tensor, bias: Tensor): void {
     this.adoptParam('weight', weight);
     this.adoptParam('bias', bias);
+    this.biasAfterFactor = true;
   }
 
   protected override initOwn(seed: (name: string) => number): void {
@@ -89,6 +107,24 @@ export class Conv2d extends Module {
       const bound = 1 / Math.sqrt((this.inChannels / this.groups) * kh * kw);
       this.setParam('bias', uniform(this.outChannels, seed('bias'), -bound, bound));
     }
+  }
+}
+
+/**
+ * Rectified convolution (the seed's RFConv2d; the reference's rfconv.py): a Conv2d whose
+ * output, bias included, is multiplied per pixel by (kh·kw) / (taps inside the input), or by
+ * 1 / that count in average mode. It applies when padded, and always in average mode. Same
+ * parameters and state-dict keys as Conv2d.
+ */
+export class RFConv2d extends Conv2d {
+  readonly averageMode: boolean;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: IntOrPair, opts: Conv2dOptions & { averageMode?: boolean } = {},
+    backend?: Backend) {
+    super(inChannels, outChannels, kernelSize, opts, backend);
+    this.averageMode = !!opts.averageMode;
+    const mode: RectifyMode = this.averageMode ? 'average' : 'normal';
+    this.rectifyMode = rectifies(mode, this.padding[0], this.padding[1]) ? mode : null;
   }
 }
 
@@ -265,6 +301,8 @@ export class Sequential extends Module {
  */
 export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, opts: FuseOptions = {}): void {
   if (bn.foldedInto === conv && (bn.foldedInPlace || !opts.inPlace)) return;
+  // A rectified conv's own bias is scaled per pixel: no per-channel shift can stand for it.
+  if (conv.rectify && conv.bias && !bn.foldedInto) return;
   conv.unfuseOwnFold();
   const folded = tidy(() => {
     const scale = F.mul(bn.weight, F.rsqrt(F.addScalar(bn.runningVar, bn.eps)));

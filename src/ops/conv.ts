@@ -1,12 +1,15 @@
 // conv2d with PyTorch's semantics (NCHW input, OIHW weight, zero padding), plus the
-// inference epilogue: + residual, then an activation, in the same pass.
+// inference epilogue: + residual, then an activation, in the same pass. A rectified conv
+// (RFConv2d) multiplies the sum by the rectify factor in that pass, before the bias.
 
 import type { Activation, Conv2dGeometry } from '../backend/backend.js';
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
+import { mul } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
+import { rectifies, rectifyFactorTensor, type RectifyMode } from './rectify.js';
 
 export type IntOrPair = number | readonly [number, number];
 
@@ -18,6 +21,13 @@ export interface Conv2dOptions {
   /** Added to the output before the activation (a residual branch). */
   residual?: Tensor | null;
   act?: Activation;
+  /**
+   * Rectified convolution: out = act(conv(x, w) · factor + bias + residual), with the factor
+   * of src/ops/rectify.ts (applied when padded, or always in average mode). The bias is added
+   * after the factor, as BatchNorm folded into the conv needs; RFConv2d's own bias, which
+   * the factor scales too, is nn.Conv2d's business.
+   */
+  rectify?: RectifyMode | null;
 }
 
 export function conv2dGeometry(x: readonly number[], w: readonly number[], opts: Conv2dOptions): Conv2dGeometry {
@@ -47,7 +57,10 @@ export function conv2dGeometry(x: readonly number[], w: readonly number[], opts:
 interface ConvParams {
   g: Conv2dGeometry;
   act: Activation;
+  rectify: RectifyMode | null;
 }
+
+const factorOf = (x: Tensor, { g, rectify }: ConvParams) => (rectify ? rectifyFactorTensor(x.backend, g, rectify) : null);
 
 export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
   name: 'conv2d',
@@ -61,11 +74,12 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
     }
     return outShape;
   },
-  kernel: ([x, w, bias, residual], out, { g, act }) =>
-    x!.backend.conv2d(g, x!.ref, w!.ref, bias?.ref ?? null, residual?.ref ?? null, act, out.ref),
+  kernel: ([x, w, bias, residual], out, p) =>
+    x!.backend.conv2d(p.g, x!.ref, w!.ref, factorOf(x!, p)?.ref ?? null, bias?.ref ?? null, residual?.ref ?? null, p.act, out.ref),
   save: ([x, w], out, { act }) => (act === 'none' ? [x!, w!] : [x!, w!, out]),
-  // out = act(conv(x, w) + bias + residual): z's gradient first, then the convolution's.
-  backward: ([x, w, y], dy, { g, act }, needs) => {
+  // out = act(conv(x, w)·factor + bias + residual): z's gradient first, then the convolution's.
+  backward: ([x, w, y], dy, p, needs) => {
+    const { g, act } = p;
     const k = trainingKernels(dy.backend, 'conv2d backward');
     let dz = dy.contiguous();
     if (act !== 'none') {
@@ -73,14 +87,16 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
       k.activationBackward(act, y!.ref, dz.ref, t.ref, dy.size);
       dz = t;
     }
+    const factor = factorOf(dy, p);
+    const dconv = factor && (needs[0] || needs[1]) ? mul(dz, factor) : dz;
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (needs[0]) {
       dx = Tensor.empty([g.n, g.c, g.h, g.w], 'float32', dy.backend);
-      k.conv2dBackwardInput(g, dz.ref, w!.ref, dx.ref);
+      k.conv2dBackwardInput(g, dconv.ref, w!.ref, dx.ref);
     }
     if (needs[1]) {
       dw = Tensor.empty(w!.shape, 'float32', dy.backend);
-      k.conv2dBackwardWeight(g, x!.ref, dz.ref, dw.ref);
+      k.conv2dBackwardWeight(g, x!.ref, dconv.ref, dw.ref);
     }
     if (needs[2]) {
       db = Tensor.empty([g.o], 'float32', dy.backend);
@@ -96,5 +112,6 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   rank('conv2d', x, 4, 'input', 'N, C, H, W');
   rank('conv2d', weight, 4, 'weight', 'out, in/groups, kH, kW');
   const g = conv2dGeometry(x.shape, weight.shape, opts);
-  return apply(conv2dOp, [x, weight, bias, opts.residual ?? null], { g, act: opts.act ?? 'none' });
+  const rectify = rectifies(opts.rectify, g.padH, g.padW) ? opts.rectify! : null;
+  return apply(conv2dOp, [x, weight, bias, opts.residual ?? null], { g, act: opts.act ?? 'none', rectify });
 }

@@ -1,6 +1,6 @@
 // Convolution as im2col + GEMM per (image, group); a 1×1/stride-1/no-padding convolution
-// reads its input directly as the GEMM's B matrix. The epilogue (bias, residual,
-// activation) runs once per image over the whole output.
+// reads its input directly as the GEMM's B matrix. The epilogue (rectify factor, bias,
+// residual, activation) runs once per image over the whole output.
 
 import type { Activation, Conv2dGeometry, Ref } from '../backend.js';
 import { sgemm } from './gemm.js';
@@ -35,7 +35,7 @@ export function im2col(g: Conv2dGeometry, x: F32, xOff: number, cg: number, col:
 }
 
 export function conv2d(
-  g: Conv2dGeometry, x: Ref<F32>, w: Ref<F32>, bias: Ref<F32> | null, residual: Ref<F32> | null,
+  g: Conv2dGeometry, x: Ref<F32>, w: Ref<F32>, factor: Ref<F32> | null, bias: Ref<F32> | null, residual: Ref<F32> | null,
   act: Activation, out: Ref<F32>,
 ): void {
   const { n, c, h, o, kh, kw, groups, oh, ow } = g;
@@ -54,7 +54,17 @@ export function conv2d(
         sgemm(og, p, k, w.buf, w.offset + gi * og * k, k, x.buf, xOff, p, out.buf, outOff, p);
       }
     }
-    epilogue(out.buf, out.offset + b * o * p, o, p, bias, residual && { buf: residual.buf, offset: residual.offset + b * o * p }, act);
+    const off = out.offset + b * o * p;
+    if (factor) scalePlanes(out.buf, off, o, p, factor);
+    epilogue(out.buf, off, o, p, bias, residual && { buf: residual.buf, offset: residual.offset + b * o * p }, act);
+  }
+}
+
+/** y[ch, i] ·= factor[i] over a [channels, plane] block. */
+function scalePlanes(y: F32, off: number, channels: number, plane: number, factor: Ref<F32>): void {
+  for (let ch = 0; ch < channels; ch++) {
+    const s = off + ch * plane;
+    for (let i = 0; i < plane; i++) y[s + i] *= factor.buf[factor.offset + i]!;
   }
 }
 

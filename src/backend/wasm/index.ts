@@ -121,11 +121,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
             groups: g.groups, oh: g.h, ow: g.w,
           };
           // Winograd builds its transformed weights from w directly (flipped as it reads).
-          if (useWinograd(t)) convolve(t, dy, addr(w), true, null, null, 'none', dx);
+          if (useWinograd(t)) convolve(t, dy, addr(w), true, null, null, null, 'none', dx);
           else {
             wt = arena.alloc(g.o * k * 4);
             run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
-            convolve(t, dy, wt, false, null, null, 'none', dx);
+            convolve(t, dy, wt, false, null, null, null, 'none', dx);
           }
         } else {
           // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
@@ -201,7 +201,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
    * The forward conv kernel with weights at address w; `flipped`: w holds the weights of the
    * conv whose input gradient this is (Winograd transforms them flipped; see winogradWeights).
    */
-  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: number, flipped: boolean, bias: Ref<number> | null,
+  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: number, flipped: boolean, factor: Ref<number> | null, bias: Ref<number> | null,
     residual: Ref<number> | null, act: Activation, out: Ref<number>) => {
     const cg = g.c / g.groups;
     const wino = useWinograd(g);
@@ -214,7 +214,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.Conv2d, [
         addr(x), w, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
         g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
-        ACT[act], scratch, scratchStride, u,
+        ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0,
       ], {}, g.n * g.o * g.oh * g.ow * 8);
     } finally {
       if (u) arena.release(u);
@@ -286,8 +286,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       views();
       js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
     },
-    conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>) {
-      convolve(g, x, addr(w), false, bias, residual, act, out);
+    conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, factor: Ref<number> | null, bias: Ref<number> | null,
+      residual: Ref<number> | null, act: Activation, out: Ref<number>) {
+      convolve(g, x, addr(w), false, factor, bias, residual, act, out);
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
       run(Kernel.BatchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);

@@ -157,10 +157,10 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       strided(op, shape, [a, b], { ...out, strides });
     },
 
-    conv2d(g: Conv2dGeometry, x, w, bias, residual, act: Activation, out) {
+    conv2d(g: Conv2dGeometry, x, w, factor, bias, residual, act: Activation, out) {
       const cg = g.c / g.groups, og = g.o / g.groups, plane = g.oh * g.ow, k = cg * g.kh * g.kw;
       const pointwise = g.kh === 1 && g.kw === 1 && g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0;
-      const variant = { pointwise, bias: !!bias, residual: !!residual, act, wg: wg >= 256 ? 256 : wg >= 128 ? 128 : 64 };
+      const variant = { pointwise, factor: !!factor, bias: !!bias, residual: !!residual, act, wg: wg >= 256 ? 256 : wg >= 128 ? 128 : 64 };
       // CPU adapters: a 3×3 conv writes its im2col matrix (one group at a time) and runs the
       // plain GEMM on it, unless one image's matrix would not fit a binding.
       const matrix = direct && !pointwise && k * plane * fb + slack <= rt.maxBind;
@@ -173,6 +173,7 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
         };
         const operands = (input: Binding) => {
           const buffers = [input, bind(w, 0, g.o * k)];
+          if (factor) buffers.push(bind(factor, 0, plane));
           if (bias) buffers.push(bind(bias, 0, g.o));
           if (residual) buffers.push(bind(residual, first * outPer, n * outPer));
           buffers.push(bind(out, first * outPer, n * outPer));

@@ -2,11 +2,12 @@
 // every constructor option of the seed and the same module tree, hence the same state-dict keys.
 
 import type { Backend } from '../../backend/backend.js';
-import { ArgumentError, NotSupportedError, ShapeError } from '../../errors.js';
+import { ArgumentError, ShapeError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/scope.js';
 import {
-  AvgPool2d, BatchNorm2d, Conv2d, convBn, Dropout, foldBatchNorm, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential,
+  AvgPool2d, BatchNorm2d, Conv2d, convBn, Dropout, foldBatchNorm, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, RFConv2d, Sequential,
+  type Conv2dOptions,
 } from '../../nn/layers.js';
 import { Module, type FuseOptions } from '../../nn/module.js';
 import { SplAtConv2d } from './splat.js';
@@ -23,7 +24,10 @@ export interface BottleneckOptions {
   avdFirst?: boolean;
   dilation?: number;
   isFirst?: boolean;
+  /** RFConv2d for conv2 (SplAtConv2d's grouped conv, or the radix-0 conv2). */
   rectifiedConv?: boolean;
+  /** RFConv2d's average mode. */
+  rectifyAvg?: boolean;
   dropblockProb?: number;
   lastGamma?: boolean;
 }
@@ -52,7 +56,6 @@ export class Bottleneck extends Module {
     const b = this.backend;
     const cardinality = opts.cardinality ?? 1, radix = opts.radix ?? 1, dilation = opts.dilation ?? 1;
     let stride = opts.stride ?? 1;
-    if (opts.rectifiedConv) throw new NotSupportedError('Bottleneck: rectified convolution (rfconv) is not supported');
     const groupWidth = Math.trunc(planes * ((opts.bottleneckWidth ?? 64) / 64)) * cardinality;
     this.conv1 = this.child('conv1', new Conv2d(inplanes, groupWidth, 1, { bias: false }, b));
     this.bn1 = this.child('bn1', new BatchNorm2d(groupWidth, 1e-5, b));
@@ -67,12 +70,14 @@ export class Bottleneck extends Module {
     if (radix >= 1) {
       this.conv2 = this.child('conv2', new SplAtConv2d(groupWidth, groupWidth, 3, {
         stride, padding: dilation, dilation, groups: cardinality, bias: false, radix, dropblockProb: opts.dropblockProb ?? 0,
+        rectify: !!opts.rectifiedConv, rectifyAvg: !!opts.rectifyAvg,
       }, b));
       this.bn2 = null;
     } else {
-      this.conv2 = this.child('conv2', new Conv2d(groupWidth, groupWidth, 3, {
-        stride, padding: dilation, dilation, groups: cardinality, bias: false,
-      }, b));
+      const conv2 = { stride, padding: dilation, dilation, groups: cardinality, bias: false };
+      this.conv2 = this.child('conv2', opts.rectifiedConv
+        ? new RFConv2d(groupWidth, groupWidth, 3, { ...conv2, averageMode: !!opts.rectifyAvg }, b)
+        : new Conv2d(groupWidth, groupWidth, 3, conv2, b));
       this.bn2 = this.child('bn2', new BatchNorm2d(groupWidth, 1e-5, b));
     }
     this.conv3 = this.child('conv3', new Conv2d(groupWidth, planes * 4, 1, { bias: false }, b));
@@ -171,22 +176,25 @@ export class ResNet extends Module {
       throw new ArgumentError(`ResNet: layers must be four positive block counts, got [${layers.join(', ')}]`);
     }
     if (![1, 2, 4].includes(o.dilation)) throw new ArgumentError(`ResNet: unknown dilation size ${o.dilation} (1, 2 or 4)`);
-    if (o.rectifiedConv) throw new NotSupportedError('ResNet: rectified convolution (rfconv) is not supported');
     const b = this.backend;
     this.inplanes = o.deepStem ? o.stemWidth * 2 : 64;
+    // The seed's conv_layer: RFConv2d for the stem when rectified_conv.
+    const convLayer = (cin: number, cout: number, k: number, opts: Conv2dOptions) => (o.rectifiedConv
+      ? new RFConv2d(cin, cout, k, { ...opts, averageMode: o.rectifyAvg }, b)
+      : new Conv2d(cin, cout, k, opts, b));
     if (o.deepStem) {
       const w = o.stemWidth;
       this.conv1 = this.child('conv1', new Sequential([
-        new Conv2d(3, w, 3, { stride: 2, padding: 1, bias: false }, b),
+        convLayer(3, w, 3, { stride: 2, padding: 1, bias: false }),
         new BatchNorm2d(w, 1e-5, b),
         new ReLU(b),
-        new Conv2d(w, w, 3, { stride: 1, padding: 1, bias: false }, b),
+        convLayer(w, w, 3, { stride: 1, padding: 1, bias: false }),
         new BatchNorm2d(w, 1e-5, b),
         new ReLU(b),
-        new Conv2d(w, w * 2, 3, { stride: 1, padding: 1, bias: false }, b),
+        convLayer(w, w * 2, 3, { stride: 1, padding: 1, bias: false }),
       ], b));
     } else {
-      this.conv1 = this.child('conv1', new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false }, b));
+      this.conv1 = this.child('conv1', convLayer(3, 64, 7, { stride: 2, padding: 3, bias: false }));
     }
     this.bn1 = this.child('bn1', new BatchNorm2d(this.inplanes, 1e-5, b));
     this.relu = this.child('relu', new ReLU(b));
@@ -220,7 +228,7 @@ export class ResNet extends Module {
     }
     const common = {
       radix: o.radix, cardinality: o.groups, bottleneckWidth: o.bottleneckWidth, avd: o.avd, avdFirst: o.avdFirst,
-      lastGamma: o.lastGamma, dropblockProb,
+      lastGamma: o.lastGamma, dropblockProb, rectifiedConv: o.rectifiedConv, rectifyAvg: o.rectifyAvg,
     };
     // The seed gives the first block of a dilation-4 stage dilation 2, the others 4.
     const blocks_: Module[] = [new Bottleneck(this.inplanes, planes, {

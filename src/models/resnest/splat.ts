@@ -6,11 +6,10 @@
 // (sigmoid when radix = 1), and the output is the attention-weighted sum of the splits.
 
 import type { Backend } from '../../backend/backend.js';
-import { NotSupportedError } from '../../errors.js';
 import * as F from '../../ops/index.js';
 import type { IntOrPair } from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { BatchNorm2d, Conv2d, convBn, foldBatchNorm } from '../../nn/layers.js';
+import { BatchNorm2d, Conv2d, convBn, foldBatchNorm, RFConv2d } from '../../nn/layers.js';
 import { Module, type FuseOptions } from '../../nn/module.js';
 import { DropBlock2D } from '../../nn/dropblock.js';
 
@@ -25,7 +24,10 @@ export interface SplAtConv2dOptions {
   reductionFactor?: number;
   /** The seed passes its norm layer; false builds the conv without bn0/bn1, as norm_layer=None. */
   norm?: boolean;
+  /** RFConv2d for the grouped conv when it is padded (the seed's rectify). */
   rectify?: boolean;
+  /** RFConv2d's average mode (rectify_avg). */
+  rectifyAvg?: boolean;
   dropblockProb?: number;
 }
 
@@ -58,16 +60,16 @@ export class SplAtConv2d extends Module {
     const radix = opts.radix ?? 2, groups = opts.groups ?? 1;
     const padding = opts.padding ?? 0;
     const padded = typeof padding === 'number' ? padding > 0 : padding.some((p) => p > 0);
-    if (opts.rectify && padded) throw new NotSupportedError('SplAtConv2d: rectified convolution (rfconv) is not supported');
     const interChannels = Math.max(Math.floor((inChannels * radix) / (opts.reductionFactor ?? 4)), 32);
     this.radix = radix;
     this.cardinality = groups;
     this.channels = channels;
     this.useBn = opts.norm ?? true;
     const b = this.backend;
-    this.conv = this.child('conv', new Conv2d(inChannels, channels * radix, kernelSize, {
-      stride: opts.stride ?? 1, padding, dilation: opts.dilation ?? 1, groups: groups * radix, bias: opts.bias ?? true,
-    }, b));
+    const conv = { stride: opts.stride ?? 1, padding, dilation: opts.dilation ?? 1, groups: groups * radix, bias: opts.bias ?? true };
+    this.conv = this.child('conv', opts.rectify && padded
+      ? new RFConv2d(inChannels, channels * radix, kernelSize, { ...conv, averageMode: !!opts.rectifyAvg }, b)
+      : new Conv2d(inChannels, channels * radix, kernelSize, conv, b));
     this.bn0 = this.useBn ? this.child('bn0', new BatchNorm2d(channels * radix, 1e-5, b)) : null;
     this.fc1 = this.child('fc1', new Conv2d(channels, interChannels, 1, { groups }, b));
     this.bn1 = this.useBn ? this.child('bn1', new BatchNorm2d(interChannels, 1e-5, b)) : null;

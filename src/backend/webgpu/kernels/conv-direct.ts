@@ -20,7 +20,7 @@ export const DIRECT_RM = 4, DIRECT_RN = 4;
 export type DirectInput = 'kxk' | 'pointwise' | 'matrix';
 
 export function convDirectProgram(v: ConvVariant, input: DirectInput): ProgramSpec {
-  return memo(`convdirect/${input}/${v.bias}/${v.residual}/${v.act}/${v.wg}`, () => {
+  return memo(`convdirect/${input}/${v.factor}/${v.bias}/${v.residual}/${v.act}/${v.wg}`, () => {
     const direct = input !== 'kxk';
     const rows = Array.from({ length: DIRECT_RM }, (_, i) => i), cols = Array.from({ length: DIRECT_RN }, (_, j) => j);
     const vecs = Array.from({ length: DIRECT_RN / 4 }, (_, u) => u);
@@ -33,6 +33,7 @@ fn store(g: u32, m: u32, cc: u32, acc: f32) {
   let oc = g * p.og + m;
   let idx = ((cc / p.plane) * p.o + oc) * p.plane + cc % p.plane;
   var v = acc;
+  ${v.factor ? 'v *= f32(t_f[p.t_f_off + cc % p.plane]);' : ''}
   ${v.bias ? 'v += f32(t_b[p.t_b_off + oc]);' : ''}
   ${v.residual ? 'v += f32(t_r[p.t_r_off + idx]);' : ''}
   t_y[p.t_y_off + idx] = SF(${activationWgsl(v.act)});

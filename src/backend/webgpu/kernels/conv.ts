@@ -4,7 +4,8 @@
 // TM×TN output tile, each thread an RM×RN block of it, stepping through K by TK. The
 // batch is folded into the GEMM's columns so that small late-stage feature maps still
 // fill tiles. A 1×1, stride-1, unpadded conv reads X̂ directly (its im2col is the input).
-// The epilogue adds bias and residual and applies the activation before the one store.
+// The epilogue multiplies by the rectify factor, adds bias and residual and applies the
+// activation before the one store.
 
 import type { Activation } from '../../backend.js';
 import { activationWgsl, ENTRY, memo, type ProgramSpec } from '../program.js';
@@ -13,6 +14,8 @@ export const TM = 64, TN = 64, TK = 16;
 
 export interface ConvVariant {
   pointwise: boolean;
+  /** A rectified conv: the sum is multiplied by t_f[pixel] before the bias. */
+  factor: boolean;
   bias: boolean;
   residual: boolean;
   act: Activation;
@@ -27,9 +30,10 @@ export const CONV_PARAMS: ProgramSpec['params'] = [
   ['cols', 'u32'], ['tiles_n', 'u32'], ['tiles_m', 'u32'], ['groups', 'u32'], ['g0', 'u32'],
 ];
 
-/** The operands of a conv kernel: input, weight, bias and residual as the variant has them, output. */
+/** The operands of a conv kernel: input, weight, factor, bias and residual as the variant has them, output. */
 export function convStorage(v: ConvVariant): ProgramSpec['storage'] {
   const storage: ProgramSpec['storage'] = [{ name: 't_x', type: 'float' }, { name: 't_w', type: 'float' }];
+  if (v.factor) storage.push({ name: 't_f', type: 'float' });
   if (v.bias) storage.push({ name: 't_b', type: 'float' });
   if (v.residual) storage.push({ name: 't_r', type: 'float' });
   storage.push({ name: 't_y', type: 'float', write: true });
@@ -37,7 +41,7 @@ export function convStorage(v: ConvVariant): ProgramSpec['storage'] {
 }
 
 export function convProgram(v: ConvVariant): ProgramSpec {
-  return memo(`conv/${v.pointwise ? '1x1' : 'kxk'}/${v.bias}/${v.residual}/${v.act}/${v.wg}`, () => {
+  return memo(`conv/${v.pointwise ? '1x1' : 'kxk'}/${v.factor}/${v.bias}/${v.residual}/${v.act}/${v.wg}`, () => {
     const T = v.wg, TX = TN / 4, TY = T / TX, RM = TM / TY;
     const rows = Array.from({ length: RM }, (_, i) => i);
     const gather = v.pointwise
@@ -72,6 +76,7 @@ fn store(m: u32, c0: u32, acc: vec4<f32>) {
     if (cc >= p.cols) { return; }
     let idx = ((cc / p.plane) * p.o + oc) * p.plane + cc % p.plane;
     var v = acc[j];
+    ${v.factor ? 'v *= f32(t_f[p.t_f_off + cc % p.plane]);' : ''}
     ${v.bias ? 'v += f32(t_b[p.t_b_off + oc]);' : ''}
     ${v.residual ? 'v += f32(t_r[p.t_r_off + idx]);' : ''}
     t_y[p.t_y_off + idx] = SF(${activationWgsl(v.act)});
