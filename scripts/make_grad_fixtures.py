@@ -22,8 +22,8 @@ Writes test/fixtures/grad/:
   recipe.make_optimizer. Stored: loss, labels, grad.<key> (+ idx.<key>, gradmax.<key>,
   gradsum.<key> when sampled), every BN's running stats and num_batches_tracked (int32) after the
   forward, param.<key> after the step (same indices as the grad) and delta_max.<key>. Tensors
-  over FULL_MAX elements are sampled at SAMPLE fixed flat indices (sorted
-  randperm(n, Generator().manual_seed(0))[:SAMPLE]).
+  (parameters, gradients and running stats) over FULL_MAX elements are sampled at SAMPLE fixed
+  flat indices (sorted randperm(n, Generator().manual_seed(0))[:SAMPLE]), stored as idx.<key>.
 - train_cli.json + train_cli.safetensors + inputs.npy + labels.npy: two in-order SGD steps
   (batch 4) of a tiny ResNeSt for the `resnest train` CLI test: the two losses, the final
   parameters (sampled as above), running stats and num_batches_tracked.
@@ -50,8 +50,8 @@ from fixture_io import write_safetensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'grad')
 
-FULL_MAX = 512  # tensors with at most this many elements are stored whole
-SAMPLE = 160      # elements sampled from larger ones (more would put the network files over ~350 KB)
+FULL_MAX = 256  # tensors with at most this many elements are stored whole
+SAMPLE = 96       # elements sampled from larger ones (keeps test/fixtures under its ~5 MB budget)
 NUM_CLASSES = 7
 LABEL_SMOOTHING = 0.1
 
@@ -147,6 +147,46 @@ def conv_cases(oc):
         inputs = {'x': x, 'w': w, 'b': b, 'r': uni(g, oshape)}
         oc.add(name, 'conv2d_residual_relu',
                lambda d, p=p: F.relu(F.conv2d(d['x'], d['w'], d['b'], **p) + d['r']), inputs, ['x', 'w', 'b', 'r'], p)
+
+
+def rfconv_cases(oc, R):
+    """RFConv2d (rfconv.py): (conv + bias) * factor; and the fused form a folded BatchNorm
+    gives, relu(conv * factor + shift + residual)."""
+    # name, x, w, bias?, stride, padding, dilation, groups, average_mode
+    specs = [
+        ('rfconv_3x3_p1', [2, 4, 6, 6], [6, 4, 3, 3], True, 1, 1, 1, 1, False),
+        ('rfconv_avg_3x3_s2_odd', [2, 3, 9, 7], [4, 3, 3, 3], False, 2, 1, 1, 1, True),
+        ('rfconv_avg_p0', [1, 3, 5, 6], [2, 3, 3, 3], True, 1, 0, 1, 1, True),
+        ('rfconv_7x7_s2_p3', [2, 3, 13, 11], [4, 3, 7, 7], False, 2, 3, 1, 1, False),
+        ('rfconv_dil2_g2', [2, 4, 9, 7], [4, 2, 3, 3], True, 1, 2, 2, 2, False),
+        ('rfconv_avg_dil4_p4', [1, 4, 7, 9], [4, 4, 3, 3], False, 1, 4, 4, 1, True),
+    ]
+    for name, xs, ws, bias, stride, padding, dilation, groups, avg in specs:
+        g = rng(name)
+        inputs = {'x': uni(g, xs), 'w': uni(g, ws)}
+        if bias:
+            inputs['b'] = uni(g, [ws[0]])
+        p = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+        def rf(d, p=p, avg=avg):
+            m = R.rfconv.RFConv2d(d['x'].shape[1], d['w'].shape[0], d['w'].shape[2:], bias=False, average_mode=avg, **p)
+            y = F.conv2d(d['x'], d['w'], d.get('b'), **p)
+            return y * R.rfconv.rectify_factor(d['x'].shape[2], d['x'].shape[3], m.kernel_size, m.stride, m.padding,
+                                               m.dilation, avg, dtype=y.dtype) if m.rectify else y
+        oc.add(name, 'rfconv2d', rf, inputs, list(inputs), dict(p, average_mode=avg))
+
+    for name, xs, ws, avg in [('rfconv_fused_relu', [2, 4, 6, 5], [6, 4, 3, 3], False),
+                              ('rfconv_avg_fused_relu', [2, 3, 7, 6], [5, 3, 3, 3], True)]:
+        g = rng(name)
+        x, w, b = uni(g, xs), uni(g, ws), uni(g, [ws[0]])
+        p = dict(stride=1, padding=1, dilation=1, groups=1)
+        oshape = list(F.conv2d(x, w, b, **p).shape)
+        inputs = {'x': x, 'w': w, 'b': b, 'r': uni(g, oshape)}
+
+        def fused(d, p=p, avg=avg):
+            f = R.rfconv.rectify_factor(d['x'].shape[2], d['x'].shape[3], 3, 1, 1, 1, avg, dtype=d['x'].dtype)
+            return F.relu(F.conv2d(d['x'], d['w'], None, **p) * f + d['b'].view(1, -1, 1, 1) + d['r'])
+        oc.add(name, 'conv2d_rectify_residual_relu', fused, inputs, ['x', 'w', 'b', 'r'], dict(p, average_mode=avg))
 
 
 def norm_and_activation_cases(oc):
@@ -301,6 +341,7 @@ def write_ops(R):
     elementwise_cases(oc)
     pool_cases(oc)
     misc_cases(oc, R)
+    rfconv_cases(oc, R)
     write_safetensors(os.path.join(OUT, 'ops.safetensors'), oc.tensors)
     dump_json(os.path.join(OUT, 'ops.json'), {
         'torch': torch.__version__,
@@ -328,6 +369,13 @@ NETWORKS = [
     # DropBlock in layers 3-4 (after bn1, bn0 / bn2 and bn3) with given noise: k = 3 at 3x3, k = 2 at 2x2
     ('r2c1_dropblock', [1, 1, 2, 1], dict(radix=2, groups=1, bottleneck_width=8, stem_width=8, dropblock_prob=0.3, **DEEP), [4, 3, 48, 48], 3008),
     ('r0c1_dropblock', [1, 1, 1, 1], dict(radix=0, groups=1, bottleneck_width=8, dropblock_prob=0.3, **DEEP), [4, 3, 48, 48], 3009),
+    # Rectified convolution (RFConv2d in the stem and conv2): normal / average mode, radix 0/1/2, 3x3 and 7x7 stems
+    ('rfconv_r2c2_deep', [1, 1, 1, 1], dict(radix=2, groups=2, bottleneck_width=8, stem_width=8, rectified_conv=True, **DEEP),
+     [4, 3, 32, 32], 3010),
+    ('rfconv_avg_r0_dilation2', [1, 1, 1, 1], dict(radix=0, groups=1, bottleneck_width=8, dilation=2, rectified_conv=True,
+                                                   rectify_avg=True), [2, 3, 36, 36], 3011),
+    ('rfconv_avg_r1c2_deep', [1, 1, 1, 1], dict(radix=1, groups=2, bottleneck_width=8, stem_width=8, rectified_conv=True,
+                                                rectify_avg=True, **DEEP), [4, 3, 28, 28], 3012),
 ]
 
 
@@ -363,10 +411,16 @@ def set_dropblock_noise(R, model, in_shape, seed):
 
 
 def bn_buffers(model):
+    """Running stats (sampled at idx.<key> over FULL_MAX elements, as parameters) and num_batches_tracked."""
     out = {}
     for k, v in model.state_dict().items():
         if k.endswith('running_mean') or k.endswith('running_var'):
-            out[k] = f32(v)
+            if v.numel() <= FULL_MAX:
+                out[k] = f32(v)
+            else:
+                i = sample_idx(v.numel())
+                out[k] = f32(v[i])
+                out['idx.' + k] = i.to(torch.int32)
         elif k.endswith('num_batches_tracked'):
             out[k] = v.to(torch.int32)  # int64 0-d in torch
     return out

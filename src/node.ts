@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError, FileError } from './errors.js';
-import { cardPathFor, parseModelCard, type ModelCard } from './io/model-card.js';
+import { cardPathFor, isModelCardText, parseModelCard, type ModelCard } from './io/model-card.js';
 import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
 import { FormatError } from './errors.js';
 import type { ResNet } from './models/resnest/resnet.js';
@@ -80,7 +80,9 @@ export function defaultModelPaths(): { weights: string; card: string } {
 export async function readModelCard(weights: string): Promise<ModelCard | null> {
   const file = cardPathFor(weights);
   if (!existsSync(file)) return null;
-  return parseModelCard(new TextDecoder().decode(await readBytes(file)), file);
+  const text = new TextDecoder().decode(await readBytes(file));
+  if (!isModelCardText(text)) return null; // e.g. the --arch file of ResNet arguments, named like the weights
+  return parseModelCard(text, file);
 }
 
 /**

@@ -47,6 +47,15 @@ function forward(c: GradCase, x: Record<string, Tensor>, labels: () => number[])
         stride: num(c, 'stride', 1), padding: num(c, 'padding', 0), dilation: num(c, 'dilation', 1), groups: num(c, 'groups', 1),
         ...(c.op === 'conv2d_residual_relu' ? { residual: x.r!, act: 'relu' as const } : {}),
       });
+    case 'rfconv2d':
+      return F.rfConv2d(x.x!, x.w!, x.b ?? null, p.average_mode ? 'average' : 'normal', {
+        stride: num(c, 'stride', 1), padding: num(c, 'padding', 0), dilation: num(c, 'dilation', 1), groups: num(c, 'groups', 1),
+      });
+    case 'conv2d_rectify_residual_relu':
+      return F.conv2d(x.x!, x.w!, x.b!, {
+        stride: num(c, 'stride', 1), padding: num(c, 'padding', 0), dilation: num(c, 'dilation', 1), groups: num(c, 'groups', 1),
+        rectify: p.average_mode ? 'average' : 'normal', residual: x.r!, act: 'relu',
+      });
     case 'batch_norm_train':
       return F.batchNorm(x.x!, x.rm!, x.rv!, x.weight!, x.bias!, { training: true, momentum: num(c, 'momentum', 0.1), eps: num(c, 'eps', 1e-5) });
     case 'relu': return F.relu(x.x!);
@@ -149,7 +158,7 @@ for (const { name: bk, backend } of await testBackends()) {
   }
 
   test(`${bk}: the fixtures cover every differentiable op family`, () => {
-    for (const op of ['conv2d', 'batch_norm_train', 'max_pool2d', 'avg_pool2d', 'rsoftmax', 'radix_attend', 'cross_entropy', 'views']) {
+    for (const op of ['conv2d', 'rfconv2d', 'conv2d_rectify_residual_relu', 'batch_norm_train', 'max_pool2d', 'avg_pool2d', 'rsoftmax', 'radix_attend', 'cross_entropy', 'views']) {
       assert.ok(ops.has(op), op);
     }
   });

@@ -17,7 +17,7 @@ import { initBackend } from '../src/backend/registry.js';
 import { BackendError, NotSupportedError, ArgumentError } from '../src/errors.js';
 import { ResNet, type ResNetOptions } from '../src/models/resnest/resnet.js';
 import { createModel } from '../src/models/resnest/zoo.js';
-import { Conv2d, Linear } from '../src/nn/layers.js';
+import { Conv2d, Linear, RFConv2d, Sequential } from '../src/nn/layers.js';
 import { Module } from '../src/nn/module.js';
 import * as F from '../src/ops/index.js';
 import { tidy } from '../src/tensor/scope.js';
@@ -191,6 +191,10 @@ const cases: Case[] = [
   { name: 'radix 4, cardinality 2, avg_down, dilation 4, dynamic batch', opts: { radix: 4, groups: 2, bottleneckWidth: 24, avgDown: true, dilation: 4 }, size: [27, 27], batch: 3, dynamic: true },
   { name: 'radix 2, unfused (BatchNormalization nodes), opset 13', opts: { radix: 2, avd: true, avgDown: true }, size: [30, 26], batch: 1, fuse: false, opset: 13 },
   { name: 'radix 2, cardinality 2, dilated, opset 21', opts: { radix: 2, groups: 2, bottleneckWidth: 40, dilated: true, deepStem: true, stemWidth: 8 }, size: [25, 23], batch: 2, opset: 21 },
+  // Rectified convolution: Conv, then Mul by the factor map (a constant), then the bias.
+  { name: 'rectified conv (deep stem, conv2), radix 2', opts: { radix: 2, deepStem: true, stemWidth: 16, avgDown: true, avd: true, rectifiedConv: true }, size: [33, 31], batch: 1 },
+  { name: 'rectified conv, average mode, radix 0, 7×7 stem, dilation 2, dynamic batch', opts: { radix: 0, rectifiedConv: true, rectifyAvg: true, dilation: 2 }, size: [29, 27], batch: 2, dynamic: true },
+  { name: 'rectified conv, average mode, radix 1, unfused', opts: { radix: 1, groups: 2, bottleneckWidth: 32, rectifiedConv: true, rectifyAvg: true }, size: [26, 30], batch: 1, fuse: false },
 ];
 
 for (const c of cases) {
@@ -228,6 +232,20 @@ test('ORT parity: resnest14d with the fixture weights (and PyTorch\'s logits)', 
   report.push(`resnest14d [${fx.input.join('×')}]: vs ours ${err.toExponential(2)}, vs PyTorch ${torchErr.toExponential(2)}`);
   assert.ok(err <= TOLERANCE, `vs ours: ${err}`);
   assert.ok(torchErr <= TOLERANCE, `vs PyTorch: ${torchErr}`);
+});
+
+test('ORT parity: RFConv2d with its own bias (scaled by the factor too), the factor one Mul by a constant', async () => {
+  const build = (b: Backend) => new Sequential([
+    new RFConv2d(3, 5, 3, { stride: 2, padding: 1 }, b), new RFConv2d(5, 4, 3, { padding: 2, dilation: 2, averageMode: true }, b),
+  ], b).resetParameters(3).eval();
+  const shape = [2, 3, 11, 9];
+  const onnx = traceOnnx(build, shape);
+  assert.equal(onnx.nodes.map((n) => n.opType), ['Conv', 'Mul', 'Conv', 'Mul', 'Identity']);
+  const x = uniform(2 * 3 * 11 * 9, 5, -1, 1);
+  const ours = tidy(() => build(js).call(tensor(x, shape, { backend: js }))).dataSync();
+  const err = relErr((await runOrt(encodeModel(onnx), x, shape)).data, ours);
+  report.push(`RFConv2d with bias [${shape.join('×')}]: ${err.toExponential(2)}`);
+  assert.ok(err <= TOLERANCE, `relative error ${err.toExponential(2)}`);
 });
 
 // ---- views, broadcasts and partial writes -------------------------------------------------------

@@ -18,6 +18,16 @@ export function cardPathFor(weights: string): string {
   return weights.replace(/\.(pth|pt|safetensors)$/i, '') + '.json';
 }
 
+/** Whether a JSON file beside the weights is meant as a model card (it has "resnet"); invalid JSON counts, to be reported. */
+export function isModelCardText(text: string): boolean {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && 'resnet' in v;
+  } catch {
+    return true;
+  }
+}
+
 export function parseModelCard(text: string, file: string): ModelCard {
   let v: unknown;
   try {

@@ -7,7 +7,7 @@ import type { RawTensor } from '../io/raw.js';
 import * as F from '../ops/index.js';
 import type { IntOrPair } from '../ops/index.js';
 import { pair } from '../ops/check.js';
-import { rectifies, rectifyFactorTensor, type RectifyMode } from '../ops/rectify.js';
+import { rectifies, type RectifyMode } from '../ops/rectify.js';
 import { full, type Tensor } from '../tensor/tensor.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { normal, uniform } from '../util/random.js';
@@ -66,17 +66,11 @@ export class Conv2d extends Module {
     this.requireRank(x, 4, 'N, C, H, W');
     const { weight, bias } = this.folded ?? { weight: this.weight, bias: this.bias };
     const geometry = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
+    const opts = { ...geometry, act: epilogue.act ?? 'none', residual: epilogue.residual ?? null };
     const rectify = this.rectifyMode;
-    if (rectify && bias && !this.folded && !this.biasAfterFactor) {
-      // RFConv2d's own bias is inside the rescaled sum: y = (conv(x) + b) · factor.
-      const factor = rectifyFactorTensor(x.backend, F.conv2dGeometry(x.shape, weight.shape, geometry), rectify);
-      let y = F.mul(F.conv2d(x, weight, bias, geometry), factor);
-      if (epilogue.residual) y = F.add(y, epilogue.residual);
-      if (epilogue.act === 'relu') y = F.relu(y);
-      else if (epilogue.act === 'sigmoid') y = F.sigmoid(y);
-      return y;
-    }
-    return F.conv2d(x, weight, bias, { ...geometry, rectify, act: epilogue.act ?? 'none', residual: epilogue.residual ?? null });
+    // A folded BatchNorm's shift is added after the factor; RFConv2d's own bias is scaled by it.
+    if (!rectify || this.folded || this.biasAfterFactor) return F.conv2d(x, weight, bias, { ...opts, rectify });
+    return F.rfConv2d(x, weight, bias, rectify, opts);
   }
 
   protected override unfuseOwn(): void {

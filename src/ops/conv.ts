@@ -7,7 +7,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
-import { mul } from './elementwise.js';
+import { add, mul, relu, sigmoid } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
 import { rectifies, rectifyFactorTensor, type RectifyMode } from './rectify.js';
 
@@ -114,4 +114,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   const rectify = rectifies(opts.rectify, g.padH, g.padW) ? opts.rectify! : null;
   return apply(conv2dOp, [x, weight, bias, opts.residual ?? null], { g, act: opts.act ?? 'none', rectify });
+}
+
+/**
+ * RFConv2d's semantics (the reference's rfconv.py): the conv's own bias is inside the
+ * rescaled sum, y = (conv(x, w) + bias) · factor, then residual and act. Without a bias
+ * this is conv2d with `rectify` (one fused pass).
+ */
+export function rfConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, mode: RectifyMode, opts: Conv2dOptions = {}): Tensor {
+  const { residual = null, act = 'none', ...geometry } = opts;
+  if (!bias) return conv2d(x, weight, null, { ...opts, rectify: mode });
+  const g = conv2dGeometry(x.shape, weight.shape, geometry);
+  let y = conv2d(x, weight, bias, geometry);
+  if (rectifies(mode, g.padH, g.padW)) y = mul(y, rectifyFactorTensor(x.backend, g, mode));
+  if (residual) y = add(y, residual);
+  return act === 'relu' ? relu(y) : act === 'sigmoid' ? sigmoid(y) : y;
 }
