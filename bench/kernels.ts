@@ -3,7 +3,7 @@
 // kernels, GFLOP/s counted as for the forward conv). benchmark.js statistics: GFLOP/s and %
 // of this machine's SIMD peak, which is measured here per thread (a tight f32x4 multiply-add
 // loop). Never a test.
-//   npm run bench -- kernels [--threads 1,2] [--json out.json] [--quick]
+//   npm run bench -- kernels [--threads 1,2] [--filter REGEX] [--json out.json] [--quick]
 
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,6 +37,7 @@ interface Case {
 const rand = (b: WasmBackend, shape: number[]) =>
   tensor(new Float32Array(shape.reduce((a, c) => a * c, 1)).map((_, i) => Math.sin(i * 0.1)), shape, { backend: b });
 
+/** A forward conv with a folded BN's bias and ReLU; `rectify`: as RFConv2d (the factor in the store). */
 function conv(name: string, c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
   const out = Math.floor((hw + 2 * ((k - 1) >> 1) - k) / stride) + 1;
   return {
@@ -44,9 +45,39 @@ function conv(name: string, c: number, o: number, k: number, hw: number, stride 
     flops: 2 * o * out * out * (c / groups) * k * k,
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), bias = rand(b, [o]);
-      return () => F.conv2d(x, w, bias, { stride, padding: (k - 1) >> 1, groups, act: 'relu' });
+      return (rectify: F.RectifyMode | null = null) => F.conv2d(x, w, bias, { stride, padding: (k - 1) >> 1, groups, act: 'relu', rectify });
     },
   };
+}
+
+/** The 3×3 convs the seed rectifies, one per kernel path (Winograd, GEMM, strided). */
+const RECTIFIED = ['layer1 splat 64→128 g2 @56', 'layer3 splat 256→512 g2 @14', 'layer4 splat 512→1024 g2 @7', 'stem 3→32 s2 @224', 'stem 32→64 @112'];
+
+/**
+ * What the rectify factor costs (RFConv2d): each conv above with and without it, interleaved
+ * in rounds of ten calls so that a slow spell of the machine hits both alike; the median of
+ * the per-round ratios.
+ */
+function rectifyCost(b: WasmBackend, quick: boolean): { name: string; plainMs: number; rectMs: number; ratio: number }[] {
+  const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1]!;
+  const time = (fn: () => void, n: number) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn();
+    return (performance.now() - t0) / n;
+  };
+  return RECTIFIED.map((name) => {
+    const run = CASES.find((c) => c.name === name)!.setup(b) as (rectify?: F.RectifyMode | null) => Tensor;
+    const plain = () => tidy(() => run(null)).dispose(), rect = () => tidy(() => run('normal')).dispose();
+    time(plain, 3);
+    time(rect, 3);
+    const p: number[] = [], r: number[] = [], ratios: number[] = [];
+    for (let i = 0; i < (quick ? 5 : 15); i++) {
+      p.push(time(plain, 10));
+      r.push(time(rect, 10));
+      ratios.push(r[i]! / p[i]!);
+    }
+    return { name, plainMs: median(p), rectMs: median(r), ratio: median(ratios) };
+  });
 }
 
 /** A conv's weight (dW) or input (dX) gradient, called as the training kernel itself. */
@@ -148,7 +179,8 @@ export async function main(argv: string[]): Promise<void> {
     const peakN = threads > 1 ? Math.max(best([0, 1, 2, 3, 4].map(() => wasm.measurePeak(threads, 4_000_000))), threads * peak1) : peak1;
     console.log(`\nwasm (${wasm.variant}), ${threads} thread(s): SIMD peak ${peak1.toFixed(1)} GFLOP/s per thread, ${peakN.toFixed(1)} on ${threads}`);
     console.log(`${'kernel'.padEnd(34)} ${'kind'.padEnd(18)} ${'ms'.padStart(8)} ${'±%'.padStart(5)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)}`);
-    for (const c of CASES) {
+    const filter = opt('filter') ? new RegExp(opt('filter')!) : null;
+    for (const c of CASES.filter((k) => !filter || filter.test(k.name))) {
       const run = c.setup(wasm);
       for (let i = 0; i < 5; i++) tidy(run)?.dispose(); // warm up (and let V8 settle)
       const b = await measure(() => tidy(run)?.dispose(), quick);
@@ -157,6 +189,13 @@ export async function main(argv: string[]): Promise<void> {
       const pct = (100 * gflops) / peakN;
       console.log(`${c.name.padEnd(34)} ${c.kind.padEnd(18)} ${ms.toFixed(3).padStart(8)} ${b.stats.rme.toFixed(1).padStart(5)} ${gflops.toFixed(1).padStart(8)} ${pct.toFixed(0).padStart(6)}%`);
       results.push({ threads, name: c.name, kind: c.kind, ms, rme: b.stats.rme, gflops, pctPeak: pct, peakPerThread: peak1, peakAll: peakN, variant: wasm.variant });
+    }
+    if (!filter) {
+      console.log(`\nrectify factor (RFConv2d), rectified / plain, median of interleaved rounds:`);
+      for (const r of rectifyCost(wasm, quick)) {
+        console.log(`${r.name.padEnd(34)} plain ${r.plainMs.toFixed(3).padStart(7)} ms  rectified ${r.rectMs.toFixed(3).padStart(7)} ms  ×${r.ratio.toFixed(3)}`);
+        results.push({ threads, name: `${r.name} rectified`, kind: 'rectify factor cost', plainMs: r.plainMs, ms: r.rectMs, ratio: r.ratio });
+      }
     }
   }
   const out = opt('json');
