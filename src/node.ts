@@ -104,16 +104,18 @@ export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
   /** Use the seed's published weights (downloaded into the cache). */
   pretrained?: boolean;
   download?: Omit<DownloadOptions, 'sha256Prefix'>;
+  /** Fold BatchNorm into the convs in place (default true); false keeps every module, e.g. to watch bn0 / bn1 run. */
+  fuse?: boolean;
 }
 
 /** A zoo network with its weights loaded (strictly), in eval mode, BatchNorm folded in place (an inference model). */
 export async function loadModel(arch: string | ZooEntry, opts: LoadModelOptions = {}): Promise<ResNet> {
-  const { weights, pretrained, download, ...create } = opts;
+  const { weights, pretrained, download, fuse = true, ...create } = opts;
   const name = typeof arch === 'string' ? arch : arch.name;
   if (!weights && !pretrained) throw new ArgumentError('loadModel: give weights (a file) or pretrained: true');
   const sd = weights ? await loadWeightsFile(weights) : await pretrainedStateDict(name, download);
   const fc = sd.get('fc.weight');
   const model = createModel(arch, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
   model.loadStateDict(sd, { where: `${name} from ${weights ?? 'pretrained weights'}` });
-  return model.eval().fuse({ inPlace: true });
+  return fuse ? model.eval().fuse({ inPlace: true }) : model.eval();
 }

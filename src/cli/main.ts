@@ -11,6 +11,7 @@ import { exportCommand, EXPORT_USAGE } from './export.js';
 import { bench, BENCH_USAGE } from './bench.js';
 import { train, TRAIN_USAGE } from './train.js';
 import { evalCommand, EVAL_USAGE } from './eval.js';
+import { explainCommand, EXPLAIN_USAGE } from './explain.js';
 
 const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 
@@ -22,13 +23,14 @@ usage:
   ${BENCH_USAGE}
   ${TRAIN_USAGE}
   ${EVAL_USAGE}
+  ${EXPLAIN_USAGE}
 
 Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
 --pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).
 --arch takes a zoo name or a .json file of the seed's ResNet keyword arguments (or a model card).
-Without a model, classify and eval use the embedded default (models/default.pth, Fashion-MNIST).`;
+Without a model, classify, eval and explain use the embedded default (models/default.pth, Fashion-MNIST).`;
 
-const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand, explain: explainCommand };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

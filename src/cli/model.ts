@@ -29,7 +29,7 @@ export async function archFromArgs(p: Parsed, command: string, fallback?: string
   return resolveArch(arch);
 }
 
-export async function modelFromArgs(p: Parsed, command: string, entry?: ZooEntry): Promise<ResNet> {
+export async function modelFromArgs(p: Parsed, command: string, entry?: ZooEntry, fuse = true): Promise<ResNet> {
   const arch = entry ?? (await archFromArgs(p, command)); // unknown names fail here, before any weights are read
   const weights = str(p, 'weights');
   const pretrained = flag(p, 'pretrained');
@@ -45,6 +45,7 @@ export async function modelFromArgs(p: Parsed, command: string, entry?: ZooEntry
     ...(dilation ? { dilation } : {}),
     backend,
     download: { progress: true },
+    fuse,
   });
 }
 
@@ -62,17 +63,18 @@ export interface ResolvedModel {
  * otherwise --arch and --weights/--pretrained, with the card beside the weights (if any)
  * supplying preprocessing and labels, and supplying the architecture when --arch is absent.
  */
-export async function resolveModel(p: Parsed, command: string): Promise<ResolvedModel> {
+export async function resolveModel(p: Parsed, command: string, opts: { fuse?: boolean } = {}): Promise<ResolvedModel> {
+  const fuse = opts.fuse ?? true;
   const weights = str(p, 'weights');
   const threads = int(p, 'threads');
   if (!str(p, 'arch') && !weights && !flag(p, 'pretrained')) {
     const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
-    const { model, card } = await loadDefaultModel({ backend });
+    const { model, card } = await loadDefaultModel({ backend, fuse });
     return { model, pre: card.preprocess, labels: card.labels, what: `the default model (${defaultModelPaths().weights})` };
   }
   const card = weights ? await readModelCard(weights) : null;
   const entry = str(p, 'arch') ? await archFromArgs(p, command) : card ? archFromConfig(card.resnet, cardPathFor(weights!)) : await archFromArgs(p, command);
-  const model = await modelFromArgs(p, command, entry);
+  const model = await modelFromArgs(p, command, entry, fuse);
   const resize = resizeFor(entry);
   const pre: Preprocessing = card?.preprocess ?? { size: entry.crop, resize, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
   const labels = card?.labels ?? (model.options.numClasses === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null);

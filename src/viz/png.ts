@@ -1,0 +1,81 @@
+// A minimal PNG encoder (8-bit RGB, no filtering, zlib "stored" blocks): pictures of feature
+// maps for `resnest explain` and the step-through page, with no dependencies and no Node
+// built-ins. The maps are small, so compression would save little.
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array, start: number, end: number): number {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A zlib stream of `data` in stored (uncompressed) deflate blocks. */
+function zlibStored(data: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(2 + data.length + 5 * blocks + 4);
+  out[0] = 0x78;
+  out[1] = 0x01;
+  let at = 2;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * 65535, len = Math.min(65535, data.length - start);
+    out[at++] = b === blocks - 1 ? 1 : 0;
+    out[at++] = len & 0xff;
+    out[at++] = len >>> 8;
+    out[at++] = ~len & 0xff;
+    out[at++] = (~len >>> 8) & 0xff;
+    out.set(data.subarray(start, start + len), at);
+    at += len;
+  }
+  let a = 1, s = 0;
+  for (let i = 0; i < data.length; i++) {
+    a = (a + data[i]!) % 65521;
+    s = (s + a) % 65521;
+  }
+  new DataView(out.buffer).setUint32(at, ((s << 16) | a) >>> 0);
+  return out;
+}
+
+/** PNG bytes of an RGB image (rgb: width·height·3 bytes, rows top to bottom). */
+export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
+  const raw = new Uint8Array(height * (1 + 3 * width));
+  for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * 3 * width, (y + 1) * 3 * width), y * (1 + 3 * width) + 1);
+  const idat = zlibStored(raw);
+  const chunks: [string, Uint8Array][] = [['IHDR', new Uint8Array(13)], ['IDAT', idat], ['IEND', new Uint8Array(0)]];
+  const ihdr = new DataView(chunks[0]![1].buffer);
+  ihdr.setUint32(0, width);
+  ihdr.setUint32(4, height);
+  chunks[0]![1].set([8, 2, 0, 0, 0], 8); // 8-bit, RGB, deflate, no filter, no interlace
+  const out = new Uint8Array(8 + chunks.reduce((n, [, d]) => n + 12 + d.length, 0));
+  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const view = new DataView(out.buffer);
+  let at = 8;
+  for (const [type, data] of chunks) {
+    view.setUint32(at, data.length);
+    for (let i = 0; i < 4; i++) out[at + 4 + i] = type.charCodeAt(i);
+    out.set(data, at + 8);
+    view.setUint32(at + 8 + data.length, crc32(out, at + 4, at + 8 + data.length));
+    at += 12 + data.length;
+  }
+  return out;
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Base64 of bytes (for data: URLs). */
+export function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    s += B64[n >>> 18]! + B64[(n >>> 12) & 63]! + (i + 1 < bytes.length ? B64[(n >>> 6) & 63]! : '=') + (i + 2 < bytes.length ? B64[n & 63]! : '=');
+  }
+  return s;
+}
