@@ -21,6 +21,7 @@ function tsFiles(dir) {
 
 // Start clean so that a deleted source never leaves a stale module behind in build/.
 for (const d of ['src', 'test', 'bench']) rmSync(join(root, 'build', d), { recursive: true, force: true });
+for (const f of existsSync(join(root, 'dist')) ? readdirSync(join(root, 'dist')) : []) if (f.startsWith('chunk-')) rmSync(join(root, 'dist', f));
 const entryPoints = ['src', 'test', 'bench'].flatMap((d) => tsFiles(join(root, d)));
 await build({
   entryPoints,
@@ -43,6 +44,10 @@ await build({
   },
   outdir: join(root, 'dist'),
   bundle: true,
+  // Shared code in shared chunks: 'resnest-ts' and 'resnest-ts/node' then use one registry
+  // (one active backend), not a copy each.
+  splitting: true,
+  chunkNames: '[name]-[hash]', // beside the wasm files, which the loader finds from import.meta.url
   format: 'esm',
   platform: 'neutral',
   mainFields: ['module', 'main'],

@@ -13,17 +13,21 @@ import { runAllFixtures } from '../helpers/run-fixture.js';
 
 const TOLERANCE = 1e-3;
 
-let backend: WebGpuBackend;
+// No process.exit: the script must end by itself once its work is done.
+let backend: WebGpuBackend | null = null;
 try {
   backend = (await initBackend('webgpu')) as WebGpuBackend;
 } catch (e) {
   console.log(`deno parity: no adapter: ${(e as Error).message}`);
-  process.exit(3);
+  process.exitCode = 3;
 }
-const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
-console.log(`deno parity on ${backend.adapterName} (navigator.gpu: ${nav?.gpu ? 'yes' : 'no'})`);
-const m = manifest();
-const total = m.networks.length + m.zoo.length;
-const failed = await runAllFixtures([...m.networks, ...m.zoo], backend, expected, TOLERANCE, (l) => console.log(l));
-console.log(`deno parity: ${total - failed} of ${total} fixtures within ${TOLERANCE}`);
-process.exit(failed ? 1 : 0);
+if (backend) {
+  const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+  console.log(`deno parity on ${backend.adapterName} (navigator.gpu: ${nav?.gpu ? 'yes' : 'no'})`);
+  const m = manifest();
+  const total = m.networks.length + m.zoo.length;
+  const failed = await runAllFixtures([...m.networks, ...m.zoo], backend, expected, TOLERANCE, (l) => console.log(l));
+  console.log(`deno parity: ${total - failed} of ${total} fixtures within ${TOLERANCE}`);
+  backend.dispose?.();
+  process.exitCode = failed ? 1 : 0;
+}

@@ -20,4 +20,5 @@ const total = m.networks.length + m.zoo.length;
 const failed = await runAllFixtures([...m.networks, ...m.zoo], backend, expected, TOLERANCE, (l) => console.log(l));
 console.log(`deno wasm parity: ${total - failed} of ${total} fixtures within ${TOLERANCE}`);
 backend.dispose?.();
-process.exit(failed ? 1 : 0);
+// No process.exit: the script must end by itself once its work is done (idle workers are unref'd).
+process.exitCode = failed ? 1 : 0;

@@ -52,7 +52,7 @@ interface AnyWorker {
 }
 
 async function spawn(): Promise<{ worker: AnyWorker; onMessage: (fn: (m: unknown) => void) => void }> {
-  if (typeof process !== 'undefined' && process.versions?.node && !(globalThis as { Deno?: unknown }).Deno) {
+  if (typeof process !== 'undefined' && process.versions?.node) {
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     return { worker, onMessage: (fn) => worker.on('message', fn) };
