@@ -86,3 +86,31 @@ for (const dir of [join(root, 'build', 'src', 'backend', 'wasm'), join(root, 'di
   mkdirSync(dir, { recursive: true });
   for (const t of targets) copyFileSync(join(wasmOut, `kernels-${t}.wasm`), join(dir, `kernels-${t}.wasm`));
 }
+
+// The size budget of what a browser loads: the library entry with the chunks it imports
+// statically (minified here only to measure; dist/ keeps readable code with source maps), and
+// one wasm kernel build. The build fails above it, so growth is a decision, not an accident.
+const BUDGET = { jsGzip: 90_000, wasmGzip: 40_000 };
+{
+  const { transform } = await import('esbuild');
+  const { gzipSync } = await import('node:zlib');
+  const { readFileSync } = await import('node:fs');
+  const seen = new Set();
+  const visit = (f) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const text = readFileSync(join(root, 'dist', f), 'utf8');
+    const node = text.match(/from\s*"node:[^"]+"/);
+    if (node) throw new Error(`dist/index.js reaches a Node built-in statically (${f}: ${node[0]}); the browser entry must not`);
+    for (const m of text.matchAll(/(?:^|[;\n}])\s*(?:import|export)\s*(?:[^"';]*?\sfrom\s*)?"\.\/([^"]+)"/g)) visit(m[1]);
+  };
+  visit('index.js');
+  let min = '';
+  for (const f of seen) min += (await transform(readFileSync(join(root, 'dist', f), 'utf8'), { minify: true, format: 'esm', target: 'es2022' })).code;
+  const js = gzipSync(min).length;
+  const wasm = gzipSync(readFileSync(join(root, 'dist', 'kernels-relaxed-mt.wasm'))).length;
+  const kb = (n) => `${(n / 1000).toFixed(1)} kB`;
+  const line = `size budget: browser entry ${seen.size} files, JS ${kb(Buffer.byteLength(min))} min / ${kb(js)} min+gzip (budget ${kb(BUDGET.jsGzip)}); wasm ${kb(wasm)} gzip per build (budget ${kb(BUDGET.wasmGzip)})`;
+  if (js > BUDGET.jsGzip || wasm > BUDGET.wasmGzip) throw new Error(`over the ${line}`);
+  if (process.env.RESNEST_BUILD_QUIET !== '1') console.log(line);
+}

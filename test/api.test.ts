@@ -1,4 +1,4 @@
-// The README's library example, as a user writes it against the public entry points
+// docs/library.md's example, as a user writes it against the public entry points
 // (resnest-ts and resnest-ts/node), on the default backend.
 
 import { test } from 'uvu';

@@ -1,7 +1,7 @@
 // The fuzzer as part of `npm test`: a few hundred mutated inputs per parser with a fixed
 // seed must produce no failure (untyped exception, case over 2 s, allocation over bound,
 // hang), and the harness must catch each kind of failure when a parser is deliberately bad.
-// The long run is `npm run fuzz` (10 000 cases per parser; figures in the README).
+// The long run is `npm run fuzz` (10 000 cases per parser; figures in docs/formats-and-safety.md).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,6 +1,6 @@
 // saveTorch writes torch.save's zip format: loadTorch reads every dtype and shape back
 // exactly, through the same allow-listed unpickler that refuses anything else.
-// (torch.load reading these files was checked by hand with PyTorch 1.13, see the README.)
+// (torch.load reading these files was checked by hand with PyTorch 1.13, see docs/formats-and-safety.md.)
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -8,7 +8,7 @@
 // F16_OP_TOLERANCE (one rounding of the result is 2⁻¹¹ ≈ 4.9e-4 of it; an f16 accumulator
 // would be off by far more over the long reductions below); every parity fixture must
 // reproduce PyTorch to F16_PARITY_TOLERANCE · max|torch| — f16 storage does not reach the
-// 1e-3 of f32 storage (measured on lavapipe: 9.6e-4 … 3.6e-3 per fixture, see the README).
+// 1e-3 of f32 storage (measured on lavapipe: 9.6e-4 … 3.6e-3 per fixture, see docs/backends.md).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
