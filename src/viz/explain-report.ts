@@ -21,8 +21,8 @@ export function channelsToShow(t: SplitAttentionTrace, n = 8): number[] {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-/** File name → contents (SVG and HTML text). `imagePng`: the image as the network saw it, for the page. */
-export function explainReport(t: SplitAttentionTrace, imagePng?: Uint8Array): Map<string, string> {
+/** The figures of a trace: file name → SVG text. */
+export function explainFigures(t: SplitAttentionTrace): Map<string, string> {
   const { radix, cardinality: card, channels: c } = t;
   const [, h, w] = t.splits.shape as [number, number, number];
   const [, oh, ow] = t.output.shape as [number, number, number];
@@ -46,21 +46,22 @@ export function explainReport(t: SplitAttentionTrace, imagePng?: Uint8Array): Ma
   ]));
   files.set('attention.svg', attentionSvg(radix > 1 ? `r-softmax weights per cardinal group (${radix} splits)` : 'sigmoid gate per channel', t.attention, card));
 
-  const fig = (file: string, alt: string) => `<figure><img src="${file}" alt="${esc(alt)}"><figcaption>${esc(alt)}</figcaption></figure>`;
+  return files;
+}
+
+/**
+ * The walk through a trace: one section per step with its formula, shape and figure.
+ * `figure(name, alt)` places figure `name` (an <img> of a file, or the SVG inline).
+ */
+export function explainSections(t: SplitAttentionTrace, figure: (name: string, alt: string) => string, imagePng?: Uint8Array): string {
+  const { radix, cardinality: card, channels: c } = t;
+  const chans = channelsToShow(t);
+  const [ic, ih, iw] = t.input.shape as [number, number, number];
+  const fig = (name: string, alt: string) => `<figure>${figure(name, alt)}<figcaption>${esc(alt)}</figcaption></figure>`;
   const means = t.attention.map((a) => a.reduce((s, v) => s + v, 0) / c);
   const legend = Array.from({ length: radix }, (_, r) => `<span style="color:${SPLIT_COLOURS[r % SPLIT_COLOURS.length]}">■</span> split ${r}`).join(' ');
   const top = t.top.map((p) => `<li>${esc(p.label)}: ${(100 * p.probability).toFixed(2)} %</li>`).join('');
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Split attention in ${esc(t.block)}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:980px;margin:0 auto;padding:1rem;line-height:1.45;color:#222}
-img{max-width:100%;height:auto;border:1px solid #ddd}
-figure{margin:0.5rem 0 1.5rem}figcaption{font-size:0.9rem;color:#555}
-code{background:#f4f4f4;padding:0 0.25em}.shape{color:#555;font-family:monospace}
-section{border-top:1px solid #eee;padding-top:0.5rem}
-</style></head><body>
-<h1>Split attention in <code>${esc(t.block)}.conv2</code></h1>
+  return `<h1>Split attention in <code>${esc(t.block)}.conv2</code></h1>
 <p>One SplAtConv2d of a ResNeSt ("ResNeSt: Split-Attention Networks", §3) on one image, every tensor
 computed with the model's real weights. Radix <b>${radix}</b>, cardinality <b>${card}</b>, <b>${c}</b> channels
 per split (C), fc1 width ${t.inter}. Feature maps show channels ${chans.join(', ')} (the most active in the
@@ -73,9 +74,9 @@ ${imagePng ? `<p><img src="data:image/png;base64,${base64(imagePng)}" alt="The i
 giving <span class="shape">${shape(t.splits.shape)}</span> = radix × C channels. Split r is channels [r·C, (r+1)·C).
 Per-split channel means (first 8): ${t.splitMeans.map((m, r) => `split ${r}: ${m.slice(0, 8).map((v) => v.toFixed(3)).join(', ')}`).join('; ')}.</p>
 ${fig('splits.svg', `Each of the ${radix} splits, the same ${chans.length} channels in every row.`)}</section>
-<section><h2>3. Their sum</h2><p><code>gap = Σ<sub>r</sub> split<sub>r</sub></code> <span class="shape">${shape(t.sum.shape)}</span></p>
+<section><h2>3. Their sum</h2><p><code>sum = Σ<sub>r</sub> split<sub>r</sub></code> (the seed calls it <code>gap</code> already) <span class="shape">${shape(t.sum.shape)}</span></p>
 ${fig('sum.svg', 'The element-wise sum of the splits, the same channels.')}</section>
-<section><h2>4. Global context</h2><p><code>gap = adaptive_avg_pool2d(gap, 1)</code>: one number per channel, <span class="shape">[${c}]</span>.</p>
+<section><h2>4. Global context</h2><p><code>gap = adaptive_avg_pool2d(sum, 1)</code>: one number per channel, <span class="shape">[${c}]</span>.</p>
 ${fig('gap.svg', `The ${c} channel means of the sum.`)}</section>
 <section><h2>5. Squeeze: fc1 → bn1 → relu → fc2</h2>
 <p><code>atten = fc2(relu(bn1(fc1(gap))))</code>: 1×1 convolutions with groups = ${card} (each cardinal group attends
@@ -91,9 +92,26 @@ every channel the ${radix} weights sum to 1. Mean weight per split: ${means.map(
 ${fig('attention.svg', radix > 1 ? `For each cardinal group, every channel's bar stacks the weights of the ${radix} splits.` : 'The gate of each channel.')}</section>
 <section><h2>7. The weighted output</h2><p><code>out = Σ<sub>r</sub> atten<sub>r</sub> · split<sub>r</sub></code> <span class="shape">${shape(t.output.shape)}</span></p>
 ${fig('output.svg', 'The attention-weighted sum of the splits, the same channels.')}</section>
-</body></html>
 `;
-  files.set('index.html', html);
+}
+
+/** File name → contents of `resnest explain --out`: the figures and an index.html that shows them. */
+export function explainReport(t: SplitAttentionTrace, imagePng?: Uint8Array): Map<string, string> {
+  const files = explainFigures(t);
+  const body = explainSections(t, (name, alt) => `<img src="${name}" alt="${esc(alt)}">`, imagePng);
+  files.set('index.html', `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Split attention in ${esc(t.block)}</title>
+<style>${EXPLAIN_CSS}</style></head><body>
+${body}</body></html>
+`);
   return files;
 }
 
+/** The walk-through's styles (the CLI's index.html; the page has its own sheet). */
+export const EXPLAIN_CSS = `body{font-family:system-ui,sans-serif;max-width:980px;margin:0 auto;padding:1rem;line-height:1.45;color:#222}
+img{max-width:100%;height:auto;border:1px solid #ddd}
+figure{margin:0.5rem 0 1.5rem}figcaption{font-size:0.9rem;color:#555}
+code{background:#f4f4f4;padding:0 0.25em}.shape{color:#555;font-family:monospace}
+section{border-top:1px solid #eee;padding-top:0.5rem}
+`;
