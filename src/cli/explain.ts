@@ -7,7 +7,7 @@ import { ArgumentError } from '../errors.js';
 import { decodeImage } from '../io/image/decode.js';
 import { preprocess } from '../io/image/preprocess.js';
 import { readBytes, writeFileAtomic } from '../io/files.js';
-import { explainBlock, splitAttentionBlocks, type SplitAttentionTrace } from '../models/resnest/explain.js';
+import { explainBlock, splitAttentionBlocks, traceJson } from '../models/resnest/explain.js';
 import { tensor } from '../tensor/tensor.js';
 import { explainReport } from '../viz/explain-report.js';
 import { encodePng } from '../viz/png.js';
@@ -16,15 +16,6 @@ import { MODEL_OPTIONS, resolveModel } from './model.js';
 
 export const EXPLAIN_USAGE = 'resnest explain <image.png|jpg> [--block layer2.0] [--arch <name|cfg.json> (--weights W | --pretrained)] [--out DIR] [--json] [--backend B]'
   + ' (without a model: the embedded default)';
-
-/** The fields outside checks read, then the rest of the trace (without the big maps). */
-function traceJson(t: SplitAttentionTrace): Record<string, unknown> {
-  return {
-    block: t.block, radix: t.radix, cardinality: t.cardinality, channels: t.channels, gap: t.gap, attention: t.attention, top: t.top,
-    inter: t.inter, split_means: t.splitMeans, fc1: t.fc1, bn1: t.bn1, relu: t.relu, fc2: t.fc2,
-    shapes: { input: t.input.shape, splits: t.splits.shape, sum: t.sum.shape, output: t.output.shape },
-  };
-}
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, block: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } });

@@ -24,7 +24,7 @@ import { arraySource, makeOptimizer, stepsPerEpoch, trainLoop, type BatchSource,
 import { scaledLr } from '../train/schedule.js';
 import { flag, int, num, parseArgs, required, str } from './args.js';
 import { archFromArgs } from './model.js';
-import { curvesSvg } from './curves-svg.js';
+import { curvesSvg } from '../viz/curves-svg.js';
 import { Progress } from './progress.js';
 
 export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W | --pretrained] [--num-classes N] [--freeze backbone] (--data DIR | --inputs X.npy --labels Y.npy) --epochs E --batch-size B (--lr L | --base-lr L) '

@@ -53,7 +53,9 @@ export function explainFigures(t: SplitAttentionTrace): Map<string, string> {
  * The walk through a trace: one section per step with its formula, shape and figure.
  * `figure(name, alt)` places figure `name` (an <img> of a file, or the SVG inline).
  */
-export function explainSections(t: SplitAttentionTrace, figure: (name: string, alt: string) => string, imagePng?: Uint8Array): string {
+export function explainSections(t: SplitAttentionTrace, figure: (name: string, alt: string) => string,
+  opts: { imagePng?: Uint8Array; embedded?: boolean } = {}): string {
+  const imagePng = opts.imagePng;
   const { radix, cardinality: card, channels: c } = t;
   const chans = channelsToShow(t);
   const [ic, ih, iw] = t.input.shape as [number, number, number];
@@ -61,7 +63,7 @@ export function explainSections(t: SplitAttentionTrace, figure: (name: string, a
   const means = t.attention.map((a) => a.reduce((s, v) => s + v, 0) / c);
   const legend = Array.from({ length: radix }, (_, r) => `<span style="color:${SPLIT_COLOURS[r % SPLIT_COLOURS.length]}">■</span> split ${r}`).join(' ');
   const top = t.top.map((p) => `<li>${esc(p.label)}: ${(100 * p.probability).toFixed(2)} %</li>`).join('');
-  return `<h1>Split attention in <code>${esc(t.block)}.conv2</code></h1>
+  const html = `<h1>Split attention in <code>${esc(t.block)}.conv2</code></h1>
 <p>One SplAtConv2d of a ResNeSt ("ResNeSt: Split-Attention Networks", §3) on one image, every tensor
 computed with the model's real weights. Radix <b>${radix}</b>, cardinality <b>${card}</b>, <b>${c}</b> channels
 per split (C), fc1 width ${t.inter}. Feature maps show channels ${chans.join(', ')} (the most active in the
@@ -93,12 +95,15 @@ ${fig('attention.svg', radix > 1 ? `For each cardinal group, every channel's bar
 <section><h2>7. The weighted output</h2><p><code>out = Σ<sub>r</sub> atten<sub>r</sub> · split<sub>r</sub></code> <span class="shape">${shape(t.output.shape)}</span></p>
 ${fig('output.svg', 'The attention-weighted sum of the splits, the same channels.')}</section>
 `;
+  // Inside a page with its own title and prediction: no h1, no prediction, headings one level down.
+  if (!opts.embedded) return html;
+  return html.replace(/<h1>[\s\S]*?<\/h1>\n/, '').replace(/<section><h2>Prediction<\/h2>.*?<\/section>\n/, '').replace(/<(\/?)h2>/g, '<$1h3>');
 }
 
 /** File name → contents of `resnest explain --out`: the figures and an index.html that shows them. */
 export function explainReport(t: SplitAttentionTrace, imagePng?: Uint8Array): Map<string, string> {
   const files = explainFigures(t);
-  const body = explainSections(t, (name, alt) => `<img src="${name}" alt="${esc(alt)}">`, imagePng);
+  const body = explainSections(t, (name, alt) => `<img src="${name}" alt="${esc(alt)}">`, { imagePng });
   files.set('index.html', `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Split attention in ${esc(t.block)}</title>

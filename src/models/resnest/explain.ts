@@ -137,3 +137,12 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
     probs.dispose();
   }
 }
+
+/** The trace as `resnest explain --json` prints it: the fields outside checks read, then the rest (without the maps). */
+export function traceJson(t: SplitAttentionTrace): Record<string, unknown> {
+  return {
+    block: t.block, radix: t.radix, cardinality: t.cardinality, channels: t.channels, gap: t.gap, attention: t.attention, top: t.top,
+    inter: t.inter, split_means: t.splitMeans, fc1: t.fc1, bn1: t.bn1, relu: t.relu, fc2: t.fc2,
+    shapes: { input: t.input.shape, splits: t.splits.shape, sum: t.sum.shape, output: t.output.shape },
+  };
+}

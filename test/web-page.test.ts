@@ -1,0 +1,125 @@
+// The step-through page in Debian's Chromium, as a learner meets it: built with
+// `npm run build:web`, served by `npm run demo` (with COOP/COEP, and again without), it
+// classifies an example, steps through a block whose numbers match `resnest explain --json`
+// in Node, trains in the page until the loss falls, and logs no errors. Screenshots go to
+// build/artifacts/ (not committed).
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CHROMIUM } from './helpers/browser.js';
+import { relErr } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
+
+const root = process.cwd();
+const ARTIFACTS = join(root, 'build', 'artifacts');
+const TOLERANCE = 1e-4;
+
+interface Trace { block: string; radix: number; channels: number; gap: number[]; attention: number[][]; top: { label: string; probability: number }[] }
+
+function serve(isolated: boolean): Promise<{ url: string; server: ChildProcess }> {
+  const server = spawn(process.execPath, [join('scripts', 'demo.mjs'), '--port', '0', ...(isolated ? [] : ['--no-isolation'])], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve({ url: m[1]!, server });
+    });
+    server.on('exit', (code) => reject(new Error(`demo server exited (${code}): ${out}`)));
+  });
+}
+
+async function withPage<T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>): Promise<T> {
+  const { url, server } = await serve(isolated);
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'resnest-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const errors: string[] = [];
+  try {
+    const page = context.pages()[0] ?? await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 120_000 });
+    return await fn(page, errors);
+  } finally {
+    await context.close();
+    server.kill();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const built = () => {
+  const r = spawnSync(process.execPath, [join('scripts', 'build-web.mjs')], { cwd: root, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  return r.stdout;
+};
+
+test('npm run build:web writes the page, its kernels, the default model, the examples (and a training subset where Fashion-MNIST is installed)', () => {
+  const out = built();
+  assert.match(out, /wrote the page to .*build\/site/);
+  for (const f of ['index.html', 'main.js', 'style.css', 'kernels-simd.wasm', 'kernels-relaxed-mt.wasm', 'models/default.pth', 'models/default.json', 'examples/bag.png']) {
+    assert.ok(existsSync(join(root, 'build', 'site', f)), f);
+  }
+});
+
+for (const isolated of [true, false]) {
+  test(`page ${isolated ? 'with' : 'without'} COOP/COEP: classify an example, step through layer3.0 (= resnest explain --json), ${isolated ? 'train until the loss falls, ' : ''}no console errors`, async () => {
+    if (!existsSync(CHROMIUM)) return void console.log(`  (skipping: no Chromium at ${CHROMIUM})`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const want = JSON.parse((await runCli(['explain', join('examples', 'sneaker.png'), '--block', 'layer3.0', '--json'])).stdout) as Trace;
+    const hasSubset = existsSync(join(root, 'build', 'site', 'data', 'fmnist-subset-images.idx.gz'));
+    await withPage(isolated, async (page, errors) => {
+      const state = await page.evaluate(() => ({ isolated: globalThis.crossOriginIsolated, status: document.getElementById('status')!.textContent }));
+      assert.is(state.isolated, isolated);
+      assert.match(await page.getAttribute('#backend', 'title') ?? '', isolated ? /threads? \(cross-origin isolated\)/ : /one thread/);
+      // An example by keyboard: focus its button and press Enter.
+      await page.focus('#examples button[data-example="sneaker"]');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => /^Sneaker/.test(document.getElementById('status')!.textContent ?? ''));
+      await page.selectOption('#block', 'layer3.0');
+      await page.waitForFunction(() => /layer3\.0 stepped through/.test(document.getElementById('status')!.textContent ?? ''));
+      const got = JSON.parse(await page.textContent('#trace-json') ?? '{}') as Trace;
+      assert.is(got.block, 'layer3.0');
+      assert.is(got.channels, want.channels);
+      const errs = { gap: relErr(got.gap, want.gap), attention: relErr(got.attention.flat(), want.attention.flat()), top: relErr(got.top.map((t) => t.probability), want.top.map((t) => t.probability)) };
+      for (const [k, e] of Object.entries(errs)) assert.ok(e <= TOLERANCE, `${k}: page vs resnest explain ${e.toExponential(2)}`);
+      assert.equal(got.top.map((t) => t.label), want.top.map((t) => t.label));
+      const sections = await page.$$eval('#steps h3', (hs) => hs.map((h) => h.textContent));
+      assert.ok(sections.length >= 7 && sections.some((s) => /r-softmax/.test(s ?? '')), sections.join(' | '));
+      const alts = await page.$$eval('#steps svg', (ss) => ss.map((s) => s.querySelector('title')?.textContent ?? ''));
+      assert.ok(alts.length >= 7 && alts.every((a) => a.length > 0), 'every chart has a text alternative');
+      await page.screenshot({ path: join(ARTIFACTS, `web-step-through-${isolated ? 'isolated' : 'plain'}.png`), fullPage: true });
+      console.log(`  ${isolated ? 'isolated' : 'plain'}: ${state.status}; layer3.0 vs explain --json: gap ${errs.gap.toExponential(2)}, attention ${errs.attention.toExponential(2)}`);
+
+      if (isolated && hasSubset) {
+        await page.fill('#train-steps', '24');
+        await page.fill('#train-batch', '16');
+        await page.click('#train-start');
+        await page.waitForFunction(() => /done/.test(document.getElementById('train-info')!.textContent ?? ''), null, { timeout: 240_000 });
+        const losses = JSON.parse(await page.getAttribute('#train-info', 'data-losses') ?? '[]') as number[];
+        assert.is(losses.length, 24);
+        const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
+        assert.ok(mean(losses.slice(-6)) < mean(losses.slice(0, 6)), `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+        await page.waitForFunction(() => /network trained here/.test(document.getElementById('model-info')!.textContent ?? ''));
+        assert.ok(await page.$('#loss-curve svg'), 'a loss curve');
+        await page.screenshot({ path: join(ARTIFACTS, 'web-trained.png'), fullPage: true });
+        console.log(`  trained 24 steps in the page: loss ${losses[0]!.toFixed(3)} → ${losses.at(-1)!.toFixed(3)}`);
+      } else if (isolated) {
+        console.log('  (train tab not run: no Fashion-MNIST subset in the build)');
+      }
+      await page.click('#time-layers');
+      await page.waitForFunction(() => document.querySelectorAll('#timings tbody tr').length === 7);
+      assert.equal(errors, [], `console errors: ${errors.join(' | ')}`);
+    });
+  });
+}
+
+test.run();
