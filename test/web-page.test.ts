@@ -33,13 +33,13 @@ function serve(isolated: boolean): Promise<{ url: string; server: ChildProcess }
   });
 }
 
-async function withPage<T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>): Promise<T> {
+async function withPage<T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>, extraArgs: string[] = []): Promise<T> {
   const { url, server } = await serve(isolated);
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'resnest-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...extraArgs],
   });
   const errors: string[] = [];
   try {
@@ -121,5 +121,26 @@ for (const isolated of [true, false]) {
     });
   });
 }
+
+test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.0 as resnest explain does, to webgpu\'s 1e-3', async () => {
+  if (!existsSync(CHROMIUM)) return void console.log(`  (skipping: no Chromium at ${CHROMIUM})`);
+  const want = JSON.parse((await runCli(['explain', join('examples', 'bag.png'), '--json'])).stdout) as Trace;
+  await withPage(true, async (page, errors) => {
+    const names = await page.$$eval('#backend option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+    if (!names.includes('webgpu')) return void console.log('  (skipping: this Chromium has no navigator.gpu)');
+    await page.selectOption('#backend', 'webgpu');
+    await page.waitForFunction(() => /stepped through on webgpu|error/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+    const status = await page.textContent('#status');
+    if (/no adapter|error/.test(status ?? '')) return void console.log(`  (skipping: ${status})`);
+    const got = JSON.parse(await page.textContent('#trace-json') ?? '{}') as Trace;
+    const errs = { gap: relErr(got.gap, want.gap), attention: relErr(got.attention.flat(), want.attention.flat()) };
+    for (const [k, e] of Object.entries(errs)) assert.ok(e <= 1e-3, `${k}: webgpu page vs resnest explain ${e.toExponential(2)}`);
+    await page.click('#time-layers');
+    await page.waitForFunction(() => document.querySelectorAll('#timings tbody tr').length === 7);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-webgpu.png'), fullPage: true });
+    assert.equal(errors, [], `console errors: ${errors.join(' | ')}`);
+    console.log(`  webgpu: ${status}; gap ${errs.gap.toExponential(2)}, attention ${errs.attention.toExponential(2)}`);
+  }, ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader']);
+});
 
 test.run();

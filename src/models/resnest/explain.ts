@@ -100,17 +100,29 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
   // The parts forward computes with ops rather than modules, recomputed by the same ops.
   const derived = tidy(() => {
     const splits = F.relu(seen.get(splat.bn0 ? 'bn0' : 'conv')!);
-    const [n, , h, w] = splits.shape as [number, number, number, number];
-    const sum = radix > 1 ? F.sum(splits.reshape(n, radix, c, h, w), 1) : splits;
-    const means = F.mean(splits, [2, 3]);
     const gap = F.radixGap(splits, radix);
     const relu = F.relu(seen.get(splat.bn1 ? 'bn1' : 'fc1')!);
-    return { splits, sum, means, gap, relu };
+    return { splits, gap, relu };
   });
   try {
     const read = async (t: Tensor) => (await t.data()) as Float32Array;
     const list = async (t: Tensor) => Array.from(await read(t));
-    const means = await list(derived.means);
+    // The sum of the splits and their channel means on the host: inference backends need no reductions for them.
+    const splits = await read(derived.splits);
+    const hw = splits.length / (radix * c);
+    const sum = new Float32Array(c * hw);
+    const means: number[] = [];
+    for (let r = 0; r < radix; r++) {
+      for (let j = 0; j < c; j++) {
+        let m = 0;
+        for (let i = 0; i < hw; i++) {
+          const v = splits[(r * c + j) * hw + i]!;
+          sum[j * hw + i] += v;
+          m += v;
+        }
+        means.push(m / hw);
+      }
+    }
     const att = await list(seen.get('attention')!);
     const p = await read(probs);
     const labels = opts.labels ?? null;
@@ -119,9 +131,9 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
     return {
       block, radix, cardinality, channels: c, inter: splat.fc1.outChannels,
       input: plane(seen.get('input')!, await read(seen.get('input')!)),
-      splits: plane(derived.splits, await read(derived.splits)),
+      splits: plane(derived.splits, splits),
       splitMeans: Array.from({ length: radix }, (_, r) => means.slice(r * c, (r + 1) * c)),
-      sum: plane(derived.sum, await read(derived.sum)),
+      sum: { shape: [c, ...derived.splits.shape.slice(2)], data: sum },
       gap: await list(derived.gap),
       fc1: await list(seen.get('fc1')!),
       bn1: bn1 ? await list(bn1) : await list(seen.get('fc1')!),
