@@ -52,6 +52,8 @@ interface AnyWorker {
 }
 
 async function spawn(): Promise<{ worker: AnyWorker; onMessage: (fn: (m: unknown) => void) => void }> {
+  // Node and Deno (which reports process.versions.node too) take node:worker_threads, whose
+  // workers can be unref'd: a Deno web Worker would keep the runtime alive after the work is done.
   if (typeof process !== 'undefined' && process.versions?.node) {
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, { eval: true });
