@@ -7,9 +7,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../src/index.js';
+import { initBackend } from '../src/backend/registry.js';
+import { createModel } from '../src/models/resnest/zoo.js';
+import { saveSafetensors } from '../src/io/safetensors.js';
 import { CHROMIUM } from './helpers/browser.js';
 import { relErr } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
@@ -121,6 +125,40 @@ for (const isolated of [true, false]) {
     });
   });
 }
+
+test('weights by URL and by file with the architecture picker: resnest14d\'s checkpoint classifies as resnest classify does', async () => {
+  if (!existsSync(CHROMIUM)) return void console.log(`  (skipping: no Chromium at ${CHROMIUM})`);
+  const dir = join(root, 'build', 'site', 'test-weights');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'resnest14d.safetensors');
+  const model = createModel('resnest14d', { backend: await initBackend('js'), numClasses: 10, seed: 5 });
+  writeFileSync(file, saveSafetensors(new Map([...model.stateDict()].map(([k, t]) => [k, { dtype: 'float32' as const, shape: [...t.shape], data: t.dataSync() as Float32Array }]))));
+  model.dispose();
+  try {
+    const cli = JSON.parse((await runCli(['classify', join('examples', 'dress.png'), '--arch', 'resnest14d', '--weights', file, '--json'])).stdout) as { top: { label: string; probability: number }[] }[];
+    await withPage(true, async (page, errors) => {
+      await page.selectOption('#arch', 'resnest14d');
+      await page.fill('#weights-url', new URL('test-weights/resnest14d.safetensors', page.url()).href);
+      await page.click('#load-url');
+      await page.waitForFunction(() => /resnest14d/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 60_000 });
+      await page.click('#examples button[data-example="dress"]');
+      await page.waitForFunction(() => /stepped through/.test(document.getElementById('status')!.textContent ?? '') && /input 224×224/.test(document.getElementById('model-info')!.textContent ?? ''));
+      await page.waitForFunction(() => JSON.parse(document.getElementById('trace-json')!.textContent || '{}').top?.length === 5);
+      const got = (JSON.parse(await page.textContent('#trace-json') ?? '{}') as Trace).top;
+      assert.equal(got.map((t) => t.label), cli[0]!.top.map((t) => t.label));
+      assert.ok(relErr(got.map((t) => t.probability), cli[0]!.top.map((t) => t.probability)) <= TOLERANCE);
+      // The same file picked from disk.
+      await page.click('#use-default');
+      await page.waitForFunction(() => /Fashion-MNIST/.test(document.getElementById('model-info')!.textContent ?? ''));
+      await page.setInputFiles('#weights-file', file);
+      await page.waitForFunction(() => /resnest14d\.safetensors: resnest14d/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 60_000 });
+      assert.equal(errors, [], `console errors: ${errors.join(' | ')}`);
+      console.log(`  weights by URL and by file: resnest14d, top-1 ${got[0]!.label} ${got[0]!.probability.toFixed(4)} (classify: ${cli[0]!.top[0]!.probability.toFixed(4)})`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.0 as resnest explain does, to webgpu\'s 1e-3', async () => {
   if (!existsSync(CHROMIUM)) return void console.log(`  (skipping: no Chromium at ${CHROMIUM})`);
