@@ -10,6 +10,7 @@ import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackw
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
 import { Kernel } from '../src/backend/wasm/ids';
+import { fma } from './simd';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
   switch (kernel) {
@@ -64,22 +65,23 @@ export function relaxed(): bool {
 }
 
 /**
- * The machine's SIMD multiply-add peak, measured: per round, 6 independent f32x4 multiply
- * chains and 6 independent add chains (enough to cover latency on both pipes: the GEMM's
- * instruction mix, a multiply and an add per multiply-add), counted as 6 multiply-adds.
- * Writes a checksum to out[tid] so the work cannot be optimised away.
+ * The machine's SIMD multiply-add peak, measured with the GEMM's own instruction (fma: one
+ * fused relaxed_madd in the relaxed builds, a multiply and an add in the others), so that no
+ * kernel can beat it: per round PEAK_MADDS_PER_ROUND (12) independent chains, enough to keep
+ * two FMA pipes busy through their latency. Writes a checksum to out[tid] so the work cannot
+ * be optimised away.
  */
 function peak(args: usize, tid: i32): void {
   const iters = load<i32>(args), out = <usize>load<i32>(args, 4);
   const m = f32x4.splat(0.999999), d = f32x4.splat(1e-7);
-  let p0 = f32x4.splat(1), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
-  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
+  let c0 = f32x4.splat(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  let c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
   for (let i = 0; i < iters; i++) {
-    p0 = f32x4.mul(p0, m); s0 = f32x4.add(s0, d); p1 = f32x4.mul(p1, m); s1 = f32x4.add(s1, d);
-    p2 = f32x4.mul(p2, m); s2 = f32x4.add(s2, d); p3 = f32x4.mul(p3, m); s3 = f32x4.add(s3, d);
-    p4 = f32x4.mul(p4, m); s4 = f32x4.add(s4, d); p5 = f32x4.mul(p5, m); s5 = f32x4.add(s5, d);
+    c0 = fma(c0, m, d); c1 = fma(c1, m, d); c2 = fma(c2, m, d); c3 = fma(c3, m, d);
+    c4 = fma(c4, m, d); c5 = fma(c5, m, d); c6 = fma(c6, m, d); c7 = fma(c7, m, d);
+    c8 = fma(c8, m, d); c9 = fma(c9, m, d); c10 = fma(c10, m, d); c11 = fma(c11, m, d);
   }
-  const p = f32x4.add(f32x4.add(f32x4.add(p0, p1), f32x4.add(p2, p3)), f32x4.add(p4, p5));
-  const s = f32x4.add(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)), f32x4.add(s4, s5));
-  store<f32>(out + <usize>tid * 4, f32x4.extract_lane(f32x4.add(p, s), 0));
+  const a = f32x4.add(f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)), f32x4.add(f32x4.add(c4, c5), f32x4.add(c6, c7)));
+  const b = f32x4.add(f32x4.add(c8, c9), f32x4.add(c10, c11));
+  store<f32>(out + <usize>tid * 4, f32x4.extract_lane(f32x4.add(a, b), 0));
 }

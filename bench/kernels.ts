@@ -16,6 +16,7 @@ import * as F from '../src/ops/index.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import type { Conv2dGeometry, Ref } from '../src/backend/backend.js';
+import { bestPeak, peakAround } from '../src/cli/measure.js';
 
 interface BenchmarkCase {
   hz: number;
@@ -173,7 +174,7 @@ export async function main(argv: string[]): Promise<void> {
     // Peak: the best of several runs of the multiply-add loop (a peak is what the machine can
     // do; a slower run was interrupted), per thread and on all threads.
     const best = (xs: number[]) => Math.max(...xs);
-    const peak1 = best([0, 1, 2, 3, 4].map(() => wasm.measurePeak(1, 4_000_000)));
+    const peak1 = bestPeak(wasm);
     // On a shared machine the all-thread measurement can land in a slow spell of one core; the
     // denominator is then threads × the per-thread peak, so that % of peak is never flattered.
     const peakN = threads > 1 ? Math.max(best([0, 1, 2, 3, 4].map(() => wasm.measurePeak(threads, 4_000_000))), threads * peak1) : peak1;
@@ -190,6 +191,10 @@ export async function main(argv: string[]): Promise<void> {
       console.log(`${c.name.padEnd(34)} ${c.kind.padEnd(18)} ${ms.toFixed(3).padStart(8)} ${b.stats.rme.toFixed(1).padStart(5)} ${gflops.toFixed(1).padStart(8)} ${pct.toFixed(0).padStart(6)}%`);
       results.push({ threads, name: c.name, kind: c.kind, ms, rme: b.stats.rme, gflops, pctPeak: pct, peakPerThread: peak1, peakAll: peakN, variant: wasm.variant });
     }
+    // Measured again after the cases: a peak that moved says the run was disturbed.
+    const { warning } = peakAround(peak1, bestPeak(wasm));
+    if (warning) console.log(`warning: ${warning}`);
+    results.push({ threads, name: 'peak check', kind: 'peak', peakBefore: peak1, noisy: !!warning });
     if (!filter) {
       console.log(`\nrectify factor (RFConv2d), rectified / plain, median of interleaved rounds:`);
       for (const r of rectifyCost(wasm, quick)) {

@@ -39,3 +39,4 @@ export { DropBlock2D, dropBlockMask, setDropBlockProb } from './nn/dropblock.js'
 export { trainStep, trainArrays, type TrainOptions, type TrainResult, type StepInfo } from './train/trainer.js';
 export { archFromConfig } from './models/resnest/zoo.js';
 export { explainBlock, splitAttentionBlocks, traceJson, type SplitAttentionTrace } from './models/resnest/explain.js';
+export { profileModel, groupProfile, type Profile, type ProfileRow } from './nn/profile.js';

@@ -66,6 +66,31 @@ test('bench --train --json: one line with the step time, images/s and peak RSS, 
   assert.ok(Math.abs((out.images_per_s as number) - (4 * 1000) / (out.median_ms as number)) < 0.02 * (out.images_per_s as number));
 });
 
+test('bench --profile --json: one row per module whose self times add up to the total, conv GFLOP from the geometry, never above the peak', async () => {
+  const r = await runCli(['bench', '--profile', '--arch', 'resnest14d', '--size', '32', '--runs', '2', '--threads', '1', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const out = parse(r.stdout) as { total_ms: number; rows: { module: string; kind: string; ms: number; share: number; gflop: number; gflops: number | null; pct_peak: number | null; winograd: boolean }[]; peak_gflops: number | null; noisy: boolean; backend: string; synchronous: boolean };
+  assert.is(out.backend, 'wasm');
+  assert.is(out.synchronous, true);
+  const sum = out.rows.reduce((s, row) => s + row.ms, 0);
+  assert.ok(Math.abs(sum - out.total_ms) < 1e-6 * out.total_ms + 1e-9, `rows ${sum} vs total ${out.total_ms}`);
+  assert.ok(Math.abs(out.rows.reduce((s, row) => s + row.share, 0) - 1) < 1e-9);
+  // The first stem conv: 3 → 32 channels, 3×3, stride 2 on 32×32: 16×16 outputs × 27 taps × 32 × 2 flops.
+  const stem = out.rows.find((row) => row.module === 'conv1.0')!;
+  assert.is(stem.kind, 'Conv2d');
+  assert.ok(Math.abs(stem.gflop - (2 * 32 * 16 * 16 * 27) / 1e9) < 1e-12, `conv1.0 ${stem.gflop}`);
+  assert.ok(out.rows.some((row) => row.kind === 'SplAtConv2d' && row.ms > 0), 'split attention\'s own ops timed');
+  assert.ok(out.peak_gflops! > 0);
+  for (const row of out.rows) {
+    if (row.winograd) assert.is(row.pct_peak, null, `${row.module}: Winograd has no % of peak`);
+    else if (!out.noisy && row.pct_peak !== null) assert.ok(row.pct_peak <= 100, `${row.module} at ${row.pct_peak.toFixed(0)} % of the peak`);
+  }
+  const table = await runCli(['bench', '--profile', '--arch', 'resnest14d', '--size', '32', '--runs', '1', '--threads', '1', '--depth', '2']);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout, /ms per forward pass \(median of 1\), self time per module; SIMD peak [\d.]+ GFLOP\/s on 1 thread/);
+  assert.match(table.stdout, /\nlayer3\.0 +Bottleneck/);
+});
+
 test('bench errors are one line', async () => {
   for (const args of [['--runs', '0'], ['--backend', 'nope'], ['--arch', 'resnest51']]) {
     const r = await runCli(['bench', '--size', '32', ...args, '--json']);

@@ -5,7 +5,7 @@
 
 import {
   archFromConfig, backendNames, createModel, explainBlock, initBackend, loadCheckpoint, preprocess, splitAttentionBlocks,
-  tensor, tidy, traceJson, trainArrays, ZOO, type Backend, type ResNet, type StateDict, type SplitAttentionTrace,
+  tensor, traceJson, trainArrays, ZOO, type Backend, type ResNet, type StateDict, type SplitAttentionTrace,
 } from '../src/index.js';
 import { decodeImage } from '../src/io/image/decode.js';
 import { parseModelCard } from '../src/io/model-card.js';
@@ -15,6 +15,7 @@ import { IMAGENET_CLASSES } from '../src/data/imagenet-classes.js';
 import { readIdx } from '../src/data/idx.js';
 import { explainFigures, explainSections } from '../src/viz/explain-report.js';
 import { curvesSvg } from '../src/viz/curves-svg.js';
+import { groupProfile, profileModel } from '../src/nn/profile.js';
 
 const EXAMPLES = ['ankle-boot', 'bag', 'dress', 'sneaker', 't-shirt', 'trouser'];
 /** The bundled training subset (written by scripts/build-web.mjs from Fashion-MNIST). */
@@ -208,27 +209,21 @@ async function train(): Promise<void> {
 
 async function timeStages(): Promise<void> {
   if (!model || !image) throw new Error('load a model and an image first');
-  const pre = weights!.pre, m = model;
+  const pre = weights!.pre;
   const x = tensor(input(), [1, 3, pre.size, pre.size], { backend });
-  const rows: [string, number][] = [];
-  let cur = x;
-  // Each stage's output is read back, so a GPU's queue is drained before the clock stops.
-  const stages: [string, (t: typeof x) => typeof x][] = [
-    ['stem', (t) => m.stem(t)], ['layer1', (t) => m.layer1.call(t)], ['layer2', (t) => m.layer2.call(t)],
-    ['layer3', (t) => m.layer3.call(t)], ['layer4', (t) => m.layer4.call(t)], ['pool + fc', (t) => m.fc.call(m.avgpool.call(t))],
-  ];
-  for (const [name, f] of stages) {
-    const t0 = performance.now();
-    const next = tidy(() => f(cur));
-    await next.data();
-    rows.push([name, performance.now() - t0]);
-    cur.dispose();
-    cur = next;
+  let p;
+  try {
+    p = await profileModel(model, x, { runs: 3 });
+  } finally {
+    x.dispose();
   }
-  cur.dispose();
-  const total = rows.reduce((s, [, ms]) => s + ms, 0);
-  $('timings').querySelector('tbody')!.innerHTML = rows.map(([n, ms]) => `<tr><td>${n}</td><td>${ms.toFixed(1)}</td><td>${((100 * ms) / total).toFixed(0)} %</td></tr>`).join('')
-    + `<tr><th scope="row">total</th><td>${total.toFixed(1)}</td><td>100 %</td></tr>`;
+  // Per block (the profile of `resnest bench --profile --depth 2`).
+  const rows = groupProfile(p, 2).filter((r) => r.ms > 0 || r.flops > 0);
+  $('timings').querySelector('tbody')!.innerHTML = rows.map((r) => `<tr><td>${r.path}</td><td>${r.ms.toFixed(2)}</td><td>${(100 * r.share).toFixed(1)} %</td>`
+    + `<td>${r.gflops === null ? '–' : `${r.gflops.toFixed(1)}${r.winograd ? ' (W)' : ''}`}</td></tr>`).join('')
+    + `<tr><th scope="row">total</th><td>${p.totalMs.toFixed(2)}</td><td>100 %</td><td></td></tr>`;
+  $('timings').querySelector('caption')!.textContent = `One forward pass on ${backend.name}, self time per block (median of ${p.runs})`
+    + (p.synchronous ? '' : ' — asynchronous backend: times to record the kernels, not to run them');
 }
 
 // ---- wiring ------------------------------------------------------------------------------

@@ -95,6 +95,9 @@ export interface Backend<B = unknown> {
   /** The kernels of the backward pass and the optimizers; absent where training is not supported. */
   readonly training?: TrainingKernels<B>;
 
+  /** How conv2d computes a geometry, where a backend has more than one way (profiles report it). */
+  convAlgorithm?(g: Conv2dGeometry): 'gemm' | 'winograd';
+
   /** Applies new options to a live backend (initBackend with options). */
   configure?(opts: BackendOptions): void | Promise<void>;
   /** Releases everything the backend holds (workers, device). */

@@ -17,14 +17,15 @@ import { paramGroups } from '../train/param-groups.js';
 import { trainStep } from '../train/trainer.js';
 import { flag, int, parseArgs, str } from './args.js';
 import { round, RssSampler, summarize } from './measure.js';
+import { printProfile } from './profile.js';
 
-export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--train] [--json]';
+export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--train] [--profile [--depth D]] [--json]';
 
 export async function bench(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, threads: { type: 'string' },
     backend: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, weights: { type: 'string' },
-    json: { type: 'boolean' }, verbose: { type: 'boolean' }, train: { type: 'boolean' },
+    json: { type: 'boolean' }, verbose: { type: 'boolean' }, train: { type: 'boolean' }, profile: { type: 'boolean' }, depth: { type: 'string' },
   });
   if (p.positionals.length) throw new ArgumentError(`bench: unexpected argument '${p.positionals[0]}' (usage: ${BENCH_USAGE})`);
   const arch = str(p, 'arch') ?? 'resnest50';
@@ -70,6 +71,14 @@ export async function bench(argv: string[]): Promise<void> {
     rss.sample();
     return ms;
   };
+  if (flag(p, 'profile')) {
+    if (training) throw new ArgumentError('bench: --profile times a forward pass; drop --train');
+    await printProfile(model, x!, backend, { runs, depth: int(p, 'depth', 0) ?? 0, json: flag(p, 'json'), title: `${arch} ${size}×${size} batch ${batch} on ${backend.name}` });
+    x!.dispose();
+    model.dispose();
+    backend.dispose?.();
+    return;
+  }
   const firstMs = await once();
   // performance.now() counts from process start: cold start = node start-up, imports, backend,
   // weights (read, build, fuse) and the first inference.

@@ -66,3 +66,26 @@ export function summarize(times: readonly number[], rss: RssSampler, marks: Star
     },
   };
 }
+
+/** What measures the SIMD peak (the wasm backend's measurePeak). */
+export interface PeakMeter {
+  measurePeak(threads?: number, iterations?: number): number;
+}
+
+/** The per-thread SIMD peak, GFLOP/s: the best of `rounds` runs (a slower run was interrupted). */
+export function bestPeak(meter: PeakMeter, rounds = 5): number {
+  return Math.max(...Array.from({ length: rounds }, () => meter.measurePeak(1, 4_000_000)));
+}
+
+/**
+ * The peak measured before and after a run, kept at the higher; a warning when they differ
+ * by more than 15 % (the machine was busy, so "% of peak" cannot be trusted).
+ */
+export function peakAround(before: number, after: number): { peak: number; warning: string | null } {
+  const peak = Math.max(before, after);
+  const spread = 1 - Math.min(before, after) / peak;
+  return {
+    peak,
+    warning: spread > 0.15 ? `the SIMD peak moved from ${before.toFixed(1)} to ${after.toFixed(1)} GFLOP/s during the run: the machine was busy, so % of peak is not to be trusted; rerun on a quiet machine` : null,
+  };
+}

@@ -76,3 +76,5 @@ export const ARG_SLOTS = 64;
 export const TASK_COUNTER_SLOT = 63;
 /** Largest group input-channel count the Winograd scratch holds transformed (ResNeSt: 512). */
 export const WINOGRAD_MAX_CG = 512;
+/** Independent multiply-add chains per round of the peak loop (assembly/index.ts: peak): enough to cover FMA latency on two pipes. */
+export const PEAK_MADDS_PER_ROUND = 12;

@@ -12,7 +12,7 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
-import { Act, ARG_SLOTS, BinaryCode, Kernel, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG } from './ids.js';
+import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG } from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
 const UNARY: Record<UnaryOp, UnaryCode> = {
@@ -318,6 +318,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.RadixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
     },
 
+    convAlgorithm: (g: Conv2dGeometry) => (useWinograd(g) ? 'winograd' : 'gemm'),
     memoryStats: () => arena.stats(),
     measurePeak(nth = threads, iterations = 2_000_000) {
       const out = arena.alloc(64 * 4);
@@ -329,8 +330,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       else ex.dispatch(Kernel.Peak, args, 0, 1);
       const seconds = (performance.now() - t0) / 1000;
       arena.release(out);
-      // 6 multiply-adds × 4 lanes × 2 flops per round per thread.
-      return (iterations * 6 * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
+      // PEAK_MADDS_PER_ROUND multiply-adds × 4 lanes × 2 flops per round per thread.
+      return (iterations * PEAK_MADDS_PER_ROUND * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
     },
     async configure(o: BackendOptions) {
       if (o.winograd !== undefined) winograd = o.winograd !== false;

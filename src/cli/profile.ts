@@ -1,0 +1,54 @@
+// resnest bench --profile: where a forward pass spends its time, per module — self time,
+// share, GFLOP/s and % of the SIMD peak measured around the run (wasm) — as a table or JSON.
+
+import type { Backend } from '../backend/backend.js';
+import type { ResNet } from '../models/resnest/resnet.js';
+import { groupProfile, profileModel, type ProfileRow } from '../nn/profile.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { bestPeak, peakAround, type PeakMeter } from './measure.js';
+
+export interface ProfileOptions {
+  runs: number;
+  /** Rows summed by the first `depth` parts of their path; 0: every module. */
+  depth: number;
+  json: boolean;
+  title: string;
+}
+
+export async function printProfile(model: ResNet, x: Tensor, backend: Backend, o: ProfileOptions): Promise<void> {
+  const meter = 'measurePeak' in backend ? (backend as unknown as PeakMeter) : null;
+  const threads = (backend as { threads?: number }).threads ?? 1;
+  const before = meter ? bestPeak(meter) : null;
+  const p = await profileModel(model, x, { runs: o.runs });
+  const around = meter && before !== null ? peakAround(before, bestPeak(meter)) : null;
+  // The peak of all the threads the kernels ran on.
+  const peak = around ? around.peak * threads : null;
+  // Winograd's rate is effective (fewer multiplies than counted): no % of a peak for it.
+  const pct = (r: ProfileRow) => (r.gflops !== null && peak && !r.winograd ? (100 * r.gflops) / peak : null);
+  const rows = (o.depth > 0 ? groupProfile(p, o.depth) : p.rows).filter((r) => r.ms > 0 || r.flops > 0);
+  if (o.json) {
+    console.log(JSON.stringify({
+      title: o.title, total_ms: p.totalMs, runs: p.runs, synchronous: p.synchronous, backend: backend.name, threads,
+      peak_gflops: peak, noisy: !!around?.warning,
+      rows: rows.map((r) => ({ module: r.path || '(model)', kind: r.kind, ms: r.ms, share: r.share, gflop: r.flops / 1e9, gflops: r.gflops, pct_peak: pct(r), winograd: !!r.winograd })),
+    }));
+    return;
+  }
+  console.log(`${o.title}: ${p.totalMs.toFixed(1)} ms per forward pass (median of ${p.runs}), self time per module${peak ? `; SIMD peak ${peak.toFixed(1)} GFLOP/s on ${threads} thread${threads === 1 ? '' : 's'}` : ''}`);
+  if (!p.synchronous) console.log(`note: ${backend.name} runs kernels asynchronously: the times are for recording them, not running them`);
+  if (around?.warning) console.log(`warning: ${around.warning}`);
+  console.log(`${'module'.padEnd(30)} ${'kind'.padEnd(14)} ${'ms'.padStart(8)} ${'share'.padStart(6)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)}`);
+  let hidden = 0, hiddenMs = 0;
+  for (const r of rows) {
+    if (o.depth === 0 && r.share < 0.002) {
+      hidden++;
+      hiddenMs += r.ms;
+      continue;
+    }
+    const q = pct(r);
+    console.log(`${(r.path || '(model)').padEnd(30)} ${(r.winograd ? `${r.kind} (W)` : r.kind).padEnd(14)} ${r.ms.toFixed(2).padStart(8)} ${(100 * r.share).toFixed(1).padStart(5)}% ${(r.flops / 1e9).toFixed(3).padStart(7)} `
+      + `${r.gflops === null ? '-'.padStart(8) : r.gflops.toFixed(1).padStart(8)} ${q === null ? '-'.padStart(7) : `${q.toFixed(0).padStart(6)}%`}`);
+  }
+  if (rows.some((r) => r.winograd)) console.log('(W): Winograd F(2×2, 3×3), 2.25× fewer multiplies than the GFLOP counted: an effective rate, so no % of peak');
+  if (hidden) console.log(`(${hidden} modules under 0.2 % each, ${hiddenMs.toFixed(2)} ms in all; --depth 2 sums by block, --json lists every one)`);
+}
