@@ -114,3 +114,10 @@ const BUDGET = { jsGzip: 90_000, wasmGzip: 40_000 };
   if (js > BUDGET.jsGzip || wasm > BUDGET.wasmGzip) throw new Error(`over the ${line}`);
   if (process.env.RESNEST_BUILD_QUIET !== '1') console.log(line);
 }
+
+// npm pack (prepack): the library's type declarations, dist/types/, from src/index.ts and src/node.ts.
+if (process.argv.includes('--types')) {
+  const { execFileSync } = await import('node:child_process');
+  rmSync(join(root, 'dist', 'types'), { recursive: true, force: true });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.types.json')], { stdio: 'inherit' });
+}

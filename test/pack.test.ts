@@ -14,16 +14,17 @@ const root = process.cwd();
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /** What the package may contain: the bundle and its kernels, the default model, the README. */
-const ALLOWED = [/^dist\/(index|node|cli|augment-worker|chunk-[A-Z0-9]+)\.js(\.map)?$/, /^dist\/kernels-(simd|relaxed)(-mt)?\.wasm$/,
+const ALLOWED = [/^dist\/(index|node|cli|augment-worker|chunk-[A-Z0-9]+)\.js(\.map)?$/, /^dist\/kernels-(simd|relaxed)(-mt)?\.wasm$/, /^dist\/types\/[\w/.-]+\.d\.ts$/,
   /^models\/default\.(pth|json)$/, /^models\/default-curves\.svg$/, /^README\.md$/, /^package\.json$/];
-const REQUIRED = ['dist/index.js', 'dist/node.js', 'dist/cli.js', 'dist/augment-worker.js', 'dist/kernels-simd.wasm', 'dist/kernels-simd-mt.wasm',
+const REQUIRED = ['dist/index.js', 'dist/node.js', 'dist/types/index.d.ts', 'dist/types/node.d.ts', 'dist/cli.js', 'dist/augment-worker.js', 'dist/kernels-simd.wasm', 'dist/kernels-simd-mt.wasm',
   'dist/kernels-relaxed.wasm', 'dist/kernels-relaxed-mt.wasm', 'models/default.pth', 'models/default.json', 'README.md', 'package.json'];
 
 test('npm pack: exactly the bundle, its wasm kernels, the default model and the README; no runtime dependencies', () => {
   const dir = mkdtempSync(join(tmpdir(), 'resnest-pack-'));
   try {
-    const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, RESNEST_BUILD_QUIET: '1' } });
+    // prepack (the build with type declarations) may print before npm's JSON.
+    const files = (JSON.parse(out.slice(out.search(/^\[/m))) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
     for (const f of files) assert.ok(ALLOWED.some((re) => re.test(f)), `unexpected file in the package: ${f}`);
     for (const f of REQUIRED) assert.ok(files.includes(f), `missing from the package: ${f}`);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
@@ -56,6 +57,12 @@ test('the packed tarball installed into an empty directory runs the README\'s li
     assert.ok(Number(p) > 0.5 && Number(p) <= 1, r.stdout);
     // The example's own comment states what it prints.
     assert.ok(code.includes(`// ${r.stdout.trim()}`), `README comment vs output '${r.stdout.trim()}'`);
+
+    // TypeScript users get the types: the example, as TypeScript, type-checks against the installed package.
+    writeFileSync(join(app, 'example.ts'), code);
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'nodenext',
+      '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), 'example.ts'], { cwd: app, encoding: 'utf8' });
+    assert.is(tsc.status, 0, `${tsc.stdout}${tsc.stderr}`);
 
     const cli = spawnSync(process.execPath, [join(app, 'node_modules', '.bin', 'resnest'), 'classify', 'examples/bag.png', '--top', '1', '--json'], { cwd: app, encoding: 'utf8' });
     assert.is(cli.status, 0, cli.stderr);
