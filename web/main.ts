@@ -13,6 +13,7 @@ import { resizeFor, type ZooEntry } from '../src/models/resnest/zoo.js';
 import { IMAGENET_MEAN, IMAGENET_STD, type Image8 } from '../src/io/image/preprocess.js';
 import { IMAGENET_CLASSES } from '../src/data/imagenet-classes.js';
 import { readIdx } from '../src/data/idx.js';
+import type { Preprocessing } from '../src/train/evaluate.js';
 import { explainFigures, explainSections } from '../src/viz/explain-report.js';
 import { curvesSvg } from '../src/viz/curves-svg.js';
 import { groupProfile, profileModel } from '../src/nn/profile.js';
@@ -21,7 +22,6 @@ const EXAMPLES = ['ankle-boot', 'bag', 'dress', 'sneaker', 't-shirt', 'trouser']
 /** The bundled training subset (written by scripts/build-web.mjs from Fashion-MNIST). */
 const SUBSET = { images: 'data/fmnist-subset-images.idx.gz', labels: 'data/fmnist-subset-labels.idx.gz' };
 
-interface Preprocessing { size: number; resize: number; mean: number[]; std: number[] }
 interface Weights { entry: ZooEntry; sd: StateDict; labels: readonly string[] | null; pre: Preprocessing; what: string }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
