@@ -31,6 +31,7 @@ let backend: Backend;
 let weights: Weights | null = null;
 let model: ResNet | null = null;
 let image: Image8 | null = null;
+let imageName = '';
 let trainingStop = false;
 
 // ---- backends ----------------------------------------------------------------------------
@@ -107,6 +108,7 @@ async function rebuild(): Promise<void> {
 
 async function useImage(bytes: Uint8Array, name: string): Promise<void> {
   image = decodeImage(bytes, name);
+  imageName = name;
   await run();
 }
 
@@ -143,6 +145,8 @@ async function run(): Promise<void> {
   const figures = explainFigures(trace);
   $('steps').innerHTML = explainSections(trace, (name) => figures.get(name)!, { embedded: true });
   $('trace-json').textContent = JSON.stringify(traceJson(trace));
+  // What the numbers are of (for scripts reading the page, e.g. its test).
+  Object.assign($('trace-json').dataset, { image: imageName, block: trace.block, model: weights!.what });
   status(`${trace.top[0]!.label} (${(100 * trace.top[0]!.probability).toFixed(1)} %); ${trace.block} stepped through on ${backend.name}`);
 }
 
@@ -261,6 +265,7 @@ async function startCamera(): Promise<void> {
   const rgb = new Uint8Array(canvas.width * canvas.height * 3);
   for (let i = 0; i < canvas.width * canvas.height; i++) rgb.set([d[4 * i]!, d[4 * i + 1]!, d[4 * i + 2]!], 3 * i);
   image = { width: canvas.width, height: canvas.height, channels: 3, data: rgb };
+  imageName = 'camera';
   for (const t of (video.srcObject as MediaStream).getTracks()) t.stop();
   video.hidden = true;
   await run();
