@@ -9,11 +9,11 @@ import {
 } from '../src/index.js';
 import { decodeImage } from '../src/io/image/decode.js';
 import { parseModelCard } from '../src/io/model-card.js';
-import { resizeFor, type ZooEntry } from '../src/models/resnest/zoo.js';
-import { IMAGENET_MEAN, IMAGENET_STD, type Image8 } from '../src/io/image/preprocess.js';
+import type { ZooEntry } from '../src/models/resnest/zoo.js';
+import { toRgb8, type Image8 } from '../src/io/image/preprocess.js';
 import { IMAGENET_CLASSES } from '../src/data/imagenet-classes.js';
 import { readIdx } from '../src/data/idx.js';
-import type { Preprocessing } from '../src/train/evaluate.js';
+import { zooPreprocessing, type Preprocessing } from '../src/train/evaluate.js';
 import { explainFigures, explainSections } from '../src/viz/explain-report.js';
 import { curvesSvg } from '../src/viz/curves-svg.js';
 import { groupProfile, profileModel } from '../src/nn/profile.js';
@@ -75,10 +75,7 @@ async function loadDefault(): Promise<void> {
 function zooWeights(sd: StateDict, arch: string, what: string): Weights {
   const entry = ZOO.get(arch)!;
   const classes = sd.get('fc.weight')?.shape[0] ?? 1000;
-  return {
-    entry, sd, what, labels: classes === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null,
-    pre: { size: entry.crop, resize: resizeFor(entry), mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
-  };
+  return { entry, sd, what, labels: classes === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null, pre: zooPreprocessing(entry) };
 }
 
 /** The current weights as a model on the current backend, in eval mode, unfused (bn0 and bn1 stay visible). */
@@ -113,14 +110,11 @@ async function useImage(bytes: Uint8Array, name: string): Promise<void> {
 }
 
 function showPreview(x: Float32Array, pre: Preprocessing): void {
-  const n = pre.size * pre.size, c = $<HTMLCanvasElement>('preview');
+  const c = $<HTMLCanvasElement>('preview'), rgb = toRgb8(x, pre.size, pre.size, pre.mean, pre.std);
   c.width = pre.size;
   c.height = pre.size;
   const ctx = c.getContext('2d')!, img = ctx.createImageData(pre.size, pre.size);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) img.data[4 * i + k] = Math.round(Math.min(1, Math.max(0, x[k * n + i]! * pre.std[k]! + pre.mean[k]!)) * 255);
-    img.data[4 * i + 3] = 255;
-  }
+  for (let i = 0; i < pre.size * pre.size; i++) img.data.set([rgb[3 * i]!, rgb[3 * i + 1]!, rgb[3 * i + 2]!, 255], 4 * i);
   ctx.putImageData(img, 0, 0);
 }
 
@@ -197,9 +191,7 @@ async function train(): Promise<void> {
     });
     $('loss-curve').innerHTML = curvesSvg({ losses, lrs, stepsPerEpoch: perEpoch, accuracies: [], title: `training in the page (${n} images)` });
     net.eval();
-    const sd: StateDict = new Map();
-    for (const [k, t] of net.stateDict()) sd.set(k, { dtype: t.dtype, shape: [...t.shape], data: (await t.data()) as Float32Array });
-    weights = { ...weights, sd, what: `the network trained here (${done} steps)` };
+    weights = { ...weights, sd: await net.exportStateDict(), what: `the network trained here (${done} steps)` };
     $('train-info').textContent += ` — done: the step-through now shows the trained network.`;
   } finally {
     net.dispose();

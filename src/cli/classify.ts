@@ -8,6 +8,7 @@ import { softmax } from '../ops/index.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { checkNumel } from '../tensor/shape.js';
+import { topIndices } from '../util/top.js';
 import { flag, int, parseArgs } from './args.js';
 import { MODEL_OPTIONS, resolveModel } from './model.js';
 
@@ -37,7 +38,7 @@ export async function classify(argv: string[]): Promise<void> {
 
   const results = files.map((file, i) => {
     const row = all.subarray(i * classes, (i + 1) * classes);
-    const order = [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, Math.min(top, classes));
+    const order = topIndices(row, top);
     return { file, top: order.map((c) => ({ index: c, label: labels ? labels[c]! : `class ${c}`, probability: row[c]! })) };
   });
   if (flag(p, 'json')) {

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { decodeImage } from '../io/image/decode.js';
-import { preprocess } from '../io/image/preprocess.js';
+import { preprocess, toRgb8 } from '../io/image/preprocess.js';
 import { readBytes, writeFileAtomic } from '../io/files.js';
 import { explainBlock, splitAttentionBlocks, traceJson } from '../models/resnest/explain.js';
 import { tensor } from '../tensor/tensor.js';
@@ -33,12 +33,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const out = str(p, 'out');
   if (out) {
     mkdirSync(out, { recursive: true });
-    // The image as the network saw it (normalisation undone), for the page.
-    const n = pre.size * pre.size, rgb = new Uint8Array(3 * n);
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < 3; k++) rgb[3 * i + k] = Math.round(Math.min(1, Math.max(0, x.data[k * n + i]! * pre.std[k]! + pre.mean[k]!)) * 255);
-    }
-    const files = explainReport(trace, encodePng(pre.size, pre.size, rgb));
+    // The image as the network saw it, for the page.
+    const files = explainReport(trace, encodePng(pre.size, pre.size, toRgb8(x.data, pre.size, pre.size, pre.mean, pre.std)));
     for (const [name, text] of files) await writeFileAtomic(join(out, name), new TextEncoder().encode(text));
     if (!flag(p, 'json')) console.log(`wrote ${files.size} files to ${out}: open ${join(out, 'index.html')}`);
   }

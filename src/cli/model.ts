@@ -6,10 +6,9 @@ import { defaultBackendName, initBackend } from '../backend/registry.js';
 import type { ResNet } from '../models/resnest/resnet.js';
 import type { ZooEntry } from '../models/resnest/zoo.js';
 import { cardPathFor, defaultModelPaths, loadDefaultModel, loadModel, readModelCard, resolveArch } from '../node.js';
-import { archFromConfig, resizeFor } from '../models/resnest/zoo.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../io/image/preprocess.js';
+import { archFromConfig } from '../models/resnest/zoo.js';
 import { IMAGENET_CLASSES } from '../data/imagenet-classes.js';
-import type { Preprocessing } from '../train/evaluate.js';
+import { zooPreprocessing, type Preprocessing } from '../train/evaluate.js';
 import { flag, int, str, type Parsed } from './args.js';
 
 export const MODEL_OPTIONS = {
@@ -75,8 +74,7 @@ export async function resolveModel(p: Parsed, command: string, opts: { fuse?: bo
   const card = weights ? await readModelCard(weights) : null;
   const entry = str(p, 'arch') ? await archFromArgs(p, command) : card ? archFromConfig(card.resnet, cardPathFor(weights!)) : await archFromArgs(p, command);
   const model = await modelFromArgs(p, command, entry, fuse);
-  const resize = resizeFor(entry);
-  const pre: Preprocessing = card?.preprocess ?? { size: entry.crop, resize, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
+  const pre: Preprocessing = card?.preprocess ?? zooPreprocessing(entry);
   const labels = card?.labels ?? (model.options.numClasses === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : null);
   return { model, pre, labels, what: `${entry.name}${weights ? ` from ${weights}` : ' (pretrained)'}` };
 }

@@ -76,18 +76,17 @@ export function traceOnnx(build: (backend: Backend) => Module, inputShape: reado
       rec.names.set(m.folded.weight.storage, path ? `${path}.weight` : 'weight');
       rec.names.set(m.folded.bias.storage, path ? `${path}.bias` : 'bias');
     }
-    // Node names: the module whose forward is running (an own property shadows the method).
-    const forward = m.forward;
-    (m as { forward: Module['forward'] }).forward = (x, extra) => {
-      const outer = rec.graph.scope;
-      rec.graph.scope = path;
-      try {
-        return forward.call(m, x, extra);
-      } finally {
-        rec.graph.scope = outer;
-      }
-    };
   }
+  // Node names: the module whose forward is running. (The model is this trace's own: not restored.)
+  model.interceptForwards((path, _m, run) => {
+    const outer = rec.graph.scope;
+    rec.graph.scope = path;
+    try {
+      return run();
+    } finally {
+      rec.graph.scope = outer;
+    }
+  });
 
   rec.graph.reserve(outputName);
   // A stand-in input: its values never reach the graph (reading them fails).

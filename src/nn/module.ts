@@ -77,6 +77,21 @@ export abstract class Module {
     };
   }
 
+  /**
+   * Runs every module's forward in the tree through `around(path, module, run)` (run() is the
+   * module's own forward), for tools that must see each call start and end (tracing, timing);
+   * an own property shadows the method. Returns a function that restores the methods.
+   */
+  interceptForwards(around: (path: string, m: Module, run: () => Tensor, input: Tensor) => Tensor): () => void {
+    const restore: (() => void)[] = [];
+    for (const [path, m] of this.namedModules()) {
+      const forward = m.forward;
+      (m as { forward: Module['forward'] }).forward = (x, extra) => around(path, m, () => forward.call(m, x, extra), x);
+      restore.push(() => delete (m as { forward?: unknown }).forward);
+    }
+    return () => restore.forEach((f) => f());
+  }
+
   /** Registers a parameter (zero-filled until initialised or loaded); null shape = absent (bias=False). */
   protected param(name: string, shape: readonly number[] | null): void {
     this.params.set(name, shape ? keep(zeros(shape, { backend: this.backend })) : null);

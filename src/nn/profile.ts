@@ -1,6 +1,6 @@
 // Where a forward pass spends its time, per module: each module's self time (its own ops,
 // without its children's), the convolutions' and linear layers' floating-point work, and
-// GFLOP/s. The model's forwards are wrapped for the measurement and restored after it.
+// GFLOP/s. The model's forwards are intercepted for the measurement and restored after it.
 // CPU backends run their kernels synchronously, so a module's time is its kernels' time; on
 // an asynchronous backend (webgpu) it is only the time to record them (`synchronous: false`).
 
@@ -47,31 +47,25 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
   const winograd = new Set<Module>();
   const stack: { child: number }[] = [];
   const current = new Map<Module, number>();
-  const restore: (() => void)[] = [];
-  for (const [, m] of modules) {
-    const forward = m.forward;
-    // An own property shadows the method for this measurement only.
-    (m as { forward: Module['forward'] }).forward = (input, extra) => {
-      const frame = { child: 0 };
-      stack.push(frame);
-      const t0 = performance.now();
-      let y: Tensor;
-      try {
-        y = forward.call(m, input, extra);
-      } finally {
-        stack.pop();
-        const dt = performance.now() - t0;
-        current.set(m, (current.get(m) ?? 0) + dt - frame.child);
-        if (stack.length) stack[stack.length - 1]!.child += dt;
-      }
-      if (!flops.has(m)) {
-        flops.set(m, flopsOf(m, input, y));
-        if (m instanceof Conv2d && x.backend.convAlgorithm?.(conv2dGeometry(input.shape, m.weight.shape, m)) === 'winograd') winograd.add(m);
-      }
-      return y;
-    };
-    restore.push(() => delete (m as { forward?: unknown }).forward);
-  }
+  const restore = model.interceptForwards((_path, m, run, input) => {
+    const frame = { child: 0 };
+    stack.push(frame);
+    const t0 = performance.now();
+    let y: Tensor;
+    try {
+      y = run();
+    } finally {
+      stack.pop();
+      const dt = performance.now() - t0;
+      current.set(m, (current.get(m) ?? 0) + dt - frame.child);
+      if (stack.length) stack[stack.length - 1]!.child += dt;
+    }
+    if (!flops.has(m)) {
+      flops.set(m, flopsOf(m, input, y));
+      if (m instanceof Conv2d && x.backend.convAlgorithm?.(conv2dGeometry(input.shape, m.weight.shape, m)) === 'winograd') winograd.add(m);
+    }
+    return y;
+  });
   try {
     for (let r = 0; r <= runs; r++) {
       current.clear();
@@ -82,7 +76,7 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
       for (const [, m] of modules) self.get(m)!.push(current.get(m) ?? 0);
     }
   } finally {
-    restore.forEach((f) => f());
+    restore();
   }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0;
   const rows = modules.map(([path, m]) => ({ path, kind: kindOf(m), ms: median(self.get(m)!), flops: flops.get(m) ?? 0, ...(winograd.has(m) ? { winograd: true } : {}) }));
@@ -99,7 +93,7 @@ function flopsOf(m: Module, input: Tensor, out: Tensor): number {
     const [n, o, oh, ow] = out.shape as [number, number, number, number];
     return 2 * n * o * oh * ow * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
   }
-  if (m instanceof Linear) return 2 * (input.size / m.inFeatures) * m.inFeatures * m.outFeatures;
+  if (m instanceof Linear) return 2 * input.size * m.outFeatures;
   return 0;
 }
 

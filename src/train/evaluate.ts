@@ -4,7 +4,8 @@
 
 import { noGrad } from '../autograd/tape.js';
 import type { Dataset } from '../data/dataset.js';
-import { preprocess } from '../io/image/preprocess.js';
+import { IMAGENET_MEAN, IMAGENET_STD, preprocess } from '../io/image/preprocess.js';
+import { resizeFor, type ZooEntry } from '../models/resnest/zoo.js';
 import type { Module } from '../nn/module.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
@@ -16,6 +17,11 @@ export interface Preprocessing {
   resize: number;
   mean: readonly number[];
   std: readonly number[];
+}
+
+/** A zoo network's ImageNet evaluation: its crop, the resize before it, ImageNet's mean and std. */
+export function zooPreprocessing(entry: ZooEntry): Preprocessing {
+  return { size: entry.crop, resize: resizeFor(entry), mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
 }
 
 export interface EvalResult {

@@ -2,6 +2,8 @@
 // average), learning rate on its own axis, and test accuracy per epoch. Written after every
 // epoch so a long run can be watched in any image viewer or browser.
 
+import { esc } from './charts.js';
+
 export interface Curves {
   /** Loss of every step, in order. */
   losses: number[];
@@ -25,7 +27,6 @@ function movingAverage(xs: number[], k: number): number[] {
   return out;
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const f = (v: number) => (Math.round(v * 10) / 10).toString();
 
 export function curvesSvg(c: Curves): string {

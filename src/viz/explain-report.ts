@@ -4,7 +4,7 @@
 // through them with each tensor's shape and formula. Pure functions of the trace.
 
 import type { SplitAttentionTrace } from '../models/resnest/explain.js';
-import { attentionSvg, barsSvg, featureGridSvg, SPLIT_COLOURS, stackSvg } from './charts.js';
+import { attentionSvg, barsSvg, esc, featureGridSvg, SPLIT_COLOURS, stackSvg } from './charts.js';
 import { base64 } from './png.js';
 
 /** Channels to draw: the most active ones in the output, at most `n`, in channel order. */
@@ -18,7 +18,6 @@ export function channelsToShow(t: SplitAttentionTrace, n = 8): number[] {
   return [...mean.keys()].sort((a, b) => mean[b]! - mean[a]!).slice(0, Math.min(n, c)).sort((a, b) => a - b);
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /** The figures of a trace: file name → SVG text. */

@@ -2,21 +2,8 @@
 // maps for `resnest explain` and the step-through page, with no dependencies and no Node
 // built-ins. The maps are small, so compression would save little.
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+import { crc32 } from '../util/crc32.js';
+import { adler32 } from '../io/image/inflate.js';
 
 /** A zlib stream of `data` in stored (uncompressed) deflate blocks. */
 function zlibStored(data: Uint8Array): Uint8Array {
@@ -35,12 +22,7 @@ function zlibStored(data: Uint8Array): Uint8Array {
     out.set(data.subarray(start, start + len), at);
     at += len;
   }
-  let a = 1, s = 0;
-  for (let i = 0; i < data.length; i++) {
-    a = (a + data[i]!) % 65521;
-    s = (s + a) % 65521;
-  }
-  new DataView(out.buffer).setUint32(at, ((s << 16) | a) >>> 0);
+  new DataView(out.buffer).setUint32(at, adler32(data));
   return out;
 }
 

@@ -216,3 +216,12 @@ export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
   }
   return { data: out, shape: [1, 3, crop, crop] };
 }
+
+/** The inverse of preprocess's normalisation: a [3, h, w] input back to RGB bytes (h·w·3), for pictures of what the network saw. */
+export function toRgb8(chw: Float32Array, h: number, w: number, mean: readonly number[], std: readonly number[]): Uint8Array {
+  const n = h * w, rgb = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) rgb[3 * i + k] = Math.round(Math.min(1, Math.max(0, chw[k * n + i]! * std[k]! + mean[k]!)) * 255);
+  }
+  return rgb;
+}

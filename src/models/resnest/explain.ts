@@ -7,6 +7,7 @@ import { ArgumentError } from '../../errors.js';
 import * as F from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/scope.js';
+import { topIndices } from '../../util/top.js';
 import type { ResNet } from './resnet.js';
 import { Bottleneck } from './resnet.js';
 import { SplAtConv2d } from './splat.js';
@@ -126,7 +127,7 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
     const att = await list(seen.get('attention')!);
     const p = await read(probs);
     const labels = opts.labels ?? null;
-    const order = [...p.keys()].sort((a, b) => p[b]! - p[a]!).slice(0, Math.min(opts.top ?? 5, p.length));
+    const order = topIndices(p, opts.top ?? 5);
     const bn1 = seen.get('bn1');
     return {
       block, radix, cardinality, channels: c, inter: splat.fc1.outChannels,
