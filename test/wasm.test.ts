@@ -14,7 +14,9 @@ import { relErr } from './helpers/fixtures.js';
 import * as F from '../src/ops/index.js';
 import { createWasmBackend } from '../src/backend/wasm/index.js';
 import { createJsBackend } from '../src/backend/js/index.js';
-import type { Activation, Backend, Conv2dGeometry } from '../src/backend/backend.js';
+import type { Activation, Backend, Conv2dGeometry, Ref, StridedRef } from '../src/backend/backend.js';
+import { noGrad } from '../src/autograd/tape.js';
+import { SGD } from '../src/train/optim.js';
 import { uniform } from '../src/util/random.js';
 
 const wasm = (await initBackend('wasm')) as WasmBackend;
@@ -160,6 +162,59 @@ test('conv2d over batches of small maps (columns across images) matches js: rect
     }
     wb.dispose!();
   }
+});
+
+test('a fixed weight keeps its Winograd transform (7×7 maps at batch 1); a weight in training does not; every write to it and its release forget it', () => {
+  const jsb = createJsBackend() as Backend<Float32Array>;
+  const g = geom(1, 64, 7, 7, 128, 3, 1, 1, 2);
+  assert.is(wasm.convAlgorithm!(g, true), 'winograd');
+  assert.is(wasm.convAlgorithm!(g, false), 'gemm', 'a transform per call does not pay at 16 tiles');
+  const xs = uniform(64 * 49, 11, -1, 1);
+  const x = tensor(xs, [1, 64, 7, 7], { backend: wasm });
+  const expected = (ws: Float32Array) => {
+    const want = new Float32Array(128 * 49);
+    jsb.conv2d(g, { buf: xs, offset: 0 }, { buf: ws, offset: 0 }, null, null, null, 'none', { buf: want, offset: 0 });
+    return want;
+  };
+  const before = wasm.memoryStats().liveBytes;
+  const w = tensor(uniform(128 * 32 * 9, 12, -0.3, 0.3), [128, 32, 3, 3], { backend: wasm });
+  const wBytes = wasm.memoryStats().liveBytes - before;
+  const conv = () => noGrad(() => tidy(() => F.conv2d(x, w, null, { padding: 1, groups: 2 }).dataSync() as Float32Array));
+  const check = (what: string) => {
+    const err = relErr(conv(), expected(w.dataSync() as Float32Array));
+    assert.ok(err <= 1e-5, `${what}: ${err}`);
+  };
+  check('first call');
+  const kept = wasm.memoryStats().liveBytes - before - wBytes;
+  assert.ok(kept >= 16 * 128 * 32 * 4, `the transform (16 values per 3×3 kernel) is kept: ${kept} bytes`);
+  check('second call');
+  assert.is(wasm.memoryStats().liveBytes - before - wBytes, kept, 'made once');
+  const writes: [string, () => void][] = [
+    ['write (a state dict load)', () => wasm.write(w.ref as Ref<number>, uniform(w.size, 13, -0.3, 0.3))],
+    ['fill', () => wasm.fill(w.ref as Ref<number>, w.size, 0.01, 'float32')],
+    ['copy into it', () => tidy(() => {
+      const src = tensor(uniform(w.size, 14, -0.3, 0.3), [...w.shape], { backend: wasm });
+      wasm.copy(w.shape, src.stridedRef as StridedRef<number>, w.stridedRef as StridedRef<number>, 'float32');
+    })],
+    ['an SGD step', () => {
+      w.requiresGrad = true;
+      tidy(() => {
+        const y = F.conv2d(x, w, null, { padding: 1, groups: 2 });
+        F.sum(F.mul(y, y)).backward();
+      });
+      new SGD([w], { lr: 0.1 }).step();
+      w.grad!.dispose();
+      w.grad = null;
+      w.requiresGrad = false;
+    }],
+  ];
+  for (const [what, write] of writes) {
+    write();
+    check(`after ${what}`);
+  }
+  w.dispose();
+  assert.is(wasm.memoryStats().liveBytes, before, 'releasing the weight releases its transform');
+  x.dispose();
 });
 
 test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided copies (transposes, broadcasts, int32) match js, 1 and 2 threads', async () => {

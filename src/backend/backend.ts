@@ -69,9 +69,11 @@ export interface Backend<B = unknown> {
   /**
    * out = act(conv(x, w) · factor + bias + residual); factor (one value per output pixel,
    * [oh·ow], the same for every image and channel: rectified convs), bias and residual optional.
+   * `fixedWeight`: w is not being trained (inference), so a backend may keep what it derives
+   * from it (a transformed copy) until the buffer is written or freed.
    */
   conv2d(g: Conv2dGeometry, x: Ref<B>, w: Ref<B>, factor: Ref<B> | null, bias: Ref<B> | null, residual: Ref<B> | null,
-    act: Activation, out: Ref<B>): void;
+    act: Activation, out: Ref<B>, fixedWeight?: boolean): void;
   /** Inference batch norm over [n, c, hw], then act. */
   batchNorm(x: Ref<B>, weight: Ref<B>, bias: Ref<B>, mean: Ref<B>, variance: Ref<B>, eps: number,
     n: number, c: number, hw: number, act: Activation, out: Ref<B>): void;
@@ -96,7 +98,7 @@ export interface Backend<B = unknown> {
   readonly training?: TrainingKernels<B>;
 
   /** How conv2d computes a geometry, where a backend has more than one way (profiles report it). */
-  convAlgorithm?(g: Conv2dGeometry): 'gemm' | 'winograd';
+  convAlgorithm?(g: Conv2dGeometry, fixedWeight?: boolean): 'gemm' | 'winograd';
 
   /** Applies new options to a live backend (initBackend with options). */
   configure?(opts: BackendOptions): void | Promise<void>;

@@ -9,6 +9,7 @@ import { fmt, sameShape } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
 import { add, mul, relu, sigmoid } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
+import { isGradEnabled } from '../autograd/tape.js';
 import { rectifies, rectifyFactorTensor, type RectifyMode } from './rectify.js';
 
 export type IntOrPair = number | readonly [number, number];
@@ -74,8 +75,10 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
     }
     return outShape;
   },
+  // A weight the tape is not training is fixed: the backend may keep its transform.
   kernel: ([x, w, bias, residual], out, p) =>
-    x!.backend.conv2d(p.g, x!.ref, w!.ref, factorOf(x!, p)?.ref ?? null, bias?.ref ?? null, residual?.ref ?? null, p.act, out.ref),
+    x!.backend.conv2d(p.g, x!.ref, w!.ref, factorOf(x!, p)?.ref ?? null, bias?.ref ?? null, residual?.ref ?? null, p.act, out.ref,
+      !(isGradEnabled() && w!.requiresGrad)),
   save: ([x, w], out, { act }) => (act === 'none' ? [x!, w!] : [x!, w!, out]),
   // out = act(conv(x, w)·factor + bias + residual): z's gradient first, then the convolution's.
   backward: ([x, w, y], dy, p, needs) => {

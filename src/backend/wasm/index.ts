@@ -23,6 +23,11 @@ const BINARY: Record<BinaryOp, BinaryCode> = { add: BinaryCode.Add, sub: BinaryC
 /** Below this many output elements a kernel runs on the calling thread only. */
 const PARALLEL_MIN = 8192;
 const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
+/**
+ * Fewest 2×2 tiles for Winograd with a kept weight transform. Against the GEMM at batch 1
+ * (512→1024, groups 2): 4 tiles (a 4×4 map) 1.37× slower, 9 (6×6) 0.95×, 16 (7×7) 0.79×.
+ */
+const WINOGRAD_MIN_TILES_KEPT = 16;
 
 interface Exports {
   dispatch(kernel: number, args: number, tid: number, nth: number): void;
@@ -121,7 +126,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
             groups: g.groups, oh: g.h, ow: g.w,
           };
           // Winograd builds its transformed weights from w directly (flipped as it reads).
-          if (useWinograd(t)) convolve(t, dy, addr(w), true, null, null, null, 'none', dx);
+          if (useWinograd(t)) convolve(t, dy, w, true, null, null, null, 'none', dx);
           else {
             wt = arena.alloc(g.o * k * 4);
             run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
@@ -154,11 +159,13 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.RadixAttendBackward, [addr(x), addr(atten), addr(dy), addr(dx), addr(datten), batch, radix, c, hw], {}, 2 * batch * radix * c * hw);
     },
     sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
+      forget(p.buf);
       // The reference's float32 constants: fround(lr), fround(momentum), fround(weightDecay).
       run(Kernel.SgdStep, [addr(p), addr(grad), buf ? addr(buf) : 0, numel, buf && momentum ? 1 : 0, nesterov ? 1 : 0, first ? 1 : 0],
         { 7: lr, 8: momentum, 9: weightDecay }, numel);
     },
     adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
+      forget(p.buf);
       // Float32 slots round each constant as the reference's Math.fround does.
       const bc1 = 1 - beta1 ** step, bc2Sqrt = Math.sqrt(1 - beta2 ** step);
       run(Kernel.AdamwStep, [addr(p), addr(grad), addr(expAvg), addr(expAvgSq), numel], {
@@ -188,36 +195,68 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
   };
 
-  // Winograd pays when enough 2×2 tiles (all images) share each transformed weight: measured
-  // at ResNeSt-50's shapes, 64 tiles and up win (layers 1–2 at 224: 25–40 % faster); the
-  // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to the weight transform.
-  const useWinograd = (g: Conv2dGeometry) => {
+  // Winograd pays when enough 2×2 tiles (all images) share each transformed weight. Made
+  // per call, the transform needs 64 tiles and up (layers 1–2 at 224: 25–40 % faster; the
+  // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to it); kept across calls for a fixed
+  // weight (inference), fewer tiles pay.
+  const useWinograd = (g: Conv2dGeometry, fixedWeight = false) => {
     const cg = g.c / g.groups, og = g.o / g.groups;
     const tiles = g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
     return winograd && g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.dilH === 1 && g.dilW === 1 &&
-      og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= 64;
+      og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= (fixedWeight ? WINOGRAD_MIN_TILES_KEPT : 64);
+  };
+
+  // Winograd's transformed weights of fixed weights, by the weight's buffer. Every write into
+  // an existing buffer (write, fill, copy, the optimizer steps) and its release forget them,
+  // so a kept transform is never stale; kernels only ever write freshly allocated outputs.
+  const kept = new Map<number, { offset: number; o: number; cg: number; u: number }[]>();
+  const forget = (buf: number) => {
+    const entries = kept.get(buf);
+    if (!entries) return;
+    kept.delete(buf);
+    for (const e of entries) arena.release(e.u);
+  };
+  const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
+    const u = arena.alloc(16 * o * cg * 4);
+    run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
+    return u;
+  };
+  const keptTransform = (w: Ref<number>, g: Conv2dGeometry, cg: number) => {
+    let entries = kept.get(w.buf);
+    const hit = entries?.find((e) => e.offset === w.offset && e.o === g.o && e.cg === cg);
+    if (hit) return hit.u;
+    const u = transformWeights(addr(w), g.o, cg, g.groups, false);
+    if (!entries) kept.set(w.buf, (entries = []));
+    entries.push({ offset: w.offset, o: g.o, cg, u });
+    return u;
   };
   /**
-   * The forward conv kernel with weights at address w; `flipped`: w holds the weights of the
-   * conv whose input gradient this is (Winograd transforms them flipped; see winogradWeights).
+   * The forward conv kernel with weights w (a tensor, or an address of scratch weights);
+   * `flipped`: w holds the weights of the conv whose input gradient this is (Winograd
+   * transforms them flipped; see winogradWeights); `fixedWeight`: w will be used again
+   * unchanged, so its Winograd transform is kept.
    */
-  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: number, flipped: boolean, factor: Ref<number> | null, bias: Ref<number> | null,
-    residual: Ref<number> | null, act: Activation, out: Ref<number>) => {
+  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
+    bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
     const cg = g.c / g.groups;
-    const wino = useWinograd(g);
-    let u = 0;
-    if (wino) {
-      u = arena.alloc(16 * g.o * cg * 4);
-      run(Kernel.WinogradWeights, [w, u, g.o, cg, g.groups, flipped ? 1 : 0], {}, g.o * cg * 16);
+    const keep = fixedWeight && !flipped && typeof w !== 'number';
+    const wAddr = typeof w === 'number' ? w : addr(w);
+    let u = 0, temporary = false;
+    if (useWinograd(g, keep)) {
+      if (keep) u = keptTransform(w, g, cg);
+      else {
+        u = transformWeights(wAddr, g.o, cg, g.groups, flipped);
+        temporary = true;
+      }
     }
     try {
       run(Kernel.Conv2d, [
-        addr(x), w, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
+        addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
         g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
         ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0,
       ], {}, g.n * g.o * g.oh * g.ow * 8);
     } finally {
-      if (u) arena.release(u);
+      if (temporary) arena.release(u);
     }
   };
 
@@ -230,8 +269,12 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     get winograd() { return winograd; },
 
     alloc: (n: number) => arena.alloc(n * 4),
-    free: (buf: number) => arena.release(buf),
+    free(buf: number) {
+      forget(buf);
+      arena.release(buf);
+    },
     write(dst: Ref<number>, data: HostArray) {
+      forget(dst.buf);
       views();
       (data instanceof Int32Array ? i32 : f32).set(data, (dst.buf >> 2) + dst.offset);
     },
@@ -244,11 +287,13 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       return backend.readSync(src, n, dtype);
     },
     fill(dst: Ref<number>, n: number, value: number, dtype: DType) {
+      forget(dst.buf);
       views();
       const start = (dst.buf >> 2) + dst.offset;
       (dtype === 'int32' ? i32 : f32).fill(value, start, start + n);
     },
     copy(shape: readonly number[], src: StridedRef<number>, dst: StridedRef<number>, dtype: DType) {
+      forget(dst.buf);
       if (isContiguous(shape, src.strides) && isContiguous(shape, dst.strides)) {
         views();
         const n = shape.reduce((a, b) => a * b, 1);
@@ -287,8 +332,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
     },
     conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, factor: Ref<number> | null, bias: Ref<number> | null,
-      residual: Ref<number> | null, act: Activation, out: Ref<number>) {
-      convolve(g, x, addr(w), false, factor, bias, residual, act, out);
+      residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) {
+      convolve(g, x, w, false, factor, bias, residual, act, out, fixedWeight);
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
       run(Kernel.BatchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
@@ -318,7 +363,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.RadixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
     },
 
-    convAlgorithm: (g: Conv2dGeometry) => (useWinograd(g) ? 'winograd' : 'gemm'),
+    convAlgorithm: (g: Conv2dGeometry, fixedWeight = false) => (useWinograd(g, fixedWeight) ? 'winograd' : 'gemm'),
     memoryStats: () => arena.stats(),
     measurePeak(nth = threads, iterations = 2_000_000) {
       const out = arena.alloc(64 * 4);
@@ -349,6 +394,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       pool = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
     },
     dispose() {
+      for (const buf of [...kept.keys()]) forget(buf);
       void pool?.stop();
       pool = null;
     },
