@@ -105,36 +105,98 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
  * Bᵀ d B for the tiles [t0, t0 + tn) of one group, packed for the micro-kernel:
  * dst[ξ][panel][c][8] with panel = (t − t0) / 8; tiles past tn are zeros. Tiles run over
  * (image, tile) — T tiles an image, images imgStride floats apart from x — so small maps of
- * a batch share blocks. Four tiles of one tile row whose patches lie inside the image are
- * transformed at once, one per lane (their patch columns are the even and odd lanes of two
- * 4-float loads).
+ * a batch share blocks. Tiles go four at a time, one per lane, for every channel: four
+ * neighbours of one tile row inside the image take their patch columns from the even and odd
+ * lanes of two loads per row; any other four (across a row's end or an image's, or touching
+ * the zero padding) gather a 4-float row of each patch and transpose. Only the last tn mod 4
+ * tiles go one by one.
  */
 function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
   const panels = (tn + NR - 1) / NR;
   const xiStride = <usize>(panels * cg * NR) * 4;
-  for (let c = 0; c < cg; c++) {
-    let j = 0;
-    while (j < panels * NR) {
-      const d = dst + <usize>(((j >> 3) * cg + c) * NR + (j & 7)) * 4;
-      if (j >= tn) {
-        for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>xi * xiStride, 0);
-        j++;
-        continue;
-      }
-      const tg = t0 + j;
-      const b = tg / T, t = tg - b * T;
-      const plane = x + <usize>(b * imgStride + c * h * w) * 4;
-      const ty = t / tilesX, tx = t - ty * tilesX;
-      const y0 = ty * 2 - ph, x0 = tx * 2 - pw;
-      if ((j & 3) == 0 && j + 4 <= tn && tx + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
-        transform4(plane + <usize>(y0 * w + x0) * 4, <usize>w * 4, d, xiStride);
-        j += 4;
-        continue;
-      }
-      transform1(plane, h, w, y0, x0, d, xiStride);
-      j++;
+  const planeBytes = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = <usize>NR * 4;
+  for (let j = tn; j < panels * NR; j++) {
+    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    for (let c = 0; c < cg; c++) for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>c * cStep + <usize>xi * xiStride, 0);
+  }
+  let j = 0;
+  for (; j + 4 <= tn; j += 4) {
+    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    const tg = t0 + j;
+    const b0 = tg / T, q0 = tg - b0 * T;
+    const ty0 = q0 / tilesX, tx0 = q0 - ty0 * tilesX;
+    const y0 = ty0 * 2 - ph, x0 = tx0 * 2 - pw;
+    const plane0 = x + <usize>(b0 * imgStride) * 4;
+    if (tx0 + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
+      let p = plane0 + <usize>(y0 * w + x0) * 4;
+      for (let c = 0; c < cg; c++, p += planeBytes) transform4(p, rowBytes, d + <usize>c * cStep, xiStride);
+      continue;
+    }
+    // Each tile's image plane (channel 0), patch corner, and whether its patch lies inside.
+    const p1 = tilePlane(x, imgStride, T, tg + 1), p2 = tilePlane(x, imgStride, T, tg + 2), p3 = tilePlane(x, imgStride, T, tg + 3);
+    const y1 = tileY(T, tilesX, tg + 1) - ph, y2 = tileY(T, tilesX, tg + 2) - ph, y3 = tileY(T, tilesX, tg + 3) - ph;
+    const x1 = tileX(T, tilesX, tg + 1) - pw, x2 = tileX(T, tilesX, tg + 2) - pw, x3 = tileX(T, tilesX, tg + 3) - pw;
+    const in0 = inside(h, w, y0, x0), in1 = inside(h, w, y1, x1), in2 = inside(h, w, y2, x2), in3 = inside(h, w, y3, x3);
+    let o: usize = 0;
+    for (let c = 0; c < cg; c++, o += planeBytes) {
+      gatherTransform(plane0 + o, in0, y0, x0, p1 + o, in1, y1, x1, p2 + o, in2, y2, x2, p3 + o, in3, y3, x3, h, w,
+        d + <usize>c * cStep, xiStride);
     }
   }
+  for (; j < tn; j++) {
+    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    const tg = t0 + j;
+    const b = tg / T, t = tg - b * T;
+    const ty = t / tilesX, tx = t - ty * tilesX;
+    let plane = x + <usize>(b * imgStride) * 4;
+    for (let c = 0; c < cg; c++, plane += planeBytes) transform1(plane, h, w, ty * 2 - ph, tx * 2 - pw, d + <usize>c * cStep, xiStride);
+  }
+}
+
+/** Tile tg's image plane (its first channel), and the top row and left column of its 4×4 patch before padding. */
+@inline function tilePlane(x: usize, imgStride: i32, T: i32, tg: i32): usize {
+  return x + <usize>((tg / T) * imgStride) * 4;
+}
+@inline function tileY(T: i32, tilesX: i32, tg: i32): i32 {
+  return ((tg % T) / tilesX) * 2;
+}
+@inline function tileX(T: i32, tilesX: i32, tg: i32): i32 {
+  return ((tg % T) % tilesX) * 2;
+}
+
+@inline function inside(h: i32, w: i32, y0: i32, x0: i32): bool {
+  return y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 4 <= w;
+}
+
+/** Row y of a tile's patch (columns x0 … x0+3), zeros outside the image unless `ok` says it lies inside. */
+@inline function patchRow(plane: usize, ok: bool, h: i32, w: i32, y: i32, x0: i32): v128 {
+  if (ok) return v128.load(plane + <usize>(y * w + x0) * 4);
+  return f32x4(px(plane, h, w, y, x0), px(plane, h, w, y, x0 + 1), px(plane, h, w, y, x0 + 2), px(plane, h, w, y, x0 + 3));
+}
+
+/** Lanes: [a0 b0 c0 e0], [a1 b1 c1 e1], … of four rows: column k of four patches as one vector over the tiles. */
+@inline function column(a: v128, b: v128, c: v128, e: v128, k: i32): v128 {
+  const ab = k < 2 ? v128.shuffle<f32>(a, b, 0, 4, 1, 5) : v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const ce = k < 2 ? v128.shuffle<f32>(c, e, 0, 4, 1, 5) : v128.shuffle<f32>(c, e, 2, 6, 3, 7);
+  return (k & 1) == 0 ? v128.shuffle<f32>(ab, ce, 0, 1, 4, 5) : v128.shuffle<f32>(ab, ce, 2, 3, 6, 7);
+}
+
+/** Bᵀ d B of four tiles anywhere (patch corners (y, x) in their planes), one per lane, stored as transform4 does. */
+@inline function gatherTransform(pa: usize, oa: bool, ya: i32, xa: i32, pb: usize, ob: bool, yb: i32, xb: i32,
+  pc: usize, oc: bool, yc: i32, xc: i32, pd: usize, od: bool, yd: i32, xd: i32, h: i32, w: i32, d: usize, xiStride: usize): void {
+  let a = patchRow(pa, oa, h, w, ya, xa), b = patchRow(pb, ob, h, w, yb, xb);
+  let c = patchRow(pc, oc, h, w, yc, xc), e = patchRow(pd, od, h, w, yd, xd);
+  const e00 = column(a, b, c, e, 0), e01 = column(a, b, c, e, 1), e02 = column(a, b, c, e, 2), e03 = column(a, b, c, e, 3);
+  a = patchRow(pa, oa, h, w, ya + 1, xa); b = patchRow(pb, ob, h, w, yb + 1, xb);
+  c = patchRow(pc, oc, h, w, yc + 1, xc); e = patchRow(pd, od, h, w, yd + 1, xd);
+  const e10 = column(a, b, c, e, 0), e11 = column(a, b, c, e, 1), e12 = column(a, b, c, e, 2), e13 = column(a, b, c, e, 3);
+  a = patchRow(pa, oa, h, w, ya + 2, xa); b = patchRow(pb, ob, h, w, yb + 2, xb);
+  c = patchRow(pc, oc, h, w, yc + 2, xc); e = patchRow(pd, od, h, w, yd + 2, xd);
+  const e20 = column(a, b, c, e, 0), e21 = column(a, b, c, e, 1), e22 = column(a, b, c, e, 2), e23 = column(a, b, c, e, 3);
+  a = patchRow(pa, oa, h, w, ya + 3, xa); b = patchRow(pb, ob, h, w, yb + 3, xb);
+  c = patchRow(pc, oc, h, w, yc + 3, xc); e = patchRow(pd, od, h, w, yd + 3, xd);
+  const e30 = column(a, b, c, e, 0), e31 = column(a, b, c, e, 1), e32 = column(a, b, c, e, 2), e33 = column(a, b, c, e, 3);
+  transformCols(d, xiStride, e00, e01, e02, e03, e10, e11, e12, e13, e20, e21, e22, e23, e30, e31, e32, e33);
 }
 
 /** Patch columns k of four tiles 2 apart, from a row starting at p: lanes p[k], p[k+2], p[k+4], p[k+6]. */
@@ -143,12 +205,15 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
 }
 
 @inline function transform4(p: usize, row: usize, d: usize, xiStride: usize): void {
-  // Bᵀ d per column k: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 (vectors over the 4 tiles).
   const p1 = p + row, p2 = p1 + row, p3 = p2 + row;
-  const e00 = cols(p, 0), e01 = cols(p, 1), e02 = cols(p, 2), e03 = cols(p, 3);
-  const e10 = cols(p1, 0), e11 = cols(p1, 1), e12 = cols(p1, 2), e13 = cols(p1, 3);
-  const e20 = cols(p2, 0), e21 = cols(p2, 1), e22 = cols(p2, 2), e23 = cols(p2, 3);
-  const e30 = cols(p3, 0), e31 = cols(p3, 1), e32 = cols(p3, 2), e33 = cols(p3, 3);
+  transformCols(d, xiStride, cols(p, 0), cols(p, 1), cols(p, 2), cols(p, 3), cols(p1, 0), cols(p1, 1), cols(p1, 2), cols(p1, 3),
+    cols(p2, 0), cols(p2, 1), cols(p2, 2), cols(p2, 3), cols(p3, 0), cols(p3, 1), cols(p3, 2), cols(p3, 3));
+}
+
+/** Bᵀ d B of four tiles, one per lane, from their patches' 16 entries e[r][k] (vectors over the tiles). */
+@inline function transformCols(d: usize, xiStride: usize, e00: v128, e01: v128, e02: v128, e03: v128, e10: v128, e11: v128, e12: v128, e13: v128,
+  e20: v128, e21: v128, e22: v128, e23: v128, e30: v128, e31: v128, e32: v128, e33: v128): void {
+  // Bᵀ d per column k: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 (vectors over the 4 tiles).
   vrowB(d, xiStride, 0, f32x4.sub(e00, e20), f32x4.sub(e01, e21), f32x4.sub(e02, e22), f32x4.sub(e03, e23));
   vrowB(d, xiStride, 4, f32x4.add(e10, e20), f32x4.add(e11, e21), f32x4.add(e12, e22), f32x4.add(e13, e23));
   vrowB(d, xiStride, 8, f32x4.sub(e20, e10), f32x4.sub(e21, e11), f32x4.sub(e22, e12), f32x4.sub(e23, e13));
