@@ -298,29 +298,104 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         }
       }
     }
-    // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation.
+    // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation; tiles
+    // four at a time (one per lane) wherever four remain, the channels innermost.
     const xiStride = <usize>(OC * panels * NR) * 4;
-    for (let r = 0; r < on; r++) {
-      const oc = g * og + o0 + r;
-      const bv: f32 = bias ? load<f32>(bias + <usize>oc * 4) : 0;
-      let j = 0;
-      while (j < tn) {
-        const mp = m + <usize>r * ldm + <usize>j * 4;
-        const tg = t0 + j;
-        const b = tg / T, t = tg - b * T;
-        const plane = <usize>((b * o + oc) * oh * ow);
-        const ty = t / tilesX, tx = t - ty * tilesX;
-        if (j + 4 <= tn && tx + 4 <= tilesX && ty * 2 + 2 <= oh && tx * 2 + 8 <= ow) {
-          const pix = <usize>(ty * 2 * ow + tx * 2);
-          outputs4(mp, xiStride, out, res, plane + pix, <usize>ow, fac ? fac + pix * 4 : 0, bv, act);
-          j += 4;
-          continue;
+    const P = oh * ow;
+    const oc0 = g * og + o0;
+    let j = 0;
+    while (j < tn) {
+      const tg = t0 + j;
+      const b = tg / T, t = tg - b * T;
+      const ty = t / tilesX, tx = t - ty * tilesX;
+      const y = ty * 2, xx = tx * 2;
+      const mj = m + <usize>j * 4;
+      if (j + 4 <= tn && tx + 4 <= tilesX && y + 2 <= oh && xx + 8 <= ow) {
+        const pix = <usize>(y * ow + xx);
+        for (let r = 0; r < on; r++) {
+          const oc = oc0 + r;
+          outputs4(mj + <usize>r * ldm, xiStride, out, res, <usize>((b * o + oc) * P) + pix, <usize>ow, fac ? fac + pix * 4 : 0,
+            bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
         }
-        output1(mp, xiStride, out, res, fac, plane, ow, oh, ty * 2, tx * 2, bv, act);
-        j++;
+        j += 4;
+        continue;
       }
+      if (j + 4 <= tn) {
+        // Each tile's image (as the element offset of its channel-0 plane) and first output pixel.
+        const i0 = b * o * P, i1 = ((tg + 1) / T) * o * P, i2 = ((tg + 2) / T) * o * P, i3 = ((tg + 3) / T) * o * P;
+        const y1 = tileY(T, tilesX, tg + 1), x1 = tileX(T, tilesX, tg + 1);
+        const y2 = tileY(T, tilesX, tg + 2), x2 = tileX(T, tilesX, tg + 2);
+        const y3 = tileY(T, tilesX, tg + 3), x3 = tileX(T, tilesX, tg + 3);
+        for (let r = 0; r < on; r++) {
+          const oc = oc0 + r;
+          const at = oc * P;
+          outputsAny4(mj + <usize>r * ldm, xiStride, out, res, fac, ow, oh, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
+            bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
+        }
+        j += 4;
+        continue;
+      }
+      for (let r = 0; r < on; r++) {
+        const oc = oc0 + r;
+        output1(mj + <usize>r * ldm, xiStride, out, res, fac, <usize>((b * o + oc) * P), ow, oh, y, xx,
+          bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
+      }
+      j++;
     }
   }
+}
+
+/**
+ * Aᵀ M A of four tiles anywhere (tile i's output plane at element pl_i of out, its 2×2 block
+ * at (y_i, x_i)), one lane per tile; each tile's four pixels are then transposed into one
+ * vector for the epilogue and stored as two pairs, or pixel by pixel where the block is
+ * clipped by an odd map size.
+ */
+@inline function outputsAny4(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize, ow: i32, oh: i32,
+  pl0: i32, y0: i32, x0: i32, pl1: i32, y1: i32, x1: i32, pl2: i32, y2: i32, x2: i32, pl3: i32, y3: i32, x3: i32, bias: f32, act: i32): void {
+  const a0 = f32x4.add(f32x4.add(mload(mp, xiStride, 0), mload(mp, xiStride, 4)), mload(mp, xiStride, 8));
+  const a1 = f32x4.add(f32x4.add(mload(mp, xiStride, 1), mload(mp, xiStride, 5)), mload(mp, xiStride, 9));
+  const a2 = f32x4.add(f32x4.add(mload(mp, xiStride, 2), mload(mp, xiStride, 6)), mload(mp, xiStride, 10));
+  const a3 = f32x4.add(f32x4.add(mload(mp, xiStride, 3), mload(mp, xiStride, 7)), mload(mp, xiStride, 11));
+  const b0 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 4), mload(mp, xiStride, 8)), mload(mp, xiStride, 12));
+  const b1 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 5), mload(mp, xiStride, 9)), mload(mp, xiStride, 13));
+  const b2 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 6), mload(mp, xiStride, 10)), mload(mp, xiStride, 14));
+  const b3 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 7), mload(mp, xiStride, 11)), mload(mp, xiStride, 15));
+  // Per tile (lane): top-left, top-right, bottom-left, bottom-right.
+  const tl = f32x4.add(f32x4.add(a0, a1), a2), tr = f32x4.sub(f32x4.sub(a1, a2), a3);
+  const bl = f32x4.add(f32x4.add(b0, b1), b2), br = f32x4.sub(f32x4.sub(b1, b2), b3);
+  storeTile(out, res, fac, ow, oh, pl0, y0, x0, column(tl, tr, bl, br, 0), bias, act);
+  storeTile(out, res, fac, ow, oh, pl1, y1, x1, column(tl, tr, bl, br, 1), bias, act);
+  storeTile(out, res, fac, ow, oh, pl2, y2, x2, column(tl, tr, bl, br, 2), bias, act);
+  storeTile(out, res, fac, ow, oh, pl3, y3, x3, column(tl, tr, bl, br, 3), bias, act);
+}
+
+/** Two pixels at element i and two at i + ow (lanes 0–1, 2–3 of a vector). */
+@inline function loadPairs(p: usize, i: i32, ow: usize): v128 {
+  const at = p + <usize>i * 4;
+  return v128.load64_lane(at + ow * 4, v128.load64_zero(at), 1);
+}
+
+/** One tile's 2×2 outputs v (top row in lanes 0–1) at (y, x) of the plane at element pl: · factor, + bias, + residual, activation, stored. */
+@inline function storeTile(out: usize, res: usize, fac: usize, ow: i32, oh: i32, pl: i32, y: i32, x: i32, v: v128, bias: f32, act: i32): void {
+  const f = y * ow + x, q = pl + f;
+  if (y + 2 > oh || x + 2 > ow) {
+    emit(out, res, fac, <usize>pl, ow, oh, y, x, f32x4.extract_lane(v, 0), bias, act);
+    emit(out, res, fac, <usize>pl, ow, oh, y, x + 1, f32x4.extract_lane(v, 1), bias, act);
+    emit(out, res, fac, <usize>pl, ow, oh, y + 1, x, f32x4.extract_lane(v, 2), bias, act);
+    emit(out, res, fac, <usize>pl, ow, oh, y + 1, x + 1, f32x4.extract_lane(v, 3), bias, act);
+    return;
+  }
+  const row = <usize>ow;
+  let z = v;
+  if (fac) z = f32x4.mul(z, loadPairs(fac, f, row));
+  z = f32x4.add(z, f32x4.splat(bias));
+  if (res) z = f32x4.add(z, loadPairs(res, q, row));
+  if (act == Act.Relu) z = relu4(z);
+  else if (act == Act.Sigmoid) z = sigmoid4(z);
+  const at = out + <usize>q * 4;
+  v128.store64_lane(at, z, 0);
+  v128.store64_lane(at + row * 4, z, 1);
 }
 
 @inline function mload(mp: usize, xiStride: usize, xi: i32): v128 {
