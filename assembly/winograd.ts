@@ -266,8 +266,12 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   // Tile blocks of equal size (a multiple of 4, at most TB), so threads get equal shares.
   const tBlocks = (TT + TB - 1) / TB;
   const tb4 = min(TB, ((TT + tBlocks - 1) / tBlocks + 3) & ~3);
-  const chunks = (og + OC - 1) / OC;
-  // Tasks: (group, tile block, output-channel chunk); enough of them for every thread.
+  // Tasks: (group, tile block, output-channel chunk). With threads, chunks shrink (to 32
+  // channels) until there are four tasks a thread, so that a thread slowed down elsewhere
+  // holds up little: a thread transforms each tile block's input once, whatever the chunks.
+  let chunk = OC;
+  while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
+  const chunks = (og + chunk - 1) / chunk;
   const total = groups * tBlocks * chunks;
   const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4;
   const imgStride = c * h * w;
@@ -284,7 +288,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
       transformInput(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v);
       lastV = key;
     }
-    const o0 = ch * OC, on = min(OC, og - o0);
+    const o0 = ch * chunk, on = min(chunk, og - o0);
     // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
     const ldm = <usize>(panels * NR) * 4;
     for (let xi = 0; xi < 16; xi++) {

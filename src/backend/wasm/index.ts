@@ -216,6 +216,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     kept.delete(buf);
     for (const e of entries) arena.release(e.u);
   };
+  const forgetAll = () => {
+    for (const buf of [...kept.keys()]) forget(buf);
+  };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
     const u = arena.alloc(16 * o * cg * 4);
     run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
@@ -380,6 +383,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
     async configure(o: BackendOptions) {
       if (o.winograd !== undefined) winograd = o.winograd !== false;
+      if (!winograd) forgetAll();
       if (o.threads === undefined || !shared || o.threads === threads) return;
       if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
       await pool?.stop();
@@ -394,7 +398,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       pool = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
     },
     dispose() {
-      for (const buf of [...kept.keys()]) forget(buf);
+      forgetAll();
       void pool?.stop();
       pool = null;
     },
