@@ -164,7 +164,7 @@ test('conv2d over batches of small maps (columns across images) matches js: rect
   }
 });
 
-test('a fixed weight keeps its Winograd transform (7×7 maps at batch 1); a weight in training does not; every write to it and its release forget it', () => {
+test('a fixed weight keeps its Winograd transform on small maps (7×7 at batch 1), not on maps that amortise it; a weight in training does not; every write to it and its release forget it', () => {
   const jsb = createJsBackend() as Backend<Float32Array>;
   const g = geom(1, 64, 7, 7, 128, 3, 1, 1, 2);
   assert.is(wasm.convAlgorithm!(g, true), 'winograd');
@@ -215,6 +215,15 @@ test('a fixed weight keeps its Winograd transform (7×7 maps at batch 1); a weig
   w.dispose();
   assert.is(wasm.memoryStats().liveBytes, before, 'releasing the weight releases its transform');
   x.dispose();
+  // 64 tiles (16×16) amortise a transform per call: nothing is kept there.
+  const x16 = tensor(uniform(64 * 256, 15, -1, 1), [1, 64, 16, 16], { backend: wasm });
+  const w16 = tensor(uniform(128 * 32 * 9, 16, -0.3, 0.3), [128, 32, 3, 3], { backend: wasm });
+  const live = wasm.memoryStats().liveBytes;
+  assert.is(wasm.convAlgorithm!(geom(1, 64, 16, 16, 128, 3, 1, 1, 2), false), 'winograd');
+  noGrad(() => tidy(() => F.conv2d(x16, w16, null, { padding: 1, groups: 2 }).dataSync()));
+  assert.is(wasm.memoryStats().liveBytes, live, 'no transform kept at 64 tiles');
+  x16.dispose();
+  w16.dispose();
 });
 
 test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided copies (transposes, broadcasts, int32) match js, 1 and 2 threads', async () => {

@@ -206,7 +206,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= (fixedWeight ? WINOGRAD_MIN_TILES_KEPT : 64);
   };
 
-  // Winograd's transformed weights of fixed weights, by the weight's buffer. Every write into
+  // Winograd's transformed weights of fixed weights on small maps, by the weight's buffer. Every write into
   // an existing buffer (write, fill, copy, the optimizer steps) and its release forget them,
   // so a kept transform is never stale; kernels only ever write freshly allocated outputs.
   const kept = new Map<number, { offset: number; o: number; cg: number; u: number }[]>();
@@ -242,7 +242,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
     bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
     const cg = g.c / g.groups;
-    const keep = fixedWeight && !flipped && typeof w !== 'number';
+    // Kept only where a transform per call would not pay: memory (16 floats per 3×3 kernel) is
+    // spent where it buys Winograd at all, not on larger maps that amortise the transform.
+    const keep = fixedWeight && !flipped && typeof w !== 'number' && !useWinograd(g);
     const wAddr = typeof w === 'number' ? w : addr(w);
     let u = 0, temporary = false;
     if (useWinograd(g, keep)) {
