@@ -318,8 +318,8 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         const pix = <usize>(y * ow + xx);
         for (let r = 0; r < on; r++) {
           const oc = oc0 + r;
-          outputs4(mj + <usize>r * ldm, xiStride, out, res, <usize>((b * o + oc) * P) + pix, <usize>ow, fac ? fac + pix * 4 : 0,
-            bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
+          outputs4(mj + <usize>r * ldm, xiStride, out, res, fac ? fac + pix * 4 : 0, ow, oh, true, <usize>((b * o + oc) * P) + pix,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
         }
         j += 4;
         continue;
@@ -333,7 +333,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         for (let r = 0; r < on; r++) {
           const oc = oc0 + r;
           const at = oc * P;
-          outputsAny4(mj + <usize>r * ldm, xiStride, out, res, fac, ow, oh, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
+          outputs4(mj + <usize>r * ldm, xiStride, out, res, fac, ow, oh, false, 0, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
             bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
         }
         j += 4;
@@ -347,31 +347,6 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
       j++;
     }
   }
-}
-
-/**
- * Aᵀ M A of four tiles anywhere (tile i's output plane at element pl_i of out, its 2×2 block
- * at (y_i, x_i)), one lane per tile; each tile's four pixels are then transposed into one
- * vector for the epilogue and stored as two pairs, or pixel by pixel where the block is
- * clipped by an odd map size.
- */
-@inline function outputsAny4(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize, ow: i32, oh: i32,
-  pl0: i32, y0: i32, x0: i32, pl1: i32, y1: i32, x1: i32, pl2: i32, y2: i32, x2: i32, pl3: i32, y3: i32, x3: i32, bias: f32, act: i32): void {
-  const a0 = f32x4.add(f32x4.add(mload(mp, xiStride, 0), mload(mp, xiStride, 4)), mload(mp, xiStride, 8));
-  const a1 = f32x4.add(f32x4.add(mload(mp, xiStride, 1), mload(mp, xiStride, 5)), mload(mp, xiStride, 9));
-  const a2 = f32x4.add(f32x4.add(mload(mp, xiStride, 2), mload(mp, xiStride, 6)), mload(mp, xiStride, 10));
-  const a3 = f32x4.add(f32x4.add(mload(mp, xiStride, 3), mload(mp, xiStride, 7)), mload(mp, xiStride, 11));
-  const b0 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 4), mload(mp, xiStride, 8)), mload(mp, xiStride, 12));
-  const b1 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 5), mload(mp, xiStride, 9)), mload(mp, xiStride, 13));
-  const b2 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 6), mload(mp, xiStride, 10)), mload(mp, xiStride, 14));
-  const b3 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 7), mload(mp, xiStride, 11)), mload(mp, xiStride, 15));
-  // Per tile (lane): top-left, top-right, bottom-left, bottom-right.
-  const tl = f32x4.add(f32x4.add(a0, a1), a2), tr = f32x4.sub(f32x4.sub(a1, a2), a3);
-  const bl = f32x4.add(f32x4.add(b0, b1), b2), br = f32x4.sub(f32x4.sub(b1, b2), b3);
-  storeTile(out, res, fac, ow, oh, pl0, y0, x0, column(tl, tr, bl, br, 0), bias, act);
-  storeTile(out, res, fac, ow, oh, pl1, y1, x1, column(tl, tr, bl, br, 1), bias, act);
-  storeTile(out, res, fac, ow, oh, pl2, y2, x2, column(tl, tr, bl, br, 2), bias, act);
-  storeTile(out, res, fac, ow, oh, pl3, y3, x3, column(tl, tr, bl, br, 3), bias, act);
 }
 
 /** Two pixels at element i and two at i + ow (lanes 0–1, 2–3 of a vector). */
@@ -406,8 +381,15 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   return v128.load(mp + <usize>xi * xiStride);
 }
 
-/** Four tiles of one row, one per lane: two output rows of 8 contiguous pixels (factors from fac, if given). */
-@inline function outputs4(mp: usize, xiStride: usize, out: usize, res: usize, at: usize, ow: usize, fac: usize, bias: f32, act: i32): void {
+/**
+ * Aᵀ M A of four tiles, one per lane. `inRow`: four neighbours on one tile row with whole
+ * blocks, stored as two rows of 8 contiguous pixels from element `at` (factors from fac at the
+ * same pixels). Otherwise tile i's output plane starts at element pl_i and its 2×2 block at
+ * (y_i, x_i): each tile's four pixels are transposed into one vector for the epilogue and
+ * stored as two pairs, or pixel by pixel where an odd map size clips the block.
+ */
+@inline function outputs4(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize, ow: i32, oh: i32, inRow: bool, at: usize,
+  pl0: i32, y0: i32, x0: i32, pl1: i32, y1: i32, x1: i32, pl2: i32, y2: i32, x2: i32, pl3: i32, y3: i32, x3: i32, bias: f32, act: i32): void {
   // Aᵀ M: rows m0 + m1 + m2 and m1 − m2 − m3, per column.
   const a0 = f32x4.add(f32x4.add(mload(mp, xiStride, 0), mload(mp, xiStride, 4)), mload(mp, xiStride, 8));
   const a1 = f32x4.add(f32x4.add(mload(mp, xiStride, 1), mload(mp, xiStride, 5)), mload(mp, xiStride, 9));
@@ -417,11 +399,19 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const b1 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 5), mload(mp, xiStride, 9)), mload(mp, xiStride, 13));
   const b2 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 6), mload(mp, xiStride, 10)), mload(mp, xiStride, 14));
   const b3 = f32x4.sub(f32x4.sub(mload(mp, xiStride, 7), mload(mp, xiStride, 11)), mload(mp, xiStride, 15));
-  // ... · A: columns c0 + c1 + c2 (left pixel) and c1 − c2 − c3 (right pixel) of each tile.
-  const l0 = f32x4.add(f32x4.add(a0, a1), a2), r0 = f32x4.sub(f32x4.sub(a1, a2), a3);
-  const l1 = f32x4.add(f32x4.add(b0, b1), b2), r1 = f32x4.sub(f32x4.sub(b1, b2), b3);
-  storePixels(out, res, at * 4, fac, v128.shuffle<f32>(l0, r0, 0, 4, 1, 5), v128.shuffle<f32>(l0, r0, 2, 6, 3, 7), bias, act);
-  storePixels(out, res, (at + ow) * 4, fac ? fac + ow * 4 : 0, v128.shuffle<f32>(l1, r1, 0, 4, 1, 5), v128.shuffle<f32>(l1, r1, 2, 6, 3, 7), bias, act);
+  // ... · A, per tile (lane): top-left, top-right, bottom-left, bottom-right pixel.
+  const tl = f32x4.add(f32x4.add(a0, a1), a2), tr = f32x4.sub(f32x4.sub(a1, a2), a3);
+  const bl = f32x4.add(f32x4.add(b0, b1), b2), br = f32x4.sub(f32x4.sub(b1, b2), b3);
+  if (inRow) {
+    const row = <usize>ow;
+    storePixels(out, res, at * 4, fac, v128.shuffle<f32>(tl, tr, 0, 4, 1, 5), v128.shuffle<f32>(tl, tr, 2, 6, 3, 7), bias, act);
+    storePixels(out, res, (at + row) * 4, fac ? fac + row * 4 : 0, v128.shuffle<f32>(bl, br, 0, 4, 1, 5), v128.shuffle<f32>(bl, br, 2, 6, 3, 7), bias, act);
+    return;
+  }
+  storeTile(out, res, fac, ow, oh, pl0, y0, x0, column(tl, tr, bl, br, 0), bias, act);
+  storeTile(out, res, fac, ow, oh, pl1, y1, x1, column(tl, tr, bl, br, 1), bias, act);
+  storeTile(out, res, fac, ow, oh, pl2, y2, x2, column(tl, tr, bl, br, 2), bias, act);
+  storeTile(out, res, fac, ow, oh, pl3, y3, x3, column(tl, tr, bl, br, 3), bias, act);
 }
 
 @inline function storePixels(out: usize, res: usize, i: usize, fac: usize, lo: v128, hi: v128, bias: f32, act: i32): void {
