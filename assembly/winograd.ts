@@ -123,11 +123,9 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
   for (; j + 4 <= tn; j += 4) {
     const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
     const tg = t0 + j;
-    const b0 = tg / T, q0 = tg - b0 * T;
-    const ty0 = q0 / tilesX, tx0 = q0 - ty0 * tilesX;
-    const y0 = ty0 * 2 - ph, x0 = tx0 * 2 - pw;
-    const plane0 = x + <usize>(b0 * imgStride) * 4;
-    if (tx0 + 4 <= tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
+    const y0 = tileY(T, tilesX, tg) - ph, x0 = tileX(T, tilesX, tg) - pw;
+    const plane0 = tilePlane(x, imgStride, T, tg);
+    if (x0 + pw + 8 <= 2 * tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
       let p = plane0 + <usize>(y0 * w + x0) * 4;
       for (let c = 0; c < cg; c++, p += planeBytes) transform4(p, rowBytes, d + <usize>c * cStep, xiStride);
       continue;
@@ -146,14 +144,13 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
   for (; j < tn; j++) {
     const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
     const tg = t0 + j;
-    const b = tg / T, t = tg - b * T;
-    const ty = t / tilesX, tx = t - ty * tilesX;
-    let plane = x + <usize>(b * imgStride) * 4;
-    for (let c = 0; c < cg; c++, plane += planeBytes) transform1(plane, h, w, ty * 2 - ph, tx * 2 - pw, d + <usize>c * cStep, xiStride);
+    const y0 = tileY(T, tilesX, tg) - ph, x0 = tileX(T, tilesX, tg) - pw;
+    let plane = tilePlane(x, imgStride, T, tg);
+    for (let c = 0; c < cg; c++, plane += planeBytes) transform1(plane, h, w, y0, x0, d + <usize>c * cStep, xiStride);
   }
 }
 
-/** Tile tg's image plane (its first channel), and the top row and left column of its 4×4 patch before padding. */
+/** Tile tg's image plane (its first channel), and its top row and left column (of its 2×2 outputs; of its 4×4 patch before padding). */
 @inline function tilePlane(x: usize, imgStride: i32, T: i32, tg: i32): usize {
   return x + <usize>((tg / T) * imgStride) * 4;
 }
@@ -310,11 +307,9 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     let j = 0;
     while (j < tn) {
       const tg = t0 + j;
-      const b = tg / T, t = tg - b * T;
-      const ty = t / tilesX, tx = t - ty * tilesX;
-      const y = ty * 2, xx = tx * 2;
+      const b = tg / T, y = tileY(T, tilesX, tg), xx = tileX(T, tilesX, tg);
       const mj = m + <usize>j * 4;
-      if (j + 4 <= tn && tx + 4 <= tilesX && y + 2 <= oh && xx + 8 <= ow) {
+      if (j + 4 <= tn && y + 2 <= oh && xx + 8 <= ow) {
         const pix = <usize>(y * ow + xx);
         for (let r = 0; r < on; r++) {
           const oc = oc0 + r;
@@ -366,12 +361,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     return;
   }
   const row = <usize>ow;
-  let z = v;
-  if (fac) z = f32x4.mul(z, loadPairs(fac, f, row));
-  z = f32x4.add(z, f32x4.splat(bias));
-  if (res) z = f32x4.add(z, loadPairs(res, q, row));
-  if (act == Act.Relu) z = relu4(z);
-  else if (act == Act.Sigmoid) z = sigmoid4(z);
+  const z = epilogue4(v, fac != 0, fac ? loadPairs(fac, f, row) : v, bias, res != 0, res ? loadPairs(res, q, row) : v, act);
   const at = out + <usize>q * 4;
   v128.store64_lane(at, z, 0);
   v128.store64_lane(at + row * 4, z, 1);
@@ -415,27 +405,18 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
 }
 
 @inline function storePixels(out: usize, res: usize, i: usize, fac: usize, lo: v128, hi: v128, bias: f32, act: i32): void {
-  let a = lo, b = hi;
-  if (fac) {
-    a = f32x4.mul(a, v128.load(fac));
-    b = f32x4.mul(b, v128.load(fac, 16));
-  }
-  const bv = f32x4.splat(bias);
-  a = f32x4.add(a, bv);
-  b = f32x4.add(b, bv);
-  if (res) {
-    a = f32x4.add(a, v128.load(res + i));
-    b = f32x4.add(b, v128.load(res + i, 16));
-  }
-  if (act == Act.Relu) {
-    a = relu4(a);
-    b = relu4(b);
-  } else if (act == Act.Sigmoid) {
-    a = sigmoid4(a);
-    b = sigmoid4(b);
-  }
-  v128.store(out + i, a);
-  v128.store(out + i, b, 16);
+  v128.store(out + i, epilogue4(lo, fac != 0, fac ? v128.load(fac) : lo, bias, res != 0, res ? v128.load(res + i) : lo, act));
+  v128.store(out + i, epilogue4(hi, fac != 0, fac ? v128.load(fac, 16) : hi, bias, res != 0, res ? v128.load(res + i, 16) : hi, act), 16);
+}
+
+/** The store's epilogue on four outputs: · factor f (if any), + bias, + residual r (if any), then act. */
+@inline function epilogue4(v: v128, hasFac: bool, f: v128, bias: f32, hasRes: bool, r: v128, act: i32): v128 {
+  let z = hasFac ? f32x4.mul(v, f) : v;
+  z = f32x4.add(z, f32x4.splat(bias));
+  if (hasRes) z = f32x4.add(z, r);
+  if (act == Act.Relu) z = relu4(z);
+  else if (act == Act.Sigmoid) z = sigmoid4(z);
+  return z;
 }
 
 /** One tile at any position (odd output sizes clip its right column or bottom row). */

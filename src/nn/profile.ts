@@ -6,8 +6,7 @@
 
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
-import { conv2dGeometry } from '../ops/conv.js';
-import { isGradEnabled } from '../autograd/tape.js';
+import { conv2dGeometry, isFixedWeight } from '../ops/conv.js';
 import { Conv2d, Linear } from './layers.js';
 import type { Module } from './module.js';
 
@@ -63,7 +62,7 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
     }
     if (!flops.has(m)) {
       flops.set(m, flopsOf(m, input, y));
-      if (m instanceof Conv2d && x.backend.convAlgorithm?.(conv2dGeometry(input.shape, m.weight.shape, m), !(isGradEnabled() && m.weight.requiresGrad)) === 'winograd') winograd.add(m);
+      if (m instanceof Conv2d && x.backend.convAlgorithm?.(conv2dGeometry(input.shape, m.weight.shape, m), isFixedWeight(m.weight)) === 'winograd') winograd.add(m);
     }
     return y;
   });

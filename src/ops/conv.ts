@@ -55,6 +55,9 @@ export function conv2dGeometry(x: readonly number[], w: readonly number[], opts:
   return { n, c, h, w: wd, o, kh, kw, strideH, strideW, padH, padW, dilH, dilW, groups, oh, ow };
 }
 
+/** A weight the tape is not training is fixed: a backend may keep what it derives from it (conv2d's `fixedWeight`). */
+export const isFixedWeight = (w: Tensor) => !(isGradEnabled() && w.requiresGrad);
+
 interface ConvParams {
   g: Conv2dGeometry;
   act: Activation;
@@ -75,10 +78,9 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
     }
     return outShape;
   },
-  // A weight the tape is not training is fixed: the backend may keep its transform.
   kernel: ([x, w, bias, residual], out, p) =>
     x!.backend.conv2d(p.g, x!.ref, w!.ref, factorOf(x!, p)?.ref ?? null, bias?.ref ?? null, residual?.ref ?? null, p.act, out.ref,
-      !(isGradEnabled() && w!.requiresGrad)),
+      isFixedWeight(w!)),
   save: ([x, w], out, { act }) => (act === 'none' ? [x!, w!] : [x!, w!, out]),
   // out = act(conv(x, w)·factor + bias + residual): z's gradient first, then the convolution's.
   backward: ([x, w, y], dy, p, needs) => {

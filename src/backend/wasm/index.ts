@@ -209,7 +209,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   // Winograd's transformed weights of fixed weights on small maps, by the weight's buffer. Every write into
   // an existing buffer (write, fill, copy, the optimizer steps) and its release forget them,
   // so a kept transform is never stale; kernels only ever write freshly allocated outputs.
-  const kept = new Map<number, { offset: number; o: number; cg: number; u: number }[]>();
+  const kept = new Map<number, { offset: number; o: number; cg: number; groups: number; u: number }[]>();
   const forget = (buf: number) => {
     const entries = kept.get(buf);
     if (!entries) return;
@@ -226,11 +226,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   };
   const keptTransform = (w: Ref<number>, g: Conv2dGeometry, cg: number) => {
     let entries = kept.get(w.buf);
-    const hit = entries?.find((e) => e.offset === w.offset && e.o === g.o && e.cg === cg);
+    const hit = entries?.find((e) => e.offset === w.offset && e.o === g.o && e.cg === cg && e.groups === g.groups);
     if (hit) return hit.u;
     const u = transformWeights(addr(w), g.o, cg, g.groups, false);
     if (!entries) kept.set(w.buf, (entries = []));
-    entries.push({ offset: w.offset, o: g.o, cg, u });
+    entries.push({ offset: w.offset, o: g.o, cg, groups: g.groups, u });
     return u;
   };
   /**
@@ -244,16 +244,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     const cg = g.c / g.groups;
     // Kept only where a transform per call would not pay: memory (16 floats per 3×3 kernel) is
     // spent where it buys Winograd at all, not on larger maps that amortise the transform.
-    const keep = fixedWeight && !flipped && typeof w !== 'number' && !useWinograd(g);
+    const perCall = useWinograd(g);
+    const keep = !perCall && fixedWeight && !flipped && typeof w !== 'number' && useWinograd(g, true);
     const wAddr = typeof w === 'number' ? w : addr(w);
-    let u = 0, temporary = false;
-    if (useWinograd(g, keep)) {
-      if (keep) u = keptTransform(w, g, cg);
-      else {
-        u = transformWeights(wAddr, g.o, cg, g.groups, flipped);
-        temporary = true;
-      }
-    }
+    const u = keep ? keptTransform(w, g, cg) : perCall ? transformWeights(wAddr, g.o, cg, g.groups, flipped) : 0;
     try {
       run(Kernel.Conv2d, [
         addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
@@ -261,7 +255,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0,
       ], {}, g.n * g.o * g.oh * g.ow * 8);
     } finally {
-      if (temporary) arena.release(u);
+      if (perCall) arena.release(u);
     }
   };
 
