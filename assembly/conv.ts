@@ -136,7 +136,7 @@ function tileCopy(t: usize, base: usize, o: i32, P: i32, oc: i32, j: i32, rows: 
 
 /** Argument slots written by the JS side (src/backend/wasm/index.ts: conv2d). */
 export function conv2d(args: usize, tid: i32, nth: i32): void {
-  if (load<i32>(args, 96) != 0) {
+  if (load<i32>(args, 96) != 0 || load<i32>(args, 104) != 0) {
     winogradConv(args, tid, nth);
     return;
   }

@@ -10,13 +10,15 @@
 import { claim } from './tasks';
 import { micro, NR } from './gemm';
 import { relu4, sigmoid4, sigmoidf } from './simd';
-import { Act, WINOGRAD_MAX_CG } from '../src/backend/wasm/ids';
+import { Act, WINOGRAD_MAX_CG, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
 
-const TB: i32 = 64;
+const TB: i32 = WINOGRAD_TILE_BLOCK;
 const OC: i32 = 128;
 /** Largest group input-channel count the scratch holds transformed (the JS side checks it). */
 const MAX_CG: i32 = WINOGRAD_MAX_CG;
-export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB) * 4;
+/** Floats of a task's own transformed weights (16 · chunk · cg): chunks of 128 channels up to cg = 256. */
+const TASK_U: i32 = 16 * OC * 256;
+export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U) * 4;
 
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
@@ -34,43 +36,60 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   const flip = arg(args, 5) != 0;
   const og = o / groups;
   const xi = <usize>(og * cg) * 4;
+  for (let oc = tid; oc < o; oc += nth) {
+    const g = oc / og, oo = oc - g * og;
+    transformKernels(w, flip, og, cg, g, oo, u + <usize>((g * 16 * og + oo) * cg) * 4, xi);
+  }
+}
+
+/**
+ * G g Gᵀ of the cg kernels (oo, 0 … cg−1) of group g, written at dst + c·4 + ξ·xi. Four input
+ * channels at a time, one per lane (the 16 results are four contiguous floats at each ξ).
+ */
+@inline function transformKernels(w: usize, flip: bool, og: i32, cg: i32, g: i32, oo: i32, dst: usize, xi: usize): void {
   const half = f32x4.splat(0.5);
   // Kernel (oc, c): its first float, the step between consecutive c, and the tap order.
   const cStep: usize = flip ? <usize>(og * 9) * 4 : 36;
-  for (let oc = tid; oc < o; oc += nth) {
-    const g = oc / og, oo = oc - g * og;
-    const k0 = flip ? w + <usize>((g * cg * og + oo) * 9) * 4 : w + <usize>(oc * cg * 9) * 4;
-    let c = 0;
-    for (; c + 4 <= cg; c += 4) {
-      const k = k0 + <usize>c * cStep;
-      const t00 = lanes(k, cStep, flip, 0), t01 = lanes(k, cStep, flip, 1), t02 = lanes(k, cStep, flip, 2);
-      const a0 = lanes(k, cStep, flip, 3), a1 = lanes(k, cStep, flip, 4), a2 = lanes(k, cStep, flip, 5);
-      const b0 = lanes(k, cStep, flip, 6), b1 = lanes(k, cStep, flip, 7), b2 = lanes(k, cStep, flip, 8);
-      const t10 = f32x4.mul(f32x4.add(f32x4.add(t00, a0), b0), half), t11 = f32x4.mul(f32x4.add(f32x4.add(t01, a1), b1), half);
-      const t12 = f32x4.mul(f32x4.add(f32x4.add(t02, a2), b2), half);
-      const t20 = f32x4.mul(f32x4.add(f32x4.sub(t00, a0), b0), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(t01, a1), b1), half);
-      const t22 = f32x4.mul(f32x4.add(f32x4.sub(t02, a2), b2), half);
-      const base = u + <usize>((g * 16 * og + oo) * cg + c) * 4;
-      storeRowG4(base, xi, 0, t00, t01, t02, half);
-      storeRowG4(base, xi, 4, t10, t11, t12, half);
-      storeRowG4(base, xi, 8, t20, t21, t22, half);
-      storeRowG4(base, xi, 12, b0, b1, b2, half);
+  const k0 = flip ? w + <usize>((g * cg * og + oo) * 9) * 4 : w + <usize>((g * og + oo) * cg * 9) * 4;
+  let c = 0;
+  for (; c + 4 <= cg; c += 4) {
+    const k = k0 + <usize>c * cStep;
+    let t00: v128, t01: v128, t02: v128, a0: v128, a1: v128, a2: v128, b0: v128, b1: v128, b2: v128;
+    if (flip) {
+      t00 = lanes(k, cStep, flip, 0); t01 = lanes(k, cStep, flip, 1); t02 = lanes(k, cStep, flip, 2);
+      a0 = lanes(k, cStep, flip, 3); a1 = lanes(k, cStep, flip, 4); a2 = lanes(k, cStep, flip, 5);
+      b0 = lanes(k, cStep, flip, 6); b1 = lanes(k, cStep, flip, 7); b2 = lanes(k, cStep, flip, 8);
+    } else {
+      // Four kernels of 9 contiguous taps: taps 0–3 and 4–7 of each as one load, transposed.
+      const p0 = v128.load(k), p1 = v128.load(k + 36), p2 = v128.load(k + 72), p3 = v128.load(k + 108);
+      const q0 = v128.load(k, 16), q1 = v128.load(k + 36, 16), q2 = v128.load(k + 72, 16), q3 = v128.load(k + 108, 16);
+      t00 = column(p0, p1, p2, p3, 0); t01 = column(p0, p1, p2, p3, 1); t02 = column(p0, p1, p2, p3, 2); a0 = column(p0, p1, p2, p3, 3);
+      a1 = column(q0, q1, q2, q3, 0); a2 = column(q0, q1, q2, q3, 1); b0 = column(q0, q1, q2, q3, 2); b1 = column(q0, q1, q2, q3, 3);
+      b2 = lanes(k, cStep, false, 8);
     }
-    for (; c < cg; c++) {
-      const k = k0 + <usize>c * cStep;
-      // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of the 3×3 kernel.
-      const t00 = tap(k, flip, 0), t01 = tap(k, flip, 1), t02 = tap(k, flip, 2);
-      const a0 = tap(k, flip, 3), a1 = tap(k, flip, 4), a2 = tap(k, flip, 5);
-      const b0 = tap(k, flip, 6), b1 = tap(k, flip, 7), b2 = tap(k, flip, 8);
-      const t10 = (t00 + a0 + b0) * 0.5, t11 = (t01 + a1 + b1) * 0.5, t12 = (t02 + a2 + b2) * 0.5;
-      const t20 = (t00 - a0 + b0) * 0.5, t21 = (t01 - a1 + b1) * 0.5, t22 = (t02 - a2 + b2) * 0.5;
-      const t30 = b0, t31 = b1, t32 = b2;
-      const base = u + <usize>((g * 16 * og + oo) * cg + c) * 4;
-      storeRowG(base, xi, 0, t00, t01, t02);
-      storeRowG(base, xi, 4, t10, t11, t12);
-      storeRowG(base, xi, 8, t20, t21, t22);
-      storeRowG(base, xi, 12, t30, t31, t32);
-    }
+    const t10 = f32x4.mul(f32x4.add(f32x4.add(t00, a0), b0), half), t11 = f32x4.mul(f32x4.add(f32x4.add(t01, a1), b1), half);
+    const t12 = f32x4.mul(f32x4.add(f32x4.add(t02, a2), b2), half);
+    const t20 = f32x4.mul(f32x4.add(f32x4.sub(t00, a0), b0), half), t21 = f32x4.mul(f32x4.add(f32x4.sub(t01, a1), b1), half);
+    const t22 = f32x4.mul(f32x4.add(f32x4.sub(t02, a2), b2), half);
+    const base = dst + <usize>c * 4;
+    storeRowG4(base, xi, 0, t00, t01, t02, half);
+    storeRowG4(base, xi, 4, t10, t11, t12, half);
+    storeRowG4(base, xi, 8, t20, t21, t22, half);
+    storeRowG4(base, xi, 12, b0, b1, b2, half);
+  }
+  for (; c < cg; c++) {
+    const k = k0 + <usize>c * cStep;
+    // G g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of the 3×3 kernel.
+    const t00 = tap(k, flip, 0), t01 = tap(k, flip, 1), t02 = tap(k, flip, 2);
+    const a0 = tap(k, flip, 3), a1 = tap(k, flip, 4), a2 = tap(k, flip, 5);
+    const b0 = tap(k, flip, 6), b1 = tap(k, flip, 7), b2 = tap(k, flip, 8);
+    const t10 = (t00 + a0 + b0) * 0.5, t11 = (t01 + a1 + b1) * 0.5, t12 = (t02 + a2 + b2) * 0.5;
+    const t20 = (t00 - a0 + b0) * 0.5, t21 = (t01 - a1 + b1) * 0.5, t22 = (t02 - a2 + b2) * 0.5;
+    const base = dst + <usize>c * 4;
+    storeRowG(base, xi, 0, t00, t01, t02);
+    storeRowG(base, xi, 4, t10, t11, t12);
+    storeRowG(base, xi, 8, t20, t21, t22);
+    storeRowG(base, xi, 12, b0, b1, b2);
   }
 }
 
@@ -247,7 +266,12 @@ function transform1(plane: usize, h: i32, w: i32, y0: i32, x0: i32, d: usize, xi
   store<f32>(d + <usize>(first + 3) * xiStride, v1 - v3);
 }
 
-/** The conv2d argument block (see conv.ts) with slot 24 = U from winogradWeights. */
+/**
+ * The conv2d argument block (see conv.ts) with slot 24 = U from winogradWeights, or with slot
+ * 26 = 1 (2: flipped, as winogradWeights' flip) each task transforms its own chunk's weights
+ * from slot 1 into its scratch: on small maps (one tile block) no chunk is transformed twice,
+ * and the transform is read from cache rather than memory.
+ */
 export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), bias = <usize>arg(args, 2), res = <usize>arg(args, 3), out = <usize>arg(args, 4);
   const n = arg(args, 5), c = arg(args, 6), h = arg(args, 7), w = arg(args, 8), o = arg(args, 9);
@@ -255,6 +279,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const act = arg(args, 21);
   const scratch = <usize>arg(args, 22) + <usize>(tid * arg(args, 23));
   const u = <usize>arg(args, 24), fac = <usize>arg(args, 25);
+  const inTask = arg(args, 26) != 0, flip = arg(args, 26) == 2, wt = <usize>arg(args, 1);
   const cg = c / groups, og = o / groups;
   const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
   // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
@@ -266,11 +291,11 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   // Tasks: (group, tile block, output-channel chunk). With threads, chunks shrink (to 32
   // channels) until there are four tasks a thread, so that a thread slowed down elsewhere
   // holds up little: a thread transforms each tile block's input once, whatever the chunks.
-  let chunk = OC;
+  let chunk = inTask ? min(OC, (TASK_U / (16 * cg)) & ~3) : OC;
   while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
   const chunks = (og + chunk - 1) / chunk;
   const total = groups * tBlocks * chunks;
-  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4;
+  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4, uTask = m + <usize>(16 * OC * TB) * 4;
   const imgStride = c * h * w;
   let lastV = -1;
   for (let task = claim(args); task < total; task = claim(args)) {
@@ -286,10 +311,12 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
       lastV = key;
     }
     const o0 = ch * chunk, on = min(chunk, og - o0);
+    const uXi = <usize>(on * cg) * 4;
+    if (inTask) for (let r = 0; r < on; r++) transformKernels(wt, flip, og, cg, g, o0 + r, uTask + <usize>(r * cg) * 4, uXi);
     // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
     const ldm = <usize>(panels * NR) * 4;
     for (let xi = 0; xi < 16; xi++) {
-      const uRows = u + <usize>(((g * 16 + xi) * og + o0) * cg) * 4;
+      const uRows = inTask ? uTask + <usize>xi * uXi : u + <usize>(((g * 16 + xi) * og + o0) * cg) * 4;
       const vPanels = v + <usize>(xi * panels * cg * NR) * 4;
       const mRows = m + <usize>(xi * OC * panels * NR) * 4;
       for (let r = 0; r < on; r += 4) {

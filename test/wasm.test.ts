@@ -14,9 +14,7 @@ import { relErr } from './helpers/fixtures.js';
 import * as F from '../src/ops/index.js';
 import { createWasmBackend } from '../src/backend/wasm/index.js';
 import { createJsBackend } from '../src/backend/js/index.js';
-import type { Activation, Backend, Conv2dGeometry, Ref, StridedRef } from '../src/backend/backend.js';
-import { noGrad } from '../src/autograd/tape.js';
-import { SGD } from '../src/train/optim.js';
+import type { Activation, Backend, Conv2dGeometry } from '../src/backend/backend.js';
 import { uniform } from '../src/util/random.js';
 
 const wasm = (await initBackend('wasm')) as WasmBackend;
@@ -164,66 +162,46 @@ test('conv2d over batches of small maps (columns across images) matches js: rect
   }
 });
 
-test('a fixed weight keeps its Winograd transform on small maps (7×7 at batch 1), not on maps that amortise it; a weight in training does not; every write to it and its release forget it', () => {
+// Where all tiles make one block, each task transforms its own output channels' weights; above
+// that one transform is made for the call. Both must match js, and neither may leave memory
+// behind. Below 64 tiles only a fixed weight (inference) takes Winograd.
+const WINOGRAD_MAPS: [string, Conv2dGeometry, 'gemm' | 'winograd', 'gemm' | 'winograd'][] = [
+  ['4×4 (4 tiles)', geom(1, 64, 4, 4, 128, 3, 1, 1, 2), 'gemm', 'gemm'],
+  ['7×7 (16 tiles, in each task)', geom(1, 64, 7, 7, 128, 3, 1, 1, 2), 'winograd', 'gemm'],
+  ['14×14, 516 channels (49 tiles, in each task; cg past the 4-channel steps)', geom(1, 516, 14, 14, 64, 3, 1, 1, 2), 'winograd', 'gemm'],
+  ['4×4, batch 16 (64 tiles of 16 images: one block, in each task)', geom(16, 64, 4, 4, 128, 3, 1, 1, 2), 'winograd', 'winograd'],
+  ['18×18 (81 tiles: one transform for the call)', geom(1, 64, 18, 18, 128, 3, 1, 1, 2), 'winograd', 'winograd'],
+];
+test('Winograd transforms weights in each task on maps of one tile block, once per call above: matches js, 1 and 2 threads, nothing kept', async () => {
   const jsb = createJsBackend() as Backend<Float32Array>;
-  const g = geom(1, 64, 7, 7, 128, 3, 1, 1, 2);
-  assert.is(wasm.convAlgorithm!(g, true), 'winograd');
-  assert.is(wasm.convAlgorithm!(g, false), 'gemm', 'a transform per call does not pay at 16 tiles');
-  const xs = uniform(64 * 49, 11, -1, 1);
-  const x = tensor(xs, [1, 64, 7, 7], { backend: wasm });
-  const expected = (ws: Float32Array) => {
-    const want = new Float32Array(128 * 49);
-    jsb.conv2d(g, { buf: xs, offset: 0 }, { buf: ws, offset: 0 }, null, null, null, 'none', { buf: want, offset: 0 });
-    return want;
-  };
-  const before = wasm.memoryStats().liveBytes;
-  const w = tensor(uniform(128 * 32 * 9, 12, -0.3, 0.3), [128, 32, 3, 3], { backend: wasm });
-  const wBytes = wasm.memoryStats().liveBytes - before;
-  const conv = () => noGrad(() => tidy(() => F.conv2d(x, w, null, { padding: 1, groups: 2 }).dataSync() as Float32Array));
-  const check = (what: string) => {
-    const err = relErr(conv(), expected(w.dataSync() as Float32Array));
-    assert.ok(err <= 1e-5, `${what}: ${err}`);
-  };
-  check('first call');
-  const kept = wasm.memoryStats().liveBytes - before - wBytes;
-  assert.ok(kept >= 16 * 128 * 32 * 4, `the transform (16 values per 3×3 kernel) is kept: ${kept} bytes`);
-  check('second call');
-  assert.is(wasm.memoryStats().liveBytes - before - wBytes, kept, 'made once');
-  const writes: [string, () => void][] = [
-    ['write (a state dict load)', () => wasm.write(w.ref as Ref<number>, uniform(w.size, 13, -0.3, 0.3))],
-    ['fill', () => wasm.fill(w.ref as Ref<number>, w.size, 0.01, 'float32')],
-    ['copy into it', () => tidy(() => {
-      const src = tensor(uniform(w.size, 14, -0.3, 0.3), [...w.shape], { backend: wasm });
-      wasm.copy(w.shape, src.stridedRef as StridedRef<number>, w.stridedRef as StridedRef<number>, 'float32');
-    })],
-    ['an SGD step', () => {
-      w.requiresGrad = true;
-      tidy(() => {
-        const y = F.conv2d(x, w, null, { padding: 1, groups: 2 });
-        F.sum(F.mul(y, y)).backward();
-      });
-      new SGD([w], { lr: 0.1 }).step();
-      w.grad!.dispose();
-      w.grad = null;
-      w.requiresGrad = false;
-    }],
-  ];
-  for (const [what, write] of writes) {
-    write();
-    check(`after ${what}`);
+  for (const threads of [1, 2]) {
+    const wb = await createWasmBackend({ threads });
+    for (const [label, g, fixed, training] of WINOGRAD_MAPS) {
+      assert.is(wb.convAlgorithm!(g, true), fixed, `${label}, fixed weight`);
+      assert.is(wb.convAlgorithm!(g, false), training, `${label}, weight in training`);
+      const cg = g.c / g.groups, nOut = g.n * g.o * g.oh * g.ow;
+      const xs = uniform(g.n * g.c * g.h * g.w, 11, -1, 1), ws = uniform(g.o * cg * 9, 12, -0.3, 0.3), bs = uniform(g.o, 13, -1, 1);
+      const want = new Float32Array(nOut);
+      jsb.conv2d(g, { buf: xs, offset: 0 }, { buf: ws, offset: 0 }, null, { buf: bs, offset: 0 }, null, 'relu', { buf: want, offset: 0 });
+      const put = (a: Float32Array) => {
+        const r = { buf: wb.alloc(a.length, 'float32'), offset: 0 };
+        wb.write(r, a);
+        return r;
+      };
+      const x = put(xs), w = put(ws), bias = put(bs);
+      const live = wb.memoryStats().liveBytes;
+      const out = { buf: wb.alloc(nOut, 'float32'), offset: 0 };
+      for (const call of ['first', 'second']) {
+        wb.conv2d(g, x, w, null, bias, null, 'relu', out, true);
+        const err = relErr(wb.readSync(out, nOut, 'float32') as Float32Array, want);
+        assert.ok(err <= 1e-5, `${threads}t ${label}, ${call} call: ${err}`);
+      }
+      wb.free(out.buf);
+      assert.is(wb.memoryStats().liveBytes, live, `${label}: nothing kept after the calls`);
+      for (const r of [x, w, bias]) wb.free(r.buf);
+    }
+    wb.dispose!();
   }
-  w.dispose();
-  assert.is(wasm.memoryStats().liveBytes, before, 'releasing the weight releases its transform');
-  x.dispose();
-  // 64 tiles (16×16) amortise a transform per call: nothing is kept there.
-  const x16 = tensor(uniform(64 * 256, 15, -1, 1), [1, 64, 16, 16], { backend: wasm });
-  const w16 = tensor(uniform(128 * 32 * 9, 16, -0.3, 0.3), [128, 32, 3, 3], { backend: wasm });
-  const live = wasm.memoryStats().liveBytes;
-  assert.is(wasm.convAlgorithm!(geom(1, 64, 16, 16, 128, 3, 1, 1, 2), false), 'winograd');
-  noGrad(() => tidy(() => F.conv2d(x16, w16, null, { padding: 1, groups: 2 }).dataSync()));
-  assert.is(wasm.memoryStats().liveBytes, live, 'no transform kept at 64 tiles');
-  x16.dispose();
-  w16.dispose();
 });
 
 test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided copies (transposes, broadcasts, int32) match js, 1 and 2 threads', async () => {

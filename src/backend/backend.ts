@@ -69,8 +69,8 @@ export interface Backend<B = unknown> {
   /**
    * out = act(conv(x, w) · factor + bias + residual); factor (one value per output pixel,
    * [oh·ow], the same for every image and channel: rectified convs), bias and residual optional.
-   * `fixedWeight`: w is not being trained (inference), so a backend may keep what it derives
-   * from it (a transformed copy) until the buffer is written or freed.
+   * `fixedWeight`: w is not being trained (inference), so a backend may pick a faster, less
+   * exact algorithm where a training step would not gain from it.
    */
   conv2d(g: Conv2dGeometry, x: Ref<B>, w: Ref<B>, factor: Ref<B> | null, bias: Ref<B> | null, residual: Ref<B> | null,
     act: Activation, out: Ref<B>, fixedWeight?: boolean): void;

@@ -55,7 +55,7 @@ export function conv2dGeometry(x: readonly number[], w: readonly number[], opts:
   return { n, c, h, w: wd, o, kh, kw, strideH, strideW, padH, padW, dilH, dilW, groups, oh, ow };
 }
 
-/** A weight the tape is not training is fixed: a backend may keep what it derives from it (conv2d's `fixedWeight`). */
+/** A weight the tape is not training is fixed (conv2d's `fixedWeight`). */
 export const isFixedWeight = (w: Tensor) => !(isGradEnabled() && w.requiresGrad);
 
 interface ConvParams {

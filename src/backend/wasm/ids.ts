@@ -76,5 +76,7 @@ export const ARG_SLOTS = 64;
 export const TASK_COUNTER_SLOT = 63;
 /** Largest group input-channel count the Winograd scratch holds transformed (ResNeSt: 512). */
 export const WINOGRAD_MAX_CG = 512;
+/** Winograd's tiles per block (a multiple of 8, the micro-kernel's width); a map of at most one block transforms weights in each task. */
+export const WINOGRAD_TILE_BLOCK = 64;
 /** Independent multiply-add chains per round of the peak loop (assembly/index.ts: peak): enough to cover FMA latency on two pipes. */
 export const PEAK_MADDS_PER_ROUND = 12;

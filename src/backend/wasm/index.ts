@@ -12,7 +12,7 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
-import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG } from './ids.js';
+import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_TILE_BLOCK } from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
 const UNARY: Record<UnaryOp, UnaryCode> = {
@@ -24,10 +24,15 @@ const BINARY: Record<BinaryOp, BinaryCode> = { add: BinaryCode.Add, sub: BinaryC
 const PARALLEL_MIN = 8192;
 const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
 /**
- * Fewest 2×2 tiles for Winograd with a kept weight transform. Against the GEMM at batch 1
+ * Fewest 2×2 tiles (all images) for Winograd on a fixed weight. Against the GEMM at batch 1
  * (512→1024, groups 2): 4 tiles (a 4×4 map) 1.37× slower, 9 (6×6) 0.95×, 16 (7×7) 0.79×.
+ * A weight in training keeps the GEMM below 64 tiles: a training step gains nothing measurable
+ * there (resnest14d at 64 px, batch 16: 480 vs 479 ms), and Winograd's larger rounding (≈ 2e-6
+ * of max |y| against 2e-7) flips ReLU kinks on such tiny maps, so gradients drift from PyTorch's
+ * (2e-2 on a DropBlock net of the fixtures).
  */
-const WINOGRAD_MIN_TILES_KEPT = 16;
+const WINOGRAD_MIN_TILES_FIXED = 16;
+const WINOGRAD_MIN_TILES_TRAINING = 64;
 
 interface Exports {
   dispatch(kernel: number, args: number, tid: number, nth: number): void;
@@ -159,13 +164,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.RadixAttendBackward, [addr(x), addr(atten), addr(dy), addr(dx), addr(datten), batch, radix, c, hw], {}, 2 * batch * radix * c * hw);
     },
     sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
-      forget(p.buf);
       // The reference's float32 constants: fround(lr), fround(momentum), fround(weightDecay).
       run(Kernel.SgdStep, [addr(p), addr(grad), buf ? addr(buf) : 0, numel, buf && momentum ? 1 : 0, nesterov ? 1 : 0, first ? 1 : 0],
         { 7: lr, 8: momentum, 9: weightDecay }, numel);
     },
     adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
-      forget(p.buf);
       // Float32 slots round each constant as the reference's Math.fround does.
       const bc1 = 1 - beta1 ** step, bc2Sqrt = Math.sqrt(1 - beta2 ** step);
       run(Kernel.AdamwStep, [addr(p), addr(grad), addr(expAvg), addr(expAvgSq), numel], {
@@ -195,68 +198,44 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
   };
 
-  // Winograd pays when enough 2×2 tiles (all images) share each transformed weight. Made
-  // per call, the transform needs 64 tiles and up (layers 1–2 at 224: 25–40 % faster; the
-  // 7×7 and 14×14 maps of layers 3–4 at batch 1 lose to it); kept across calls for a fixed
-  // weight (inference), fewer tiles pay.
+  // Winograd pays when enough 2×2 tiles (all images) share each transformed weight.
   const useWinograd = (g: Conv2dGeometry, fixedWeight = false) => {
     const cg = g.c / g.groups, og = g.o / g.groups;
-    const tiles = g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
     return winograd && g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.dilH === 1 && g.dilW === 1 &&
-      og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG && tiles >= (fixedWeight ? WINOGRAD_MIN_TILES_KEPT : 64);
+      og >= 16 && cg >= 8 && cg <= WINOGRAD_MAX_CG &&
+      winogradTiles(g) >= (fixedWeight ? WINOGRAD_MIN_TILES_FIXED : WINOGRAD_MIN_TILES_TRAINING);
   };
+  const winogradTiles = (g: Conv2dGeometry) => g.n * ((g.oh + 1) >> 1) * ((g.ow + 1) >> 1);
 
-  // Winograd's transformed weights of fixed weights on small maps, by the weight's buffer. Every write into
-  // an existing buffer (write, fill, copy, the optimizer steps) and its release forget them,
-  // so a kept transform is never stale; kernels only ever write freshly allocated outputs.
-  const kept = new Map<number, { offset: number; o: number; cg: number; groups: number; u: number }[]>();
-  const forget = (buf: number) => {
-    const entries = kept.get(buf);
-    if (!entries) return;
-    kept.delete(buf);
-    for (const e of entries) arena.release(e.u);
-  };
-  const forgetAll = () => {
-    for (const buf of [...kept.keys()]) forget(buf);
+  /**
+   * The forward conv kernel with weights w (a tensor, or an address of scratch weights);
+   * `flipped`: w holds the weights of the conv whose input gradient this is (Winograd
+   * transforms them flipped; see winogradWeights); `fixedWeight`: w is not being trained.
+   * Winograd's weight transform U = G g Gᵀ: where all tiles make one block, each task
+   * transforms its own output channels' weights while it needs them (nothing is kept between
+   * calls, and no chunk is transformed twice); larger maps share one transform made per call.
+   */
+  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
+    bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
+    const wino = useWinograd(g, fixedWeight);
+    const inTask = wino && winogradTiles(g) <= WINOGRAD_TILE_BLOCK;
+    const perCall = wino && !inTask;
+    const wAddr = typeof w === 'number' ? w : addr(w);
+    const u = perCall ? transformWeights(wAddr, g.o, g.c / g.groups, g.groups, flipped) : 0;
+    try {
+      run(Kernel.Conv2d, [
+        addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
+        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
+        ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0, inTask ? (flipped ? 2 : 1) : 0,
+      ], {}, g.n * g.o * g.oh * g.ow * 8);
+    } finally {
+      if (perCall) arena.release(u);
+    }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
     const u = arena.alloc(16 * o * cg * 4);
     run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
     return u;
-  };
-  const keptTransform = (w: Ref<number>, g: Conv2dGeometry, cg: number) => {
-    let entries = kept.get(w.buf);
-    const hit = entries?.find((e) => e.offset === w.offset && e.o === g.o && e.cg === cg && e.groups === g.groups);
-    if (hit) return hit.u;
-    const u = transformWeights(addr(w), g.o, cg, g.groups, false);
-    if (!entries) kept.set(w.buf, (entries = []));
-    entries.push({ offset: w.offset, o: g.o, cg, groups: g.groups, u });
-    return u;
-  };
-  /**
-   * The forward conv kernel with weights w (a tensor, or an address of scratch weights);
-   * `flipped`: w holds the weights of the conv whose input gradient this is (Winograd
-   * transforms them flipped; see winogradWeights); `fixedWeight`: w will be used again
-   * unchanged, so its Winograd transform is kept.
-   */
-  const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
-    bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
-    const cg = g.c / g.groups;
-    // Kept only where a transform per call would not pay: memory (16 floats per 3×3 kernel) is
-    // spent where it buys Winograd at all, not on larger maps that amortise the transform.
-    const perCall = useWinograd(g);
-    const keep = !perCall && fixedWeight && !flipped && typeof w !== 'number' && useWinograd(g, true);
-    const wAddr = typeof w === 'number' ? w : addr(w);
-    const u = keep ? keptTransform(w, g, cg) : perCall ? transformWeights(wAddr, g.o, cg, g.groups, flipped) : 0;
-    try {
-      run(Kernel.Conv2d, [
-        addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
-        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
-        ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0,
-      ], {}, g.n * g.o * g.oh * g.ow * 8);
-    } finally {
-      if (perCall) arena.release(u);
-    }
   };
 
   const backend: WasmBackend = {
@@ -269,11 +248,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
 
     alloc: (n: number) => arena.alloc(n * 4),
     free(buf: number) {
-      forget(buf);
       arena.release(buf);
     },
     write(dst: Ref<number>, data: HostArray) {
-      forget(dst.buf);
       views();
       (data instanceof Int32Array ? i32 : f32).set(data, (dst.buf >> 2) + dst.offset);
     },
@@ -286,13 +263,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       return backend.readSync(src, n, dtype);
     },
     fill(dst: Ref<number>, n: number, value: number, dtype: DType) {
-      forget(dst.buf);
       views();
       const start = (dst.buf >> 2) + dst.offset;
       (dtype === 'int32' ? i32 : f32).fill(value, start, start + n);
     },
     copy(shape: readonly number[], src: StridedRef<number>, dst: StridedRef<number>, dtype: DType) {
-      forget(dst.buf);
       if (isContiguous(shape, src.strides) && isContiguous(shape, dst.strides)) {
         views();
         const n = shape.reduce((a, b) => a * b, 1);
@@ -379,7 +354,6 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
     async configure(o: BackendOptions) {
       if (o.winograd !== undefined) winograd = o.winograd !== false;
-      if (!winograd) forgetAll();
       if (o.threads === undefined || !shared || o.threads === threads) return;
       if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
       await pool?.stop();
@@ -394,7 +368,6 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       pool = threads > 1 ? await ThreadPool.start(module, memory, control, threads, ex.dispatch) : null;
     },
     dispose() {
-      forgetAll();
       void pool?.stop();
       pool = null;
     },
