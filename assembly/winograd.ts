@@ -10,7 +10,7 @@
 import { claim } from './tasks';
 import { micro, NR } from './gemm';
 import { relu4, sigmoid4, sigmoidf } from './simd';
-import { Act, WINOGRAD_MAX_CG, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
+import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
 
 const TB: i32 = WINOGRAD_TILE_BLOCK;
 const OC: i32 = 128;
@@ -18,14 +18,16 @@ const OC: i32 = 128;
 const MAX_CG: i32 = WINOGRAD_MAX_CG;
 /** Floats of a task's own transformed weights (16 · chunk · cg): chunks of 128 channels up to cg = 256. */
 const TASK_U: i32 = 16 * OC * 256;
-export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U) * 4;
+const PLANE_PAD: i32 = WINOGRAD_PLANE_PAD;
+export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U + 3 * 16 * PLANE_PAD) * 4;
 
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
 }
 
 /**
- * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads.
+ * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads;
+ * each (g, ξ) plane is og·cg floats and PLANE_PAD more.
  * Four input channels at a time, one per lane (the 16 results are four contiguous floats at
  * each ξ). With `flip` (slot 5), w holds the weights of the conv whose input gradient this
  * conv computes — [groups·cg][og][3×3], so g's kernel for (o, c) is w[g·cg + c][o] with its
@@ -35,10 +37,10 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
   const flip = arg(args, 5) != 0;
   const og = o / groups;
-  const xi = <usize>(og * cg) * 4;
+  const plane = og * cg + PLANE_PAD;
   for (let oc = tid; oc < o; oc += nth) {
     const g = oc / og, oo = oc - g * og;
-    transformKernels(w, flip, og, cg, g, oo, u + <usize>((g * 16 * og + oo) * cg) * 4, xi);
+    transformKernels(w, flip, og, cg, g, oo, u + <usize>(g * 16 * plane + oo * cg) * 4, <usize>plane * 4);
   }
 }
 
@@ -132,7 +134,7 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
  */
 function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
   const panels = (tn + NR - 1) / NR;
-  const xiStride = <usize>(panels * cg * NR) * 4;
+  const xiStride = <usize>(panels * cg * NR + PLANE_PAD) * 4;
   const planeBytes = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = <usize>NR * 4;
   for (let j = tn; j < panels * NR; j++) {
     const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
@@ -295,7 +297,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
   const chunks = (og + chunk - 1) / chunk;
   const total = groups * tBlocks * chunks;
-  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB) * 4, uTask = m + <usize>(16 * OC * TB) * 4;
+  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB + 16 * PLANE_PAD) * 4, uTask = m + <usize>(16 * OC * TB + 16 * PLANE_PAD) * 4;
   const imgStride = c * h * w;
   let lastV = -1;
   for (let task = claim(args); task < total; task = claim(args)) {
@@ -311,14 +313,14 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
       lastV = key;
     }
     const o0 = ch * chunk, on = min(chunk, og - o0);
-    const uXi = <usize>(on * cg) * 4;
+    const uXi = <usize>(on * cg + PLANE_PAD) * 4;
     if (inTask) for (let r = 0; r < on; r++) transformKernels(wt, flip, og, cg, g, o0 + r, uTask + <usize>(r * cg) * 4, uXi);
     // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
     const ldm = <usize>(panels * NR) * 4;
     for (let xi = 0; xi < 16; xi++) {
-      const uRows = inTask ? uTask + <usize>xi * uXi : u + <usize>(((g * 16 + xi) * og + o0) * cg) * 4;
-      const vPanels = v + <usize>(xi * panels * cg * NR) * 4;
-      const mRows = m + <usize>(xi * OC * panels * NR) * 4;
+      const uRows = inTask ? uTask + <usize>xi * uXi : u + <usize>((g * 16 + xi) * (og * cg + PLANE_PAD) + o0 * cg) * 4;
+      const vPanels = v + <usize>(xi * (panels * cg * NR + PLANE_PAD)) * 4;
+      const mRows = m + <usize>(xi * (OC * panels * NR + PLANE_PAD)) * 4;
       for (let r = 0; r < on; r += 4) {
         for (let p = 0; p < panels; p++) {
           micro(cg, uRows + <usize>(r * cg) * 4, <usize>cg * 4, min(4, on - r), vPanels + <usize>(p * cg * NR) * 4,
@@ -328,7 +330,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     }
     // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation; tiles
     // four at a time (one per lane) wherever four remain, the channels innermost.
-    const xiStride = <usize>(OC * panels * NR) * 4;
+    const xiStride = <usize>(OC * panels * NR + PLANE_PAD) * 4;
     const P = oh * ow;
     const oc0 = g * og + o0;
     let j = 0;

@@ -12,7 +12,7 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
-import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_TILE_BLOCK } from './ids.js';
+import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
 const UNARY: Record<UnaryOp, UnaryCode> = {
@@ -233,7 +233,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
-    const u = arena.alloc(16 * o * cg * 4);
+    const u = arena.alloc(16 * (o * cg + groups * WINOGRAD_PLANE_PAD) * 4);
     run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
     return u;
   };
