@@ -21,6 +21,11 @@ const TASK_U: i32 = 16 * OC * 256;
 const PLANE_PAD: i32 = WINOGRAD_PLANE_PAD;
 export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U + 3 * 16 * PLANE_PAD) * 4;
 
+/** Bytes from one ξ plane of `floats` floats to the next (padded: see WINOGRAD_PLANE_PAD). */
+@inline function planeBytes(floats: i32): usize {
+  return <usize>(floats + PLANE_PAD) * 4;
+}
+
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
 }
@@ -37,10 +42,10 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
   const flip = arg(args, 5) != 0;
   const og = o / groups;
-  const plane = og * cg + PLANE_PAD;
+  const xi = planeBytes(og * cg);
   for (let oc = tid; oc < o; oc += nth) {
     const g = oc / og, oo = oc - g * og;
-    transformKernels(w, flip, og, cg, g, oo, u + <usize>(g * 16 * plane + oo * cg) * 4, <usize>plane * 4);
+    transformKernels(w, flip, og, cg, g, oo, u + <usize>(g * 16) * xi + <usize>(oo * cg) * 4, xi);
   }
 }
 
@@ -132,10 +137,10 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
  * the zero padding) gather a 4-float row of each patch and transpose. Only the last tn mod 4
  * tiles go one by one.
  */
-function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32, dst: usize): void {
+function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32,
+  dst: usize, xiStride: usize): void {
   const panels = (tn + NR - 1) / NR;
-  const xiStride = <usize>(panels * cg * NR + PLANE_PAD) * 4;
-  const planeBytes = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = <usize>NR * 4;
+  const imagePlane = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = <usize>NR * 4;
   for (let j = tn; j < panels * NR; j++) {
     const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
     for (let c = 0; c < cg; c++) for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>c * cStep + <usize>xi * xiStride, 0);
@@ -148,7 +153,7 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
     const plane0 = tilePlane(x, imgStride, T, tg);
     if (x0 + pw + 8 <= 2 * tilesX && y0 >= 0 && y0 + 4 <= h && x0 >= 0 && x0 + 10 <= w) {
       let p = plane0 + <usize>(y0 * w + x0) * 4;
-      for (let c = 0; c < cg; c++, p += planeBytes) transform4(p, rowBytes, d + <usize>c * cStep, xiStride);
+      for (let c = 0; c < cg; c++, p += imagePlane) transform4(p, rowBytes, d + <usize>c * cStep, xiStride);
       continue;
     }
     // Each tile's image plane (channel 0), patch corner, and whether its patch lies inside.
@@ -157,7 +162,7 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
     const x1 = tileX(T, tilesX, tg + 1) - pw, x2 = tileX(T, tilesX, tg + 2) - pw, x3 = tileX(T, tilesX, tg + 3) - pw;
     const in0 = inside(h, w, y0, x0), in1 = inside(h, w, y1, x1), in2 = inside(h, w, y2, x2), in3 = inside(h, w, y3, x3);
     let o: usize = 0;
-    for (let c = 0; c < cg; c++, o += planeBytes) {
+    for (let c = 0; c < cg; c++, o += imagePlane) {
       gatherTransform(plane0 + o, in0, y0, x0, p1 + o, in1, y1, x1, p2 + o, in2, y2, x2, p3 + o, in3, y3, x3, h, w,
         d + <usize>c * cStep, xiStride);
     }
@@ -167,7 +172,7 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
     const tg = t0 + j;
     const y0 = tileY(T, tilesX, tg) - ph, x0 = tileX(T, tilesX, tg) - pw;
     let plane = tilePlane(x, imgStride, T, tg);
-    for (let c = 0; c < cg; c++, plane += planeBytes) transform1(plane, h, w, y0, x0, d + <usize>c * cStep, xiStride);
+    for (let c = 0; c < cg; c++, plane += imagePlane) transform1(plane, h, w, y0, x0, d + <usize>c * cStep, xiStride);
   }
 }
 
@@ -297,7 +302,8 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
   const chunks = (og + chunk - 1) / chunk;
   const total = groups * tBlocks * chunks;
-  const v = scratch, m = scratch + <usize>(16 * MAX_CG * TB + 16 * PLANE_PAD) * 4, uTask = m + <usize>(16 * OC * TB + 16 * PLANE_PAD) * 4;
+  // Scratch: V (16 planes of MAX_CG·TB), M (16 of OC·TB), then a task's own U.
+  const v = scratch, m = v + 16 * planeBytes(MAX_CG * TB), uTask = m + 16 * planeBytes(OC * TB);
   const imgStride = c * h * w;
   let lastV = -1;
   for (let task = claim(args); task < total; task = claim(args)) {
@@ -308,19 +314,22 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     const t0 = tb * tb4, tn = min(tb4, TT - t0);
     if (tn <= 0) continue;
     const panels = (tn + NR - 1) / NR;
+    const vXi = planeBytes(panels * cg * NR), mXi = planeBytes(OC * panels * NR);
     if (key != lastV) {
-      transformInput(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v);
+      transformInput(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi);
       lastV = key;
     }
     const o0 = ch * chunk, on = min(chunk, og - o0);
-    const uXi = <usize>(on * cg + PLANE_PAD) * 4;
+    // U's ξ planes: this task's own transform, or the call's (all output channels of the group).
+    const uXi = inTask ? planeBytes(on * cg) : planeBytes(og * cg);
+    const u0 = inTask ? uTask : u + <usize>(g * 16) * uXi + <usize>(o0 * cg) * 4;
     if (inTask) for (let r = 0; r < on; r++) transformKernels(wt, flip, og, cg, g, o0 + r, uTask + <usize>(r * cg) * 4, uXi);
     // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
     const ldm = <usize>(panels * NR) * 4;
     for (let xi = 0; xi < 16; xi++) {
-      const uRows = inTask ? uTask + <usize>xi * uXi : u + <usize>((g * 16 + xi) * (og * cg + PLANE_PAD) + o0 * cg) * 4;
-      const vPanels = v + <usize>(xi * (panels * cg * NR + PLANE_PAD)) * 4;
-      const mRows = m + <usize>(xi * (OC * panels * NR + PLANE_PAD)) * 4;
+      const uRows = u0 + <usize>xi * uXi;
+      const vPanels = v + <usize>xi * vXi;
+      const mRows = m + <usize>xi * mXi;
       for (let r = 0; r < on; r += 4) {
         for (let p = 0; p < panels; p++) {
           micro(cg, uRows + <usize>(r * cg) * 4, <usize>cg * 4, min(4, on - r), vPanels + <usize>(p * cg * NR) * 4,
@@ -330,7 +339,6 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
     }
     // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation; tiles
     // four at a time (one per lane) wherever four remain, the channels innermost.
-    const xiStride = <usize>(OC * panels * NR + PLANE_PAD) * 4;
     const P = oh * ow;
     const oc0 = g * og + o0;
     let j = 0;
@@ -342,7 +350,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         const pix = <usize>(y * ow + xx);
         for (let r = 0; r < on; r++) {
           const oc = oc0 + r;
-          outputs4(mj + <usize>r * ldm, xiStride, out, res, fac ? fac + pix * 4 : 0, ow, oh, true, <usize>((b * o + oc) * P) + pix,
+          outputs4(mj + <usize>r * ldm, mXi, out, res, fac ? fac + pix * 4 : 0, ow, oh, true, <usize>((b * o + oc) * P) + pix,
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
         }
         j += 4;
@@ -357,7 +365,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
         for (let r = 0; r < on; r++) {
           const oc = oc0 + r;
           const at = oc * P;
-          outputs4(mj + <usize>r * ldm, xiStride, out, res, fac, ow, oh, false, 0, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
+          outputs4(mj + <usize>r * ldm, mXi, out, res, fac, ow, oh, false, 0, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
             bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
         }
         j += 4;
@@ -365,7 +373,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
       }
       for (let r = 0; r < on; r++) {
         const oc = oc0 + r;
-        output1(mj + <usize>r * ldm, xiStride, out, res, fac, <usize>((b * o + oc) * P), ow, oh, y, xx,
+        output1(mj + <usize>r * ldm, mXi, out, res, fac, <usize>((b * o + oc) * P), ow, oh, y, xx,
           bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
       }
       j++;

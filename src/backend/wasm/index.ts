@@ -247,9 +247,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     get winograd() { return winograd; },
 
     alloc: (n: number) => arena.alloc(n * 4),
-    free(buf: number) {
-      arena.release(buf);
-    },
+    free: (buf: number) => arena.release(buf),
     write(dst: Ref<number>, data: HostArray) {
       views();
       (data instanceof Int32Array ? i32 : f32).set(data, (dst.buf >> 2) + dst.offset);
