@@ -11,6 +11,8 @@
 import { claim } from './tasks';
 import { micro, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
+import { fma, hsum, sigmoidf } from './simd';
+import { Act } from '../src/backend/wasm/ids';
 
 /** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, two 4 × 8 tiles and a row of 8 factors. */
 export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4 + NR * 4;
@@ -134,6 +136,50 @@ function tileCopy(t: usize, base: usize, o: i32, P: i32, oc: i32, j: i32, rows: 
   }
 }
 
+/** Output channels a task of gemv takes. */
+const GEMV_ROWS: i32 = 16;
+
+/**
+ * A 1×1 conv on 1×1 maps for fewer images than a panel's columns (split attention's fc1 and
+ * fc2 at batch 1): per image a matrix–vector product, each weight row one dot product along
+ * its input channels (contiguous in both W and x). Through the GEMM, 7 of each panel's 8
+ * columns would be padding. Tasks are (group, block of GEMV_ROWS output channels); images
+ * innermost, so a block's rows are re-read from cache.
+ */
+function gemv(x: usize, wt: usize, bias: usize, res: usize, out: usize, fac: usize, n: i32, c: i32, o: i32, groups: i32,
+  act: i32, args: usize): void {
+  const cg = c / groups, og = o / groups;
+  const blocks = (og + GEMV_ROWS - 1) / GEMV_ROWS;
+  const total = groups * blocks;
+  const k8 = cg & ~7;
+  const f: f32 = fac ? load<f32>(fac) : 1;
+  for (let t = claim(args); t < total; t = claim(args)) {
+    const g = t / blocks, m0 = (t - g * blocks) * GEMV_ROWS;
+    const m1 = min(og, m0 + GEMV_ROWS);
+    for (let b = 0; b < n; b++) {
+      const xv = x + <usize>(b * c + g * cg) * 4;
+      for (let m = m0; m < m1; m++) {
+        const oc = g * og + m;
+        const wr = wt + <usize>(oc * cg) * 4;
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+        let k = 0;
+        for (; k < k8; k += 8) {
+          const o4 = <usize>k * 4;
+          a0 = fma(v128.load(wr + o4), v128.load(xv + o4), a0);
+          a1 = fma(v128.load(wr + o4, 16), v128.load(xv + o4, 16), a1);
+        }
+        let y = hsum(f32x4.add(a0, a1));
+        for (; k < cg; k++) y += load<f32>(wr + <usize>k * 4) * load<f32>(xv + <usize>k * 4);
+        const at = <usize>(b * o + oc) * 4;
+        y = y * f + (bias ? load<f32>(bias + <usize>oc * 4) : 0) + (res ? load<f32>(res + at) : 0);
+        if (act == Act.Relu) y = y <= 0 ? 0 : y; // NaN stays, as relu4
+        else if (act == Act.Sigmoid) y = sigmoidf(y);
+        store<f32>(out + at, y);
+      }
+    }
+  }
+}
+
 /** Argument slots written by the JS side (src/backend/wasm/index.ts: conv2d). */
 export function conv2d(args: usize, tid: i32, nth: i32): void {
   if (load<i32>(args, 96) != 0 || load<i32>(args, 104) != 0) {
@@ -154,6 +200,10 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  if (direct && P == 1 && n < NR) {
+    gemv(x, wt, bias, res, out, fac, n, c, o, groups, act, args);
+    return;
+  }
   // The GEMM's columns run over (image, pixel): the whole batch, so that small maps (deep
   // layers at training batch sizes) still fill whole panels and each weight row is streamed
   // once per column block rather than once per image. A panel whose columns straddle two

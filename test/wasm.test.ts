@@ -129,6 +129,10 @@ const FOLDED: [string, Conv2dGeometry, Activation, boolean][] = [
   ['3×3 on 1×1 maps, batch 9 (P = 1)', geom(9, 8, 1, 1, 12, 3, 1, 1, 1), 'none', true],
   ['1×1 s2 on 7×7 maps, batch 3', geom(3, 16, 7, 7, 24, 1, 2, 0, 1), 'none', true],
   ['3×3 g2 on 7×7 maps, batch 6 (Winograd, odd tiles)', geom(6, 32, 7, 7, 64, 3, 1, 1, 2), 'relu', true],
+  // Split attention's fc1 / fc2 at small batches: matrix–vector products (gemv), K past the 8-float steps.
+  ['1×1 on 1×1 maps, batch 1, 1024 → 256 (gemv)', geom(1, 1024, 1, 1, 256, 1, 1, 0, 1), 'relu', false],
+  ['1×1 g4 on 1×1 maps, batch 3, 4·27 → 4·37 (gemv, K tails)', geom(3, 108, 1, 1, 148, 1, 1, 0, 4), 'sigmoid', true],
+  ['1×1 on 1×1 maps, batch 7, 36 → 20 (gemv)', geom(7, 36, 1, 1, 20, 1, 1, 0, 1), 'none', true],
 ];
 test('conv2d over batches of small maps (columns across images) matches js: rectify factor, bias, residual, activation, 1 and 2 threads', async () => {
   const jsb = createJsBackend() as Backend<Float32Array>;

@@ -227,7 +227,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
         g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
         ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0, inTask ? (flipped ? 2 : 1) : 0,
-      ], {}, g.n * g.o * g.oh * g.ow * 8);
+      ], {}, g.n * g.o * g.oh * g.ow * Math.max(8, ((g.c / g.groups) * g.kh * g.kw) >> 3));
     } finally {
       if (perCall) arena.release(u);
     }
