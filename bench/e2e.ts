@@ -53,6 +53,8 @@ export interface Row {
   load?: number;
   /** ours / ORT at the same batch and threads. */
   latency_ratio?: number;
+  /** ours / ORT in each round (the runtimes run back to back within a round). */
+  latency_ratio_rounds?: number[];
   rss_ratio?: number;
   cold_start_ratio?: number;
 }
@@ -98,15 +100,35 @@ function spread(xs: unknown): string {
   return `${Math.min(...(xs as number[])).toFixed(0)}–${Math.max(...(xs as number[])).toFixed(0)}`;
 }
 
+/**
+ * Each runtime's speed-up on N threads over 1 at the same batch: the ratio of the medians, and
+ * per round (one and N threads ran minutes apart within a round, so a drifting machine shows).
+ */
+function threadScaling(rows: Row[]): { runtime: string; batch: number; threads: number; speedup: number; rounds: number[]; line: string }[] {
+  const out = [];
+  for (const r of rows) {
+    if (r.threads === 1 || !r.result) continue;
+    const one = rows.find((q) => q.runtime === r.runtime && q.batch === r.batch && q.threads === 1)?.result;
+    if (!one) continue;
+    const speedup = one.median_ms / r.result.median_ms;
+    const a = one.rounds_median_ms, b = r.result.rounds_median_ms;
+    const rounds = Array.isArray(a) && Array.isArray(b) && a.length === b.length ? (a as number[]).map((v, i) => v / (b as number[])[i]!) : [];
+    const per = rounds.length ? ` (rounds ${rounds.map((x) => x.toFixed(2)).join(', ')})` : '';
+    out.push({ runtime: r.runtime, batch: r.batch, threads: r.threads, speedup, rounds,
+      line: `${r.runtime}, batch ${r.batch}: ${r.threads} threads over 1 ${speedup.toFixed(2)}×${per}` });
+  }
+  return out;
+}
+
 function table(rows: Row[], markdown: boolean): string {
-  const head = ['batch', 'threads', 'runtime', 'median ms', 'rounds ms', 'p90 ms', 'peak RSS MB', 'cold start ms', 'latency ours/ORT', 'RSS ours/ORT', 'cold ours/ORT', 'load'];
+  const head = ['batch', 'threads', 'runtime', 'median ms', 'rounds ms', 'p90 ms', 'peak RSS MB', 'cold start ms', 'latency ours/ORT', 'per round', 'RSS ours/ORT', 'cold ours/ORT', 'load'];
   const ratio = (x: number | undefined) => (x === undefined ? '' : `${x.toFixed(2)}×`);
   const body = rows.map((r) => [
     String(r.batch), String(r.threads), r.runtime,
     ...(r.result
       ? [r.result.median_ms.toFixed(1), spread(r.result.rounds_median_ms), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
       : [`failed: ${r.error}`, '', '', '', '']),
-    ratio(r.latency_ratio), ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
+    ratio(r.latency_ratio), r.latency_ratio_rounds?.map((x) => x.toFixed(2)).join(', ') ?? '', ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
   ]);
   if (markdown) {
     return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
@@ -214,6 +236,10 @@ export async function main(argv: string[]): Promise<void> {
         for (const g of group) {
           if (!ref || !g.result || g.runtime.startsWith('onnxruntime')) continue;
           g.latency_ratio = g.result.median_ms / ref.median_ms;
+          const ours = g.result.rounds_median_ms, theirs = ref.rounds_median_ms;
+          if (Array.isArray(ours) && Array.isArray(theirs) && ours.length === theirs.length) {
+            g.latency_ratio_rounds = (ours as number[]).map((v, i) => v / (theirs as number[])[i]!);
+          }
           g.rss_ratio = g.result.peak_rss_mb / ref.peak_rss_mb;
           g.cold_start_ratio = g.result.cold_start_ms / ref.cold_start_ms;
         }
@@ -226,11 +252,13 @@ export async function main(argv: string[]): Promise<void> {
 
   console.log(`\n${table(rows, false)}\n`);
   console.log(`Markdown:\n\n${table(rows, true)}\n`);
+  const scaling = threadScaling(rows);
+  for (const l of scaling) console.log(l.line);
   const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);
   mkdirSync(dirname(out), { recursive: true });
   const weightsNote = 'random init (createModel seed 0), one torch.save .pth for ours, the same weights exported to .onnx for ORT';
   const load = { before: loadBefore, after: loadavg()[0]! };
-  writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, rounds, weights: weightsNote, rows }, null, 1)}\n`);
+  writeFileSync(out, `${JSON.stringify({ date, machine, load, arch, size, runs, warmup, jsRuns, rounds, weights: weightsNote, rows, scaling: scaling.map(({ line: _, ...v }) => v) }, null, 1)}\n`);
   console.log(`wrote ${out}`);
 }
 
