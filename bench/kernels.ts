@@ -42,15 +42,15 @@ const rand = (b: WasmBackend, shape: number[]) =>
 
 /** A forward conv with a folded BN's bias and ReLU; `rectify`: as RFConv2d (the factor in the store). */
 function conv(name: string, c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
-  const out = Math.floor((hw + 2 * ((k - 1) >> 1) - k) / stride) + 1;
   const pad = (k - 1) >> 1;
+  const out = Math.floor((hw + 2 * pad - k) / stride) + 1;
   return {
     name, kind: k === 1 ? 'gemm (1×1 conv)' : groups > 1 ? '3×3 grouped conv' : `${k}×${k} conv`,
     flops: 2 * o * out * out * (c / groups) * k * k,
     geometry: { n: 1, c, h: hw, w: hw, o, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, oh: out, ow: out },
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), bias = rand(b, [o]);
-      return (rectify: F.RectifyMode | null = null) => F.conv2d(x, w, bias, { stride, padding: (k - 1) >> 1, groups, act: 'relu', rectify });
+      return (rectify: F.RectifyMode | null = null) => F.conv2d(x, w, bias, { stride, padding: pad, groups, act: 'relu', rectify });
     },
   };
 }
