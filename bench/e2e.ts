@@ -94,10 +94,14 @@ function combine(ms: Measurement[]): Measurement {
   };
 }
 
-/** The range of the rounds' medians, e.g. "1102–1187"; empty for a single round. */
+/** Rounds whose medians differ by more than this (max / min − 1) are marked: the machine moved under the run. */
+const NOISY_SPREAD = 0.1;
+
+/** The range of the rounds' medians, e.g. "1102–1187" (with " noisy" past NOISY_SPREAD); empty for a single round. */
 function spread(xs: unknown): string {
   if (!Array.isArray(xs) || xs.length < 2) return '';
-  return `${Math.min(...(xs as number[])).toFixed(0)}–${Math.max(...(xs as number[])).toFixed(0)}`;
+  const lo = Math.min(...(xs as number[])), hi = Math.max(...(xs as number[]));
+  return `${lo.toFixed(0)}–${hi.toFixed(0)}${hi / lo - 1 > NOISY_SPREAD ? ' noisy' : ''}`;
 }
 
 /**
@@ -254,6 +258,9 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`Markdown:\n\n${table(rows, true)}\n`);
   const scaling = threadScaling(rows);
   for (const l of scaling) console.log(l.line);
+  if (rows.some((r) => spread(r.result?.rounds_median_ms).endsWith('noisy'))) {
+    console.log(`noisy: a configuration's rounds differ by more than ${100 * NOISY_SPREAD} %; rerun on a quieter machine before trusting its ratio`);
+  }
   const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);
   mkdirSync(dirname(out), { recursive: true });
   const weightsNote = 'random init (createModel seed 0), one torch.save .pth for ours, the same weights exported to .onnx for ORT';
