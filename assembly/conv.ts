@@ -9,10 +9,9 @@
 // the store.
 
 import { claim } from './tasks';
-import { micro, NR, KC, NC } from './gemm';
+import { micro, finish1, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
-import { fma, hsum, sigmoidf } from './simd';
-import { Act } from '../src/backend/wasm/ids';
+import { fma, hsum } from './simd';
 
 /** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, two 4 × 8 tiles and a row of 8 factors. */
 export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4 + NR * 4;
@@ -171,10 +170,7 @@ function gemv(x: usize, wt: usize, bias: usize, res: usize, out: usize, fac: usi
         let y = hsum(f32x4.add(a0, a1));
         for (; k < cg; k++) y += load<f32>(wr + <usize>k * 4) * load<f32>(xv + <usize>k * 4);
         const at = <usize>(b * o + oc) * 4;
-        y = y * f + (bias ? load<f32>(bias + <usize>oc * 4) : 0) + (res ? load<f32>(res + at) : 0);
-        if (act == Act.Relu) y = y <= 0 ? 0 : y; // NaN stays, as relu4
-        else if (act == Act.Sigmoid) y = sigmoidf(y);
-        store<f32>(out + at, y);
+        store<f32>(out + at, finish1(y * f, bias ? load<f32>(bias + <usize>oc * 4) : 0, res ? load<f32>(res + at) : 0, act));
       }
     }
   }

@@ -4,7 +4,7 @@
 //   C[rows × cols] (+)= A[rows × kc] · B[kc × cols]
 // A rows are read in place (lda bytes apart), B is packed panel by panel: dst[panel][k][8].
 
-import { fma, relu4, sigmoid4, loadPartial, storePartial } from './simd';
+import { fma, relu4, sigmoid4, sigmoidf, loadPartial, storePartial } from './simd';
 import { Act } from '../src/backend/wasm/ids';
 
 /** Columns of a packed panel (the micro-kernel's width). */
@@ -37,6 +37,14 @@ export const NC: i32 = 256;
   let y = f32x4.add(f32x4.add(v, f32x4.splat(bias)), r);
   if (act == Act.Relu) y = relu4(y);
   else if (act == Act.Sigmoid) y = sigmoid4(y);
+  return y;
+}
+
+/** finish on one float: + bias + residual, then the activation (ReLU keeps NaN, as relu4). */
+@inline export function finish1(v: f32, bias: f32, r: f32, act: i32): f32 {
+  let y = v + bias + r;
+  if (act == Act.Relu) { if (y <= 0) y = 0; }
+  else if (act == Act.Sigmoid) y = sigmoidf(y);
   return y;
 }
 

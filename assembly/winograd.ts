@@ -8,8 +8,8 @@
 // products stay in cache for the output transform.
 
 import { claim } from './tasks';
-import { micro, NR } from './gemm';
-import { relu4, sigmoid4, sigmoidf } from './simd';
+import { micro, finish1, NR } from './gemm';
+import { relu4, sigmoid4 } from './simd';
 import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
 
 const TB: i32 = WINOGRAD_TILE_BLOCK;
@@ -476,9 +476,5 @@ function output1(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize,
   const pix = <usize>(y * ow + x);
   const i = (plane + pix) * 4;
   if (fac) v *= load<f32>(fac + pix * 4);
-  v += bias;
-  if (res) v += load<f32>(res + i);
-  if (act == Act.Relu) { if (v <= 0) v = 0; }
-  else if (act == Act.Sigmoid) v = sigmoidf(v);
-  store<f32>(out + i, v);
+  store<f32>(out + i, finish1(v, bias, res ? load<f32>(res + i) : 0, act));
 }

@@ -97,12 +97,27 @@ function combine(ms: Measurement[]): Measurement {
 /** Rounds whose medians differ by more than this (max / min − 1) are marked: the machine moved under the run. */
 const NOISY_SPREAD = 0.1;
 
+const roundsOf = (m: Measurement | undefined): number[] => (Array.isArray(m?.rounds_median_ms) ? (m.rounds_median_ms as number[]) : []);
+
+const noisy = (m: Measurement | undefined): boolean => {
+  const xs = roundsOf(m);
+  return xs.length > 1 && Math.max(...xs) / Math.min(...xs) - 1 > NOISY_SPREAD;
+};
+
 /** The range of the rounds' medians, e.g. "1102–1187" (with " noisy" past NOISY_SPREAD); empty for a single round. */
-function spread(xs: unknown): string {
-  if (!Array.isArray(xs) || xs.length < 2) return '';
-  const lo = Math.min(...(xs as number[])), hi = Math.max(...(xs as number[]));
-  return `${lo.toFixed(0)}–${hi.toFixed(0)}${hi / lo - 1 > NOISY_SPREAD ? ' noisy' : ''}`;
+function spread(m: Measurement): string {
+  const xs = roundsOf(m);
+  if (xs.length < 2) return '';
+  return `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}${noisy(m) ? ' noisy' : ''}`;
 }
+
+/** a / b round by round (both ran in each round); empty unless both have the same rounds. */
+function perRound(a: Measurement, b: Measurement): number[] {
+  const x = roundsOf(a), y = roundsOf(b);
+  return x.length && x.length === y.length ? x.map((v, i) => v / y[i]!) : [];
+}
+
+const ratios = (xs: readonly number[]) => xs.map((x) => x.toFixed(2)).join(', ');
 
 /**
  * Each runtime's speed-up on N threads over 1 at the same batch: the ratio of the medians, and
@@ -115,9 +130,8 @@ function threadScaling(rows: Row[]): { runtime: string; batch: number; threads: 
     const one = rows.find((q) => q.runtime === r.runtime && q.batch === r.batch && q.threads === 1)?.result;
     if (!one) continue;
     const speedup = one.median_ms / r.result.median_ms;
-    const a = one.rounds_median_ms, b = r.result.rounds_median_ms;
-    const rounds = Array.isArray(a) && Array.isArray(b) && a.length === b.length ? (a as number[]).map((v, i) => v / (b as number[])[i]!) : [];
-    const per = rounds.length ? ` (rounds ${rounds.map((x) => x.toFixed(2)).join(', ')})` : '';
+    const rounds = perRound(one, r.result);
+    const per = rounds.length ? ` (rounds ${ratios(rounds)})` : '';
     out.push({ runtime: r.runtime, batch: r.batch, threads: r.threads, speedup, rounds,
       line: `${r.runtime}, batch ${r.batch}: ${r.threads} threads over 1 ${speedup.toFixed(2)}×${per}` });
   }
@@ -130,9 +144,9 @@ function table(rows: Row[], markdown: boolean): string {
   const body = rows.map((r) => [
     String(r.batch), String(r.threads), r.runtime,
     ...(r.result
-      ? [r.result.median_ms.toFixed(1), spread(r.result.rounds_median_ms), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
+      ? [r.result.median_ms.toFixed(1), spread(r.result), r.result.p90_ms.toFixed(1), r.result.peak_rss_mb.toFixed(0), r.result.cold_start_ms.toFixed(0)]
       : [`failed: ${r.error}`, '', '', '', '']),
-    ratio(r.latency_ratio), r.latency_ratio_rounds?.map((x) => x.toFixed(2)).join(', ') ?? '', ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
+    ratio(r.latency_ratio), ratios(r.latency_ratio_rounds ?? []), ratio(r.rss_ratio), ratio(r.cold_start_ratio), r.load?.toFixed(2) ?? '',
   ]);
   if (markdown) {
     return [head, head.map(() => '---'), ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
@@ -240,10 +254,8 @@ export async function main(argv: string[]): Promise<void> {
         for (const g of group) {
           if (!ref || !g.result || g.runtime.startsWith('onnxruntime')) continue;
           g.latency_ratio = g.result.median_ms / ref.median_ms;
-          const ours = g.result.rounds_median_ms, theirs = ref.rounds_median_ms;
-          if (Array.isArray(ours) && Array.isArray(theirs) && ours.length === theirs.length) {
-            g.latency_ratio_rounds = (ours as number[]).map((v, i) => v / (theirs as number[])[i]!);
-          }
+          const rounds = perRound(g.result, ref);
+          if (rounds.length) g.latency_ratio_rounds = rounds;
           g.rss_ratio = g.result.peak_rss_mb / ref.peak_rss_mb;
           g.cold_start_ratio = g.result.cold_start_ms / ref.cold_start_ms;
         }
@@ -258,7 +270,7 @@ export async function main(argv: string[]): Promise<void> {
   console.log(`Markdown:\n\n${table(rows, true)}\n`);
   const scaling = threadScaling(rows);
   for (const l of scaling) console.log(l.line);
-  if (rows.some((r) => spread(r.result?.rounds_median_ms).endsWith('noisy'))) {
+  if (rows.some((r) => noisy(r.result))) {
     console.log(`noisy: a configuration's rounds differ by more than ${100 * NOISY_SPREAD} %; rerun on a quieter machine before trusting its ratio`);
   }
   const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);

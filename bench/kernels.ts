@@ -43,11 +43,11 @@ const rand = (b: WasmBackend, shape: number[]) =>
 /** A forward conv with a folded BN's bias and ReLU; `rectify`: as RFConv2d (the factor in the store). */
 function conv(name: string, c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
   const pad = (k - 1) >> 1;
-  const out = Math.floor((hw + 2 * pad - k) / stride) + 1;
+  const geometry = F.conv2dGeometry([1, c, hw, hw], [o, c / groups, k, k], { stride, padding: pad, groups });
   return {
     name, kind: k === 1 ? 'gemm (1×1 conv)' : groups > 1 ? '3×3 grouped conv' : `${k}×${k} conv`,
-    flops: 2 * o * out * out * (c / groups) * k * k,
-    geometry: { n: 1, c, h: hw, w: hw, o, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, oh: out, ow: out },
+    flops: 2 * o * geometry.oh * geometry.ow * (c / groups) * k * k,
+    geometry,
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), bias = rand(b, [o]);
       return (rectify: F.RectifyMode | null = null) => F.conv2d(x, w, bias, { stride, padding: pad, groups, act: 'relu', rectify });
@@ -87,11 +87,8 @@ function rectifyCost(b: WasmBackend, quick: boolean): { name: string; plainMs: n
 
 /** A conv's weight (dW) or input (dX) gradient, called as the training kernel itself. */
 function convBackward(name: string, which: 'dW' | 'dX', c: number, o: number, k: number, hw: number, stride = 1, groups = 1): Case {
-  const pad = (k - 1) >> 1;
-  const out = Math.floor((hw + 2 * pad - k) / stride) + 1;
-  const g: Conv2dGeometry = {
-    n: 1, c, h: hw, w: hw, o, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad, dilH: 1, dilW: 1, groups, oh: out, ow: out,
-  };
+  const g = F.conv2dGeometry([1, c, hw, hw], [o, c / groups, k, k], { stride, padding: (k - 1) >> 1, groups });
+  const out = g.oh;
   const how = which === 'dW' ? 'dY·im2col(X)ᵀ' : stride === 1 ? 'flipped conv' : 'col2im';
   return {
     name: `${name} ${which}`, kind: `${which} (${how})`,

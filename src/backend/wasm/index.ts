@@ -223,6 +223,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     const wAddr = typeof w === 'number' ? w : addr(w);
     const u = perCall ? transformWeights(wAddr, g.o, g.c / g.groups, g.groups, flipped) : 0;
     try {
+      // Work for the thread threshold grows with K: a conv with few outputs and a long K (split
+      // attention's fc1/fc2 on 1×1 maps) is still worth splitting.
       run(Kernel.Conv2d, [
         addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
         g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
