@@ -97,6 +97,14 @@ export interface Backend<B = unknown> {
   /** The kernels of the backward pass and the optimizers; absent where training is not supported. */
   readonly training?: TrainingKernels<B>;
 
+  /**
+   * Records the kernels fn launches instead of running them, and gives the memory fn allocates
+   * to the recording, so that replay() runs them again on the same buffers without the ops
+   * around them (an inference graph, as CUDA graphs; src/nn/graph.ts). fn must not read
+   * tensor data. Absent where a backend cannot record.
+   */
+  capture?(fn: () => void): KernelGraph;
+
   /** How conv2d computes a geometry, where a backend has more than one way (profiles report it). */
   convAlgorithm?(g: Conv2dGeometry, fixedWeight?: boolean): 'gemm' | 'winograd';
 
@@ -104,6 +112,20 @@ export interface Backend<B = unknown> {
   configure?(opts: BackendOptions): void | Promise<void>;
   /** Releases everything the backend holds (workers, device). */
   dispose?(): void;
+}
+
+/** What Backend.capture recorded. */
+export interface KernelGraph {
+  /** Runs the recorded kernels, in order, on the buffers they were recorded with. */
+  replay(): void;
+  /** The kernel launches recorded. */
+  readonly steps: number;
+  /** Bytes of the recording's own memory (the buffers allocated while recording). */
+  readonly bytes: number;
+  /** False once the backend changed under it (threads reconfigured): record again. */
+  readonly valid: boolean;
+  /** Gives the recording's memory back once the tensors in it are freed too. */
+  dispose(): void;
 }
 
 /**

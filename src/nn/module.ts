@@ -22,7 +22,15 @@ export interface LoadResult {
   unexpected: string[];
 }
 
+/** Counts changes to what a forward computes (fusion, mode, replaced tensors) in any module tree. */
+let structureVersion = 0;
+
 export abstract class Module {
+  /** Bumped by fuse, unfuse, train/eval, replaced or dropped tensors: an InferenceGraph records again. */
+  static get structureVersion(): number {
+    return structureVersion;
+  }
+
   /** Modules start in eval mode (inference); train() switches the tree to training. */
   training = false;
   readonly backend: Backend;
@@ -104,12 +112,14 @@ export abstract class Module {
   /** Replaces (or adds) a parameter with an existing tensor, disposing the old one. */
   protected adoptParam(name: string, t: Tensor): void {
     const old = this.params.get(name);
+    structureVersion++;
     if (old && old !== t) old.dispose();
     this.params.set(name, keep(t));
   }
 
   /** Removes every parameter and buffer of this module (after they were folded elsewhere). */
   protected dropTensors(): void {
+    structureVersion++;
     for (const table of [this.params, this.buffers]) {
       for (const t of table.values()) t?.dispose();
       table.clear();
@@ -279,6 +289,7 @@ export abstract class Module {
         throw new ArgumentError(`${this.constructor.name}.train(): '${folded[0]}' was folded into its conv by fuse({ inPlace: true }), so its BatchNorm is gone; load the checkpoint into a fresh model to train`);
       }
     }
+    structureVersion++;
     for (const [, m] of this.namedModules()) m.training = on;
     if (on) this.unfuse();
     this.requiresGrad_(on);
@@ -314,12 +325,14 @@ export abstract class Module {
    * holds the folded weights.
    */
   fuse(opts: FuseOptions = {}): this {
+    structureVersion++;
     for (const [, m] of this.namedModules()) m.fuseOwn(opts);
     return this;
   }
 
   /** Undoes fuse(); called whenever parameters change. */
   unfuse(): void {
+    structureVersion++;
     for (const [, m] of this.namedModules()) m.unfuseOwn();
   }
 
@@ -329,6 +342,7 @@ export abstract class Module {
   /** Copies every parameter and buffer to another backend (e.g. after loading on js). */
   async to(backend: Backend): Promise<this> {
     if (backend === this.backend) return this;
+    structureVersion++;
     for (const [, m] of this.namedModules()) {
       for (const table of [m.params, m.buffers]) {
         for (const [name, t] of table) {

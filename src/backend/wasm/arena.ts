@@ -95,6 +95,39 @@ export class Arena {
     this.freeSizes.splice(lo, 0, end - start);
   }
 
+  /** Where the bump pointer is: a recording's own arena starts here (see adopt). */
+  get end(): number {
+    return this.top;
+  }
+
+  /**
+   * Takes [start, end) as one live block: the memory a recording's own arena (built at
+   * start = this.end while nothing was allocated here) handed out. Whatever this arena
+   * freed at its top meanwhile stays free below start.
+   */
+  adopt(start: number, end: number): void {
+    if (start < this.top) throw new BackendError(`wasm backend: block ${start} to adopt lies below the heap top ${this.top}`);
+    if (start > this.top) {
+      // No free block touches the top, so this one joins none.
+      this.freePtrs.push(this.top);
+      this.freeSizes.push(start - this.top);
+    }
+    this.grow(end, end - start);
+    this.sizes.set(start, end - start);
+    this.live += end - start;
+    this.top = end;
+  }
+
+  /** Bytes of live blocks. */
+  get liveBytes(): number {
+    return this.live;
+  }
+
+  /** The highest address handed out so far. */
+  get highWaterMark(): number {
+    return this.highWater;
+  }
+
   private grow(end: number, requested: number): void {
     if (end > this.maxBytes) {
       throw new ResourceLimitError(`wasm backend: cannot allocate ${requested} bytes (in use ${this.live} of the ${this.maxBytes}-byte limit)`);

@@ -4,7 +4,7 @@
 // strided destination or over more than four dimensions that cannot be merged, general
 // broadcasts) reuse the js reference kernels on views of the same memory.
 
-import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
+import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
 import * as js from '../js/elementwise.js';
@@ -84,14 +84,104 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     }
   };
   const addr = (r: Ref<number>) => r.buf + r.offset * 4;
+  const launch = (kernel: number, work: number) => {
+    if (pool && work >= PARALLEL_MIN) pool.dispatch(kernel, args, threads);
+    else ex.dispatch(kernel, args, 0, 1);
+  };
   const run = (kernel: number, slots: number[], floats: Record<number, number> = {}, work = Infinity) => {
     views();
     const base = args >> 2;
     for (let i = 0; i < slots.length; i++) i32[base + i] = slots[i]!;
     for (const [i, v] of Object.entries(floats)) f32[base + Number(i)] = v;
     i32[base + TASK_COUNTER_SLOT] = 0;
-    if (pool && work >= PARALLEL_MIN) pool.dispatch(kernel, args, threads);
-    else ex.dispatch(kernel, args, 0, 1);
+    if (recording) recording.push({ kernel, block: i32.slice(base, base + ARG_SLOTS), work });
+    else launch(kernel, work);
+  };
+
+  // Recording (capture): each launch is kept with its whole argument block, host-side writes
+  // as closures; what is allocated meanwhile comes from the recording's own arena, started at
+  // the heap top and adopted by the main arena as one block when recording ends, so nothing
+  // else is ever placed in the buffers a replay writes.
+  type Step = { kernel: number; block: Int32Array; work: number } | (() => void);
+  interface Region { start: number; end: number; sub: Arena; disposed: boolean }
+  let recording: Step[] | null = null;
+  let recordArena: Arena | null = null;
+  let recordStart = 0;
+  /** Bumped when threads or options change: recorded scratch addresses and choices go stale. */
+  let generation = 0;
+  const regions: Region[] = [];
+  const alloc = (bytes: number) => (recordArena ?? arena).alloc(bytes);
+  const dropRegion = (r: Region) => {
+    if (!r.disposed || r.sub.liveBytes > 0) return;
+    regions.splice(regions.indexOf(r), 1);
+    arena.release(r.start);
+  };
+  const release = (ptr: number) => {
+    if (recordArena && ptr >= recordStart) return recordArena.release(ptr);
+    for (const r of regions) {
+      if (ptr >= r.start && ptr < r.end) {
+        r.sub.release(ptr);
+        return dropRegion(r);
+      }
+    }
+    arena.release(ptr);
+  };
+  /** Host-side work on wasm memory: now, or as a step of the recording. */
+  const host = (fn: () => void) => {
+    if (recording) recording.push(fn);
+    else fn();
+  };
+  const notRecording = (what: string) => {
+    if (recording) throw new BackendError(`wasm backend: ${what} while recording a kernel graph (a captured forward must not read tensor data)`);
+  };
+  const capture = (fn: () => void): KernelGraph => {
+    if (recording) throw new BackendError('wasm backend: capture() inside a capture');
+    const steps: Step[] = [];
+    const sub = new Arena(memory, arena.end, MAX_MEMORY);
+    recordStart = arena.end;
+    recording = steps;
+    recordArena = sub;
+    const region: Region = { start: recordStart, end: recordStart, sub, disposed: false };
+    try {
+      fn();
+    } catch (e) {
+      region.disposed = true;
+      throw e;
+    } finally {
+      recording = null;
+      recordArena = null;
+      region.end = sub.highWaterMark;
+      if (region.end > region.start) {
+        arena.adopt(region.start, region.end);
+        regions.push(region);
+        dropRegion(region);
+      }
+    }
+    const recorded = generation;
+    const graph: KernelGraph = {
+      steps: steps.filter((st) => typeof st !== 'function').length,
+      bytes: region.end - region.start,
+      get valid() { return recorded === generation && !region.disposed; },
+      replay() {
+        notRecording('replay()');
+        if (!graph.valid) throw new BackendError(region.disposed ? 'wasm backend: replay() of a disposed kernel graph' : 'wasm backend: the kernel graph was recorded before the backend was reconfigured: capture it again');
+        const base = args >> 2;
+        for (const st of steps) {
+          if (typeof st === 'function') st();
+          else {
+            views();
+            i32.set(st.block, base);
+            launch(st.kernel, st.work);
+          }
+        }
+      },
+      dispose() {
+        if (region.disposed) return;
+        region.disposed = true;
+        if (regions.includes(region)) dropRegion(region);
+      },
+    };
+    return graph;
   };
   /** A js reference kernel's view of a wasm tensor (element offsets into the whole memory). */
   const fview = (r: Ref<number>): Ref<Float32Array> => (views(), { buf: f32, offset: (r.buf >> 2) + r.offset });
@@ -133,18 +223,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
           // Winograd builds its transformed weights from w directly (flipped as it reads).
           if (useWinograd(t)) convolve(t, dy, w, true, null, null, null, 'none', dx);
           else {
-            wt = arena.alloc(g.o * k * 4);
+            wt = alloc(g.o * k * 4);
             run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
             convolve(t, dy, wt, false, null, null, null, 'none', dx);
           }
         } else {
           // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
-          wt = arena.alloc(g.o * k * 4);
+          wt = alloc(g.o * k * 4);
           run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
           run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
         }
       } finally {
-        if (wt) arena.release(wt);
+        if (wt) release(wt);
       }
     },
     channelSum(x, out, n, c, hw) {
@@ -231,11 +321,11 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0, inTask ? (flipped ? 2 : 1) : 0,
       ], {}, g.n * g.o * g.oh * g.ow * Math.max(8, ((g.c / g.groups) * g.kh * g.kw) >> 3));
     } finally {
-      if (perCall) arena.release(u);
+      if (perCall) release(u);
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
-    const u = arena.alloc(16 * (o * cg + groups * WINOGRAD_PLANE_PAD) * 4);
+    const u = alloc(16 * (o * cg + groups * WINOGRAD_PLANE_PAD) * 4);
     run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
     return u;
   };
@@ -248,13 +338,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     get threads() { return threads; },
     get winograd() { return winograd; },
 
-    alloc: (n: number) => arena.alloc(n * 4),
-    free: (buf: number) => arena.release(buf),
+    alloc: (n: number) => alloc(n * 4),
+    free: (buf: number) => release(buf),
     write(dst: Ref<number>, data: HostArray) {
-      views();
-      (data instanceof Int32Array ? i32 : f32).set(data, (dst.buf >> 2) + dst.offset);
+      // A recording keeps its own copy: the caller may reuse the array.
+      const d = recording ? data.slice() : data;
+      host(() => {
+        views();
+        (d instanceof Int32Array ? i32 : f32).set(d, (dst.buf >> 2) + dst.offset);
+      });
     },
     readSync(src: Ref<number>, n: number, dtype: DType) {
+      notRecording('reading a tensor');
       views();
       const start = (src.buf >> 2) + src.offset;
       return (dtype === 'int32' ? i32 : f32).slice(start, start + n);
@@ -263,16 +358,20 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       return backend.readSync(src, n, dtype);
     },
     fill(dst: Ref<number>, n: number, value: number, dtype: DType) {
-      views();
-      const start = (dst.buf >> 2) + dst.offset;
-      (dtype === 'int32' ? i32 : f32).fill(value, start, start + n);
+      host(() => {
+        views();
+        const start = (dst.buf >> 2) + dst.offset;
+        (dtype === 'int32' ? i32 : f32).fill(value, start, start + n);
+      });
     },
     copy(shape: readonly number[], src: StridedRef<number>, dst: StridedRef<number>, dtype: DType) {
       if (isContiguous(shape, src.strides) && isContiguous(shape, dst.strides)) {
-        views();
         const n = shape.reduce((a, b) => a * b, 1);
         const s = (src.buf >> 2) + src.offset, d = (dst.buf >> 2) + dst.offset;
-        f32.copyWithin(d, s, s + n); // a byte copy: right for int32 too
+        host(() => {
+          views();
+          f32.copyWithin(d, s, s + n); // a byte copy: right for int32 too
+        });
         return;
       }
       const dims = denseCopyDims(shape, src.strides, dst.strides);
@@ -281,7 +380,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         run(Kernel.StridedCopy, [addr(src), addr(dst), ...d, ...st], {}, d.reduce((a, b) => a * b, 1));
         return;
       }
-      js.copy(shape, sview(src, dtype), sview(dst, dtype));
+      host(() => js.copy(shape, sview(src, dtype), sview(dst, dtype)));
     },
     unary(op: UnaryOp, x: Ref<number>, out: Ref<number>, n: number, alpha: number) {
       run(Kernel.Unary, [addr(x), addr(out), n, UNARY[op]], { 4: alpha }, n);
@@ -302,8 +401,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
           return;
         }
       }
-      views();
-      js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out));
+      host(() => js.binary(op, shape, sview(a, 'float32') as StridedRef<Float32Array>, sview(b, 'float32') as StridedRef<Float32Array>, fview(out)));
     },
     conv2d(g: Conv2dGeometry, x: Ref<number>, w: Ref<number>, factor: Ref<number> | null, bias: Ref<number> | null,
       residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) {
@@ -339,7 +437,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
 
     convAlgorithm: (g: Conv2dGeometry, fixedWeight = false) => (useWinograd(g, fixedWeight) ? 'winograd' : 'gemm'),
     memoryStats: () => arena.stats(),
+    capture,
     measurePeak(nth = threads, iterations = 2_000_000) {
+      notRecording('measurePeak()');
       const out = arena.alloc(64 * 4);
       const t0 = performance.now();
       const slots = [iterations, out];
@@ -353,12 +453,17 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       return (iterations * PEAK_MADDS_PER_ROUND * 4 * 2 * (pool && nth > 1 ? Math.min(nth, threads) : 1)) / seconds / 1e9;
     },
     async configure(o: BackendOptions) {
-      if (o.winograd !== undefined) winograd = o.winograd !== false;
+      notRecording('configure()');
+      if (o.winograd !== undefined && winograd !== (o.winograd !== false)) {
+        winograd = o.winograd !== false;
+        generation++;
+      }
       if (o.threads === undefined || !shared || o.threads === threads) return;
       if (!Number.isInteger(o.threads) || o.threads < 1) throw new ArgumentError(`wasm backend: threads must be a positive integer, got ${o.threads}`);
       await pool?.stop();
       pool = null;
       threads = o.threads;
+      generation++;
       arena.release(scratch);
       scratch = arena.alloc(scratchStride * threads);
       arena.release(control);
