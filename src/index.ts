@@ -7,13 +7,14 @@ import './backend/webgpu/register.js';
 import './backend/wasm/index.js';
 
 export * from './errors.js';
-export type { Backend, BackendOptions, DType, Activation } from './backend/backend.js';
+export type { Backend, BackendOptions, DType, Activation, KernelGraph } from './backend/backend.js';
 export { registerBackend, initBackend, setBackend, getBackend, backendNames, defaultBackendName, ready } from './backend/registry.js';
 export { metaBackend } from './backend/meta.js';
 export { Tensor, tensor, zeros, full } from './tensor/tensor.js';
 export { tidy, keep } from './tensor/scope.js';
 export * as F from './ops/index.js';
 export { Module, type ForwardHook, type LoadResult } from './nn/module.js';
+export { InferenceGraph } from './nn/graph.js';
 export {
   Conv2d, RFConv2d, BatchNorm2d, ReLU, Linear, AvgPool2d, MaxPool2d, Dropout, GlobalAvgPool2d, Sequential, foldBatchNorm, convBn,
 } from './nn/layers.js';
