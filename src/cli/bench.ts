@@ -1,6 +1,7 @@
 // resnest bench: end-to-end latency and peak memory of one configuration, as one JSON line
 // ({"median_ms", "p90_ms", "peak_rss_mb", "backend", "threads", …}; bench/e2e.ts and outside
-// checks parse it). Times are per forward pass: tidy(() => model.call(x)), then await data().
+// checks parse it). Times are per forward pass, then await data(): an InferenceGraph's replay
+// (recorded in the first run, which cold start includes), or with --eager tidy(() => model.call(x)).
 
 import '../index.js';
 import { availableParallelism } from 'node:os';
@@ -8,6 +9,7 @@ import { ArgumentError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
 import { createModel } from '../models/resnest/zoo.js';
 import type { ResNet } from '../models/resnest/resnet.js';
+import { InferenceGraph } from '../nn/graph.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { uniform } from '../util/random.js';
@@ -19,13 +21,13 @@ import { flag, int, parseArgs, str } from './args.js';
 import { round, RssSampler, summarize } from './measure.js';
 import { printProfile } from './profile.js';
 
-export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--train] [--profile [--depth D]] [--json]';
+export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--eager] [--train] [--profile [--depth D]] [--json]';
 
 export async function bench(argv: string[]): Promise<void> {
   const p = parseArgs(argv, {
     arch: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, threads: { type: 'string' },
     backend: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, weights: { type: 'string' },
-    json: { type: 'boolean' }, verbose: { type: 'boolean' }, train: { type: 'boolean' }, profile: { type: 'boolean' }, depth: { type: 'string' },
+    json: { type: 'boolean' }, verbose: { type: 'boolean' }, train: { type: 'boolean' }, eager: { type: 'boolean' }, profile: { type: 'boolean' }, depth: { type: 'string' },
   });
   if (p.positionals.length) throw new ArgumentError(`bench: unexpected argument '${p.positionals[0]}' (usage: ${BENCH_USAGE})`);
   const arch = str(p, 'arch') ?? 'resnest50';
@@ -58,12 +60,16 @@ export async function bench(argv: string[]): Promise<void> {
   const classes = model.options.numClasses;
   const labels = Array.from({ length: batch }, (_, i) => i % classes);
   const opt = training ? new SGD(paramGroups(model, 1e-4, true), { lr: 1e-3, momentum: 0.9, nesterov: true }) : null;
+  // Inference replays the forward's kernels, recorded on the first run (--eager: op by op).
+  const eager = flag(p, 'eager');
+  let graph: InferenceGraph | null = null;
   const once = async (): Promise<number> => {
     const start = performance.now();
     if (opt) {
       trainStep(model, opt, images, [batch, 3, size, size], labels, 0.1);
     } else {
-      const out = tidy(() => model.call(x!));
+      if (!eager) graph ??= new InferenceGraph(model, x!.shape);
+      const out = graph ? graph.run(x!) : tidy(() => model.call(x!));
       await out.data();
       out.dispose();
     }
@@ -88,6 +94,9 @@ export async function bench(argv: string[]): Promise<void> {
   for (let i = 0; i < runs; i++) times.push(await once());
   rss.stop();
   opt?.zeroGrad();
+  const replayed = graph as InferenceGraph | null;
+  const recorded = replayed?.recorded ?? false;
+  replayed?.dispose();
   x?.dispose();
   model.dispose();
 
@@ -99,6 +108,7 @@ export async function bench(argv: string[]): Promise<void> {
     backend: backend.name,
     threads: reported,
     arch, size, batch, runs, warmup,
+    ...(training ? {} : { execution: recorded ? 'graph' : 'eager' }),
     ...detail,
     weights: weights ? 'file' : 'random',
     node: process.version,
