@@ -4,7 +4,7 @@
 import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial } from './simd';
 import { Act, UnaryCode, BinaryCode } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
-import { claim } from './tasks';
+import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
 import { micro, packTransposed, NR, KC, NC } from './gemm';
 
 @inline function arg(args: usize, i: i32): i32 {
@@ -18,7 +18,9 @@ import { micro, packTransposed, NR, KC, NC } from './gemm';
 export function radixGap(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
   const batch = arg(args, 2), radix = arg(args, 3), c = arg(args, 4), hw = arg(args, 5);
-  for (let t = tid; t < batch * c; t += nth) {
+  // Contiguous channels a thread (tasks.ts), as the convs on small maps split them.
+  const total = batch * c;
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const b = t / c, j = t - b * c;
     let s: f32 = 0;
     for (let r = 0; r < radix; r++) s += rowSum(x + <usize>(((b * radix + r) * c + j) * hw) * 4, hw);
@@ -26,27 +28,49 @@ export function radixGap(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-/** out[b, j, :] = Σ_r atten[b, r·c + j] · x[b, r·c + j, :]. */
+/**
+ * out[b, j, :] = Σ_r atten[b, r·c + j] · x[b, r·c + j, :]. On large maps (PIXEL_SPLIT_MIN),
+ * with threads, tasks are (image, pixel range) over every channel, so that a thread reads the
+ * pixels the conv before wrote on its core and writes those the conv after reads there
+ * (tasks.ts); smaller maps, whose convs split channels, split channels too.
+ */
 export function radixAttend(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), att = <usize>arg(args, 1), out = <usize>arg(args, 2);
   const batch = arg(args, 3), radix = arg(args, 4), c = arg(args, 5), hw = arg(args, 6);
-  for (let t = tid; t < batch * c; t += nth) {
-    const b = t / c, j = t - b * c;
-    const o = out + <usize>(t * hw) * 4;
-    for (let r = 0; r < radix; r++) {
-      const ch = (b * radix + r) * c + j;
-      const a = load<f32>(att + <usize>ch * 4);
-      const av = f32x4.splat(a);
-      const src = x + <usize>(ch * hw) * 4;
-      let i = 0;
-      for (; i + 4 <= hw; i += 4) {
-        const v = f32x4.mul(av, v128.load(src + <usize>i * 4));
-        v128.store(o + <usize>i * 4, r == 0 ? v : f32x4.add(v128.load(o + <usize>i * 4), v));
-      }
-      for (; i < hw; i++) {
-        const v = a * load<f32>(src + <usize>i * 4);
-        store<f32>(o + <usize>i * 4, r == 0 ? v : load<f32>(o + <usize>i * 4) + v);
-      }
+  if (nth > 1 && hw >= PIXEL_SPLIT_MIN) {
+    const ranges = max(1, min((4 * nth + batch - 1) / batch, hw >> 6));
+    const total = batch * ranges;
+    for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+      const b = t / ranges, r = t - b * ranges;
+      const i0 = partStart(r, hw, ranges, 4), i1 = partStart(r + 1, hw, ranges, 4);
+      for (let j = 0; j < c; j++) attendRow(x, att, out, b, j, radix, c, hw, i0, i1);
+    }
+    return;
+  }
+  // Smaller maps: contiguous channels a thread.
+  const total = batch * c;
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+    const b = t / c;
+    attendRow(x, att, out, b, t - b * c, radix, c, hw, 0, hw);
+  }
+}
+
+/** radixAttend's pixels [i0, i1) of output channel j of image b. */
+@inline function attendRow(x: usize, att: usize, out: usize, b: i32, j: i32, radix: i32, c: i32, hw: i32, i0: i32, i1: i32): void {
+  const o = out + <usize>((b * c + j) * hw) * 4;
+  for (let r = 0; r < radix; r++) {
+    const ch = (b * radix + r) * c + j;
+    const a = load<f32>(att + <usize>ch * 4);
+    const av = f32x4.splat(a);
+    const src = x + <usize>(ch * hw) * 4;
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const v = f32x4.mul(av, v128.load(src + <usize>i * 4));
+      v128.store(o + <usize>i * 4, r == 0 ? v : f32x4.add(v128.load(o + <usize>i * 4), v));
+    }
+    for (; i < i1; i++) {
+      const v = a * load<f32>(src + <usize>i * 4);
+      store<f32>(o + <usize>i * 4, r == 0 ? v : load<f32>(o + <usize>i * 4) + v);
     }
   }
 }
@@ -218,7 +242,7 @@ export function linear(args: usize, tid: i32, nth: i32): void {
   const kStep = (k + kBlocks - 1) / kBlocks;
   const ld = <usize>k * 4, ldc = <usize>n * 4;
   const total = nBlocks * mSplit;
-  for (let t = claim(args); t < total; t = claim(args)) {
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const ms = t % mSplit, nb = t / mSplit;
     const p0 = ms * perSplit, p1 = min(panels, p0 + perSplit);
     if (p0 >= p1) continue;

@@ -168,7 +168,7 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   const rowsBuf = scratch, panels = scratch + <usize>(KN * PC) * 4, aBuf = panels + <usize>(KN * PC) * 4;
   const total = groups * nBlocks;
   const ldc = <usize>K * 4;
-  for (let t = claim(args); t < total; t = claim(args)) {
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const g = t / nBlocks, k0 = (t - g * nBlocks) * kb;
     const kn = min(kb, K - k0);
     const np = (kn + NR - 1) / NR;
@@ -290,7 +290,7 @@ export function conv2dBackwardInput(args: usize, tid: i32, nth: i32): void {
   const packed = scratch, col = scratch + <usize>(KC * CN) * 4;
   const ldb = <usize>cn * 4, lda = <usize>og * 4;
   const plane = h * w;
-  for (let t = claim(args); t < total; t = claim(args)) {
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const cs = t % split, rest = t / split;
     const g = rest % groups, b = rest / groups;
     const c0 = cs * perSplit, c1 = min(cg, c0 + perSplit);

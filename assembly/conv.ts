@@ -8,7 +8,7 @@
 // epilogue (rectify factor, bias, residual, activation) runs on the last K block, before
 // the store.
 
-import { claim } from './tasks';
+import { claim, partStart } from './tasks';
 import { micro, finish1, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
 import { fma, hsum } from './simd';
@@ -146,13 +146,13 @@ const GEMV_ROWS: i32 = 16;
  * innermost, so a block's rows are re-read from cache.
  */
 function gemv(x: usize, wt: usize, bias: usize, res: usize, out: usize, fac: usize, n: i32, c: i32, o: i32, groups: i32,
-  act: i32, args: usize): void {
+  act: i32, args: usize, tid: i32, nth: i32): void {
   const cg = c / groups, og = o / groups;
   const blocks = (og + GEMV_ROWS - 1) / GEMV_ROWS;
   const total = groups * blocks;
   const k8 = cg & ~7;
   const f: f32 = fac ? load<f32>(fac) : 1;
-  for (let t = claim(args); t < total; t = claim(args)) {
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const g = t / blocks, m0 = (t - g * blocks) * GEMV_ROWS;
     const m1 = min(og, m0 + GEMV_ROWS);
     for (let b = 0; b < n; b++) {
@@ -197,7 +197,7 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
   if (direct && P == 1 && n < NR) {
-    gemv(x, wt, bias, res, out, fac, n, c, o, groups, act, args);
+    gemv(x, wt, bias, res, out, fac, n, c, o, groups, act, args, tid, nth);
     return;
   }
   // The GEMM's columns run over (image, pixel): the whole batch, so that small maps (deep
@@ -205,14 +205,12 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   // once per column block rather than once per image. A panel whose columns straddle two
   // images goes through a 4 × 8 tile (gathered, computed, scattered).
   const J = n * P;
-  // Column blocks of equal width (a multiple of NR, at most NC), so no thread gets a stub.
-  // With threads, big images are cut finer — to about eight tasks a thread, blocks no narrower
+  // Column blocks of even widths (partStart: at most NC, multiples of NR but the last), so no
+  // thread's segment of tasks gets a stub. With threads, big images are cut finer — to about eight tasks a thread, blocks no narrower
   // than NC/2 — because splitting columns costs nothing (each block packs only its own), and
   // with tasks claimed dynamically more of them even out the threads' finishing times.
   let nBlocks = (J + NC - 1) / NC;
   if (nth > 1) nBlocks = max(nBlocks, min((8 * nth + groups - 1) / groups, J / (NC / 2)));
-  const nc = min(NC, ((J + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
-  nBlocks = (J + nc - 1) / nc;
   const panels = (og + 3) >> 2;
   // Enough tasks for every thread: split the output channels too when groups × column
   // blocks are few (deep layers: 7×7 pixels, 2048 channels).
@@ -228,15 +226,17 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   const kStep = (K + kBlocks - 1) / kBlocks;
   const imgStride = c * h * w;
 
-  for (let t = claim(args); t < total; t = claim(args)) {
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+    // Column blocks outermost: a thread's segment of tasks covers a contiguous range of pixels
+    // (tasks.ts), all groups and channels of them, as the next layer will read them.
     const ms = t % mSplit;
     const rest = t / mSplit;
-    const nb = rest % nBlocks;
-    const g = rest / nBlocks;
+    const g = rest % groups;
+    const nb = rest / groups;
     const p0 = ms * perSplit;
     const p1 = min(panels, p0 + perSplit);
     if (p0 >= p1) continue;
-    const j0 = nb * nc, jn = min(nc, J - j0);
+    const j0 = partStart(nb, J, nBlocks, NR), jn = partStart(nb + 1, J, nBlocks, NR) - j0;
     if (jn <= 0) continue;
     const xg = x + <usize>(g * cg * h * w) * 4;
     for (let k0 = 0; k0 < K; k0 += kStep) {

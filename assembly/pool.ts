@@ -1,8 +1,10 @@
 // Pooling over [planes, h, w] with PyTorch's window rules (see src/backend/js/pool.ts, the
 // reference). Interior windows of stride-1 and stride-2 pools run four outputs per step;
-// windows touching the border take the scalar path. Planes are split across threads.
+// windows touching the border take the scalar path. Forward pools split output rows across
+// threads (all planes of them), the backward passes planes.
 
 import { loadPartial } from './simd';
+import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
 
 @inline function arg(args: usize, i: i32): i32 {
   return load<i32>(args + <usize>i * 4);
@@ -67,14 +69,36 @@ function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
   const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
   const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
-  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0;
+  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0, images = arg(args, 14);
   // Output columns whose whole window lies inside the row: ox·sw − pw ≥ 0 and ox·sw − pw + kw ≤ w.
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
-  for (let pl = tid; pl < planes; pl += nth) {
+  // Tasks on large maps: (image, block of output rows), every plane of the image, so that a
+  // thread's tasks cover contiguous pixels as the convs' do (tasks.ts), about four a thread;
+  // on small maps, planes (contiguous ones a thread, as the convs there split channels).
+  if (nth > 1 && h * w < PIXEL_SPLIT_MIN) {
+    for (let pl = claim(args, tid, nth, planes); pl < planes; pl = claim(args, tid, nth, planes, pl)) {
+      poolPlanes(x, out, pl, pl + 1, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 0, oh, xa, xb, includePad, isMax);
+    }
+    return;
+  }
+  const perImage = planes / images;
+  const blocks = nth > 1 ? min(oh, max(1, (4 * nth + images - 1) / images)) : 1;
+  const total = images * blocks;
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+    const b = t / blocks, rb = t - b * blocks;
+    poolPlanes(x, out, b * perImage, (b + 1) * perImage, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+      partStart(rb, oh, blocks, 1), partStart(rb + 1, oh, blocks, 1), xa, xb, includePad, isMax);
+  }
+}
+
+/** Output rows [oy0, oy1) of planes [p0, p1). */
+@inline function poolPlanes(x: usize, out: usize, p0: i32, p1: i32, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32,
+  oh: i32, ow: i32, oy0: i32, oy1: i32, xa: i32, xb: i32, includePad: bool, isMax: bool): void {
+  for (let pl = p0; pl < p1; pl++) {
     const base = x + <usize>(pl * h * w) * 4;
     const o = out + <usize>(pl * oh * ow) * 4;
-    for (let oy = 0; oy < oh; oy++) {
+    for (let oy = oy0; oy < oy1; oy++) {
       const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
       const y0 = max(ys, 0), y1 = min(ye, h);
       const row = o + <usize>(oy * ow) * 4;

@@ -7,7 +7,7 @@
 // the micro-kernel's panel layout, and output channels go in chunks of OC so that the 16
 // products stay in cache for the output transform.
 
-import { claim } from './tasks';
+import { claim, partStart } from './tasks';
 import { micro, finish1, NR } from './gemm';
 import { relu4, sigmoid4 } from './simd';
 import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
@@ -292,10 +292,11 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
   // several images share one block, so each U row is streamed once per block, not per image.
   const TT = n * T;
-  // Tile blocks of equal size (a multiple of 4, at most TB), so threads get equal shares.
+  // Tile blocks of even sizes (partStart: whole panels of NR tiles but the last, at most TB), so
+  // threads get equal shares.
   const tBlocks = (TT + TB - 1) / TB;
-  const tb4 = min(TB, ((TT + tBlocks - 1) / tBlocks + 3) & ~3);
-  // Tasks: (group, tile block, output-channel chunk). With threads, chunks shrink (to 32
+
+  // Tasks: (tile block, group, output-channel chunk). With threads, chunks shrink (to 32
   // channels) until there are four tasks a thread, so that a thread slowed down elsewhere
   // holds up little: a thread transforms each tile block's input once, whatever the chunks.
   let chunk = inTask ? min(OC, (TASK_U / (16 * cg)) & ~3) : OC;
@@ -306,12 +307,13 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   const v = scratch, m = v + 16 * planeBytes(MAX_CG * TB), uTask = m + 16 * planeBytes(OC * TB);
   const imgStride = c * h * w;
   let lastV = -1;
-  for (let task = claim(args); task < total; task = claim(args)) {
+  for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
+    // Tile blocks outermost, as the GEMM's column blocks (conv.ts).
     const ch = task % chunks;
     const key = task / chunks;
-    const tb = key % tBlocks;
-    const g = key / tBlocks;
-    const t0 = tb * tb4, tn = min(tb4, TT - t0);
+    const g = key % groups;
+    const tb = key / groups;
+    const t0 = partStart(tb, TT, tBlocks, NR), tn = partStart(tb + 1, TT, tBlocks, NR) - t0;
     if (tn <= 0) continue;
     const panels = (tn + NR - 1) / NR;
     const vXi = planeBytes(panels * cg * NR), mXi = planeBytes(OC * panels * NR);

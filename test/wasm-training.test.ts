@@ -211,7 +211,7 @@ function pool(planes: number, h: number, w: number, k: number, s: number, pad: n
     if (ceil && (o - 1) * s >= n + pad) o--;
     return o;
   };
-  return { planes, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, oh: size(h), ow: size(w), countIncludePad };
+  return { planes, images: 1, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, oh: size(h), ow: size(w), countIncludePad };
 }
 
 const POOLS: [string, Pool2dGeometry][] = [

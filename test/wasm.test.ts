@@ -14,7 +14,7 @@ import { relErr } from './helpers/fixtures.js';
 import * as F from '../src/ops/index.js';
 import { createWasmBackend } from '../src/backend/wasm/index.js';
 import { createJsBackend } from '../src/backend/js/index.js';
-import type { Activation, Backend, Conv2dGeometry } from '../src/backend/backend.js';
+import type { Activation, Backend, Conv2dGeometry, Pool2dGeometry } from '../src/backend/backend.js';
 import { uniform } from '../src/util/random.js';
 
 const wasm = (await initBackend('wasm')) as WasmBackend;
@@ -248,6 +248,76 @@ test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided co
         const got = wb.readSync(dst, size, dtype);
         assert.equal(Array.from(got), Array.from(want), `${threads}t copy ${JSON.stringify(shape)} ${JSON.stringify(strides)} ${dtype}`);
       }
+    }
+    wb.dispose!();
+  }
+});
+
+// Around the convs, large maps are split across threads by pixels (rows of pools, pixel ranges
+// of split attention), small ones by planes or channels, and column / tile blocks come in even
+// sizes (assembly/tasks.ts): every path, on 1, 2 and 3 threads, against js.
+function poolGeom(n: number, c: number, h: number, w: number, k: number, s: number, p: number, ceil: boolean, countIncludePad: boolean): Pool2dGeometry {
+  const size = (d: number) => {
+    let o = (ceil ? Math.ceil : Math.floor)((d + 2 * p - k) / s) + 1;
+    if (ceil && (o - 1) * s >= d + p) o--;
+    return o;
+  };
+  return { planes: n * c, images: n, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: p, padW: p, oh: size(h), ow: size(w), countIncludePad };
+}
+const POOLS: [string, 'max' | 'avg', Pool2dGeometry][] = [
+  ['max 3×3 s2 on 40×36 (rows split)', 'max', poolGeom(1, 5, 40, 36, 3, 2, 1, false, true)],
+  ['avg 3×3 s2, no padded cells, on 23×17 of 3 images (rows split per image)', 'avg', poolGeom(3, 4, 23, 17, 3, 2, 1, false, false)],
+  ['max 3×3 s1 on 16×16 (256 pixels: rows split, one output row a task)', 'max', poolGeom(1, 3, 16, 16, 3, 1, 1, false, true)],
+  ['avg 2×2 s2 ceil on 15×15 of 2 images (planes split)', 'avg', poolGeom(2, 6, 15, 15, 2, 2, 0, true, false)],
+];
+const ATTENTION: [string, number, number, number, number][] = [
+  ['batch 1, radix 2, 20×20 (pixel ranges)', 1, 2, 8, 400],
+  ['batch 3, radix 4, 17×17 (pixel ranges, 3 images)', 3, 4, 5, 289],
+  ['batch 2, radix 2, 10×10 (channels)', 2, 2, 6, 100],
+];
+const UNEVEN: [string, Conv2dGeometry][] = [
+  ['1×1 on 28×28 (784 columns in blocks of 128 and 136)', geom(1, 16, 28, 28, 24, 1, 1, 0, 1)],
+  ['3×3 g2 on 29×27, Winograd (210 tiles in blocks of whole panels)', geom(1, 32, 29, 27, 32, 3, 1, 1, 2)],
+  ['3×3 s2 on 45×45 of 2 images (GEMM, 1058 columns across images)', geom(2, 8, 45, 45, 16, 3, 2, 1, 1)],
+];
+test('pools, split attention and uneven conv blocks: pixel and channel splits match js, 1, 2 and 3 threads', async () => {
+  const jsb = createJsBackend() as Backend<Float32Array>;
+  for (const threads of [1, 2, 3]) {
+    const wb = await createWasmBackend({ threads });
+    const put = (a: Float32Array) => {
+      const r = { buf: wb.alloc(a.length + 1, 'float32'), offset: 1 };
+      wb.write(r, a);
+      return r;
+    };
+    const js = (a: Float32Array) => ({ buf: a, offset: 0 });
+    for (const [label, kind, g] of POOLS) {
+      const x = uniform(g.planes * g.h * g.w, 1, -1, 1), nOut = g.planes * g.oh * g.ow;
+      const want = new Float32Array(nOut), out = put(uniform(nOut, 2, -50, 50));
+      jsb[kind === 'max' ? 'maxPool2d' : 'avgPool2d'](g, js(x), js(want));
+      wb[kind === 'max' ? 'maxPool2d' : 'avgPool2d'](g, put(x), out);
+      const err = relErr(wb.readSync(out, nOut, 'float32') as Float32Array, want);
+      assert.ok(err <= 1e-6, `${threads}t pool ${label}: ${err}`);
+    }
+    for (const [label, batch, radix, c, hw] of ATTENTION) {
+      const x = uniform(batch * radix * c * hw, 3, -1, 1), att = uniform(batch * radix * c, 4, 0, 1);
+      const gap = new Float32Array(batch * c), attended = new Float32Array(batch * c * hw);
+      jsb.radixGap(js(x), js(gap), batch, radix, c, hw);
+      jsb.radixAttend(js(x), js(att), js(attended), batch, radix, c, hw);
+      const wx = put(x), wgap = put(uniform(batch * c, 5, -50, 50)), wout = put(uniform(batch * c * hw, 6, -50, 50));
+      wb.radixGap(wx, wgap, batch, radix, c, hw);
+      wb.radixAttend(wx, put(att), wout, batch, radix, c, hw);
+      const gapErr = relErr(wb.readSync(wgap, batch * c, 'float32') as Float32Array, gap);
+      const attErr = relErr(wb.readSync(wout, batch * c * hw, 'float32') as Float32Array, attended);
+      assert.ok(gapErr <= 1e-6 && attErr <= 1e-6, `${threads}t split attention ${label}: gap ${gapErr}, attend ${attErr}`);
+    }
+    for (const [label, g] of UNEVEN) {
+      const cg = g.c / g.groups, nOut = g.n * g.o * g.oh * g.ow;
+      const x = uniform(g.n * g.c * g.h * g.w, 7, -1, 1), w = uniform(g.o * cg * g.kh * g.kw, 8, -0.3, 0.3), bias = uniform(g.o, 9, -1, 1);
+      const want = new Float32Array(nOut), out = put(uniform(nOut, 10, -50, 50));
+      jsb.conv2d(g, js(x), js(w), null, js(bias), null, 'relu', js(want));
+      wb.conv2d(g, put(x), put(w), null, put(bias), null, 'relu', out, true);
+      const err = relErr(wb.readSync(out, nOut, 'float32') as Float32Array, want);
+      assert.ok(err <= 1e-5, `${threads}t conv ${label} (${wb.convAlgorithm!(g, true)}): ${err}`);
     }
     wb.dispose!();
   }

@@ -32,8 +32,8 @@ export interface Conv2dGeometry {
 }
 
 export interface Pool2dGeometry {
-  /** n·c planes, each h×w in and oh×ow out. */
-  planes: number; h: number; w: number;
+  /** n·c planes of n images, each h×w in and oh×ow out. */
+  planes: number; images: number; h: number; w: number;
   kh: number; kw: number;
   strideH: number; strideW: number;
   padH: number; padW: number;

@@ -40,7 +40,7 @@ function geometry(op: string, x: Tensor, kernel: IntOrPair, opts: Pool2dOptions)
   const oh = outSize(h, kh, padH, strideH, !!opts.ceilMode);
   const ow = outSize(w, kw, padW, strideW, !!opts.ceilMode);
   if (oh <= 0 || ow <= 0) throw new ShapeError(`${op}: input ${fmt(x.shape)} is too small for kernel ${kh}×${kw}`);
-  return { planes: n * c, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad: opts.countIncludePad ?? true };
+  return { planes: n * c, images: n, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad: opts.countIncludePad ?? true };
 }
 
 function poolOp<N extends 'maxPool2d' | 'avgPool2d'>(name: N) {

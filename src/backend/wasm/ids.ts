@@ -72,8 +72,14 @@ export enum BinaryCode {
 
 /** The argument block's size in 4-byte slots. */
 export const ARG_SLOTS = 64;
-/** Slot of the argument block holding the task counter that threads claim work from; the JS side zeroes it before each dispatch. */
-export const TASK_COUNTER_SLOT = 63;
+/**
+ * First slot of the claim words that threads take tasks from (assembly/tasks.ts): one 8-byte
+ * word (two slots) per segment, CLAIM_SEGMENTS of them up to the block's end; the JS side
+ * zeroes them before each dispatch, and arguments stay below.
+ */
+export const CLAIM_SLOT = 48;
+/** Most segments a dispatch's tasks are cut into (more threads than this share them). */
+export const CLAIM_SEGMENTS = (ARG_SLOTS - CLAIM_SLOT) / 2;
 /** Largest group input-channel count the Winograd scratch holds transformed (ResNeSt: 512). */
 export const WINOGRAD_MAX_CG = 512;
 /** Winograd's tiles per block (a multiple of 8, the micro-kernel's width); a map of at most one block transforms weights in each task. */

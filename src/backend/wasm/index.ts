@@ -12,7 +12,7 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
-import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, TASK_COUNTER_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from './ids.js';
+import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, CLAIM_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
 const UNARY: Record<UnaryOp, UnaryCode> = {
@@ -91,9 +91,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const run = (kernel: number, slots: number[], floats: Record<number, number> = {}, work = Infinity) => {
     views();
     const base = args >> 2;
+    if (slots.length > CLAIM_SLOT) throw new BackendError(`wasm backend: ${slots.length} argument slots overlap the claim words at ${CLAIM_SLOT}`);
     for (let i = 0; i < slots.length; i++) i32[base + i] = slots[i]!;
     for (const [i, v] of Object.entries(floats)) f32[base + Number(i)] = v;
-    i32[base + TASK_COUNTER_SLOT] = 0;
+    i32.fill(0, base + CLAIM_SLOT, base + ARG_SLOTS);
     if (recording) recording.push({ kernel, block: i32.slice(base, base + ARG_SLOTS), work });
     else launch(kernel, work);
   };
@@ -516,7 +517,7 @@ function geometrySlots(g: Conv2dGeometry): number[] {
 }
 
 function poolSlots(g: Pool2dGeometry, x: number, out: number): number[] {
-  return [x, out, g.planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.oh, g.ow, g.countIncludePad ? 1 : 0];
+  return [x, out, g.planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.oh, g.ow, g.countIncludePad ? 1 : 0, g.images];
 }
 
 registerBackend('wasm', createWasmBackend, { makeDefault: true });
