@@ -226,7 +226,7 @@ export function linear(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, 0), w = <usize>arg(args, 1), bias = <usize>arg(args, 2), out = <usize>arg(args, 3);
   const m = arg(args, 4), k = arg(args, 5), n = arg(args, 6);
   if (m < 4) {
-    linearDots(x, w, bias, out, m, k, n, tid, nth);
+    linearDots(x, w, bias, out, m, k, n, args, tid, nth);
     return;
   }
   const scratch = <usize>arg(args, 7) + <usize>(tid * arg(args, 8));
@@ -270,22 +270,33 @@ export function linear(args: usize, tid: i32, nth: i32): void {
   }
 }
 
+/** Outputs a task of linearDots computes: 64 bytes of them. */
+const DOT_OUTPUTS: i32 = 16;
+
 /** linear for a few rows: one dot product per output. */
-function linearDots(x: usize, w: usize, bias: usize, out: usize, m: i32, k: i32, n: i32, tid: i32, nth: i32): void {
-  for (let t = tid; t < m * n; t += nth) {
-    const i = t / n, j = t - i * n;
-    const xr = x + <usize>(i * k) * 4, wr = w + <usize>(j * k) * 4;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
-    let p = 0;
-    for (; p + 8 <= k; p += 8) {
-      a0 = fma(v128.load(xr + <usize>p * 4), v128.load(wr + <usize>p * 4), a0);
-      a1 = fma(v128.load(xr + <usize>p * 4, 16), v128.load(wr + <usize>p * 4, 16), a1);
+function linearDots(x: usize, w: usize, bias: usize, out: usize, m: i32, k: i32, n: i32, args: usize, tid: i32, nth: i32): void {
+  // Tasks of DOT_OUTPUTS outputs (one cache line of them), contiguous ones a thread: two
+  // threads taking alternate outputs wrote into the same lines and read w's rows interleaved
+  // (the classifier at batch 1 ran 0.49 ms on two threads against 0.32 on one).
+  const blocks = (n + DOT_OUTPUTS - 1) / DOT_OUTPUTS;
+  const total = m * blocks;
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+    const i = t / blocks, j0 = (t - i * blocks) * DOT_OUTPUTS;
+    const xr = x + <usize>(i * k) * 4;
+    for (let j = j0; j < min(n, j0 + DOT_OUTPUTS); j++) {
+      const wr = w + <usize>(j * k) * 4;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+      let p = 0;
+      for (; p + 8 <= k; p += 8) {
+        a0 = fma(v128.load(xr + <usize>p * 4), v128.load(wr + <usize>p * 4), a0);
+        a1 = fma(v128.load(xr + <usize>p * 4, 16), v128.load(wr + <usize>p * 4, 16), a1);
+      }
+      a0 = fma(loadPartial(xr + <usize>p * 4, min(4, k - p)), loadPartial(wr + <usize>p * 4, min(4, k - p)), a0);
+      if (k - p > 4) a1 = fma(loadPartial(xr + <usize>(p + 4) * 4, k - p - 4), loadPartial(wr + <usize>(p + 4) * 4, k - p - 4), a1);
+      let s = hsum(f32x4.add(a0, a1));
+      if (bias) s += load<f32>(bias + <usize>j * 4);
+      store<f32>(out + <usize>(i * n + j) * 4, s);
     }
-    a0 = fma(loadPartial(xr + <usize>p * 4, min(4, k - p)), loadPartial(wr + <usize>p * 4, min(4, k - p)), a0);
-    if (k - p > 4) a1 = fma(loadPartial(xr + <usize>(p + 4) * 4, k - p - 4), loadPartial(wr + <usize>(p + 4) * 4, k - p - 4), a1);
-    let s = hsum(f32x4.add(a0, a1));
-    if (bias) s += load<f32>(bias + <usize>j * 4);
-    store<f32>(out + <usize>t * 4, s);
   }
 }
 
