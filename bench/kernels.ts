@@ -31,8 +31,10 @@ interface Case {
   name: string;
   kind: string;
   flops: number;
-  /** A conv's geometry, to ask the backend which algorithm it runs. */
+  /** The geometry of the conv kernel this case runs, to ask the backend which algorithm it takes. */
   geometry?: Conv2dGeometry;
+  /** Whether that conv's weight is fixed (inference) rather than being trained (gradients). */
+  fixedWeight?: boolean;
   /** The measured call; a tensor it returns is disposed after each run. */
   setup(b: WasmBackend): () => Tensor | void;
 }
@@ -90,9 +92,16 @@ function convBackward(name: string, which: 'dW' | 'dX', c: number, o: number, k:
   const g = F.conv2dGeometry([1, c, hw, hw], [o, c / groups, k, k], { stride, padding: (k - 1) >> 1, groups });
   const out = g.oh;
   const how = which === 'dW' ? 'dY·im2col(X)ᵀ' : stride === 1 ? 'flipped conv' : 'col2im';
+  // A stride-1 dX is the forward conv of dY with the flipped weights (padding k − 1 − p), which
+  // may take Winograd: then its rate is effective, as a forward Winograd conv's.
+  const flipped = which === 'dX' && stride === 1
+    ? { ...g, c: o, h: out, w: out, o: c, padH: k - 1 - g.padH, padW: k - 1 - g.padW, oh: hw, ow: hw }
+    : undefined;
   return {
     name: `${name} ${which}`, kind: `${which} (${how})`,
     flops: 2 * o * out * out * (c / groups) * k * k,
+    geometry: flipped,
+    fixedWeight: false,
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), dy = rand(b, [1, o, out, out]);
       const grad = tensor(new Float32Array(which === 'dW' ? w.size : x.size), which === 'dW' ? [...w.shape] : [...x.shape], { backend: b });
@@ -191,7 +200,7 @@ export async function main(argv: string[]): Promise<void> {
       const gflops = (c.flops * b.hz) / 1e9;
       // Winograd does 2.25× fewer multiplies than the GFLOP counted: its rate is effective, and a
       // percentage of the peak would read above 100.
-      const winograd = c.geometry !== undefined && wasm.convAlgorithm?.(c.geometry, true) === 'winograd';
+      const winograd = c.geometry !== undefined && wasm.convAlgorithm?.(c.geometry, c.fixedWeight ?? true) === 'winograd';
       const pct = winograd ? null : (100 * gflops) / peakN;
       const kind = winograd ? `${c.kind} (W)` : c.kind;
       console.log(`${c.name.padEnd(34)} ${kind.padEnd(22)} ${ms.toFixed(3).padStart(8)} ${b.stats.rme.toFixed(1).padStart(5)} ${gflops.toFixed(1).padStart(8)} ${pct === null ? '      -' : `${pct.toFixed(0).padStart(6)}%`}`);
