@@ -6,7 +6,8 @@
 //   ours:  node dist/cli.js bench … --weights w.pth --json
 //   ORT:   node build/bench/ort-runner.js --model m.onnx … --json
 // Output: a terminal table (and a Markdown one for bench/RESULTS.md) and a JSON file,
-// bench/results/e2e-<date>.json (a few KB; meant to be committed with RESULTS.md).
+// bench/results/e2e-<date>.json (-b, -c, … for later runs that day; a few KB, meant to be
+// committed with RESULTS.md).
 //
 //   npm run bench -- e2e [--arch resnest50] [--size 224] [--batches 1,8] [--threads 1,2]
 //     [--backends wasm,js,webgpu] [--runs 10] [--warmup 2] [--js-runs 3] [--gpu-runs N] [--gpu-warmup N]
@@ -28,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import '../src/index.js';
 import { defaultBackendName } from '../src/backend/registry.js';
 import { flag, int, parseArgs, str } from '../src/cli/args.js';
+import { resultsFile } from './results-file.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -273,7 +275,7 @@ export async function main(argv: string[]): Promise<void> {
   if (rows.some((r) => noisy(r.result))) {
     console.log(`noisy: a configuration's rounds differ by more than ${100 * NOISY_SPREAD} %; rerun on a quieter machine before trusting its ratio`);
   }
-  const out = str(p, 'out') ?? join(ROOT, 'bench', 'results', `e2e-${date}.json`);
+  const out = str(p, 'out') ?? resultsFile(join(ROOT, 'bench', 'results'), 'e2e', date);
   mkdirSync(dirname(out), { recursive: true });
   const weightsNote = 'random init (createModel seed 0), one torch.save .pth for ours, the same weights exported to .onnx for ORT';
   const load = { before: loadBefore, after: loadavg()[0]! };

@@ -21,6 +21,7 @@ import { createModel } from '../src/models/resnest/zoo.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import * as F from '../src/ops/index.js';
+import { resultsFile } from './results-file.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<void> {
     for (const g of gemms) rows.push(`| ${g.name} | ${g.shape} | ${g.gflop.toFixed(2)} | ${g.mean_ms.toFixed(2)} | ${g.gflops.toFixed(1)} |`);
   }
   console.log(`\n${rows.join('\n')}\n`);
-  const file = v.out ?? join(ROOT, 'bench', 'results', `webgpu-${new Date().toISOString().slice(0, 10)}.json`);
+  const file = v.out ?? resultsFile(join(ROOT, 'bench', 'results'), 'webgpu');
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({
     date: new Date().toISOString(), adapter: backend.adapterName, kernels, node: process.version, arch: v.arch, size: Number(v.size), e2e, gemm: gemms,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/cli/measure.js';
 import { runCli } from './helpers/cli.js';
+import { resultsFile } from '../bench/results-file.js';
 
 const KEYS = ['median_ms', 'p90_ms', 'peak_rss_mb', 'backend', 'threads'] as const;
 
@@ -105,6 +106,23 @@ test('percentile is nearest-rank', () => {
   assert.is(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), 9);
   assert.is(percentile([4], 0.9), 4);
   assert.is(percentile([1, 2, 3], 0.5), 2);
+});
+
+test('a bench run never overwrites an earlier run of the same day: e2e-<date>.json, then -b, -c', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-results-'));
+  try {
+    const first = resultsFile(dir, 'e2e', '2026-12-06');
+    assert.is(first, join(dir, 'e2e-2026-12-06.json'));
+    writeFileSync(first, '{}');
+    const second = resultsFile(dir, 'e2e', '2026-12-06');
+    assert.is(second, join(dir, 'e2e-2026-12-06-b.json'));
+    writeFileSync(second, '{}');
+    assert.is(resultsFile(dir, 'e2e', '2026-12-06'), join(dir, 'e2e-2026-12-06-c.json'));
+    assert.is(resultsFile(dir, 'e2e', '2026-12-07'), join(dir, 'e2e-2026-12-07.json'));
+    assert.is(resultsFile(dir, 'webgpu', '2026-12-06'), join(dir, 'webgpu-2026-12-06.json'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
