@@ -6,7 +6,7 @@
 //   ours:  node dist/cli.js bench … --weights w.pth --json
 //   ORT:   node build/bench/ort-runner.js --model m.onnx … --json
 // Output: a terminal table (and a Markdown one for bench/RESULTS.md) and a JSON file,
-// bench/results/e2e-<date>.json (-b, -c, … for later runs that day; a few KB, meant to be
+// bench/results/e2e-<date>.json (<date>b, <date>c, … for later runs that day; a few KB, meant to be
 // committed with RESULTS.md).
 //
 //   npm run bench -- e2e [--arch resnest50] [--size 224] [--batches 1,8] [--threads 1,2]

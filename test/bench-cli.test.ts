@@ -108,16 +108,16 @@ test('percentile is nearest-rank', () => {
   assert.is(percentile([1, 2, 3], 0.5), 2);
 });
 
-test('a bench run never overwrites an earlier run of the same day: e2e-<date>.json, then -b, -c', () => {
+test('a bench run never overwrites an earlier run of the same day: e2e-<date>.json, then b, c', () => {
   const dir = mkdtempSync(join(tmpdir(), 'resnest-results-'));
   try {
     const first = resultsFile(dir, 'e2e', '2026-12-06');
     assert.is(first, join(dir, 'e2e-2026-12-06.json'));
     writeFileSync(first, '{}');
     const second = resultsFile(dir, 'e2e', '2026-12-06');
-    assert.is(second, join(dir, 'e2e-2026-12-06-b.json'));
+    assert.is(second, join(dir, 'e2e-2026-12-06b.json'));
     writeFileSync(second, '{}');
-    assert.is(resultsFile(dir, 'e2e', '2026-12-06'), join(dir, 'e2e-2026-12-06-c.json'));
+    assert.is(resultsFile(dir, 'e2e', '2026-12-06'), join(dir, 'e2e-2026-12-06c.json'));
     assert.is(resultsFile(dir, 'e2e', '2026-12-07'), join(dir, 'e2e-2026-12-07.json'));
     assert.is(resultsFile(dir, 'webgpu', '2026-12-06'), join(dir, 'webgpu-2026-12-06.json'));
   } finally {
