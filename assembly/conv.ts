@@ -206,9 +206,10 @@ export function conv2d(args: usize, tid: i32, nth: i32): void {
   // images goes through a 4 × 8 tile (gathered, computed, scattered).
   const J = n * P;
   // Column blocks of even widths (partStart: at most NC, multiples of NR but the last), so no
-  // thread's segment of tasks gets a stub. With threads, big images are cut finer — to about eight tasks a thread, blocks no narrower
-  // than NC/2 — because splitting columns costs nothing (each block packs only its own), and
-  // with tasks claimed dynamically more of them even out the threads' finishing times.
+  // thread's segment of tasks gets a stub. With threads, big images are cut finer — to about
+  // eight tasks a thread, blocks no narrower than NC/2 — because splitting columns costs
+  // nothing (each block packs only its own), and more tasks even out the threads' finishing
+  // times where one steals from another (tasks.ts).
   let nBlocks = (J + NC - 1) / NC;
   if (nth > 1) nBlocks = max(nBlocks, min((8 * nth + groups - 1) / groups, J / (NC / 2)));
   const panels = (og + 3) >> 2;
