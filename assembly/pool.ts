@@ -69,7 +69,7 @@ function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
   const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
   const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
-  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0, images = arg(args, 14);
+  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0, images = max(1, arg(args, 14));
   // Output columns whose whole window lies inside the row: ox·sw − pw ≥ 0 and ox·sw − pw + kw ≤ w.
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
