@@ -282,8 +282,8 @@ function linearDots(x: usize, w: usize, bias: usize, out: usize, m: i32, k: i32,
   const total = m * blocks;
   for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const i = t / blocks, j0 = (t - i * blocks) * DOT_OUTPUTS;
-    const xr = x + <usize>(i * k) * 4;
-    for (let j = j0; j < min(n, j0 + DOT_OUTPUTS); j++) {
+    const xr = x + <usize>(i * k) * 4, j1 = min(n, j0 + DOT_OUTPUTS);
+    for (let j = j0; j < j1; j++) {
       const wr = w + <usize>(j * k) * 4;
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
       let p = 0;

@@ -50,20 +50,20 @@ const CLAIMS: usize = <usize>CLAIM_SLOT * 4;
 /**
  * A task of segment s, from the front (its owner) or the back (a thief), or -1 once the
  * segment is empty. The segment's word counts tasks taken from the front (low half) and from
- * the back (high half); one compare-exchange takes either.
+ * the back (high half); one compare-exchange takes either. Only threaded builds get here.
  */
 function claimIn(args: usize, s: i32, total: i32, segments: i32, front: bool): i32 {
   const lo = segmentStart(s, total, segments), size = segmentStart(s + 1, total, segments) - lo;
   const at = args + CLAIMS + <usize>s * 8;
-  let v = ASC_FEATURE_THREADS ? atomic.load<i64>(at) : load<i64>(at);
-  for (;;) {
-    const f = <i32>(v & 0xffffffff), b = <i32>(v >>> 32);
-    if (f + b >= size) break;
-    const next = front ? v + 1 : v + (<i64>1 << 32);
-    if (!ASC_FEATURE_THREADS) store<i64>(at, next);
-    const seen = ASC_FEATURE_THREADS ? atomic.cmpxchg<i64>(at, v, next) : v;
+  // (The builds without threads compile this too, so the atomics sit behind the feature flag.)
+  let v = ASC_FEATURE_THREADS ? atomic.load<i64>(at) : 0;
+  let f = <i32>(v & 0xffffffff), b = <i32>(v >>> 32);
+  while (f + b < size) {
+    const seen = ASC_FEATURE_THREADS ? atomic.cmpxchg<i64>(at, v, front ? v + 1 : v + (<i64>1 << 32)) : v;
     if (seen == v) return front ? lo + f : lo + size - 1 - b;
     v = seen;
+    f = <i32>(v & 0xffffffff);
+    b = <i32>(v >>> 32);
   }
   return -1;
 }
@@ -73,7 +73,8 @@ function claimIn(args: usize, s: i32, total: i32, segments: i32, front: bool): i
  * or `total` when none is left: its own segment first, then the others' in turn.
  */
 export function claim(args: usize, tid: i32, nth: i32, total: i32, prev: i32 = -1): i32 {
-  if (nth == 1) return prev + 1 < total ? prev + 1 : total;
+  // One thread (always so in the builds without shared memory): every task in order.
+  if (nth == 1 || !ASC_FEATURE_THREADS) return prev + 1 < total ? prev + 1 : total;
   if (total <= 0) return total;
   const segments = min(min(nth, CLAIM_SEGMENTS), total);
   const home = tid % segments;

@@ -292,10 +292,9 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
   // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
   // several images share one block, so each U row is streamed once per block, not per image.
   const TT = n * T;
-  // Tile blocks of even sizes (partStart: whole panels of NR tiles but the last, at most TB), so
-  // threads get equal shares.
+  // Tile blocks of even sizes (partStart: whole panels of NR tiles but the last, at most TB),
+  // so threads get equal shares.
   const tBlocks = (TT + TB - 1) / TB;
-
   // Tasks: (tile block, group, output-channel chunk). With threads, chunks shrink (to 32
   // channels) until there are four tasks a thread, so that a thread slowed down elsewhere
   // holds up little: a thread transforms each tile block's input once, whatever the chunks.

@@ -15,7 +15,7 @@ import type { WasmBackend } from '../src/backend/wasm/index.js';
 import * as F from '../src/ops/index.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
-import type { Conv2dGeometry, Ref } from '../src/backend/backend.js';
+import { inputGradientConv, type Conv2dGeometry, type Ref } from '../src/backend/backend.js';
 import { bestPeak, peakAround } from '../src/cli/measure.js';
 
 interface BenchmarkCase {
@@ -92,16 +92,11 @@ function convBackward(name: string, which: 'dW' | 'dX', c: number, o: number, k:
   const g = F.conv2dGeometry([1, c, hw, hw], [o, c / groups, k, k], { stride, padding: (k - 1) >> 1, groups });
   const out = g.oh;
   const how = which === 'dW' ? 'dY·im2col(X)ᵀ' : stride === 1 ? 'flipped conv' : 'col2im';
-  // A stride-1 dX is the forward conv of dY with the flipped weights (padding k − 1 − p), which
-  // may take Winograd: then its rate is effective, as a forward Winograd conv's.
-  const flipped = which === 'dX' && stride === 1
-    ? { ...g, c: o, h: out, w: out, o: c, padH: k - 1 - g.padH, padW: k - 1 - g.padW, oh: hw, ow: hw }
-    : undefined;
   return {
     name: `${name} ${which}`, kind: `${which} (${how})`,
     flops: 2 * o * out * out * (c / groups) * k * k,
-    geometry: flipped,
-    fixedWeight: false,
+    // A stride-1 dX is a forward conv of dY, which may take Winograd (its rate then effective).
+    ...(which === 'dX' && stride === 1 ? { geometry: inputGradientConv(g), fixedWeight: false } : {}),
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), dy = rand(b, [1, o, out, out]);
       const grad = tensor(new Float32Array(which === 'dW' ? w.size : x.size), which === 'dW' ? [...w.shape] : [...x.shape], { backend: b });

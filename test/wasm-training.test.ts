@@ -12,6 +12,7 @@ import { createJsBackend } from '../src/backend/js/index.js';
 import { trainingKernels as jsKernels } from '../src/backend/js/training.js';
 import { TRAINING_KERNELS, type Backend, type Conv2dGeometry, type Pool2dGeometry, type Ref, type TrainingKernels } from '../src/backend/backend.js';
 import { uniform } from '../src/util/random.js';
+import { pool2dGeometry } from '../src/ops/pool.js';
 
 type Name = keyof TrainingKernels;
 
@@ -206,12 +207,7 @@ test('adamwStep bit for bit, at step 1 and step 10', () => {
 // ---------------------------------------------------------------------------------------------
 
 function pool(planes: number, h: number, w: number, k: number, s: number, pad: number, ceil = false, countIncludePad = true): Pool2dGeometry {
-  const size = (n: number) => {
-    let o = (ceil ? Math.ceil : Math.floor)((n + 2 * pad - k) / s) + 1;
-    if (ceil && (o - 1) * s >= n + pad) o--;
-    return o;
-  };
-  return { planes, images: 1, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: pad, padW: pad, oh: size(h), ow: size(w), countIncludePad };
+  return pool2dGeometry([1, planes, h, w], k, { stride: s, padding: pad, ceilMode: ceil, countIncludePad });
 }
 
 const POOLS: [string, Pool2dGeometry][] = [

@@ -256,19 +256,13 @@ test('linear (dot products below 4 rows, the blocked GEMM from 4) and strided co
 // Around the convs, large maps are split across threads by pixels (rows of pools, pixel ranges
 // of split attention), small ones by planes or channels, and column / tile blocks come in even
 // sizes (assembly/tasks.ts): every path, on 1, 2 and 3 threads, against js.
-function poolGeom(n: number, c: number, h: number, w: number, k: number, s: number, p: number, ceil: boolean, countIncludePad: boolean): Pool2dGeometry {
-  const size = (d: number) => {
-    let o = (ceil ? Math.ceil : Math.floor)((d + 2 * p - k) / s) + 1;
-    if (ceil && (o - 1) * s >= d + p) o--;
-    return o;
-  };
-  return { planes: n * c, images: n, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: p, padW: p, oh: size(h), ow: size(w), countIncludePad };
-}
 const POOLS: [string, 'max' | 'avg', Pool2dGeometry][] = [
-  ['max 3×3 s2 on 40×36 (rows split)', 'max', poolGeom(1, 5, 40, 36, 3, 2, 1, false, true)],
-  ['avg 3×3 s2, no padded cells, on 23×17 of 3 images (rows split per image)', 'avg', poolGeom(3, 4, 23, 17, 3, 2, 1, false, false)],
-  ['max 3×3 s1 on 16×16 (256 pixels: rows split, one output row a task)', 'max', poolGeom(1, 3, 16, 16, 3, 1, 1, false, true)],
-  ['avg 2×2 s2 ceil on 15×15 of 2 images (planes split)', 'avg', poolGeom(2, 6, 15, 15, 2, 2, 0, true, false)],
+  ['max 3×3 s2 on 40×36 (rows split)', 'max', F.pool2dGeometry([1, 5, 40, 36], 3, { stride: 2, padding: 1 })],
+  ['avg 3×3 s2, no padded cells, on 23×17 of 3 images (rows split per image)', 'avg',
+    F.pool2dGeometry([3, 4, 23, 17], 3, { stride: 2, padding: 1, countIncludePad: false })],
+  ['max 3×3 s1 on 16×16 (256 pixels: rows split, one output row a task)', 'max', F.pool2dGeometry([1, 3, 16, 16], 3, { stride: 1, padding: 1 })],
+  ['avg 2×2 s2 ceil on 15×15 of 2 images (planes split)', 'avg',
+    F.pool2dGeometry([2, 6, 15, 15], 2, { stride: 2, ceilMode: true, countIncludePad: false })],
 ];
 const ATTENTION: [string, number, number, number, number][] = [
   ['batch 1, radix 2, 20×20 (pixel ranges)', 1, 2, 8, 400],

@@ -31,6 +31,19 @@ export interface Conv2dGeometry {
   oh: number; ow: number;
 }
 
+/**
+ * The conv whose output is the input gradient of a stride-1 conv g: dY convolved with g's
+ * flipped, transposed weights, padding d·(k − 1) − p (a backend may compute dX with it; the
+ * kernels bench asks which algorithm that conv takes).
+ */
+export function inputGradientConv(g: Conv2dGeometry): Conv2dGeometry {
+  return {
+    n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, kh: g.kh, kw: g.kw, strideH: 1, strideW: 1,
+    padH: g.dilH * (g.kh - 1) - g.padH, padW: g.dilW * (g.kw - 1) - g.padW, dilH: g.dilH, dilW: g.dilW,
+    groups: g.groups, oh: g.h, ow: g.w,
+  };
+}
+
 export interface Pool2dGeometry {
   /** n·c planes of n images, each h×w in and oh×ow out. */
   planes: number; images: number; h: number; w: number;

@@ -5,7 +5,7 @@ export { sum, mean, expand, sumTo } from './reduce.js';
 export { conv2d, rfConv2d, conv2dGeometry, type Conv2dOptions, type IntOrPair } from './conv.js';
 export { rectifyFactor, type RectifyMode } from './rectify.js';
 export { batchNorm, type BatchNormOptions } from './norm.js';
-export { maxPool2d, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions } from './pool.js';
+export { maxPool2d, avgPool2d, adaptiveAvgPool2d, pool2dGeometry, type Pool2dOptions } from './pool.js';
 export { softmax, logSoftmax, rSoftmax } from './softmax.js';
 export { linear } from './linear.js';
 export { radixGap, radixAttend } from './splat.js';

@@ -25,9 +25,8 @@ function outSize(n: number, k: number, pad: number, stride: number, ceil: boolea
   return o;
 }
 
-function geometry(op: string, x: Tensor, kernel: IntOrPair, opts: Pool2dOptions): Pool2dGeometry {
-  floatInput(op, x);
-  rank(op, x, 4, 'input', 'N, C, H, W');
+/** A pool's geometry for an input of shape [N, C, H, W], its options checked. */
+export function pool2dGeometry(input: readonly number[], kernel: IntOrPair, opts: Pool2dOptions = {}, op = 'pool2d'): Pool2dGeometry {
   const [kh, kw] = pair(kernel);
   const [strideH, strideW] = pair(opts.stride ?? kernel);
   const [padH, padW] = pair(opts.padding ?? 0);
@@ -36,10 +35,10 @@ function geometry(op: string, x: Tensor, kernel: IntOrPair, opts: Pool2dOptions)
   if (padH < 0 || padW < 0 || padH > kh / 2 || padW > kw / 2) {
     throw new ShapeError(`${op}: padding [${padH}, ${padW}] must be non-negative and at most half the kernel ${kh}×${kw}`);
   }
-  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [n, c, h, w] = input as [number, number, number, number];
   const oh = outSize(h, kh, padH, strideH, !!opts.ceilMode);
   const ow = outSize(w, kw, padW, strideW, !!opts.ceilMode);
-  if (oh <= 0 || ow <= 0) throw new ShapeError(`${op}: input ${fmt(x.shape)} is too small for kernel ${kh}×${kw}`);
+  if (oh <= 0 || ow <= 0) throw new ShapeError(`${op}: input ${fmt(input)} is too small for kernel ${kh}×${kw}`);
   return { planes: n * c, images: n, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow, countIncludePad: opts.countIncludePad ?? true };
 }
 
@@ -65,7 +64,10 @@ export const maxPool2dOp = poolOp('maxPool2d');
 export const avgPool2dOp = poolOp('avgPool2d');
 
 function pool(kind: 'max' | 'avg', x: Tensor, kernel: IntOrPair, opts: Pool2dOptions): Tensor {
-  const g = geometry(`${kind}_pool2d`, x, kernel, opts);
+  const op = `${kind}_pool2d`;
+  floatInput(op, x);
+  rank(op, x, 4, 'input', 'N, C, H, W');
+  const g = pool2dGeometry(x.shape, kernel, opts, op);
   return apply(kind === 'max' ? maxPool2dOp : avgPool2dOp, [x], { g, input: x.shape });
 }
 

@@ -5,6 +5,7 @@
 // broadcasts) reuse the js reference kernels on views of the same memory.
 
 import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
+import { inputGradientConv } from '../backend.js';
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
 import * as js from '../js/elementwise.js';
@@ -214,13 +215,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       let wt = 0;
       try {
         if (g.strideH === 1 && g.strideW === 1) {
-          // dX = dY convolved with the flipped, transposed weights (padding d·(k − 1) − p): the
-          // forward conv kernel, Winograd where it applies, no col2im.
-          const t: Conv2dGeometry = {
-            n: g.n, c: g.o, h: g.oh, w: g.ow, o: g.c, kh: g.kh, kw: g.kw, strideH: 1, strideW: 1,
-            padH: g.dilH * (g.kh - 1) - g.padH, padW: g.dilW * (g.kw - 1) - g.padW, dilH: g.dilH, dilW: g.dilW,
-            groups: g.groups, oh: g.h, ow: g.w,
-          };
+          // dX = dY convolved with the flipped, transposed weights: the forward conv kernel,
+          // Winograd where it applies, no col2im.
+          const t = inputGradientConv(g);
           // Winograd builds its transformed weights from w directly (flipped as it reads).
           if (useWinograd(t)) convolve(t, dy, w, true, null, null, null, 'none', dx);
           else {
