@@ -170,5 +170,37 @@ test('bad data sets are one-line errors naming the file', async () => {
   assert.is(r.stderr.trim().split('\n').length, 1);
 });
 
+test('eval reads only the test split; empty sets and empty held-out shares are errors, not "0.00 % (0/0)"', async () => {
+  const testOnly = join(dir, 'test-only');
+  mkdirSync(testOnly);
+  for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) writeFileSync(join(testOnly, f), readFileSync(join(data, f)));
+  let r = await runCli(['eval', '--data', testOnly, '--weights', full, '--threads', '1', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const whole = await runCli(['eval', '--data', data, '--weights', full, '--threads', '1', '--json']);
+  assert.equal(JSON.parse(r.stdout).correct, JSON.parse(whole.stdout).correct, 'the same 64 test images either way');
+  assert.is(JSON.parse(r.stdout).n, 64);
+
+  const empty = join(dir, 'empty');
+  mkdirSync(empty);
+  writeFileSync(join(empty, 't10k-images-idx3-ubyte.gz'), gzipSync(idxBytes(0x08, [0, 16, 16], new Uint8Array(0))));
+  writeFileSync(join(empty, 't10k-labels-idx1-ubyte.gz'), gzipSync(idxBytes(0x08, [0], new Uint8Array(0))));
+  r = await runCli(['eval', '--data', empty, '--weights', full]);
+  assert.is(r.code, 1, r.stdout);
+  assert.match(r.stderr, /^resnest: .*t10k-images-idx3-ubyte\.gz: holds no images to evaluate\n$/);
+  for (const f of ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']) writeFileSync(join(empty, f), readFileSync(join(empty, f.replace('train', 't10k'))));
+  r = await runCli(recipe(join(dir, 'z.pth')).map((a) => (a === data ? empty : a)));
+  assert.is(r.code, 1, r.stdout);
+  assert.match(r.stderr, /^resnest: .*train-images-idx3-ubyte\.gz: holds no images to train on\n$/);
+
+  const small = join(dir, 'small');
+  for (const c of ['a', 'b']) {
+    mkdirSync(join(small, c), { recursive: true });
+    writeFileSync(join(small, c, '1.png'), readFileSync(join(process.cwd(), 'examples', 'bag.png')));
+  }
+  r = await runCli(['eval', '--data', small, '--weights', full, '--val-split', '0.1']);
+  assert.is(r.code, 2, r.stdout);
+  assert.match(r.stderr, /^resnest: --val-split 0\.1 holds out no image of .*small \(2 images in 2 classes/);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -1,9 +1,9 @@
-// resnest eval: accuracy on the test split of an IDX directory, or on an image folder (or its
-// held-out part with --val-split), through the model's own preprocessing. Without model
-// arguments it evaluates the embedded default model.
+// resnest eval: accuracy on the test split of an IDX directory (only that split is read), or on
+// an image folder (or its held-out part with --val-split), through the model's own
+// preprocessing. Without model arguments it evaluates the embedded default model.
 
 import { ArgumentError } from '../errors.js';
-import { openData } from '../data/dataset.js';
+import { openEvalData } from '../data/dataset.js';
 import { evaluate } from '../train/evaluate.js';
 import { flag, int, num, parseArgs, required, str } from './args.js';
 import { MODEL_OPTIONS, resolveModel } from './model.js';
@@ -16,9 +16,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const dir = required(p, 'data', 'eval');
   const val = num(p, 'val-split', 0), seed = int(p, 'seed', 0) ?? 0, bs = int(p, 'batch-size') ?? 100;
   if (val >= 1) throw new ArgumentError(`--val-split must be in [0, 1), got '${str(p, 'val-split')}'`);
-  const data = await openData(dir, { valFraction: val, seed });
-  // An image folder without a split is evaluated whole.
-  const ds = data.test ?? data.train;
+  const ds = await openEvalData(dir, { valFraction: val, seed });
   const { model, pre, labels, what } = await resolveModel(p, 'eval');
   if (labels && ds.classes.length > labels.length) {
     throw new ArgumentError(`eval: ${dir} has ${ds.classes.length} classes, the model ${labels.length}`);

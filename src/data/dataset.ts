@@ -5,7 +5,7 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileError, FormatError } from '../errors.js';
+import { ArgumentError, FileError, FormatError } from '../errors.js';
 import { decodeImage } from '../io/image/decode.js';
 import type { Image8 } from '../io/image/preprocess.js';
 import { readBytes } from '../io/files.js';
@@ -152,6 +152,7 @@ export class SubsetDataset implements Dataset {
 export async function openData(dir: string, o: { valFraction?: number; seed?: number } = {}): Promise<{ train: Dataset; test: Dataset | null }> {
   if (await isIdxDir(dir)) {
     const train = await loadIdxSplit(dir, 'train');
+    if (train.length === 0) throw new FormatError('holds no images to train on', train.source);
     const test = await exists(join(dir, 't10k-images-idx3-ubyte')) || await exists(join(dir, 't10k-images-idx3-ubyte.gz')) ? await loadIdxSplit(dir, 'test') : null;
     return { train, test };
   }
@@ -159,7 +160,28 @@ export async function openData(dir: string, o: { valFraction?: number; seed?: nu
   const frac = o.valFraction ?? 0;
   if (!frac) return { train: all, test: null };
   const { trainIdx, valIdx } = stratifiedSplit(all, frac, o.seed ?? 0);
+  // A share that rounds to nothing would evaluate 0 of 0 images and call it 0 % accuracy.
+  if (valIdx.length === 0) throw new ArgumentError(`--val-split ${frac} holds out no image of ${dir} (${all.length} images in ${all.classes.length} classes; each class keeps round(share × its images))`);
+  if (trainIdx.length === 0) throw new ArgumentError(`--val-split ${frac} leaves no training image in ${dir} (${all.length} images)`);
   return { train: new SubsetDataset(all, trainIdx, dir), test: new SubsetDataset(all, valIdx, `${dir} (validation)`) };
+}
+
+/**
+ * The set `resnest eval` measures: an IDX directory's t10k split (its train split only where
+ * there is no t10k, and then nothing else is read), or an image folder's held-out part with
+ * `valFraction`, else the whole folder. An empty set is an error, not 0 % of 0 images.
+ */
+export async function openEvalData(dir: string, o: { valFraction?: number; seed?: number } = {}): Promise<Dataset> {
+  let ds: Dataset;
+  if (await isIdxDir(dir)) {
+    const hasTest = await exists(join(dir, 't10k-images-idx3-ubyte')) || await exists(join(dir, 't10k-images-idx3-ubyte.gz'));
+    ds = await loadIdxSplit(dir, hasTest ? 'test' : 'train');
+  } else {
+    const data = await openData(dir, o);
+    ds = data.test ?? data.train;
+  }
+  if (ds.length === 0) throw new FormatError('holds no images to evaluate', ds.source);
+  return ds;
 }
 
 function stratifiedSplit(d: Dataset, frac: number, seed: number): { trainIdx: Int32Array; valIdx: Int32Array } {

@@ -3,6 +3,7 @@
 // without a tape.
 
 import { noGrad } from '../autograd/tape.js';
+import { ArgumentError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { IMAGENET_MEAN, IMAGENET_STD, preprocess } from '../io/image/preprocess.js';
 import { resizeFor, type ZooEntry } from '../models/resnest/zoo.js';
@@ -33,6 +34,7 @@ export interface EvalResult {
 }
 
 export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { batchSize?: number; onProgress?: (done: number, n: number) => void } = {}): EvalResult {
+  if (ds.length === 0) throw new ArgumentError(`evaluate: ${ds.source} holds no images (an accuracy of 0 of 0 means nothing)`);
   // Modes and requiresGrad are restored exactly afterwards (a frozen backbone stays frozen).
   const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const);
   const grads = [...model.namedParameters()].map(([, t]) => [t, t.requiresGrad] as const);
