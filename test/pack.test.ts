@@ -1,7 +1,7 @@
 // The published package as a user gets it: `npm pack` holds what a user needs and nothing
 // else; installed from the tarball into an empty directory (no network, no dev or optional
 // dependencies: it has no others), the README's library example runs and prints the right
-// class, and so does the installed `resnest` command.
+// class, and so does the installed `resnest` command, also as `npx resnest`.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,9 +15,9 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /** What the package may contain: the bundle and its kernels, the default model, the README. */
 const ALLOWED = [/^dist\/(index|node|cli|augment-worker|chunk-[A-Z0-9]+)\.js(\.map)?$/, /^dist\/kernels-(simd|relaxed)(-mt)?\.wasm$/, /^dist\/types\/[\w/.-]+\.d\.ts$/,
-  /^models\/default\.(pth|json)$/, /^models\/default-curves\.svg$/, /^README\.md$/, /^package\.json$/];
+  /^models\/default\.(pth|json)$/, /^models\/default-curves\.svg$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/, /^bin\/resnest\.js$/];
 const REQUIRED = ['dist/index.js', 'dist/node.js', 'dist/types/index.d.ts', 'dist/types/node.d.ts', 'dist/cli.js', 'dist/augment-worker.js', 'dist/kernels-simd.wasm', 'dist/kernels-simd-mt.wasm',
-  'dist/kernels-relaxed.wasm', 'dist/kernels-relaxed-mt.wasm', 'models/default.pth', 'models/default.json', 'README.md', 'package.json'];
+  'dist/kernels-relaxed.wasm', 'dist/kernels-relaxed-mt.wasm', 'models/default.pth', 'models/default.json', 'README.md', 'LICENSE', 'package.json', 'bin/resnest.js'];
 
 test('npm pack: exactly the bundle, its wasm kernels, the default model and the README; no runtime dependencies', () => {
   const dir = mkdtempSync(join(tmpdir(), 'resnest-pack-'));
@@ -67,6 +67,10 @@ test('the packed tarball installed into an empty directory runs the README\'s li
     const cli = spawnSync(process.execPath, [join(app, 'node_modules', '.bin', 'resnest'), 'classify', 'examples/bag.png', '--top', '1', '--json'], { cwd: app, encoding: 'utf8' });
     assert.is(cli.status, 0, cli.stderr);
     assert.is((JSON.parse(cli.stdout) as { top: { label: string }[] }[])[0]!.top[0]!.label, 'Bag');
+    // And as the README writes it: npx finds the installed command (offline: it must not look elsewhere).
+    const npx = spawnSync('npx', ['resnest', 'classify', 'examples/bag.png', '--top', '1'], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_offline: 'true' } });
+    assert.is(npx.status, 0, npx.stderr);
+    assert.match(npx.stdout, /^examples\/bag\.png\n +1\. +[\d.]+% +Bag$/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

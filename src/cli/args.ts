@@ -14,7 +14,13 @@ export interface Parsed {
   values: Map<string, string | true | string[]>;
 }
 
+/** `resnest <command> --help`: not an error; main prints the command's usage and these options. */
+export class HelpRequest {
+  constructor(readonly options: string[]) {}
+}
+
 export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>): Parsed {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequest(Object.keys(spec).map((k) => `--${k}`));
   const values = new Map<string, string | true | string[]>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {

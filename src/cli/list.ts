@@ -3,6 +3,8 @@
 import { parameterCount, resizeFor, weightsUrl, ZOO } from '../models/resnest/zoo.js';
 import { parseArgs, flag } from './args.js';
 
+export const LIST_USAGE = 'resnest list [--json]';
+
 export function list(argv: string[]): void {
   const p = parseArgs(argv, { json: { type: 'boolean' } });
   const rows = [...ZOO.values()].map((e) => ({

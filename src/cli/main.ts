@@ -6,7 +6,8 @@ import '../index.js';
 import { ArgumentError, ResnestError } from '../errors.js';
 import { classify, CLASSIFY_USAGE } from './classify.js';
 import { infer, INFER_USAGE } from './infer.js';
-import { list } from './list.js';
+import { list, LIST_USAGE } from './list.js';
+import { HelpRequest } from './args.js';
 import { exportCommand, EXPORT_USAGE } from './export.js';
 import { bench, BENCH_USAGE } from './bench.js';
 import { train, TRAIN_USAGE } from './train.js';
@@ -18,7 +19,7 @@ const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 usage:
   ${INFER_USAGE}
   ${CLASSIFY_USAGE}
-  resnest list [--json]
+  ${LIST_USAGE}
   ${EXPORT_USAGE}
   ${BENCH_USAGE}
   ${TRAIN_USAGE}
@@ -31,6 +32,7 @@ Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .s
 Without a model, classify, eval and explain use the embedded default (models/default.pth, Fashion-MNIST).`;
 
 const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand, explain: explainCommand };
+const usages: Record<string, string> = { infer: INFER_USAGE, classify: CLASSIFY_USAGE, list: LIST_USAGE, export: EXPORT_USAGE, bench: BENCH_USAGE, train: TRAIN_USAGE, eval: EVAL_USAGE, explain: EXPLAIN_USAGE };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -40,7 +42,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const run = commands[command];
   if (!run) throw new ArgumentError(`unknown command '${command}' (commands: ${Object.keys(commands).join(', ')})`);
-  await run(rest);
+  try {
+    await run(rest);
+  } catch (e) {
+    if (!(e instanceof HelpRequest)) throw e;
+    console.log(`usage: ${usages[command]}\noptions: ${e.options.join(', ')}\n(resnest --help: every command; docs/cli.md: each option)`);
+    return 0;
+  }
   // A command may set its own status (train stopped by Ctrl-C: 130).
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
