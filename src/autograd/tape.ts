@@ -9,6 +9,7 @@
 
 import { BackendError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { OpName } from '../ops/op.js';
 import { track } from '../tensor/scope.js';
 
 /** What a backward rule returns: one gradient per input (null where none is needed). */
@@ -33,7 +34,7 @@ let gradEnabled = true;
  * parameters: the ONNX exporter records the graph this way (src/export/record.ts).
  */
 export interface OpObserver {
-  op(name: string, inputs: readonly (Tensor | null)[], out: Tensor, params: unknown): void;
+  op(name: OpName, inputs: readonly (Tensor | null)[], out: Tensor, params: unknown): void;
   /** reshape, transpose [d0, d1], permute [dims], narrow [dim, start, length], contiguous, detach, retain. */
   view(name: string, input: Tensor, out: Tensor, params: readonly number[]): void;
   /** Whether reading t's data must fail (it stands for a graph value, not numbers). */

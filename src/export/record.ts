@@ -4,15 +4,17 @@
 // shapes and attributes the kernels get, nothing guessed). Tensors computed from the graph
 // input are "symbolic": they get ONNX values. Everything else — weights, BatchNorm folded
 // into a conv, constants made in the forward — is data, and becomes an initializer the
-// first time a symbolic op reads it (with its contents at that moment).
+// first time a symbolic op reads it (with its contents at that moment). What each op becomes
+// is its rule in src/export/rules.ts; this file holds what every rule shares.
 
-import type { Activation, Conv2dGeometry, Pool2dGeometry } from '../backend/backend.js';
+import type { Pool2dGeometry } from '../backend/backend.js';
 import { BackendError, NotSupportedError } from '../errors.js';
 import type { OpObserver } from '../autograd/tape.js';
 import type { Storage, Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
-import { rectifyFactor, type RectifyMode } from '../ops/rectify.js';
+import type { OpName } from '../ops/op.js';
 import { GraphBuilder, type Value } from './graph.js';
+import { EXPORT, NotExportable, type ExportRule } from './rules.js';
 
 export interface RecorderOptions {
   /** ai.onnx opset the nodes are written for (13 or later). */
@@ -20,9 +22,6 @@ export interface RecorderOptions {
   /** Trace batch size when the exported batch dimension is symbolic; null for a fixed batch. */
   dynamicBatch: number | null;
 }
-
-const UNARY: Record<string, string> = { relu: 'Relu', sigmoid: 'Sigmoid', exp: 'Exp', neg: 'Neg', sqrt: 'Sqrt' };
-const BINARY: Record<string, string> = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div' };
 
 /** FNV-1a over a typed array's bytes: identical constants share one initializer. */
 function digest(a: Float32Array): string {
@@ -43,6 +42,8 @@ export class OnnxRecorder implements OpObserver {
   private readonly constNames = new Set<string>();
   /** State-dict keys of the model's tensors, by storage (initializer names). */
   readonly names = new Map<Storage, string>();
+  /** The op being translated, for errors about its operands. */
+  private current = 'output';
 
   constructor(readonly opts: RecorderOptions) {
     if (opts.opset < 13) throw new NotSupportedError(`ONNX export needs opset 13 or later, got ${opts.opset}`);
@@ -86,7 +87,7 @@ export class OnnxRecorder implements OpObserver {
   }
 
   /** The value of an operand: its traced value, or its data as an initializer. */
-  value(t: Tensor, op: string): Value {
+  value(t: Tensor, op = this.current): Value {
     const v = this.values.get(t);
     if (v) return v;
     if (this.symbolic.has(t.storage) || this.tainted.has(t.storage.buf as object)) {
@@ -111,7 +112,7 @@ export class OnnxRecorder implements OpObserver {
     this.symbolicBufs.add(out.storage.buf as object);
   }
 
-  private reshape(v: Value, shape: readonly number[]): Value {
+  reshape(v: Value, shape: readonly number[]): Value {
     if (sameShape(v.shape, shape)) return v;
     const batch = this.opts.dynamicBatch;
     let target = [...shape];
@@ -129,19 +130,13 @@ export class OnnxRecorder implements OpObserver {
     return !this.constNames.has(v.name);
   }
 
-  private act(v: Value, act: Activation): Value {
-    if (act === 'relu') return this.graph.node('Relu', [v], {}, v.shape);
-    if (act === 'sigmoid') return this.graph.node('Sigmoid', [v], {}, v.shape);
-    return v;
-  }
-
-  private reduce(op: 'ReduceSum' | 'ReduceMean', v: Value, axes: number[], keepdims: boolean, shape: readonly number[]): Value {
+  reduce(op: 'ReduceSum' | 'ReduceMean', v: Value, axes: number[], keepdims: boolean, shape: readonly number[]): Value {
     const g = this.graph;
     if (op === 'ReduceSum' || this.opts.opset >= 18) return g.node(op, [v, g.ints(axes)], { keepdims: { i: keepdims ? 1 : 0 } }, shape);
     return g.node(op, [v], { axes: { ints: axes }, keepdims: { i: keepdims ? 1 : 0 } }, shape);
   }
 
-  private scalar(s: number): Value {
+  scalar(s: number): Value {
     return this.graph.initializer(new Float32Array([s]), [], 'scalar');
   }
 
@@ -180,88 +175,16 @@ export class OnnxRecorder implements OpObserver {
     this.set(out, y);
   }
 
-  op(name: string, inputs: readonly (Tensor | null)[], out: Tensor, params: unknown): void {
+  op(name: OpName, inputs: readonly (Tensor | null)[], out: Tensor, params: unknown): void {
     if (!inputs.some((t) => t && this.isSymbolic(t))) return; // computed from data only: folded
-    const g = this.graph;
-    const v = (t: Tensor | null | undefined) => (t ? this.value(t, name) : null);
-    const [a, b] = inputs;
-    let y: Value;
-    if (UNARY[name]) y = g.node(UNARY[name]!, [v(a)], {}, out.shape);
-    else if (name === 'rsqrt') y = g.node('Reciprocal', [g.node('Sqrt', [v(a)], {}, out.shape)], {}, out.shape);
-    else if (name === 'addScalar') y = g.node('Add', [v(a), this.scalar(params as number)], {}, out.shape);
-    else if (name === 'mulScalar') y = g.node('Mul', [v(a), this.scalar(params as number)], {}, out.shape);
-    else if (BINARY[name]) y = g.node(BINARY[name]!, [v(a), v(b)], {}, out.shape);
-    else if (name === 'conv2d') {
-      const { g: geo, act, rectify } = params as { g: Conv2dGeometry; act: Activation; rectify: RectifyMode | null };
-      // A rectified conv: Conv without bias, × the factor map (a constant), + the bias.
-      y = g.node('Conv', [v(a), v(b), rectify ? null : v(inputs[2])], {
-        dilations: { ints: [geo.dilH, geo.dilW] }, group: { i: geo.groups }, kernel_shape: { ints: [geo.kh, geo.kw] },
-        pads: { ints: [geo.padH, geo.padW, geo.padH, geo.padW] }, strides: { ints: [geo.strideH, geo.strideW] },
-      }, out.shape);
-      if (rectify) {
-        y = g.node('Mul', [y, g.initializer(rectifyFactor(geo, rectify), [1, 1, geo.oh, geo.ow], 'rectify')], {}, out.shape);
-        if (inputs[2]) y = g.node('Add', [y, this.reshape(v(inputs[2])!, [geo.o, 1, 1])], {}, out.shape);
-      }
-      if (inputs[3]) y = g.node('Add', [y, v(inputs[3])], {}, out.shape);
-      y = this.act(y, act);
-    } else if (name === 'batchNorm') {
-      const { eps, act } = params as { eps: number; act: Activation };
-      const x = v(a)!;
-      const nchw = x.shape.length >= 3 ? x : this.reshape(x, [...x.shape, 1]);
-      let bn = g.node('BatchNormalization', [nchw, v(inputs[3]), v(inputs[4]), v(inputs[1]), v(inputs[2])], { epsilon: { f: eps } }, nchw.shape);
-      bn = this.act(bn, act);
-      y = this.reshape(bn, out.shape);
-    } else if (name === 'maxPool2d' || name === 'avgPool2d') {
-      y = this.pool(name === 'maxPool2d' ? 'max' : 'avg', (params as { g: Pool2dGeometry }).g, v(a)!, out.shape);
-    } else if (name === 'adaptiveAvgPool2d') {
-      y = g.node('GlobalAveragePool', [v(a)], {}, out.shape);
-    } else if (name === 'softmax' || name === 'logSoftmax') {
-      const { outer, dim } = params as { outer: number; dim: number };
-      const s = a!.shape;
-      let axis = 0;
-      while (axis < s.length - 1 && !(s.slice(0, axis).reduce((p, q) => p * q, 1) === outer && s[axis] === dim)) axis++;
-      y = g.node(name === 'softmax' ? 'Softmax' : 'LogSoftmax', [v(a)], { axis: { i: axis } }, out.shape);
-    } else if (name === 'rSoftmax') {
-      const { batch, cardinality, radix, rest } = params as { batch: number; cardinality: number; radix: number; rest: number };
-      const s = g.node('Softmax', [this.reshape(v(a)!, [batch, cardinality, radix, rest])], { axis: { i: 2 } }, [batch, cardinality, radix, rest]);
-      const t = g.node('Transpose', [s], { perm: { ints: [0, 2, 1, 3] } }, [batch, radix, cardinality, rest]);
-      y = this.reshape(t, out.shape);
-    } else if (name === 'linear') {
-      const x = v(a)!;
-      if (x.shape.length === 2) y = g.node('Gemm', [x, v(b), v(inputs[2])], { transB: { i: 1 } }, out.shape);
-      else {
-        const wt = g.node('Transpose', [v(b)], { perm: { ints: [1, 0] } }, [b!.shape[1]!, b!.shape[0]!]);
-        y = g.node('MatMul', [x, wt], {}, out.shape);
-        if (inputs[2]) y = g.node('Add', [y, v(inputs[2])], {}, out.shape);
-      }
-    } else if (name === 'radixGap') {
-      const { n, radix, c, h, w } = params as { n: number; radix: number; c: number; h: number; w: number };
-      let s = v(a)!;
-      if (radix > 1) s = this.reduce('ReduceSum', this.reshape(s, [n, radix, c, h, w]), [1], false, [n, c, h, w]);
-      y = g.node('GlobalAveragePool', [s], {}, out.shape);
-    } else if (name === 'radixAttend') {
-      const { n, radix, c, h, w } = params as { n: number; radix: number; c: number; h: number; w: number };
-      if (radix > 1) {
-        const prod = g.node('Mul', [this.reshape(v(a)!, [n, radix, c, h, w]), this.reshape(v(b)!, [n, radix, c, 1, 1])], {}, [n, radix, c, h, w]);
-        y = this.reduce('ReduceSum', prod, [1], false, out.shape);
-      } else {
-        y = g.node('Mul', [v(a), this.reshape(v(b)!, [n, c, 1, 1])], {}, out.shape);
-      }
-    } else if (name === 'sum') {
-      const { dims, keepdim } = params as { dims: number[]; keepdim: boolean };
-      y = this.reduce('ReduceSum', v(a)!, [...dims], keepdim, out.shape);
-    } else if (name === 'expand') {
-      const target = this.opts.dynamicBatch !== null && a!.shape.length === out.shape.length ? [1, ...out.shape.slice(1)] : [...out.shape];
-      y = g.node('Expand', [v(a), g.ints(target)], {}, out.shape);
-    } else if (name === 'cat') {
-      y = g.node('Concat', inputs.map((t) => v(t)!), { axis: { i: (params as { dim: number }).dim } }, out.shape);
-    } else {
-      throw new NotSupportedError(`ONNX export: '${name}' has no ONNX translation (export an eval-mode model)`);
-    }
-    this.set(out, y);
+    this.current = name;
+    const rule = EXPORT[name];
+    if (rule instanceof NotExportable) throw new NotSupportedError(`ONNX export: '${name}': ${rule.reason}`);
+    // The one place the table is indexed by a run-time name: apply() passes the params of that op.
+    this.set(out, (rule as ExportRule<unknown>)(this, inputs, out, params));
   }
 
-  private pool(kind: 'max' | 'avg', geo: Pool2dGeometry, x: Value, outShape: readonly number[]): Value {
+  pool(kind: 'max' | 'avg', geo: Pool2dGeometry, x: Value, outShape: readonly number[]): Value {
     const g = this.graph;
     // End padding that yields PyTorch's output size (ceil_mode included); never < the start padding.
     const endH = Math.max(geo.padH, (geo.oh - 1) * geo.strideH + geo.kh - geo.h - geo.padH);

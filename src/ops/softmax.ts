@@ -9,6 +9,8 @@ import { sigmoid } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
 
 interface Axis {
+  /** The dim itself (for export); the kernels see the tensor as (outer, dim, inner). */
+  axis: number;
   outer: number;
   dim: number;
   inner: number;
@@ -17,6 +19,7 @@ interface Axis {
 function axis(x: Tensor, dim: number): Axis {
   const d = normDim(dim, x.rank);
   return {
+    axis: d,
     outer: x.shape.slice(0, d).reduce((a, b) => a * b, 1),
     dim: x.shape[d] ?? 1,
     inner: x.shape.slice(d + 1).reduce((a, b) => a * b, 1),

@@ -16,8 +16,7 @@ import { linearOp } from './linear.js';
 import { radixAttendOp, radixGapOp } from './splat.js';
 import { catOp } from './concat.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const OPS: { readonly [K in OpName]: OpDef<any, K> } = {
+export const OPS = {
   relu: reluOp,
   sigmoid: sigmoidOp,
   exp: expOp,
@@ -45,4 +44,8 @@ export const OPS: { readonly [K in OpName]: OpDef<any, K> } = {
   linear: linearOp,
   radixGap: radixGapOp,
   radixAttend: radixAttendOp,
-};
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+} as const satisfies { readonly [K in OpName]: OpDef<any, K> };
+
+/** An op's parameters as its definition types them: what tables beside this one (export) receive. */
+export type ParamsOf<K extends OpName> = (typeof OPS)[K] extends OpDef<infer P, K> ? P : never;
