@@ -24,6 +24,8 @@ function cardModel(name: string, edit: (card: Record<string, any>) => void): str
   return weights;
 }
 
+const lines = (s: string) => s.trimEnd().split('\n');
+
 test('a 1×65535 PNG through classify at resize 256, crop 224: classified in bounded time and memory', async () => {
   const png = join(dir, 'tall.png');
   const rgb = new Uint8Array(65535 * 3);
@@ -38,6 +40,26 @@ test('a 1×65535 PNG through classify at resize 256, crop 224: classified in bou
   const out = JSON.parse(r.stdout) as { file: string; top: { probability: number }[] }[];
   assert.is(out[0]!.file, png);
   assert.ok(out[0]!.top[0]!.probability > 0 && out[0]!.top[0]!.probability <= 1);
+});
+
+test('a card asking for an absurd resize, crop, mean or std: one line naming the card and key, exit 1', async () => {
+  const png = join(ROOT, 'test/fixtures/images/rgb8_37x53.png');
+  const cases: [string, (p: Record<string, unknown>) => void, string][] = [
+    ['resize', (p) => (p.resize = 20000), "'preprocess.resize' must be an integer from 1 to 4096, got 20000"],
+    ['size', (p) => (p.size = 1e6), "'preprocess.size' must be an integer from 1 to 4096, got 1000000"],
+    ['std', (p) => (p.std = [0.3, 0, 0.3]), "'preprocess.std' must be 3 finite numbers above 0, got [0.3,0,0.3]"],
+    ['mean', (p) => (p.mean = new Array(100_000).fill(0.5)), "'preprocess.mean' must be 3 finite numbers, got [0.5,0.5,"],
+  ];
+  for (const [name, edit, message] of cases) {
+    const weights = cardModel(`card-${name}`, (c) => edit(c.preprocess));
+    const t = performance.now();
+    const r = await runCli(['classify', png, '--weights', weights]);
+    assert.is(r.code, 1, `${name}: ${r.stderr}`);
+    assert.is(lines(r.stderr).length, 1, r.stderr);
+    assert.ok(r.stderr.startsWith(`resnest: ${join(dir, `card-${name}.json`)}: model card: ${message}`), r.stderr);
+    assert.ok(r.stderr.length < 300, r.stderr);
+    assert.ok(performance.now() - t < 10_000);
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
