@@ -4,11 +4,12 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArgumentError, ResourceLimitError } from '../src/errors.js';
 import { archFromConfig, configOf, ZOO } from '../src/models/resnest/zoo.js';
+import { writeNpy } from '../src/io/npy.js';
 import { encodePng } from '../src/viz/png.js';
 import { runCli } from './helpers/cli.js';
 
@@ -109,6 +110,15 @@ test('--arch with layers [3000, 1, 1, 1]: one line naming the file and key, befo
   assert.equal(lines(r.stderr), [`resnest: ${arch}: 'layers' must be four block counts from 1 to 64, got [3000,1,1,1]`]);
   const ok = await runCli(['classify', png, '--arch', join(ROOT, 'scripts/default-arch.json'), '--weights', join(ROOT, 'models/default.pth'), '--top', '1']);
   assert.is(ok.code, 0, ok.stderr);
+});
+
+test('infer on a batch of 0 images: one line naming the file, exit 1, no output', async () => {
+  const input = join(dir, 'empty.npy'), output = join(dir, 'empty-out.npy');
+  writeFileSync(input, writeNpy({ dtype: 'float32', shape: [0, 3, 32, 32], data: new Float32Array(0) }));
+  const r = await runCli(['infer', '--arch', join(ROOT, 'scripts/default-arch.json'), '--weights', join(ROOT, 'models/default.pth'), '--input', input, '--output', output]);
+  assert.is(r.code, 1, r.stderr);
+  assert.equal(lines(r.stderr), [`resnest: ${input}: a batch of 0 images (shape [0, 3, 32, 32]): nothing to infer`]);
+  assert.not.ok(existsSync(output));
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
