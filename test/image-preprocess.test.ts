@@ -4,7 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgumentError, ShapeError } from '../src/errors.js';
 import { decodeImage } from '../src/io/image/decode.js';
-import { preprocess, resizeBilinear, resizedSize, type Image8 } from '../src/io/image/preprocess.js';
+import { createHash } from 'node:crypto';
+import { preprocess, resizeBilinear, resizeBilinearWindow, resizedSize, type Image8 } from '../src/io/image/preprocess.js';
 
 const DIR = join(process.cwd(), 'test/fixtures/images');
 const read = (name: string) => new Uint8Array(readFileSync(join(DIR, name)));
@@ -93,6 +94,56 @@ test('resizeBilinear: identity, constant images, channel counts', () => {
     assert.is(r.data.length, w * h);
     assert.ok(r.data.every((v) => v === 200), `${w}×${h}`);
   }
+});
+
+/** A deterministic, busy image (no flat areas for a wrong tap to hide in). */
+function noise(width: number, height: number, channels: number): Image8 {
+  const data = new Uint8Array(width * height * channels);
+  for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i, 2654435761) >>> 24) ^ (i % 251);
+  return { width, height, channels, data };
+}
+
+test('thin and padded images: the same floats as resizing the whole image before cropping', () => {
+  // SHA-256 prefixes of the output of the full-resize-then-crop implementation this
+  // replaced (commit 2a505df): the windowed resize must not move a single bit.
+  const pinned: [number, number, number, number, number, string][] = [
+    [3, 700, 3, 224, 256, '794ee77b6dc8cba7'], [700, 3, 3, 224, 256, '4f789632017bd418'], [5, 900, 1, 20, 30, '8ea37626a642a59a'],
+    [640, 37, 3, 48, 54, '0a355ca37a59375b'], [900, 700, 3, 224, 100, 'de98e4e516de4863'], [300, 7, 3, 10, 5, 'a4460dadc5046353'],
+  ];
+  for (const [w, h, c, crop, resize, hash] of pinned) {
+    const got = preprocess(noise(w, h, c), { crop, resize });
+    assert.is(createHash('sha256').update(new Uint8Array(got.data.buffer)).digest('hex').slice(0, 16), hash, `${w}×${h}×${c} r${resize}c${crop}`);
+  }
+});
+
+test('resizeBilinearWindow is the window of resizeBilinear, for shrinking, growing and kept sides', () => {
+  for (const [inW, inH, outW, outH] of [[37, 53, 20, 90], [37, 53, 37, 30], [37, 53, 80, 53], [9, 300, 31, 7], [37, 53, 37, 53]] as const) {
+    const img = noise(inW, inH, 3);
+    const full = resizeBilinear(img, outW, outH);
+    for (const [x0, y0, w, h] of [[0, 0, outW, outH], [1, 2, outW - 1, outH - 2], [outW - 1, outH - 1, 1, 1], [3, 0, 4, outH]]) {
+      const win = resizeBilinearWindow(img, outW, outH, x0, y0, w, h);
+      assert.equal([win.width, win.height], [w, h]);
+      for (let y = 0; y < h; y++) {
+        const want = full.data.subarray(((y0 + y) * outW + x0) * 3, ((y0 + y) * outW + x0 + w) * 3);
+        assert.ok(Buffer.from(win.data.subarray(y * w * 3, (y + 1) * w * 3)).equals(Buffer.from(want)), `${inW}×${inH}→${outW}×${outH} window ${x0},${y0} ${w}×${h} row ${y}`);
+      }
+    }
+  }
+  assert.throws(() => resizeBilinearWindow(noise(4, 4, 1), 8, 8, 5, 0, 4, 1), (e: unknown) => e instanceof ArgumentError);
+});
+
+test('a 1×65535 image resized to 256 then cropped: only the crop is computed', () => {
+  // The whole resize would be 256 × 16.7 M × 3 bytes, past what a typed array can hold.
+  const img = noise(1, 65535, 3);
+  const before = process.memoryUsage().arrayBuffers;
+  const t = performance.now();
+  const got = preprocess(img, { crop: 224, resize: 256 });
+  assert.ok(performance.now() - t < 2000, `${performance.now() - t} ms`);
+  assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20);
+  assert.equal(got.shape, [1, 3, 224, 224]);
+  // Upscaling one column: every output column of a row is the same, and rows vary.
+  for (let y = 0; y < 224; y += 37) for (let x = 1; x < 224; x++) assert.is(got.data[y * 224 + x], got.data[y * 224]);
+  assert.ok(got.data.some((v) => v !== got.data[0]));
 });
 
 test('bad arguments and shapes are typed errors', () => {

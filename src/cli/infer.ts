@@ -36,6 +36,9 @@ export async function infer(argv: string[]): Promise<void> {
   if (raw.shape.length !== 4 || raw.shape[1] !== 3) {
     throw new ShapeError(`${inputPath}: input must be NCHW with 3 channels, got shape [${raw.shape.join(', ')}]`);
   }
+  // PyTorch cannot run the seed's network on an empty batch either (rSoftMax's view(batch, …, -1)
+  // is ambiguous with 0 elements), so say so here rather than from deep inside a block.
+  if (raw.shape[0] === 0) throw new ShapeError(`${inputPath}: a batch of 0 images (shape [${raw.shape.join(', ')}]): nothing to infer`);
   const data = toFloat32(raw, inputPath);
   let nonFinite = 0;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;

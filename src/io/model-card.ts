@@ -28,6 +28,20 @@ export function isModelCardText(text: string): boolean {
   }
 }
 
+/**
+ * The largest preprocess size or resize a card may ask for. The zoo's largest crop is 416
+ * (resnest269); 4096 leaves room for any real model while keeping one input under
+ * 3 × 4096² floats (200 MB) and the resized image's short side bounded. torchvision accepts
+ * a crop larger than the resize (it zero-pads), so the two are bounded separately.
+ */
+export const MAX_PREPROCESS_SIDE = 4096;
+
+/** A value for a one-line message: a hostile card's million-entry array is cut short. */
+const shown = (x: unknown) => {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
 export function parseModelCard(text: string, file: string): ModelCard {
   let v: unknown;
   try {
@@ -43,10 +57,19 @@ export function parseModelCard(text: string, file: string): ModelCard {
   const r = c.resnet as Record<string, unknown> | undefined;
   if (!r || typeof r !== 'object' || !Array.isArray(r.layers) || !Number.isInteger(r.num_classes)) fail("'resnet' must hold the ResNet arguments with 'layers' and 'num_classes'");
   const p = c.preprocess as Record<string, unknown> | undefined;
-  const positive = (x: unknown) => Number.isInteger(x) && (x as number) > 0;
-  const triple = (x: unknown) => Array.isArray(x) && x.length === 3 && x.every((y) => typeof y === 'number' && Number.isFinite(y));
-  if (!p || !positive(p.size) || !positive(p.resize) || !triple(p.mean) || !triple(p.std) || (p.std as number[]).some((s) => s <= 0)) {
-    fail("'preprocess' must be {size, resize, mean: [3], std: [3] > 0}");
+  if (!p || typeof p !== 'object' || Array.isArray(p)) fail("'preprocess' must be {size, resize, mean: [3], std: [3] > 0}");
+  for (const key of ['size', 'resize'] as const) {
+    const x = p![key];
+    if (!Number.isInteger(x) || (x as number) < 1 || (x as number) > MAX_PREPROCESS_SIDE) {
+      fail(`'preprocess.${key}' must be an integer from 1 to ${MAX_PREPROCESS_SIDE}, got ${shown(x)}`);
+    }
+  }
+  for (const key of ['mean', 'std'] as const) {
+    const x = p![key];
+    const ok = (y: unknown) => typeof y === 'number' && Number.isFinite(y) && (key === 'mean' || y > 0);
+    if (!Array.isArray(x) || x.length !== 3 || !x.every(ok)) {
+      fail(`'preprocess.${key}' must be 3 finite numbers${key === 'std' ? ' above 0' : ''}, got ${shown(x)}`);
+    }
   }
   const labels = c.labels;
   if (!Array.isArray(labels) || labels.length !== r!.num_classes || labels.some((l) => typeof l !== 'string')) {

@@ -2,7 +2,7 @@
 
 import type { Activation } from '../backend/backend.js';
 import type { Backend } from '../backend/backend.js';
-import { ShapeError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import type { RawTensor } from '../io/raw.js';
 import * as F from '../ops/index.js';
 import type { IntOrPair } from '../ops/index.js';
@@ -47,6 +47,11 @@ export class Conv2d extends Module {
     this.padding = pair(opts.padding ?? 0);
     this.dilation = pair(opts.dilation ?? 1);
     this.groups = opts.groups ?? 1;
+    // PyTorch's own checks; without them the weight's shape would hold a fraction.
+    if (!Number.isInteger(this.groups) || this.groups < 1) throw new ArgumentError(`Conv2d: groups must be a positive integer, got ${this.groups}`);
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new ArgumentError(`Conv2d: in_channels (${inChannels}) and out_channels (${outChannels}) must be divisible by groups (${this.groups})`);
+    }
     this.param('weight', [outChannels, inChannels / this.groups, ...this.kernelSize]);
     this.param('bias', opts.bias ?? true ? [outChannels] : null);
   }

@@ -36,18 +36,18 @@ export interface Preprocessed {
 
 const PRECISION_BITS = 32 - 8 - 2;
 
-/** Per output index: first input index, tap count, and fixed-point weights (ksize per row). */
-function triangleCoeffs(inSize: number, outSize: number): { bounds: Int32Array; weights: Int32Array; ksize: number } {
+/** Per output index in [first, first + count): first input index, tap count, and fixed-point weights (ksize per row). */
+function triangleCoeffs(inSize: number, outSize: number, first: number, count: number): { bounds: Int32Array; weights: Int32Array; ksize: number } {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filterScale; // the triangle filter's support is 1 input pixel, widened when shrinking
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * ksize);
+  const bounds = new Int32Array(count * 2);
+  const weights = new Int32Array(count * ksize);
   const w = new Float64Array(ksize);
   const ss = 1 / filterScale; // multiply by the reciprocal, as PIL does, for identical rounding
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
+  for (let i = 0; i < count; i++) {
+    const center = (first + i + 0.5) * scale;
     // Math.trunc mirrors C's (int) cast, which PIL uses to round these bounds.
     const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
     const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
@@ -59,10 +59,10 @@ function triangleCoeffs(inSize: number, outSize: number): { bounds: Int32Array; 
     }
     for (let x = 0; x < xmax; x++) {
       const v = sum !== 0 ? w[x]! / sum : w[x]!;
-      weights[xx * ksize + x] = Math.trunc(v < 0 ? v * (1 << PRECISION_BITS) - 0.5 : v * (1 << PRECISION_BITS) + 0.5);
+      weights[i * ksize + x] = Math.trunc(v < 0 ? v * (1 << PRECISION_BITS) - 0.5 : v * (1 << PRECISION_BITS) + 0.5);
     }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
+    bounds[i * 2] = xmin;
+    bounds[i * 2 + 1] = xmax;
   }
   return { bounds, weights, ksize };
 }
@@ -77,29 +77,41 @@ const clip8 = (acc: number) => {
  * horizontal pass first, then vertical, each skipped when that side keeps its size.
  */
 export function resizeBilinear(img: Image8, outW: number, outH: number): Image8 {
+  return resizeBilinearWindow(img, outW, outH, 0, 0, outW, outH);
+}
+
+/**
+ * The window [x0, x0 + w) × [y0, y0 + h) of `resizeBilinear(img, outW, outH)`, bit for bit,
+ * at a cost set by the window rather than by outW × outH. Every output pixel depends only on
+ * its own filter taps, so the rest of the resized image need never exist: a 1×65535 image
+ * resized to 256 × 16.7 M and centre-cropped needs a few input rows and crop² pixels.
+ */
+export function resizeBilinearWindow(img: Image8, outW: number, outH: number, x0: number, y0: number, w: number, h: number): Image8 {
   const { width: inW, height: inH, channels: c, data } = img;
   checkImage(img);
-  if (!Number.isInteger(outW) || !Number.isInteger(outH) || outW < 1 || outH < 1) {
+  if (!Number.isSafeInteger(outW) || !Number.isSafeInteger(outH) || outW < 1 || outH < 1) {
     throw new ArgumentError(`resize: output size must be positive integers, got ${outW}×${outH}`);
   }
-  const horiz = triangleCoeffs(inW, outW);
-  const vert = triangleCoeffs(inH, outH);
+  if (![x0, y0, w, h].every(Number.isSafeInteger) || x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 + w > outW || y0 + h > outH) {
+    throw new ArgumentError(`resize: window ${w}×${h} at (${x0}, ${y0}) is outside the ${outW}×${outH} output`);
+  }
+  // src holds input rows from rowOffset on, srcW pixels a row, the window's first column at colOffset.
   let src = data;
   let srcW = inW;
-  let rowOffset = 0; // input row held in src's first row
+  let rowOffset = 0;
+  let colOffset = x0;
+  const vert = outH !== inH ? triangleCoeffs(inH, outH, y0, h) : null;
 
   if (outW !== inW) {
-    // Only the rows the vertical pass will read.
-    const first = vert.bounds[0]!;
-    const last = vert.bounds[(outH - 1) * 2]! + vert.bounds[(outH - 1) * 2 + 1]!;
-    const rows = outH !== inH ? last - first : inH;
-    rowOffset = outH !== inH ? first : 0;
-    const tmp = new Uint8Array(rows * outW * c);
-    const { bounds, weights, ksize } = horiz;
+    // Only the rows the vertical pass will read (or the window's own rows when there is none).
+    const first = vert ? vert.bounds[0]! : y0;
+    const rows = vert ? vert.bounds[(h - 1) * 2]! + vert.bounds[(h - 1) * 2 + 1]! - first : h;
+    const tmp = new Uint8Array(rows * w * c);
+    const { bounds, weights, ksize } = triangleCoeffs(inW, outW, x0, w);
     for (let y = 0; y < rows; y++) {
-      const inRow = (y + rowOffset) * inW * c;
-      const outRow = y * outW * c;
-      for (let xx = 0; xx < outW; xx++) {
+      const inRow = (y + first) * inW * c;
+      const outRow = y * w * c;
+      for (let xx = 0; xx < w; xx++) {
         const xmin = bounds[xx * 2]!;
         const n = bounds[xx * 2 + 1]!;
         const k = xx * ksize;
@@ -111,26 +123,33 @@ export function resizeBilinear(img: Image8, outW: number, outH: number): Image8 
       }
     }
     src = tmp;
-    srcW = outW;
+    srcW = w;
+    rowOffset = first;
+    colOffset = 0;
   }
-  if (outH === inH) {
-    return { width: outW, height: outH, channels: c, data: src === data ? data.slice() : src };
+  const rowLen = w * c;
+  const out = new Uint8Array(h * rowLen);
+  if (!vert) {
+    for (let y = 0; y < h; y++) {
+      const from = ((y0 + y - rowOffset) * srcW + colOffset) * c;
+      out.set(src.subarray(from, from + rowLen), y * rowLen);
+    }
+    return { width: w, height: h, channels: c, data: out };
   }
-  const out = new Uint8Array(outW * outH * c);
   const { bounds, weights, ksize } = vert;
-  const rowLen = srcW * c;
-  for (let yy = 0; yy < outH; yy++) {
-    const ymin = bounds[yy * 2]! - rowOffset;
+  const srcRowLen = srcW * c;
+  for (let yy = 0; yy < h; yy++) {
+    const start = (bounds[yy * 2]! - rowOffset) * srcRowLen + colOffset * c;
     const n = bounds[yy * 2 + 1]!;
     const k = yy * ksize;
     const outRow = yy * rowLen;
     for (let i = 0; i < rowLen; i++) {
       let acc = 1 << (PRECISION_BITS - 1);
-      for (let y = 0, p = ymin * rowLen + i; y < n; y++, p += rowLen) acc += src[p]! * weights[k + y]!;
+      for (let y = 0, p = start + i; y < n; y++, p += srcRowLen) acc += src[p]! * weights[k + y]!;
       out[outRow + i] = clip8(acc);
     }
   }
-  return { width: outW, height: outH, channels: c, data: out };
+  return { width: w, height: h, channels: c, data: out };
 }
 
 function checkImage(img: Image8): void {
@@ -192,13 +211,20 @@ export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
   const c = img.channels;
 
   const [w, h] = resizedSize(img.width, img.height, size);
-  const r = resizeBilinear(img, w, h);
+  if (!Number.isSafeInteger(w) || !Number.isSafeInteger(h)) {
+    throw new ShapeError(`preprocess: a ${img.width}×${img.height} image resized to ${size} has no representable size (${w}×${h})`);
+  }
 
   // CenterCrop: when the crop is larger than the image, torchvision zero-pads (left/top get
   // the smaller half) and then crops at offset 0; otherwise offset = round((side - crop) / 2).
   const offset = (side: number) => (crop > side ? -Math.floor((crop - side) / 2) : roundHalfEven((side - crop) / 2));
   const top = offset(h);
   const left = offset(w);
+  // Only the part of the resized image that the crop keeps is computed: for a thin image the
+  // whole resize can be gigabytes (1×65535 at 256 is 256 × 16.7 M pixels).
+  const y0 = Math.max(top, 0), x0 = Math.max(left, 0);
+  const rh = Math.min(top + crop, h) - y0, rw = Math.min(left + crop, w) - x0;
+  const r = resizeBilinearWindow(img, w, h, x0, y0, rw, rh);
 
   // ToTensor then Normalize, in float32 like torch: x = v / 255; (x - mean) / std.
   const out = new Float32Array(3 * crop * crop);
@@ -206,10 +232,10 @@ export function preprocess(img: Image8, opts: PreprocessOptions): Preprocessed {
   for (let ch = 0; ch < 3; ch++) {
     const lut = normalizeTable(mean[ch]!, std[ch]!);
     for (let i = 0; i < crop; i++) {
-      const y = top + i;
+      const y = top + i - y0;
       for (let j = 0; j < crop; j++) {
-        const x = left + j;
-        const v = y >= 0 && y < h && x >= 0 && x < w ? r.data[(y * w + x) * c + (c === 1 ? 0 : ch)]! : 0;
+        const x = left + j - x0;
+        const v = y >= 0 && y < rh && x >= 0 && x < rw ? r.data[(y * rw + x) * c + (c === 1 ? 0 : ch)]! : 0;
         out[ch * plane + i * crop + j] = lut[v]!;
       }
     }

@@ -4,7 +4,7 @@
 
 import type { Backend } from '../../backend/backend.js';
 import { metaBackend } from '../../backend/meta.js';
-import { ArgumentError } from '../../errors.js';
+import { ArgumentError, ResourceLimitError, ShapeError } from '../../errors.js';
 import { ResNet, type ResNetOptions } from './resnet.js';
 
 export const WEIGHTS_BASE_URL = 'https://github.com/zhanghang1989/ResNeSt/releases/download/weights_step1';
@@ -106,6 +106,24 @@ const CONFIG_KEYS: Record<string, [keyof ResNetOptions | 'layers', 'bool' | 'int
   dropblock_prob: ['dropblockProb', 'number'], last_gamma: ['lastGamma', 'bool'],
 };
 
+// Ranges for an architecture file's numbers. An architecture file is as untrusted as the
+// weights beside it, and each number multiplies memory before any weight is read. The
+// bounds are far above the seed's networks (resnest269: layers [3, 30, 48, 8], radix 2,
+// widths ≤ 64; ResNeXt-style cardinality 64) and the total is checked separately below.
+const MAX_BLOCKS = 64;
+const CONFIG_RANGES: Record<string, [number, number]> = {
+  radix: [0, 16], groups: [1, 1024], bottleneck_width: [1, 4096], stem_width: [1, 4096],
+  num_classes: [1, 100_000], dilation: [1, 4], final_drop: [0, 1], dropblock_prob: [0, 1],
+};
+/** The most an architecture's parameters may take as float32 (resnest269's take 444 MB). */
+export const MAX_ARCH_BYTES = 2 ** 31;
+
+/** A value for a one-line message: a hostile file's million-entry array is cut short. */
+const shown = (x: unknown) => {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
 /** The seed's ResNet keyword arguments of an architecture (the inverse of archFromConfig), with layers and num_classes. */
 export function configOf(entry: ZooEntry, numClasses: number): Record<string, unknown> {
   const out: Record<string, unknown> = { layers: [...entry.layers] };
@@ -132,22 +150,50 @@ export function archFromConfig(cfg: unknown, where: string): ZooEntry {
   let layers: number[] | undefined;
   for (const [key, value] of Object.entries(cfg as Record<string, unknown>)) {
     const [name, kind] = CONFIG_KEYS[key]!;
-    const bad = (what: string) => new ArgumentError(`${where}: '${key}' must be ${what}, got ${JSON.stringify(value)}`);
+    const bad = (what: string) => new ArgumentError(`${where}: '${key}' must be ${what}, got ${shown(value)}`);
     if (kind === 'layers') {
-      if (!Array.isArray(value) || value.length !== 4 || value.some((n) => !Number.isInteger(n) || n < 1)) throw bad('four positive block counts');
+      if (!Array.isArray(value) || value.length !== 4 || value.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_BLOCKS)) {
+        throw bad(`four block counts from 1 to ${MAX_BLOCKS}`);
+      }
       layers = value as number[];
     } else if (kind === 'bool') {
       if (typeof value !== 'boolean') throw bad('true or false');
       options[name] = value;
     } else {
-      if (typeof value !== 'number' || !Number.isFinite(value) || (kind === 'int' && !Number.isInteger(value)) || value < 0) {
-        throw bad(kind === 'int' ? 'a non-negative integer' : 'a non-negative number');
+      const [lo, hi] = CONFIG_RANGES[key]!;
+      if (key === 'dilation' && ![1, 2, 4].includes(value as number)) throw bad('1, 2 or 4');
+      if (typeof value !== 'number' || !Number.isFinite(value) || (kind === 'int' && !Number.isInteger(value)) || value < lo || value > hi) {
+        throw bad(`${kind === 'int' ? 'an integer' : 'a number'} from ${lo} to ${hi}`);
       }
       options[name] = value;
     }
   }
   if (!layers) throw new ArgumentError(`${where}: 'layers' (four block counts, e.g. [3, 4, 6, 3]) is required`);
-  return { name: where, layers, options: options as ResNetOptions, crop: 224, cropPct: 0.875 };
+  const entry: ZooEntry = { name: where, layers, options: options as ResNetOptions, crop: 224, cropPct: 0.875 };
+  checkArchitectureSize(entry, where);
+  return entry;
+}
+
+/**
+ * Builds the network on the meta backend (shapes, no memory) to refuse, before anything is
+ * allocated, arguments that PyTorch would refuse (channels not divisible by the groups) or
+ * whose weights would not fit in MAX_ARCH_BYTES. Each key can be in range and the product
+ * still absurd: groups 1024 × bottleneck_width 4096 is a 10¹¹-weight 1×1 conv.
+ */
+function checkArchitectureSize(entry: ZooEntry, where: string): void {
+  let params: number;
+  try {
+    params = createModel(entry, { backend: metaBackend, init: false }).parameterCount();
+  } catch (e) {
+    // Shapes are whole numbers once the groups divide the channels, so a ShapeError here can
+    // only be a single tensor past the element limit.
+    if (e instanceof ShapeError) throw new ResourceLimitError(`${where}: these ResNet arguments make a network too large to build (${e.message})`);
+    if (e instanceof ArgumentError) throw new ArgumentError(`${where}: these ResNet arguments make no valid network: ${e.message}`);
+    throw e;
+  }
+  if (params * 4 > MAX_ARCH_BYTES) {
+    throw new ResourceLimitError(`${where}: these ResNet arguments make a network of ${params} parameters (${(params * 4 / 2 ** 30).toFixed(1)} GiB as float32), above the ${MAX_ARCH_BYTES / 2 ** 30} GiB limit`);
+  }
 }
 
 export interface CreateOptions {
