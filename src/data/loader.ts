@@ -5,7 +5,7 @@
 
 import { ArgumentError } from '../errors.js';
 import { normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '../io/image/preprocess.js';
-import type { Batch, BatchSource } from '../train/trainer.js';
+import type { Batch, BatchSource } from './batch-source.js';
 import { hash32, Rng } from '../util/random.js';
 import { hflip, randomResizedCrop } from './augment.js';
 import { autoAugment, colorJitter } from './autoaugment.js';

@@ -5,7 +5,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { WorkerError as BaseWorkerError } from '../errors.js';
-import type { Batch, BatchSource } from '../train/trainer.js';
+import type { Batch, BatchSource } from './batch-source.js';
 import type { OpenOptions } from './dataset.js';
 import type { AugmentOptions } from './loader.js';
 

@@ -6,6 +6,7 @@
 // step boundary continues exactly as the uninterrupted run. Every tensor of a step is freed
 // when it ends, so a long run keeps memory flat.
 
+import type { Batch, BatchSource } from '../data/batch-source.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { mulScalar } from '../ops/elementwise.js';
@@ -63,26 +64,6 @@ export interface EpochInfo {
   meanLoss: number;
   /** Iterations done so far (the next step's schedule index). */
   iteration: number;
-}
-
-/** One micro-batch: images [n, C, H, W] and labels [n]. */
-export interface Batch {
-  x: Float32Array;
-  labels: Int32Array;
-}
-
-/**
- * Samples for training. `batch(indices, key)` returns the samples at `indices`, augmented with
- * randomness seeded by `key` (unique per micro-batch of the run), so the result does not
- * depend on the order batches are asked for.
- */
-export interface BatchSource {
-  readonly length: number;
-  /** [C, H, W] of one sample as the model receives it. */
-  readonly sampleShape: readonly [number, number, number];
-  batch(indices: Int32Array, key: number): Batch | Promise<Batch>;
-  /** Releases what the source holds (a worker). */
-  close?(): Promise<void>;
 }
 
 export interface StepInfo {
