@@ -12,7 +12,9 @@ import { trainingKernels } from './training.js';
 type Buf = Float32Array | Int32Array;
 
 export function createJsBackend(): Backend<Buf> {
-  const backend = {
+  // Float kernels are typed over Float32Array; ops only hand them float32 tensors (the
+  // interface's kernels are methods, so that narrower operand type is accepted).
+  return {
     name: 'js',
     asyncRead: false,
     alloc: (n: number, dtype: DType) => (dtype === 'int32' ? new Int32Array(n) : new Float32Array(n)),
@@ -24,9 +26,7 @@ export function createJsBackend(): Backend<Buf> {
     copy,
     unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, radixGap, rSoftmax, radixAttend,
     training: trainingKernels,
-  };
-  // Float kernels are typed over Float32Array; ops only hand them float32 tensors.
-  return backend as unknown as Backend<Buf>;
+  } satisfies Backend<Buf>;
 }
 
 registerBackend('js', createJsBackend);
