@@ -74,13 +74,24 @@ export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
   if (!isZip(bytes)) throw new FormatError('not a torch.save zip archive (training checkpoints are written in the zip format)', file);
   return loadZipFormat(memorySource(bytes), file, false, (value) => {
     const budget = { left: 2 * bytes.length + COPY_SLACK, total: 2 * bytes.length + COPY_SLACK };
-    const done = new Map<TensorRef, RawTensor>();
+    // Shared references (memo gets) keep their identity, as in Python: each container and
+    // tensor is converted once, so a DAG of 2^40 paths costs its ~40 nodes, and the walk visits
+    // each item of each container once: work in proportion to the pickle's length. A
+    // cycle is refused: PyTorch would rebuild it, but no checkpoint holds one, and anything
+    // walking the result (printing it, checking it) would never end.
+    const done = new Map<object, unknown>();
+    const open = new Set<object>();
     // Iterative, like the unpickler: a deeply nested pickle costs no call stack.
     const convert = (root: unknown): unknown => {
       const out = new Map<unknown, unknown>();
-      const todo: [unknown, (v: unknown) => void, string][] = [[root, (v) => out.set('root', v), '']];
+      // A job converts v and hands it to set; a job without set closes the container v.
+      const todo: [unknown, ((v: unknown) => void) | null, string][] = [[root, (v) => out.set('root', v), '']];
       while (todo.length) {
         const [v, set, where] = todo.pop()!;
+        if (!set) {
+          open.delete(v as object);
+          continue;
+        }
         if (v instanceof TensorRef) {
           let t = done.get(v);
           if (!t) {
@@ -88,25 +99,51 @@ export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
             done.set(v, t);
           }
           set(t);
-        } else if (v instanceof PyDict) {
-          const m = new Map<unknown, unknown>();
-          set(m);
-          // Keys are placed now, in order; the stack fills their values later (in reverse).
-          for (const [k, x] of v.map) {
-            m.set(k, undefined);
-            todo.push([x, (y) => m.set(k, y), where ? `${where}.${String(k)}` : String(k)]);
+        } else if (v instanceof PyDict || Array.isArray(v) || v instanceof PyTuple) {
+          if (open.has(v)) throw new FormatError(`pickle object graph has a cycle: ${shortPath(where)} holds a container it is inside of`, file);
+          const seen = done.get(v);
+          if (seen) {
+            set(seen);
+            continue;
           }
-        } else if (Array.isArray(v) || v instanceof PyTuple) {
-          const items = Array.isArray(v) ? v : v.items;
-          const a = new Array<unknown>(items.length);
-          set(a);
-          items.forEach((x, i) => todo.push([x, (y) => { a[i] = y; }, `${where}[${i}]`]));
+          open.add(v);
+          todo.push([v, null, where]);
+          if (v instanceof PyDict) {
+            const m = new Map<unknown, unknown>();
+            done.set(v, m);
+            set(m);
+            // Keys are placed now, in order; the stack fills their values later (in reverse).
+            for (const [k, x] of v.map) {
+              m.set(k, undefined);
+              todo.push([x, (y) => m.set(k, y), where ? `${where}.${pathKey(k)}` : pathKey(k)]);
+            }
+          } else {
+            const items = Array.isArray(v) ? v : v.items;
+            const a = new Array<unknown>(items.length);
+            done.set(v, a);
+            set(a);
+            items.forEach((x, i) => todo.push([x, (y) => { a[i] = y; }, `${where}[${i}]`]));
+          }
         } else set(v);
       }
       return out.get('root');
     };
     return convert(value);
   });
+}
+
+// Paths name dict keys for error messages; a key is formatted once per dict entry, so keys
+// that are not short strings or numbers (a megabyte of bytes reused as the key of many dicts)
+// are named by kind rather than printed.
+function pathKey(k: unknown): string {
+  if (typeof k === 'string') return k.length > 64 ? `${k.slice(0, 64)}…` : k;
+  if (typeof k === 'number') return String(k);
+  return `<${typeof k === 'bigint' ? 'int' : describe(k)}>`;
+}
+
+function shortPath(where: string): string {
+  if (!where) return 'the root object';
+  return where.length > 200 ? `${where.slice(0, 100)}…${where.slice(-100)}` : where;
 }
 
 function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean): StateDict;
