@@ -29,8 +29,8 @@ interface StorageData {
   numel: number;
   bytes?: Uint8Array;
   typed?: RawData;
-  /** Lazy checkpoints: reads the storage's bytes when a tensor's data is asked for. */
-  load?: () => Uint8Array;
+  /** Lazy checkpoints: reads `count` elements from element `offset` of the storage. */
+  load?: (offset: number, count: number) => Uint8Array;
 }
 
 /** What persistentLoad hands to the unpickler: a window of elements into a root storage. */
@@ -57,9 +57,10 @@ function count(x: unknown, what: string, fail: (m: string) => never): number {
 
 /**
  * A zip-format torch.save file read through `src` with lazy tensors: structure, keys, shapes
- * and every storage's bounds are checked now; each tensor's bytes are read when its `data`
- * is first used (and not kept), so loading into a model holds one tensor at a time, not the
- * file. Legacy-format files are read whole (use loadTorch).
+ * and every storage's bounds are checked now; each tensor's bytes (the window of its storage
+ * that it reaches) are read each time its `data` is used, and not kept, so loading into a
+ * model holds one tensor at a time, not the file, and reads each storage about once.
+ * Legacy-format files are read whole (use loadTorch).
  */
 export function loadTorchLazy(src: ByteSource, file?: string): StateDict {
   return loadZipFormat(src, file, true);
@@ -183,10 +184,10 @@ function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean,
     if (!root) {
       const entry = records.get(`${prefix}data/${key}`);
       if (!entry) return fail(`storage record ${prefix}data/${key} is missing`);
-      const nbytes = numel * BYTES_PER_ELEMENT[type.dtype];
+      const size = BYTES_PER_ELEMENT[type.dtype], nbytes = numel * size;
       if (entry.size !== nbytes) fail(`storage ${key}: record has ${entry.size} bytes, ${numel} × ${type.dtype} needs ${nbytes}`);
       root = lazy
-        ? { key, dtype: type.dtype, numel, load: () => src.read(entry.offset, entry.size) }
+        ? { key, dtype: type.dtype, numel, load: (at, n) => src.read(entry.offset + at * size, n * size) }
         : { key, dtype: type.dtype, numel, bytes: src.read(entry.offset, entry.size) };
       storages.set(key, root);
     } else if (root.dtype !== type.dtype || root.numel !== numel) {
@@ -297,6 +298,8 @@ interface Plan {
   stride: number[];
   n: number;
   base: number;
+  /** Elements from base to the last one the tensor reaches, inclusive (n when contiguous). */
+  span: number;
   contiguous: boolean;
   root: StorageData;
 }
@@ -317,10 +320,11 @@ function plan(ref: TensorRef, key: string, budget: { left: number; total: number
     if (shape[i] !== 1 && stride[i] !== expect) contiguous = false;
     expect *= shape[i];
   }
-  const p: Plan = { dtype, shape, stride, n, base: s.offset + ref.offset, contiguous, root: s.root };
+  const p: Plan = { dtype, shape, stride, n, base: s.offset + ref.offset, span: 0, contiguous, root: s.root };
   if (n === 0) return p;
   let extent = ref.offset + 1;
   for (let i = 0; i < shape.length; i++) extent += (shape[i] - 1) * stride[i];
+  p.span = extent - ref.offset;
   if (!Number.isSafeInteger(extent) || extent > s.numel) {
     fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
   }
@@ -339,11 +343,16 @@ function plan(ref: TensorRef, key: string, budget: { left: number; total: number
 
 /** The tensor's elements: a view of its storage when contiguous, else a strided copy. */
 function produce(p: Plan): RawData {
-  const { dtype, shape, stride, n, base, root } = p;
+  const { dtype, shape, stride, n, root } = p;
   if (n === 0) return allocTyped(dtype, 0);
-  // Lazy storages are read afresh and not kept: the caller copies the data and drops it.
-  const src = root.typed ?? bytesToTyped(dtype, root.bytes ?? root.load!());
-  if (root.bytes) root.typed = src;
+  // Lazy storages are not kept: each tensor reads only the window of the storage it reaches
+  // (the caller copies the data and drops it), so one storage viewed by many tensors is read
+  // about once in all, and only one tensor's bytes are held at a time.
+  let src: RawData, base = p.base;
+  if (root.load) {
+    src = bytesToTyped(dtype, root.load(base, p.span));
+    base = 0;
+  } else src = root.typed ??= bytesToTyped(dtype, root.bytes!);
   if (p.contiguous) return src.subarray(base, base + n);
 
   // Strided gather; indexed as numbers for brevity (bigint elements copy just the same).
