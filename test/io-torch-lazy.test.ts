@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { loadTorch, loadTorchLazy } from '../src/io/torch.js';
 import { saveTorch } from '../src/io/torch-save.js';
 import { fileSource } from '../src/io/files.js';
-import type { ByteSource } from '../src/io/source.js';
+import { memorySource, type ByteSource } from '../src/io/source.js';
 import { FileError, FormatError, UnsafeCheckpointError } from '../src/errors.js';
-import { assertStateDictsEqual } from './helpers/io.js';
+import { assertStateDictsEqual, tensorPickle, torchZip, type TensorSpec } from './helpers/io.js';
 
 const IO = join(process.cwd(), 'test', 'fixtures', 'io');
 const dir = mkdtempSync(join(tmpdir(), 'resnest-lazy-'));
@@ -40,6 +40,30 @@ test('opening a 12 MB checkpoint reads its directory only; each tensor is read w
   const before = src.bytesRead;
   assert.is((lazy.get('b')!.data as Float32Array)[12345], 2);
   assert.is(src.bytesRead - before, 4 << 20, 'one tensor read');
+});
+
+test('200 tensors viewing one storage: each reads only its own window, the storage about once in all', () => {
+  const T = 200, N = 1000;
+  const storage = Float32Array.from({ length: T * N }, (_, i) => i);
+  const specs: TensorSpec[] = Array.from({ length: T }, (_, i) => ({ key: `t${i}`, storage: '0', numel: T * N, offset: i * N, size: [N], stride: [1] }));
+  // Non-contiguous views too: a transposed [10, 20] block late in the storage and a row expanded 3 times.
+  specs.push({ key: 'tr', storage: '0', numel: T * N, offset: 150_000, size: [10, 20], stride: [1, 10] });
+  specs.push({ key: 'ex', storage: '0', numel: T * N, offset: 7, size: [3, 4], stride: [0, 1] });
+  const bytes = torchZip(tensorPickle(specs), { 0: new Uint8Array(storage.buffer) });
+  const src = counting(memorySource(bytes));
+  const lazy = loadTorchLazy(src, 'views.pth');
+  const opened = src.bytesRead;
+  for (let i = 0; i < T; i++) {
+    const d = lazy.get(`t${i}`)!.data as Float32Array;
+    assert.is(d.length, N);
+    assert.ok(d[0] === i * N && d[N - 1] === i * N + N - 1, `t${i}`);
+  }
+  assert.equal(Array.from(lazy.get('tr')!.data as Float32Array).slice(0, 4), [150_000, 150_010, 150_020, 150_030]);
+  assert.equal(Array.from(lazy.get('ex')!.data as Float32Array), [7, 8, 9, 10, 7, 8, 9, 10, 7, 8, 9, 10]);
+  // Each tensor's own window: the storage once, plus the transposed block's 200 elements and
+  // the expanded row's 4 (before, every tensor read the whole storage: 200 times over).
+  assert.is(src.bytesRead - opened, storage.byteLength + 4 * (200 + 4));
+  assertStateDictsEqual(loadTorch(bytes, 'views.pth'), lazy, 'views lazy');
 });
 
 test('hostile pickles are refused before any storage is read', () => {

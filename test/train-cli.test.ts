@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import '../src/index.js';
 import { initBackend } from '../src/backend/registry.js';
 import { ResNet } from '../src/models/resnest/resnet.js';
-import { saveTorch } from '../src/io/torch-save.js';
+import { saveTorch, saveTorchObject, type PyValue } from '../src/io/torch-save.js';
+import { readCheckpoint } from '../src/train/checkpoint.js';
 import { loadTorch } from '../src/io/torch.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
@@ -113,6 +114,51 @@ test('train: bad labels, a bad architecture file and a missing flag are one-line
   assert.is(r.code, 2);
   assert.match(r.stderr, /--epochs is required/);
   assert.not.ok(existsSync(out));
+});
+
+test('train --resume: a checkpoint with a bad optimizer field or state tensor is a one-line error naming the file and key', async () => {
+  const ck = join(dir, 'ck');
+  const r = await runCli([...recipe(join(dir, 'ck-run.pth'), 'js'), '--checkpoint-dir', ck]);
+  assert.is(r.code, 0, r.stderr);
+  const good = readCheckpoint(new Uint8Array(readFileSync(join(ck, 'last.pth'))), 'last.pth');
+  // The trainer's checkpoint, moved back to step 1 of epoch 1 so that it can be resumed, then altered.
+  const write = (name: string, alter: (groups: Record<string, unknown>[], state: Map<number, Record<string, unknown>>) => void) => {
+    const groups = good.optimizer.param_groups.map((g) => ({ ...g }) as Record<string, unknown>);
+    const state = new Map([...good.optimizer.state].map(([i, s]) => [i, { ...s } as Record<string, unknown>]));
+    alter(groups, state);
+    const path = join(dir, name);
+    writeFileSync(path, saveTorchObject({ model: good.model, optimizer: new Map<string, PyValue>([['state', state as never], ['param_groups', groups as never]]), epoch: 0, step: 1, args: good.args }));
+    return path;
+  };
+  const noWeights = recipe(join(dir, 'resumed.pth'), 'js').filter((a, i, all) => a !== '--weights' && all[i - 1] !== '--weights');
+  const resume = (path: string) => runCli([...noWeights, '--resume', path]);
+
+  // float64 buffers are converted, as torch's load_state_dict casts state to the parameters' dtype.
+  const f64 = write('f64.pth', (_, state) => {
+    for (const s of state.values()) {
+      const b = s.momentum_buffer as { shape: number[]; data: Float32Array };
+      s.momentum_buffer = { dtype: 'float64', shape: b.shape, data: Float64Array.from(b.data) };
+    }
+  });
+  const ok = await resume(f64);
+  assert.is(ok.code, 0, ok.stderr);
+
+  const bad: [string, (g: Record<string, unknown>[], s: Map<number, Record<string, unknown>>) => void, RegExp][] = [
+    ['list-momentum.pth', (g) => { g[0]!.momentum = [1, 2]; }, /list-momentum\.pth: optimizer\.param_groups\[0\]\.momentum must be a finite number ≥ 0, got a list of 2/],
+    ['int-buffer.pth', (_, s) => {
+      const b = s.get(3)!.momentum_buffer as { shape: number[]; data: Float32Array };
+      s.get(3)!.momentum_buffer = { dtype: 'int64', shape: b.shape, data: new BigInt64Array(b.data.length) };
+    }, /int-buffer\.pth: optimizer\.state\.3\.momentum_buffer is int64/],
+    ['nan-lr.pth', (g) => { g[1]!.lr = NaN; }, /nan-lr\.pth: optimizer\.param_groups\[1\]\.lr must be a finite number ≥ 0, got NaN/],
+    ['bool-params.pth', (g) => { g[1]!.params = [true]; }, /bool-params\.pth: optimizer\.param_groups\[1\] has 1 parameters/],
+    ['shape.pth', (_, s) => { s.get(0)!.momentum_buffer = { dtype: 'float32', shape: [2], data: new Float32Array(2) }; }, /shape\.pth: optimizer\.state\.0\.momentum_buffer is \[2\], its parameter is \[/],
+  ];
+  for (const [name, alter, message] of bad) {
+    const e = await resume(write(name, alter));
+    assert.is(e.code, 1, `${name}: ${e.stderr}`);
+    assert.match(e.stderr, message);
+    assert.is(e.stderr.trim().split('\n').length, 1, e.stderr);
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,8 +8,8 @@ import * as assert from 'uvu/assert';
 import { FormatError, NotSupportedError, ResourceLimitError, UnsafeCheckpointError } from '../src/errors.js';
 import { loadCheckpoint } from '../src/io/checkpoint.js';
 import { PyDict, PyTuple, unpickle } from '../src/io/pickle.js';
-import { loadTorch } from '../src/io/torch.js';
-import { concat, fixture, Pickle, tensorPickle, throwsKind, torchZip } from './helpers/io.js';
+import { loadTorch, loadTorchObject } from '../src/io/torch.js';
+import { concat, f32bytes, fixture, Pickle, tensorPickle, throwsKind, torchZip } from './helpers/io.js';
 
 interface HostileRecord {
   file: string;
@@ -147,6 +147,47 @@ test('deep nesting: no recursion, so no stack overflow; a checkpoint of it is a 
   const l = run(cyclic) as unknown[];
   assert.is(l[0], l);
   throwsKind(() => loadTorch(torchZip(new Uint8Array([0x80, 2, 0x7d, 0x94, ...sbu('self'), 0x68, 0, 0x73, 0x2e]), {}), 'cyc.pth'), FormatError, 'no tensors');
+});
+
+test('training checkpoints (loadTorchObject): a cycle is a one-line error naming where; shared containers are converted once', () => {
+  const self = torchZip(new Uint8Array([0x80, 2, 0x5d, 0x94, 0x68, 0, 0x61, 0x2e]), {}); // l = [l]
+  quick('self-containing list', () => throwsKind(() => loadTorchObject(self, 'cyc.pth'), FormatError, 'cyc.pth', 'cycle', '[0]'));
+  // {'optimizer': {'state': l}} with l = [l]: the path of the back reference is named.
+  const nested = [0x80, 2, 0x7d, ...sbu('optimizer'), 0x7d, ...sbu('state'), 0x5d, 0x71, 0, 0x68, 0, 0x61, 0x73, 0x73, 0x2e];
+  const e = quick('cycle inside a dict', () => throwsKind(() => loadTorchObject(torchZip(new Uint8Array(nested), {}), 'opt.pth'), FormatError, 'opt.pth: ', 'optimizer.state[0]'));
+  assert.not.ok(e.message.includes('\n'));
+  // A cycle 200 000 levels down: found as quickly, and the message stays short.
+  const deep = repeat([0x80, 2, 0x5d, 0x71, 0], [0x5d], 200_000, [0x68, 0, 0x61, ...new Array(200_000).fill(0x61), 0x2e]);
+  const d = quick('deep cycle', () => throwsKind(() => loadTorchObject(torchZip(deep, {}), 'deep.pth'), FormatError, 'cycle'));
+  assert.ok(d.message.length < 400, d.message.slice(0, 500));
+
+  // 40 levels of l[i] = [l[i-1], l[i-1]]: 2^40 paths, 41 lists.
+  const dag = new Pickle().proto().raw(0x5d, 0x71, 0);
+  for (let i = 1; i <= 40; i++) dag.raw(0x5d, 0x28, 0x68, i - 1, 0x68, i - 1, 0x65, 0x71, i);
+  const top = quick('2^40-path DAG', () => loadTorchObject(torchZip(dag.stop().bytes(), {}), 'dag.pth')) as unknown[];
+  let at = top;
+  for (let i = 0; i < 40; i++) {
+    assert.is(at.length, 2);
+    assert.is(at[0], at[1], `level ${i}: one list, referenced twice`);
+    at = at[0] as unknown[];
+  }
+  assert.equal(at, []);
+});
+
+test('training checkpoints: the same tensor under two keys and the same dict twice load as shared objects', () => {
+  const p = new Pickle().proto().emptyDict().mark()
+    .str('a').global('torch._utils', '_rebuild_tensor_v2').mark()
+    .mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(2).tuple().persid()
+    .int(0).ints([2]).ints([1]).false().global('collections', 'OrderedDict').emptyTuple().reduce().tuple().reduce().raw(0x71, 0)
+    .str('b').raw(0x68, 0)
+    .str('c').emptyDict().str('x').int(7).raw(0x73).raw(0x71, 1)
+    .str('d').raw(0x68, 1)
+    .setitems().stop().bytes();
+  const m = loadTorchObject(torchZip(p, { 0: f32bytes([1.5, -2]) }), 's.pth') as Map<string, unknown>;
+  assert.is(m.get('a'), m.get('b'));
+  assert.equal(Array.from((m.get('a') as { data: Float32Array }).data), [1.5, -2]);
+  assert.is(m.get('c'), m.get('d'));
+  assert.equal([...(m.get('c') as Map<string, number>)], [['x', 7]]);
 });
 
 test('unbounded stack, MARKs and memo: ResourceLimitError, quickly', () => {

@@ -241,7 +241,7 @@ export async function train(argv: string[]): Promise<void> {
   const opt = makeOptimizer(model, opts);
   if (resumed) {
     if (!(opt instanceof SGD)) throw new ArgumentError('train --resume: only SGD runs can be resumed (the checkpoint holds torch.optim.SGD state)');
-    opt.loadStateDict(resumed.optimizer);
+    opt.loadStateDict(resumed.optimizer, { file: resumePath });
     progress.line(`resuming ${resumePath}: epoch ${start.epoch + 1}, step ${start.step + 1} of ${steps}`);
   }
   const ckptDir = str(p, 'checkpoint-dir');

@@ -29,8 +29,8 @@ interface StorageData {
   numel: number;
   bytes?: Uint8Array;
   typed?: RawData;
-  /** Lazy checkpoints: reads the storage's bytes when a tensor's data is asked for. */
-  load?: () => Uint8Array;
+  /** Lazy checkpoints: reads `count` elements from element `offset` of the storage. */
+  load?: (offset: number, count: number) => Uint8Array;
 }
 
 /** What persistentLoad hands to the unpickler: a window of elements into a root storage. */
@@ -57,9 +57,10 @@ function count(x: unknown, what: string, fail: (m: string) => never): number {
 
 /**
  * A zip-format torch.save file read through `src` with lazy tensors: structure, keys, shapes
- * and every storage's bounds are checked now; each tensor's bytes are read when its `data`
- * is first used (and not kept), so loading into a model holds one tensor at a time, not the
- * file. Legacy-format files are read whole (use loadTorch).
+ * and every storage's bounds are checked now; each tensor's bytes (the window of its storage
+ * that it reaches) are read each time its `data` is used, and not kept, so loading into a
+ * model holds one tensor at a time, not the file, and reads each storage about once.
+ * Legacy-format files are read whole (use loadTorch).
  */
 export function loadTorchLazy(src: ByteSource, file?: string): StateDict {
   return loadZipFormat(src, file, true);
@@ -74,13 +75,24 @@ export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
   if (!isZip(bytes)) throw new FormatError('not a torch.save zip archive (training checkpoints are written in the zip format)', file);
   return loadZipFormat(memorySource(bytes), file, false, (value) => {
     const budget = { left: 2 * bytes.length + COPY_SLACK, total: 2 * bytes.length + COPY_SLACK };
-    const done = new Map<TensorRef, RawTensor>();
+    // Shared references (memo gets) keep their identity, as in Python: each container and
+    // tensor is converted once, so a DAG of 2^40 paths costs its ~40 nodes, and the walk visits
+    // each item of each container once: work in proportion to the pickle's length. A
+    // cycle is refused: PyTorch would rebuild it, but no checkpoint holds one, and anything
+    // walking the result (printing it, checking it) would never end.
+    const done = new Map<object, unknown>();
+    const open = new Set<object>();
     // Iterative, like the unpickler: a deeply nested pickle costs no call stack.
     const convert = (root: unknown): unknown => {
       const out = new Map<unknown, unknown>();
-      const todo: [unknown, (v: unknown) => void, string][] = [[root, (v) => out.set('root', v), '']];
+      // A job converts v and hands it to set; a job without set closes the container v.
+      const todo: [unknown, ((v: unknown) => void) | null, string][] = [[root, (v) => out.set('root', v), '']];
       while (todo.length) {
         const [v, set, where] = todo.pop()!;
+        if (!set) {
+          open.delete(v as object);
+          continue;
+        }
         if (v instanceof TensorRef) {
           let t = done.get(v);
           if (!t) {
@@ -88,25 +100,51 @@ export function loadTorchObject(bytes: Uint8Array, file?: string): unknown {
             done.set(v, t);
           }
           set(t);
-        } else if (v instanceof PyDict) {
-          const m = new Map<unknown, unknown>();
-          set(m);
-          // Keys are placed now, in order; the stack fills their values later (in reverse).
-          for (const [k, x] of v.map) {
-            m.set(k, undefined);
-            todo.push([x, (y) => m.set(k, y), where ? `${where}.${String(k)}` : String(k)]);
+        } else if (v instanceof PyDict || Array.isArray(v) || v instanceof PyTuple) {
+          if (open.has(v)) throw new FormatError(`pickle object graph has a cycle: ${shortPath(where)} holds a container it is inside of`, file);
+          const seen = done.get(v);
+          if (seen) {
+            set(seen);
+            continue;
           }
-        } else if (Array.isArray(v) || v instanceof PyTuple) {
-          const items = Array.isArray(v) ? v : v.items;
-          const a = new Array<unknown>(items.length);
-          set(a);
-          items.forEach((x, i) => todo.push([x, (y) => { a[i] = y; }, `${where}[${i}]`]));
+          open.add(v);
+          todo.push([v, null, where]);
+          if (v instanceof PyDict) {
+            const m = new Map<unknown, unknown>();
+            done.set(v, m);
+            set(m);
+            // Keys are placed now, in order; the stack fills their values later (in reverse).
+            for (const [k, x] of v.map) {
+              m.set(k, undefined);
+              todo.push([x, (y) => m.set(k, y), where ? `${where}.${pathKey(k)}` : pathKey(k)]);
+            }
+          } else {
+            const items = Array.isArray(v) ? v : v.items;
+            const a = new Array<unknown>(items.length);
+            done.set(v, a);
+            set(a);
+            items.forEach((x, i) => todo.push([x, (y) => { a[i] = y; }, `${where}[${i}]`]));
+          }
         } else set(v);
       }
       return out.get('root');
     };
     return convert(value);
   });
+}
+
+// Paths name dict keys for error messages; a key is formatted once per dict entry, so keys
+// that are not short strings or numbers (a megabyte of bytes reused as the key of many dicts)
+// are named by kind rather than printed.
+function pathKey(k: unknown): string {
+  if (typeof k === 'string') return k.length > 64 ? `${k.slice(0, 64)}…` : k;
+  if (typeof k === 'number') return String(k);
+  return `<${typeof k === 'bigint' ? 'int' : describe(k)}>`;
+}
+
+function shortPath(where: string): string {
+  if (!where) return 'the root object';
+  return where.length > 200 ? `${where.slice(0, 100)}…${where.slice(-100)}` : where;
 }
 
 function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean): StateDict;
@@ -146,10 +184,10 @@ function loadZipFormat(src: ByteSource, file: string | undefined, lazy: boolean,
     if (!root) {
       const entry = records.get(`${prefix}data/${key}`);
       if (!entry) return fail(`storage record ${prefix}data/${key} is missing`);
-      const nbytes = numel * BYTES_PER_ELEMENT[type.dtype];
+      const size = BYTES_PER_ELEMENT[type.dtype], nbytes = numel * size;
       if (entry.size !== nbytes) fail(`storage ${key}: record has ${entry.size} bytes, ${numel} × ${type.dtype} needs ${nbytes}`);
       root = lazy
-        ? { key, dtype: type.dtype, numel, load: () => src.read(entry.offset, entry.size) }
+        ? { key, dtype: type.dtype, numel, load: (at, n) => src.read(entry.offset + at * size, n * size) }
         : { key, dtype: type.dtype, numel, bytes: src.read(entry.offset, entry.size) };
       storages.set(key, root);
     } else if (root.dtype !== type.dtype || root.numel !== numel) {
@@ -260,6 +298,8 @@ interface Plan {
   stride: number[];
   n: number;
   base: number;
+  /** Elements from base to the last one the tensor reaches, inclusive (n when contiguous). */
+  span: number;
   contiguous: boolean;
   root: StorageData;
 }
@@ -280,10 +320,11 @@ function plan(ref: TensorRef, key: string, budget: { left: number; total: number
     if (shape[i] !== 1 && stride[i] !== expect) contiguous = false;
     expect *= shape[i];
   }
-  const p: Plan = { dtype, shape, stride, n, base: s.offset + ref.offset, contiguous, root: s.root };
+  const p: Plan = { dtype, shape, stride, n, base: s.offset + ref.offset, span: 0, contiguous, root: s.root };
   if (n === 0) return p;
   let extent = ref.offset + 1;
   for (let i = 0; i < shape.length; i++) extent += (shape[i] - 1) * stride[i];
+  p.span = extent - ref.offset;
   if (!Number.isSafeInteger(extent) || extent > s.numel) {
     fail(`size [${shape.join(', ')}], stride [${stride.join(', ')}] at offset ${ref.offset} reach element ${extent}, past the storage's ${s.numel}`);
   }
@@ -302,11 +343,16 @@ function plan(ref: TensorRef, key: string, budget: { left: number; total: number
 
 /** The tensor's elements: a view of its storage when contiguous, else a strided copy. */
 function produce(p: Plan): RawData {
-  const { dtype, shape, stride, n, base, root } = p;
+  const { dtype, shape, stride, n, root } = p;
   if (n === 0) return allocTyped(dtype, 0);
-  // Lazy storages are read afresh and not kept: the caller copies the data and drops it.
-  const src = root.typed ?? bytesToTyped(dtype, root.bytes ?? root.load!());
-  if (root.bytes) root.typed = src;
+  // Lazy storages are not kept: each tensor reads only the window of the storage it reaches
+  // (the caller copies the data and drops it), so one storage viewed by many tensors is read
+  // about once in all, and only one tensor's bytes are held at a time.
+  let src: RawData, base = p.base;
+  if (root.load) {
+    src = bytesToTyped(dtype, root.load(base, p.span));
+    base = 0;
+  } else src = root.typed ??= bytesToTyped(dtype, root.bytes!);
   if (p.contiguous) return src.subarray(base, base + n);
 
   // Strided gather; indexed as numbers for brevity (bigint elements copy just the same).

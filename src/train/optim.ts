@@ -3,8 +3,8 @@
 // shape — `state` keyed by the parameter's index across groups, `param_groups` with each
 // group's hyper-parameters and its indices — so training checkpoints round-trip with it.
 
-import { ArgumentError, ShapeError } from '../errors.js';
-import type { RawTensor } from '../io/raw.js';
+import { ArgumentError, FormatError, ShapeError } from '../errors.js';
+import { isRawTensor, toFloat32, type RawTensor } from '../io/raw.js';
 import { trainingKernels } from '../ops/op.js';
 import { keep } from '../tensor/scope.js';
 import { fmt } from '../tensor/shape.js';
@@ -20,6 +20,14 @@ export interface ParamGroup {
 }
 
 type PyValue = number | boolean | null | string | number[] | PyValue[] | RawTensor | { [k: string]: PyValue };
+
+/**
+ * Where loadStateDict's input came from: with `file`, every problem is a FormatError naming it
+ * (a checkpoint read from disk); without, an ArgumentError (an object the caller built).
+ */
+export interface LoadStateOptions {
+  file?: string;
+}
 
 /** torch.optim's state_dict(): per-parameter state by index, and the groups. */
 export interface OptimizerState {
@@ -123,17 +131,33 @@ export class SGD extends Optimizer<SgdHyper> {
     return { state, param_groups };
   }
 
-  /** Loads torch.optim.SGD's state_dict() (same parameter layout). */
-  loadStateDict(sd: OptimizerState): void {
-    loadGroups(this, sd, ['lr', 'momentum', 'weight_decay', 'nesterov']);
-    const params = this.params;
-    for (const [i, s] of sd.state) {
-      const p = params[i];
-      const b = s.momentum_buffer;
-      if (!p) throw new ArgumentError(`SGD.loadStateDict: state for parameter ${i}, but there are ${params.length}`);
-      if (!b) continue;
+  /**
+   * Loads torch.optim.SGD's state_dict() (same parameter layout). Every value is checked
+   * before anything changes; float64/float16 buffers are converted to float32 as
+   * load_state_dict casts them to the parameters' dtype.
+   */
+  loadStateDict(sd: OptimizerState, opts: LoadStateOptions = {}): void {
+    const c = new StateCheck('SGD', opts.file);
+    const groups = c.groups(this, sd, (g, at) => {
+      const where = `param_groups[${at}]`;
+      const h = {
+        lr: c.number(g.lr, `${where}.lr`, 0), momentum: c.number(g.momentum, `${where}.momentum`, 0),
+        weightDecay: c.number(g.weight_decay, `${where}.weight_decay`, 0), nesterov: c.bool(g, at, 'nesterov'),
+      };
+      c.only(g, at, 'dampening', 0, 'SGD here has no dampening');
+      c.only(g, at, 'maximize', false, 'maximize is not supported');
+      const momentum = h.momentum ?? this.groups[at]!.momentum;
+      if ((h.nesterov ?? this.groups[at]!.nesterov) && momentum <= 0) c.fail(`param_groups[${at}]: nesterov needs a momentum > 0, got ${momentum}`);
+      return h;
+    });
+    const buffers = c.state(this, sd, (p, s, at) => {
+      const b = c.tensor(p, s, at, 'momentum_buffer', false);
+      return b && { b };
+    });
+    groups.forEach((h, i) => assignDefined(this.groups[i]!, h));
+    for (const [p, { b }] of buffers) {
       this.buffers.get(p)?.dispose();
-      this.buffers.set(p, keep(stateTensor(p, b, `state.${i}.momentum_buffer`)));
+      this.buffers.set(p, keep(stateTensor(p, b)));
     }
   }
 }
@@ -178,6 +202,44 @@ export class AdamW extends Optimizer<AdamWHyper> {
     }
   }
 
+  /**
+   * Loads torch.optim.AdamW's state_dict() (same parameter layout), checked as SGD's is:
+   * `step` a number or a one-element tensor, finite and ≥ 0; exp_avg_sq ≥ 0.
+   */
+  loadStateDict(sd: OptimizerState, opts: LoadStateOptions = {}): void {
+    const c = new StateCheck('AdamW', opts.file);
+    const groups = c.groups(this, sd, (g, at) => {
+      const where = `param_groups[${at}]`;
+      const h: Partial<AdamWHyper> = {
+        lr: c.number(g.lr, `${where}.lr`, 0), eps: c.number(g.eps, `${where}.eps`, 0), weightDecay: c.number(g.weight_decay, `${where}.weight_decay`, 0),
+      };
+      const betas = g.betas;
+      if (betas !== undefined) {
+        if (!Array.isArray(betas) || betas.length !== 2) c.fail(`${where}.betas must be a pair of numbers, got ${show(betas)}`);
+        [h.beta1, h.beta2] = (betas as unknown[]).map((b, i) => c.number(b, `${where}.betas[${i}]`, 0, 1)!);
+      }
+      c.only(g, at, 'amsgrad', false, 'amsgrad is not supported');
+      c.only(g, at, 'maximize', false, 'maximize is not supported');
+      return h;
+    });
+    const moments = c.state(this, sd, (p, s, at) => {
+      const expAvg = c.tensor(p, s, at, 'exp_avg', true), expAvgSq = c.tensor(p, s, at, 'exp_avg_sq', true);
+      const sq = expAvgSq.find((v) => !(v >= 0));
+      if (sq !== undefined) c.fail(`state.${at}.exp_avg_sq holds ${sq}; a running mean of squares is ≥ 0`);
+      let step: unknown = s.step;
+      if (isRawTensor(step) && step.data.length === 1 && step.dtype !== 'bool') step = Number(step.data[0]);
+      if (typeof step !== 'number' || !Number.isFinite(step) || step < 0) c.fail(`state.${at}.step must be a finite number ≥ 0, got ${show(s.step)}`);
+      return { step: step as number, expAvg, expAvgSq };
+    });
+    groups.forEach((h, i) => assignDefined(this.groups[i]!, h));
+    for (const [p, m] of moments) {
+      const old = this.moments.get(p);
+      old?.expAvg.dispose();
+      old?.expAvgSq.dispose();
+      this.moments.set(p, { step: m.step, expAvg: keep(stateTensor(p, m.expAvg)), expAvgSq: keep(stateTensor(p, m.expAvgSq)) });
+    }
+  }
+
   stateDict(): OptimizerState {
     const state = new Map<number, Record<string, RawTensor>>();
     this.params.forEach((p, i) => {
@@ -193,25 +255,114 @@ export class AdamW extends Optimizer<AdamWHyper> {
   }
 }
 
-function stateTensor(p: Tensor, r: RawTensor, where: string): Tensor {
-  if (r.shape.join() !== p.shape.join()) throw new ShapeError(`optimizer state ${where}: ${fmt(r.shape)} does not match parameter ${fmt(p.shape)}`);
+function stateTensor(p: Tensor, data: Float32Array): Tensor {
   const t = zeros(p.shape, { backend: p.backend });
-  t.backend.write(t.ref, Float32Array.from(r.data as ArrayLike<number>));
+  t.backend.write(t.ref, data);
   return t;
 }
 
-const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+function assignDefined(target: object, values: object): void {
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) (target as Record<string, unknown>)[k] = v;
+}
 
-function loadGroups(opt: Optimizer<{ lr: number; weightDecay: number }>, sd: OptimizerState, keys: string[]): void {
-  if (sd.param_groups.length !== opt.groups.length) {
-    throw new ArgumentError(`optimizer.loadStateDict: ${sd.param_groups.length} parameter groups, this optimizer has ${opt.groups.length}`);
+/** A value as an error message shows it: short, one line. */
+function show(v: unknown): string {
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (v instanceof Map) return 'a dict';
+  if (isRawTensor(v)) return `a ${v.dtype} tensor ${fmt(v.shape)}`;
+  if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
+  if (typeof v === 'object' && v !== null) return 'an object';
+  const text = String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+const FLOAT_DTYPES = new Set(['float32', 'float64', 'float16', 'bfloat16']);
+
+// Checks a torch.optim state_dict against an optimizer. A checkpoint is untrusted input: a
+// list where a number belongs, or an int64 buffer, would otherwise train silently to NaNs or
+// fail inside a kernel. Everything is checked first; the caller applies only checked values.
+class StateCheck {
+  /** Saved parameter id → this optimizer's parameter, filled by groups(). */
+  private readonly ids = new Map<number, Tensor>();
+
+  constructor(private readonly name: string, private readonly file: string | undefined) {}
+
+  fail(msg: string): never {
+    if (this.file !== undefined) throw new FormatError(`optimizer.${msg}`, this.file);
+    throw new ArgumentError(`${this.name}.loadStateDict: ${msg}`);
   }
-  sd.param_groups.forEach((pg, i) => {
-    const group = opt.groups[i]! as unknown as Record<string, unknown>;
-    const n = (pg.params as number[] | undefined)?.length;
-    if (n !== opt.groups[i]!.params.length) {
-      throw new ArgumentError(`optimizer.loadStateDict: group ${i} has ${n} parameters, this optimizer's has ${opt.groups[i]!.params.length}`);
+
+  /** A group's number, undefined when absent; `max` bounds it from above, exclusive. */
+  number(v: unknown, where: string, min: number, max = Infinity): number | undefined {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v >= max) {
+      this.fail(`${where} must be a finite number ≥ ${min}${max < Infinity ? ` and < ${max}` : ''}, got ${show(v)}`);
     }
-    for (const k of keys) if (pg[k] !== undefined) group[camel(k)] = pg[k];
-  });
+    return v as number;
+  }
+
+  bool(g: Record<string, unknown>, at: number, key: string): boolean | undefined {
+    const v = g[key];
+    if (v !== undefined && typeof v !== 'boolean') this.fail(`param_groups[${at}].${key} must be True or False, got ${show(v)}`);
+    return v as boolean | undefined;
+  }
+
+  /** A setting this optimizer has only one value of: absent or that value. */
+  only(g: Record<string, unknown>, at: number, key: string, value: unknown, why: string): void {
+    const v = g[key];
+    if (v !== undefined && v !== value) this.fail(`param_groups[${at}].${key} is ${show(v)}: ${why}`);
+  }
+
+  /**
+   * The groups (count, sizes, parameter ids) and each group's hyper-parameters; returns them
+   * and records which parameter each saved id names (torch.optim's id → parameter mapping).
+   */
+  groups<H>(opt: Optimizer<{ lr: number; weightDecay: number }>, sd: OptimizerState, read: (g: Record<string, unknown>, at: number) => H): H[] {
+    if (!sd || !Array.isArray(sd.param_groups) || !(sd.state instanceof Map)) this.fail('state_dict must have a state Map and a param_groups list');
+    if (sd.param_groups.length !== opt.groups.length) this.fail(`param_groups has ${sd.param_groups.length} groups, this optimizer has ${opt.groups.length}`);
+    return sd.param_groups.map((g, at) => {
+      if (typeof g !== 'object' || g === null || Array.isArray(g)) this.fail(`param_groups[${at}] must be a dict, got ${show(g)}`);
+      const params = opt.groups[at]!.params, ids = g.params;
+      if (!Array.isArray(ids)) this.fail(`param_groups[${at}].params must be a list of parameter ids, got ${show(ids)}`);
+      if ((ids as unknown[]).length !== params.length) this.fail(`param_groups[${at}] has ${(ids as unknown[]).length} parameters, this optimizer's has ${params.length}`);
+      (ids as unknown[]).forEach((id, i) => {
+        if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) this.fail(`param_groups[${at}].params[${i}] must be a parameter id (an integer ≥ 0), got ${show(id)}`);
+        if (this.ids.has(id as number)) this.fail(`param_groups[${at}].params[${i}]: parameter id ${id} is listed twice`);
+        this.ids.set(id as number, params[i]!);
+      });
+      return read(g as Record<string, unknown>, at);
+    });
+  }
+
+  /** Each state entry, read against the parameter its id names (call groups() first). */
+  state<S>(opt: Optimizer<{ lr: number; weightDecay: number }>, sd: OptimizerState, read: (p: Tensor, s: Record<string, unknown>, at: number) => S | null | undefined): Map<Tensor, S> {
+    const out = new Map<Tensor, S>();
+    for (const [at, s] of sd.state) {
+      const p = this.ids.get(at);
+      if (!p) this.fail(`state.${String(at)}: no param_groups entry lists parameter id ${String(at)} (this optimizer has ${opt.params.length} parameters)`);
+      if (typeof s !== 'object' || s === null) this.fail(`state.${at} must be a dict, got ${show(s)}`);
+      const v = read(p!, s as Record<string, unknown>, at);
+      if (v) out.set(p!, v);
+    }
+    return out;
+  }
+
+  /** A state tensor as float32 with the parameter's shape; absent (or None) is allowed unless required. */
+  tensor(p: Tensor, s: Record<string, unknown>, at: number, key: string, required: true): Float32Array;
+  tensor(p: Tensor, s: Record<string, unknown>, at: number, key: string, required: boolean): Float32Array | undefined;
+  tensor(p: Tensor, s: Record<string, unknown>, at: number, key: string, required: boolean): Float32Array | undefined {
+    const r = s[key];
+    const where = `state.${at}.${key}`;
+    if (r === undefined || r === null) return required ? this.fail(`${where} is missing`) : undefined;
+    if (!isRawTensor(r)) return this.fail(`${where} must be a tensor, got ${show(r)}`);
+    if (!FLOAT_DTYPES.has(r.dtype)) this.fail(`${where} is ${r.dtype}; optimizer state is floating point`);
+    if (r.shape.join() !== p.shape.join()) {
+      const msg = `${where} is ${fmt(r.shape)}, its parameter is ${fmt(p.shape)}`;
+      if (this.file === undefined) throw new ShapeError(`${this.name}.loadStateDict: ${msg}`);
+      this.fail(msg);
+    }
+    const data = toFloat32(r, where);
+    if (data.length !== p.size) this.fail(`${where} holds ${data.length} values for ${fmt(r.shape)}`);
+    return data;
+  }
 }
