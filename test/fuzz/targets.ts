@@ -15,7 +15,9 @@ import {
 import { jpegMutation, pngMutation } from './image-mut.js';
 import { makeZip, Pickle, tensorPickle, torchZip } from '../helpers/io.js';
 import { unpickle } from '../../src/io/pickle.js';
-import { loadTorch } from '../../src/io/torch.js';
+import { loadTorch, loadTorchObject } from '../../src/io/torch.js';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { FormatError } from '../../src/errors.js';
 import { readZip } from '../../src/io/zip.js';
 import { loadSafetensorsWithMetadata, saveSafetensors } from '../../src/io/safetensors.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
@@ -103,6 +105,19 @@ const pickleSeeds = memo((): [string, Uint8Array][] => {
   return out;
 });
 
+// Training checkpoints (--resume): PyTorch's own, plus object graphs a state dict never has —
+// a list holding itself, and 24 levels of a list holding the level below twice.
+const objectSeeds = memo((): [string, Uint8Array][] => {
+  const dag = new Pickle().proto().raw(0x5d, 0x71, 0);
+  for (let i = 1; i <= 24; i++) dag.raw(0x5d, 0x28, 0x68, i - 1, 0x68, i - 1, 0x65, 0x71, i);
+  return [
+    ['torch_checkpoint.pth', read(join(ROOT, 'test/fixtures/grad'), 'torch_checkpoint.pth')],
+    ...zipSeeds().slice(0, 2),
+    ['self-list.pth', torchZip(new Uint8Array([0x80, 2, 0x5d, 0x94, 0x68, 0, 0x61, 0x2e]), {})],
+    ['dag.pth', torchZip(dag.stop().bytes(), {})],
+  ];
+});
+
 const npySeeds = memo((): [string, Uint8Array][] =>
   readdirSync(IO).filter((f) => f.endsWith('.npy')).sort().map((f): [string, Uint8Array] => [f, read(IO, f)]));
 
@@ -142,6 +157,28 @@ export const TARGETS: Target[] = [
       return es ? torchZipMutation(rng, b, es) : zipFieldMutation(rng, b);
     },
     run: (b, file) => loadTorch(b, file),
+    allocBound: (n) => 32 * MB + 4 * n,
+    heapBound: (n) => 64 * MB + 512 * n,
+  },
+  {
+    name: 'torch-object',
+    ext: 'pth',
+    seeds: objectSeeds,
+    mutate: (rng, b) => {
+      const es = entriesOf(b);
+      return es ? torchZipMutation(rng, b, es) : zipFieldMutation(rng, b);
+    },
+    // The whole object first (cycles, shared references), then the checkpoint's layout and types.
+    run: (b, file) => {
+      loadTorchObject(b, file);
+      try {
+        return readCheckpoint(b, file);
+      } catch (e) {
+        // A state dict alone is not a training checkpoint: that answer is typed too.
+        if (e instanceof FormatError) return null;
+        throw e;
+      }
+    },
     allocBound: (n) => 32 * MB + 4 * n,
     heapBound: (n) => 64 * MB + 512 * n,
   },
