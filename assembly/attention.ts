@@ -1,18 +1,12 @@
 // Split attention's reductions, r-softmax, softmax, inference batch norm, linear, strided copies.
 // Work is split across threads by independent rows.
 
-import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial } from './simd';
+import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, rowMax, expSum } from './simd';
 import { Act, UnaryCode, BinaryCode } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
 import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
 import { micro, packTransposed, NR, KC, NC } from './gemm';
-
-@inline function arg(args: usize, i: i32): i32 {
-  return load<i32>(args + <usize>i * 4);
-}
-@inline function argf(args: usize, i: i32): f32 {
-  return load<f32>(args + <usize>i * 4);
-}
+import { arg, argf } from './args';
 
 /** gap[b, j] = mean over hw of Σ_r x[b, r·c + j]. */
 export function radixGap(args: usize, tid: i32, nth: i32): void {
@@ -120,31 +114,9 @@ export function softmax(args: usize, tid: i32, nth: i32): void {
   if (inner == 1) {
     for (let o = tid; o < outer; o += nth) {
       const px = x + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
-      let mv = f32x4.splat(-Infinity);
-      let d = 0;
-      for (; d + 4 <= dim; d += 4) mv = f32x4.max(mv, v128.load(px + <usize>d * 4));
-      let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-      for (; d < dim; d++) m = max(m, load<f32>(px + <usize>d * 4));
-      const msplat = f32x4.splat(m);
-      // The sum is kept in f64: a thousand class probabilities summed in f32 lose ~1e-6.
-      let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
-      d = 0;
-      for (; d + 4 <= dim; d += 4) {
-        const e = exp4(f32x4.sub(v128.load(px + <usize>d * 4), msplat));
-        v128.store(po + <usize>d * 4, e);
-        s0 = f64x2.add(s0, lo64(e));
-        s1 = f64x2.add(s1, hi64(e));
-      }
-      const s2 = f64x2.add(s0, s1);
-      let s64 = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
-      for (; d < dim; d++) {
-        const e = Mathf.exp(load<f32>(px + <usize>d * 4) - m);
-        store<f32>(po + <usize>d * 4, e);
-        s64 += <f64>e;
-      }
-      const s = <f32>s64;
+      const s = <f32>expSum(px, rowMax(px, dim), dim, po);
       const inv = f32x4.splat(s);
-      d = 0;
+      let d = 0;
       for (; d + 4 <= dim; d += 4) v128.store(po + <usize>d * 4, f32x4.div(v128.load(po + <usize>d * 4), inv));
       for (; d < dim; d++) store<f32>(po + <usize>d * 4, load<f32>(po + <usize>d * 4) / s);
     }

@@ -18,6 +18,7 @@
 
 import { claim } from './tasks';
 import { micro, packRows, packTransposed, NR, KC, NC } from './gemm';
+import { arg } from './args';
 
 /** Pixels per reduction block of dW (the micro-kernel's k); blocks are equal and no longer. */
 const PC: i32 = 384;
@@ -30,10 +31,6 @@ const CN: i32 = NC;
 
 /** Scratch bytes a thread needs: dW packs an im2col block, its panels and four dY rows, dX a dY block and the column buffer. */
 export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4 + 4 * PC * 4, KC * CN * 4 + CR * CN * 4);
-
-@inline function arg(args: usize, i: i32): i32 {
-  return load<i32>(args + <usize>i * 4);
-}
 
 /**
  * wt[g][k][m] = w[g·og + m][k]: each group's [og × K] weight transposed to [K × og]
@@ -88,6 +85,15 @@ export function flipTransposeGroups(args: usize, tid: i32, nth: i32): void {
   }
 }
 
+// An im2col row's tap lies inside the input row for the output columns [firstInside,
+// endInside): 0 ≤ ox·sw + xOff < w. im2colRows reads those columns and col2imAdd adds them back.
+@inline function firstInside(xOff: i32, sw: i32): i32 {
+  return xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
+}
+@inline function endInside(xOff: i32, sw: i32, w: i32): i32 {
+  return w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
+}
+
 /**
  * Rows [k0, k0+kn) × pixels [p0, p0+pn) of one image's group's im2col matrix, row-major into
  * dst (rows ld floats apart). Each output row's run of valid taps is a straight copy (stride
@@ -102,9 +108,7 @@ function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
     const ky = rem / kw, kx = rem - ky * kw;
     const plane = x + <usize>(ci * h * w) * 4;
     const yOff = ky * dh - ph, xOff = kx * dw - pw;
-    // Output columns whose tap lies inside the row: 0 ≤ ox·sw + xOff < w.
-    const lo = xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
-    const hi = w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
+    const lo = firstInside(xOff, sw), hi = endInside(xOff, sw, w);
     let d = dst + <usize>(kk * ld) * 4;
     let oy = p0 / ow, ox = p0 - oy * ow;
     let p = 0;
@@ -231,8 +235,7 @@ function col2imAdd(col: usize, ldb: usize, dx: usize, h: i32, w: i32, kh: i32, k
     const ky = rem / kw, kx = rem - ky * kw;
     const plane = dx + <usize>(ci * h * w) * 4;
     const yOff = ky * dh - ph, xOff = kx * dw - pw;
-    const lo = xOff >= 0 ? 0 : (sw - 1 - xOff) / sw;
-    const hi = w - xOff <= 0 ? 0 : (w - xOff + sw - 1) / sw;
+    const lo = firstInside(xOff, sw), hi = endInside(xOff, sw, w);
     let s = col + <usize>rr * ldb;
     let oy = j0 / ow, ox = j0 - oy * ow;
     let p = 0;

@@ -5,10 +5,7 @@
 
 import { loadPartial } from './simd';
 import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
-
-@inline function arg(args: usize, i: i32): i32 {
-  return load<i32>(args + <usize>i * 4);
-}
+import { arg } from './args';
 
 /** Four consecutive outputs' tap t: inputs at s·j + t for j = 0..3 (s = 1 or 2). */
 @inline function taps(p: usize, s: i32): v128 {

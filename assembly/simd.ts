@@ -50,6 +50,40 @@ export function exp4(x: v128): v128 {
   return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
 }
 
+/** The largest of the n floats at p. */
+@inline export function rowMax(p: usize, n: i32): f32 {
+  let mv = f32x4.splat(-Infinity);
+  let d = 0;
+  for (; d + 4 <= n; d += 4) mv = f32x4.max(mv, v128.load(p + <usize>d * 4));
+  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (; d < n; d++) m = max(m, load<f32>(p + <usize>d * 4));
+  return m;
+}
+
+/**
+ * Σ e^(x − m) over the n floats x at p, each term also stored at out unless out is 0. The
+ * sum is kept in f64: a thousand class probabilities summed in f32 lose ~1e-6.
+ */
+@inline export function expSum(p: usize, m: f32, n: i32, out: usize): f64 {
+  const ms = f32x4.splat(m);
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+  let d = 0;
+  for (; d + 4 <= n; d += 4) {
+    const e = exp4(f32x4.sub(v128.load(p + <usize>d * 4), ms));
+    if (out) v128.store(out + <usize>d * 4, e);
+    s0 = f64x2.add(s0, lo64(e));
+    s1 = f64x2.add(s1, hi64(e));
+  }
+  const s2 = f64x2.add(s0, s1);
+  let s = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
+  for (; d < n; d++) {
+    const e = Mathf.exp(load<f32>(p + <usize>d * 4) - m);
+    if (out) store<f32>(out + <usize>d * 4, e);
+    s += <f64>e;
+  }
+  return s;
+}
+
 /** 1 / (1 + e^−x) on four lanes. */
 export function sigmoid4(x: v128): v128 {
   return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));

@@ -7,15 +7,9 @@
 // optimizers repeat the reference's float32 operations one for one (plain multiplies and
 // adds, never a fused multiply-add), so their results are the same bits.
 
-import { lo64, hi64, exp4, loadPartial, storePartial } from './simd';
+import { lo64, hi64, exp4, loadPartial, storePartial, rowMax, expSum } from './simd';
 import { Act } from '../src/backend/wasm/ids';
-
-@inline function arg(args: usize, i: i32): i32 {
-  return load<i32>(args + <usize>i * 4);
-}
-@inline function argf(args: usize, i: i32): f32 {
-  return load<f32>(args + <usize>i * 4);
-}
+import { arg, argf } from './args';
 
 // What a run reduction adds up, per element (literals at every call site).
 const SUM = 0; // a
@@ -292,25 +286,10 @@ const LOG_SOFTMAX_BACKWARD = 2; // dx = dy − exp(y) · Σ dy
     for (let o = tid; o < outer; o += nth) {
       const pa = a + <usize>(o * dim) * 4, pb = b + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
       if (kind == LOG_SOFTMAX) {
-        let mv = f32x4.splat(-Infinity);
-        let d = 0;
-        for (; d + 4 <= dim; d += 4) mv = f32x4.max(mv, v128.load(pa + <usize>d * 4));
-        let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-        for (; d < dim; d++) m = max(m, load<f32>(pa + <usize>d * 4));
-        const ms = f32x4.splat(m);
-        let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
-        d = 0;
-        for (; d + 4 <= dim; d += 4) {
-          const e = exp4(f32x4.sub(v128.load(pa + <usize>d * 4), ms));
-          s0 = f64x2.add(s0, lo64(e));
-          s1 = f64x2.add(s1, hi64(e));
-        }
-        const s2 = f64x2.add(s0, s1);
-        let s = f64x2.extract_lane(s2, 0) + f64x2.extract_lane(s2, 1);
-        for (; d < dim; d++) s += <f64>Mathf.exp(load<f32>(pa + <usize>d * 4) - m);
-        const lse = <f32>(<f64>m + Math.log(s));
+        const m = rowMax(pa, dim);
+        const lse = <f32>(<f64>m + Math.log(expSum(pa, m, dim, 0)));
         const lv = f32x4.splat(lse);
-        d = 0;
+        let d = 0;
         for (; d + 4 <= dim; d += 4) v128.store(po + <usize>d * 4, f32x4.sub(v128.load(pa + <usize>d * 4), lv));
         for (; d < dim; d++) store<f32>(po + <usize>d * 4, load<f32>(pa + <usize>d * 4) - lse);
       } else if (kind == SOFTMAX_BACKWARD) {

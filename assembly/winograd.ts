@@ -11,6 +11,7 @@ import { claim, partStart } from './tasks';
 import { micro, finish1, NR } from './gemm';
 import { relu4, sigmoid4 } from './simd';
 import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
+import { arg } from './args';
 
 const TB: i32 = WINOGRAD_TILE_BLOCK;
 const OC: i32 = 128;
@@ -24,10 +25,6 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U +
 /** Bytes from one ξ plane of `floats` floats to the next (padded: see WINOGRAD_PLANE_PAD). */
 @inline function planeBytes(floats: i32): usize {
   return <usize>(floats + PLANE_PAD) * 4;
-}
-
-@inline function arg(args: usize, i: i32): i32 {
-  return load<i32>(args + <usize>i * 4);
 }
 
 /**

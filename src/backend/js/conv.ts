@@ -8,30 +8,35 @@ import { applyActivation } from './elementwise.js';
 
 type F32 = Float32Array;
 
-export function im2col(g: Conv2dGeometry, x: F32, xOff: number, cg: number, col: F32): void {
+/**
+ * Walks the im2col matrix of cg channels of one image (input planes from xOff), row by row:
+ * visit(j, i) for its element j, which reads input element i, or −1 where the tap falls in
+ * the padding. im2col gathers along this walk and col2im (training.ts) adds back along it.
+ */
+export function im2colWalk(g: Conv2dGeometry, xOff: number, cg: number, visit: (j: number, i: number) => void): void {
   const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = g;
-  let row = 0;
+  let j = 0;
   for (let ci = 0; ci < cg; ci++) {
     const plane = xOff + ci * h * w;
     for (let ki = 0; ki < kh; ki++) {
-      for (let kj = 0; kj < kw; kj++, row++) {
-        let dst = row * oh * ow;
+      for (let kj = 0; kj < kw; kj++) {
         for (let y = 0; y < oh; y++) {
           const iy = y * strideH - padH + ki * dilH;
-          if (iy < 0 || iy >= h) {
-            col.fill(0, dst, dst + ow);
-            dst += ow;
-            continue;
-          }
-          const src = plane + iy * w;
-          for (let xo = 0; xo < ow; xo++, dst++) {
+          const inside = iy >= 0 && iy < h, row = plane + iy * w;
+          for (let xo = 0; xo < ow; xo++, j++) {
             const ix = xo * strideW - padW + kj * dilW;
-            col[dst] = ix >= 0 && ix < w ? x[src + ix]! : 0;
+            visit(j, inside && ix >= 0 && ix < w ? row + ix : -1);
           }
         }
       }
     }
   }
+}
+
+export function im2col(g: Conv2dGeometry, x: F32, xOff: number, cg: number, col: F32): void {
+  im2colWalk(g, xOff, cg, (j, i) => {
+    col[j] = i < 0 ? 0 : x[i]!;
+  });
 }
 
 export function conv2d(

@@ -2,7 +2,7 @@
 // definition reads, plus the optimizers' updates in torch.optim's float32 operation order.
 
 import type { Conv2dGeometry, Pool2dGeometry, Ref, TrainingKernels } from '../backend.js';
-import { im2col } from './conv.js';
+import { im2col, im2colWalk } from './conv.js';
 import { sgemm } from './gemm.js';
 import { forEachAvgWindow } from './pool.js';
 
@@ -25,28 +25,9 @@ function transposedWeights(g: Conv2dGeometry, w: R): F32 {
 
 /** The adjoint of im2col: adds col [cg·kh·kw, oh·ow] back into the input planes. */
 function col2im(g: Conv2dGeometry, col: Float64Array, cg: number, dx: Float64Array, off: number): void {
-  const { h, w, kh, kw, strideH, strideW, padH, padW, dilH, dilW, oh, ow } = g;
-  let row = 0;
-  for (let ci = 0; ci < cg; ci++) {
-    const plane = off + ci * h * w;
-    for (let ki = 0; ki < kh; ki++) {
-      for (let kj = 0; kj < kw; kj++, row++) {
-        let src = row * oh * ow;
-        for (let y = 0; y < oh; y++) {
-          const iy = y * strideH - padH + ki * dilH;
-          if (iy < 0 || iy >= h) {
-            src += ow;
-            continue;
-          }
-          const dst = plane + iy * w;
-          for (let xo = 0; xo < ow; xo++, src++) {
-            const ix = xo * strideW - padW + kj * dilW;
-            if (ix >= 0 && ix < w) dx[dst + ix] += col[src]!;
-          }
-        }
-      }
-    }
-  }
+  im2colWalk(g, off, cg, (j, i) => {
+    if (i >= 0) dx[i] += col[j]!;
+  });
 }
 
 const isDirect = (g: Conv2dGeometry) =>
