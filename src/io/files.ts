@@ -2,8 +2,8 @@
 // in the same directory, fsync, rename, fsync of the directory) so that neither an
 // interrupted run nor a power cut leaves a half-written or empty output.
 
-import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileError } from '../errors.js';
@@ -117,6 +117,17 @@ export async function removeOrphans(dir: string, pattern: RegExp, minAgeMs = 60_
     }
   }
   return removed;
+}
+
+/** The file's sha256 as hex, read as a stream (a checkpoint is never held whole for it). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  } catch (e) {
+    throw new FileError(`cannot read: ${reason(e)}`, path);
+  }
+  return hash.digest('hex');
 }
 
 /**
