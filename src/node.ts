@@ -38,14 +38,14 @@ export async function loadWeightsFile(path: string): Promise<StateDict> {
  * Downloads (once, into the cache) and reads the seed's published checkpoint for `name`.
  * $RESNEST_WEIGHTS_URL replaces the release URL's folder (a mirror, or a local server in tests).
  */
-export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptions, 'sha256Prefix'> = {}): Promise<StateDict> {
+export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptions, 'sha256Prefix' | 'sha256'> = {}): Promise<StateDict> {
   const entry = zooEntry(name);
   const url = weightsUrl(entry, process.env.RESNEST_WEIGHTS_URL || undefined);
   if (!url) {
     const alt = entry.sameAs && weightsUrl(zooEntry(entry.sameAs)) ? `; '${entry.sameAs}' is the same network with published weights` : '';
     throw new ArgumentError(`no published weights for '${name}'${entry.hub ? ` here (timm publishes them as ${entry.hub})` : ''}${alt}`);
   }
-  const path = await downloadToCache(url, { ...opts, sha256Prefix: entry.sha256Prefix });
+  const path = await downloadToCache(url, { ...opts, sha256Prefix: entry.sha256Prefix, sha256: entry.sha256 });
   return loadWeightsFile(path);
 }
 
@@ -125,7 +125,7 @@ export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
   weights?: string;
   /** Use the seed's published weights (downloaded into the cache). */
   pretrained?: boolean;
-  download?: Omit<DownloadOptions, 'sha256Prefix'>;
+  download?: Omit<DownloadOptions, 'sha256Prefix' | 'sha256'>;
   /** Fold BatchNorm into the convs in place (default true); false keeps every module, e.g. to watch bn0 / bn1 run. */
   fuse?: boolean;
 }
