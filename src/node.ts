@@ -3,11 +3,11 @@
 
 import { loadCheckpoint } from './io/checkpoint.js';
 import { downloadToCache, type DownloadOptions } from './io/download.js';
-import { fileSource, readBytes } from './io/files.js';
+import { fileSource, readBytes, sha256File } from './io/files.js';
 import { loadTorchLazy } from './io/torch.js';
 import { isZip } from './io/zip.js';
 import type { StateDict } from './io/raw.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError, FileError } from './errors.js';
@@ -38,14 +38,14 @@ export async function loadWeightsFile(path: string): Promise<StateDict> {
  * Downloads (once, into the cache) and reads the seed's published checkpoint for `name`.
  * $RESNEST_WEIGHTS_URL replaces the release URL's folder (a mirror, or a local server in tests).
  */
-export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptions, 'sha256Prefix'> = {}): Promise<StateDict> {
+export async function pretrainedStateDict(name: string, opts: Omit<DownloadOptions, 'sha256Prefix' | 'sha256'> = {}): Promise<StateDict> {
   const entry = zooEntry(name);
   const url = weightsUrl(entry, process.env.RESNEST_WEIGHTS_URL || undefined);
   if (!url) {
     const alt = entry.sameAs && weightsUrl(zooEntry(entry.sameAs)) ? `; '${entry.sameAs}' is the same network with published weights` : '';
     throw new ArgumentError(`no published weights for '${name}'${entry.hub ? ` here (timm publishes them as ${entry.hub})` : ''}${alt}`);
   }
-  const path = await downloadToCache(url, { ...opts, sha256Prefix: entry.sha256Prefix });
+  const path = await downloadToCache(url, { ...opts, sha256Prefix: entry.sha256Prefix, sha256: entry.sha256 });
   return loadWeightsFile(path);
 }
 
@@ -76,13 +76,35 @@ export function defaultModelPaths(): { weights: string; card: string } {
   return { weights, card: cardPathFor(weights) };
 }
 
-/** The card beside a weights file, or null when there is none. */
+/**
+ * The card beside a weights file, or null when there is none. A card that names its weights
+ * (size and sha256, see model-card.ts) must name these: a pair left by an interrupted
+ * `resnest train`, or a card copied beside other weights, is a FormatError naming both files.
+ */
 export async function readModelCard(weights: string): Promise<ModelCard | null> {
   const file = cardPathFor(weights);
   if (!existsSync(file)) return null;
   const text = new TextDecoder().decode(await readBytes(file));
   if (!isModelCardText(text)) return null; // e.g. the --arch file of ResNet arguments, named like the weights
-  return parseModelCard(text, file);
+  const card = parseModelCard(text, file);
+  if (card.weights) {
+    let size: number;
+    try {
+      size = statSync(weights).size;
+    } catch {
+      throw new FileError('cannot read: no such file', weights);
+    }
+    // The size first: it settles a truncated or different file without reading it.
+    const sha256 = size === card.weights.size ? await sha256File(weights) : undefined;
+    if (sha256 !== card.weights.sha256) {
+      throw new FormatError(
+        `model card was written for other weights than ${weights} (card: ${card.weights.size} bytes, sha256 ${card.weights.sha256.slice(0, 16)}…; ` +
+          `file: ${size} bytes${sha256 ? `, sha256 ${sha256.slice(0, 16)}…` : ''}): an interrupted or different run; retrain, or move the card away to use the weights without it`,
+        file,
+      );
+    }
+  }
+  return card;
 }
 
 /**
@@ -103,7 +125,7 @@ export interface LoadModelOptions extends Omit<CreateOptions, 'init'> {
   weights?: string;
   /** Use the seed's published weights (downloaded into the cache). */
   pretrained?: boolean;
-  download?: Omit<DownloadOptions, 'sha256Prefix'>;
+  download?: Omit<DownloadOptions, 'sha256Prefix' | 'sha256'>;
   /** Fold BatchNorm into the convs in place (default true); false keeps every module, e.g. to watch bn0 / bn1 run. */
   fuse?: boolean;
 }

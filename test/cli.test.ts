@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/index.js';
@@ -153,10 +153,14 @@ test('--pretrained: a hash mismatch leaves the cache empty; a cached file is use
     assert.equal(readdirSync(home), []);
     assert.is(requests, 1);
 
-    // A checkpoint already in the cache is trusted, as torch.hub does: no request is made.
+    // A cached checkpoint is used without a request when its record (size, mtime, sha256)
+    // vouches for it. The synthetic file cannot really hash to 528c19ca…, so its record says so.
     const r50 = createModel('resnest50', { init: false, backend: js });
     const sd50 = syntheticStateDict(r50, 5);
-    writeFileSync(join(home, 'resnest50-528c19ca.pth'), saveSafetensors(sd50));
+    const cached = join(home, 'resnest50-528c19ca.pth');
+    writeFileSync(cached, saveSafetensors(sd50));
+    const st = statSync(cached);
+    writeFileSync(join(home, '.resnest50-528c19ca.pth.json'), JSON.stringify({ size: st.size, sha256: '528c19ca'.padEnd(64, '0'), mtimeMs: st.mtimeMs }));
     const ok = await runCli(['infer', '--arch', 'resnest50', '--pretrained', '--input', input, '--output', join(dir, 'p.npy')], env);
     assert.is(ok.code, 0, ok.stderr);
     assert.is(requests, 1);

@@ -2,13 +2,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { cacheDir, downloadToCache, pretrainedFileName } from '../src/io/download.js';
-import { DownloadError, FileError } from '../src/errors.js';
+import { cacheDir, checkUrl, downloadToCache, pretrainedFileName } from '../src/io/download.js';
+import { ArgumentError, DownloadError, FileError } from '../src/errors.js';
 import { serveDuringSuite, tempDirsPerTest } from './helpers/http.js';
 
 const GOOD = randomBytes(300 * 1024);
@@ -30,6 +31,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     case `/good/${GOOD_NAME}`:
     case '/mismatch/resnest50-00000000.pth':
       return send(GOOD);
+    case '/to-plain-http.pth':
+      res.writeHead(302, { location: 'http://example.invalid/resnest50.pth' });
+      return void res.end();
+    case '/to-ftp.pth':
+      res.writeHead(301, { location: 'ftp://127.0.0.1/resnest50.pth' });
+      return void res.end();
     case '/missing.pth':
       res.writeHead(404);
       return void res.end('not found');
@@ -113,20 +120,109 @@ test('good download: content and hash, then a cache hit without a request', asyn
   const got = readFileSync(p);
   assert.ok(got.equals(GOOD));
   assert.ok(createHash('sha256').update(got).digest('hex').startsWith(PREFIX));
-  assert.equal(readdirSync(dir), [GOOD_NAME]);
+  assert.equal(readdirSync(dir).sort(), [`.${GOOD_NAME}.json`, GOOD_NAME]);
+  const record = JSON.parse(readFileSync(join(dir, `.${GOOD_NAME}.json`), 'utf8')) as Record<string, unknown>;
+  assert.equal(record, { size: GOOD.length, sha256: GOOD_SHA, mtimeMs: statSync(p).mtimeMs });
   assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1);
 
   assert.is(await downloadToCache(url, { dir, sha256Prefix: PREFIX }), p);
   assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1, 'second call made no request');
 });
 
-test('a cached file is trusted as is (hash checked only on download)', async () => {
+const RECORD = (name: string) => `.${name}.json`;
+const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
+
+test('a cached file that fails the expected digest (no record yet) is downloaded again, then recorded', async () => {
   const dir = freshDir();
   writeFileSync(join(dir, GOOD_NAME), 'stale');
   const before = hits.get(`/good/${GOOD_NAME}`) ?? 0;
   const p = await downloadToCache(`${base}/good/${GOOD_NAME}`, { dir, sha256Prefix: PREFIX });
-  assert.is(readFileSync(p, 'utf8'), 'stale');
-  assert.is(hits.get(`/good/${GOOD_NAME}`) ?? 0, before);
+  assert.ok(readFileSync(p).equals(GOOD));
+  assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1);
+  assert.equal(readdirSync(dir).sort(), [RECORD(GOOD_NAME), GOOD_NAME]);
+});
+
+test('a cached file shorter than its record is downloaded again, even with no digest to check', async () => {
+  const dir = freshDir();
+  const url = `${base}/good/${GOOD_NAME}`;
+  const p = await downloadToCache(url, { dir });
+  writeFileSync(p, GOOD.subarray(0, 1000)); // what a crashed copy or a full disk leaves
+  const before = hits.get(`/good/${GOOD_NAME}`)!;
+  assert.is(await downloadToCache(url, { dir }), p);
+  assert.ok(readFileSync(p).equals(GOOD));
+  assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1);
+});
+
+test('a cached file changed in place (same size, new mtime) is hashed against its record and downloaded again', async () => {
+  const dir = freshDir();
+  const url = `${base}/good/${GOOD_NAME}`;
+  const p = await downloadToCache(url, { dir });
+  const flipped = Buffer.from(GOOD);
+  flipped[1234] ^= 1;
+  writeFileSync(p, flipped);
+  utimesSync(p, new Date(), new Date(Date.now() + 5000));
+  const before = hits.get(`/good/${GOOD_NAME}`)!;
+  await downloadToCache(url, { dir });
+  assert.ok(readFileSync(p).equals(GOOD));
+  assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1);
+  await downloadToCache(url, { dir });
+  assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1, 'the new copy is recorded: a cache hit again');
+});
+
+test('a damaged cached file whose download now fails: one error naming the cached file and the failure', async () => {
+  const dir = freshDir();
+  writeFileSync(join(dir, 'resnest50-00000000.pth'), 'stale');
+  const err = await rejects(downloadToCache(`${base}/missing.pth`, { dir, fileName: 'resnest50-00000000.pth', sha256Prefix: '00000000' }));
+  assert.match(err.message, /^http:\/\/127\.0\.0\.1:\d+\/missing\.pth: the cached .*resnest50-00000000\.pth is damaged \(sha256 mismatch: expected prefix 00000000, got [0-9a-f]{64}\), and fetching it again failed: HTTP 404/);
+  assert.not.ok(err.message.includes('\n'));
+});
+
+test('the whole sha256, where known, is checked: a matching prefix is not enough', async () => {
+  const dir = freshDir();
+  const url = `${base}/good/${GOOD_NAME}`;
+  const wrong = PREFIX + (GOOD_SHA[8] === '0' ? '1' : '0') + GOOD_SHA.slice(9);
+  const err = await rejects(downloadToCache(url, { dir, sha256: wrong, sha256Prefix: PREFIX }));
+  assert.ok(err.message.endsWith(`sha256 mismatch: expected ${wrong}, got ${GOOD_SHA}`), err.message);
+  assert.equal(readdirSync(dir), []);
+  const p = await downloadToCache(url, { dir, sha256: GOOD_SHA.toUpperCase(), sha256Prefix: PREFIX });
+  assert.ok(readFileSync(p).equals(GOOD));
+  // A cached file is held to the whole digest too.
+  const before = hits.get(`/good/${GOOD_NAME}`)!;
+  await rejects(downloadToCache(url, { dir, sha256: wrong }));
+  assert.is(hits.get(`/good/${GOOD_NAME}`), before + 1, 'the cached copy failed the digest and was fetched again');
+  try {
+    await downloadToCache(url, { dir, sha256: 'abc' });
+    assert.unreachable('a malformed digest is an argument error');
+  } catch (e) {
+    assert.instance(e, ArgumentError);
+  }
+});
+
+test('plain http:// is refused except to loopback hosts or when allowed; redirects are checked before connecting', async () => {
+  const dir = freshDir();
+  const refused = /plain http:\/\/ is refused: anyone on the way could alter the file/;
+  const err = await rejects(downloadToCache('http://example.invalid/resnest50.pth', { dir }));
+  assert.match(err.message, refused);
+  const redirected = await rejects(downloadToCache(`${base}/to-plain-http.pth`, { dir }));
+  assert.match(redirected.message, /to-plain-http\.pth: redirected to http:\/\/example\.invalid\/resnest50\.pth: plain http:\/\/ is refused/);
+  assert.match((await rejects(downloadToCache(`${base}/to-ftp.pth`, { dir, allowHttp: true }))).message, /unsupported scheme ftp:/);
+  assert.equal(readdirSync(dir), []);
+  for (const u of ['https://example.com/w.pth', 'http://127.0.0.1:8000/w.pth', 'http://127.1.2.3/w.pth', 'http://localhost/w.pth', 'http://[::1]:80/w.pth']) checkUrl(u, false);
+  checkUrl('http://example.com/w.pth', true);
+  for (const u of ['http://example.com/w.pth', 'http://127.0.0.1.example.com/w.pth', 'http://10.0.0.1/w.pth']) assert.throws(() => checkUrl(u, false), refused, u);
+  assert.throws(() => checkUrl('file:///etc/passwd', true), /unsupported scheme file:/);
+});
+
+test("downloading into a folder removes a dead process's old .partial files, not a live one's", async () => {
+  const dir = freshDir();
+  const dead = `${GOOD_NAME}.${deadPid()}.0123456789ab.partial`;
+  const live = `${GOOD_NAME}.${process.ppid}.ba9876543210.partial`;
+  for (const n of [dead, live]) {
+    writeFileSync(join(dir, n), 'half');
+    utimesSync(join(dir, n), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+  }
+  await downloadToCache(`${base}/good/${GOOD_NAME}`, { dir, sha256Prefix: PREFIX });
+  assert.equal(readdirSync(dir).sort(), [RECORD(GOOD_NAME), GOOD_NAME, live].sort());
 });
 
 test('fileName option names the cached file', async () => {
@@ -185,7 +281,7 @@ test('two concurrent downloads of the same file', async () => {
   ]);
   assert.is(a, b);
   assert.ok(readFileSync(a).equals(GOOD));
-  assert.equal(readdirSync(dir), [GOOD_NAME]);
+  assert.equal(readdirSync(dir).sort(), [`.${GOOD_NAME}.json`, GOOD_NAME]);
 });
 
 test('progress callback: increasing byte counts ending at the total', async () => {

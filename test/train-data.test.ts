@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -53,6 +54,8 @@ test('train --data: the loss falls, the test accuracy rises, the card describes 
   assert.is(card.labels.length, 4);
   assert.ok(card.command.startsWith('resnest train --arch ') && card.command.includes('--crop-scale 0.7'), card.command);
   assert.ok(card.accuracy! >= 0.9);
+  const written = readFileSync(full);
+  assert.equal(card.weights, { size: written.length, sha256: createHash('sha256').update(written).digest('hex') }, 'the card names the .pth it describes');
   // The checkpoint: model, optimizer in torch's layout (two groups: decayed, then no-decay), epoch/step.
   const ck = readCheckpoint(new Uint8Array(readFileSync(join(ckFull, 'last.pth'))), 'last.pth');
   assert.is(ck.epoch, 3);

@@ -3,6 +3,7 @@
 // and write the model's state dict as torch.save does (the seed's keys, running stats,
 // num_batches_tracked) with, for data sets, a JSON beside it that says how to use it.
 
+import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, FormatError, ShapeError } from '../errors.js';
@@ -323,7 +324,8 @@ export async function train(argv: string[]): Promise<void> {
   await writeCheckpoint({ epoch: opts.epochs, step: 0 });
   let out: StateDict = await model.exportStateDict();
   if (flag(p, 'half')) out = new Map([...out].map(([k, t]) => [k, toHalf(t)]));
-  await writeFileAtomic(save, saveTorch(out));
+  const saved = saveTorch(out);
+  await writeFileAtomic(save, saved);
   if (dataDir && pre && classes) {
     // The card's accuracy is that of the file as written (half precision, BatchNorm folded), as classify and eval will load it.
     if (test) {
@@ -333,6 +335,8 @@ export async function train(argv: string[]): Promise<void> {
     }
     const meta = {
       resnet: configOf(entry, numClasses),
+      // After the .pth is in place, before the card: see model-card.ts for why the card names its weights.
+      weights: { size: saved.length, sha256: createHash('sha256').update(saved).digest('hex') },
       preprocess: { size: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std },
       labels: classes,
       accuracy,

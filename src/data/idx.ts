@@ -21,10 +21,35 @@ export function isGzip(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 }
 
-/** Decompresses gzip with the platform's DecompressionStream, refusing output beyond maxBytes. */
+/**
+ * Decompresses gzip with the platform's DecompressionStream, refusing output beyond maxBytes.
+ * Memory stays near the output's size, not twice it: the output array is allocated once and
+ * chunks are copied in as they arrive. Its size comes from the gzip trailer (ISIZE, the size
+ * mod 2^32 of the last member) when that is at most maxBytes and turns out exact, the usual
+ * case; otherwise (a trailer that lies, several members, a bomb) a first pass counts the
+ * output without keeping it, stopping at maxBytes, and a second pass fills an array of the
+ * counted size.
+ */
 export async function gunzip(bytes: Uint8Array, file?: string, maxBytes = 512 << 20): Promise<Uint8Array> {
   if (typeof DecompressionStream === 'undefined') throw new FormatError('gzip needs DecompressionStream, which this runtime lacks', file);
-  const chunks: Uint8Array[] = [];
+  const n = bytes.length;
+  const hint = n >= 18 ? (bytes[n - 4]! | (bytes[n - 3]! << 8) | (bytes[n - 2]! << 16) | (bytes[n - 1]! << 24)) >>> 0 : 0;
+  let guess: Uint8Array | undefined = hint > 0 && hint <= maxBytes ? new Uint8Array(hint) : undefined;
+  const total = await inflateGzip(bytes, file, maxBytes, (chunk, at) => {
+    if (!guess) return;
+    if (at + chunk.length <= guess.length) guess.set(chunk, at);
+    else guess = undefined; // dropped at once: the count goes on without it
+  });
+  if (guess && total === guess.length) return guess;
+  guess = undefined;
+  const out = new Uint8Array(total);
+  const again = await inflateGzip(bytes, file, total, (chunk, at) => out.set(chunk, at));
+  if (again !== total) throw new FormatError(`gzip stream decompressed to ${total} bytes, then to ${again}`, file);
+  return out;
+}
+
+/** Streams the decompressed chunks to `take` (with their offset) and returns the total, refusing more than maxBytes. */
+async function inflateGzip(bytes: Uint8Array, file: string | undefined, maxBytes: number, take: (chunk: Uint8Array, at: number) => void): Promise<number> {
   let total = 0;
   try {
     const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
@@ -32,24 +57,18 @@ export async function gunzip(bytes: Uint8Array, file?: string, maxBytes = 512 <<
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
+      if (total + value.length > maxBytes) {
         await reader.cancel();
         throw new ResourceLimitError(`${file ?? 'gzip'}: decompresses to more than ${maxBytes} bytes`);
       }
-      chunks.push(value);
+      take(value, total);
+      total += value.length;
     }
   } catch (e) {
     if (e instanceof ResourceLimitError) throw e;
     throw new FormatError(`not a valid gzip stream (${(e as Error).message})`, file);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return total;
 }
 
 /** Parses an (uncompressed) IDX file. */

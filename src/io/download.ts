@@ -1,14 +1,26 @@
-// Pretrained-weights cache (Node only). Modelled on torch.hub: a file present in the cache is
-// trusted as is, and the sha256 prefix is checked only while downloading. Integrity comes
-// from never exposing a partial file: each download streams into its own temp file next to
-// the destination and is renamed into place only after it is complete, hashed and fsynced.
+// Pretrained-weights cache (Node only). Modelled on torch.hub, with more checks:
+//  - a download streams into its own temp file next to the destination and is renamed into
+//    place only after it is complete, hashed against the expected sha256 (the whole digest
+//    where one is known, else torch.hub's name prefix) and fsynced, so nothing partial is
+//    ever visible; temp files of a process that died meanwhile are removed later;
+//  - beside each download a record `.<name>.json` keeps its size, sha256 and mtime. A cached
+//    file whose size differs from the record (truncated, or grown) or, once its mtime has
+//    changed, whose sha256 differs, is downloaded again; so is one that fails the expected
+//    digest (files cached before records existed are hashed once, then recorded). An
+//    unchanged file is not hashed again: a cache hit costs two stats and a small read;
+//  - plain http:// is refused (anyone on the way could swap the file, and a prefix of 8 hex
+//    digits is no defence against a chosen file), unless allowHttp / RESNEST_ALLOW_HTTP=1,
+//    or the host is a loopback address (the bytes never leave the machine: local mirrors and
+//    the tests). Redirects are followed here, not by fetch, so each hop is checked before
+//    anything connects to it.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DownloadError, FileError } from '../errors.js';
+import { ArgumentError, DownloadError, FileError, ResnestError } from '../errors.js';
+import { removeOrphans, sha256File, writeFileAtomic } from './files.js';
 
 /** Default cap on a download's size, in bytes (2 GiB). */
 export const DEFAULT_MAX_BYTES = 2 ** 31;
@@ -18,6 +30,13 @@ export type ProgressCallback = (done: number, total: number | undefined) => void
 export interface DownloadOptions {
   /** Leading hex digits of the expected sha256, as in torch.hub's `resnest50-528c19ca.pth`. */
   sha256Prefix?: string;
+  /** The whole expected sha256 (64 hex digits), where it is known: checked instead of trusting a prefix. */
+  sha256?: string;
+  /**
+   * Allow plain http:// to hosts other than loopback ones (a trusted mirror on a private
+   * network). Default: whether $RESNEST_ALLOW_HTTP is '1'.
+   */
+  allowHttp?: boolean;
   /** Name in the cache; defaults to the URL's last path segment. */
   fileName?: string;
   /** Cache directory; defaults to cacheDir(). */
@@ -51,14 +70,114 @@ export function pretrainedFileName(url: string): string {
   return name;
 }
 
+/** The temp names of downloads, `<name>.<pid>.<12 hex>.partial`; group 1 is the pid. */
+export const ORPHAN_PARTIAL = /^.+\.(\d+)\.[0-9a-f]{12}\.partial$/;
+const MAX_REDIRECTS = 20;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Refuses (DownloadError) a URL that is neither https:// nor allowed plain http:// (see the top of this file). */
+export function checkUrl(url: string, allowHttp: boolean, asked = url): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new DownloadError(url === asked ? 'invalid URL' : `redirected to an invalid URL '${url}'`, asked);
+  }
+  if (u.protocol === 'https:') return;
+  const via = url === asked ? '' : `redirected to ${url}: `;
+  if (u.protocol !== 'http:') throw new DownloadError(`${via}unsupported scheme ${u.protocol} (https: only)`, asked);
+  if (!allowHttp && !isLoopback(u.hostname)) {
+    throw new DownloadError(`${via}plain http:// is refused: anyone on the way could alter the file (use https://, or allowHttp / RESNEST_ALLOW_HTTP=1 for a trusted mirror)`, asked);
+  }
+}
+
+function expectedDigest(opts: DownloadOptions): { full?: string; prefix?: string } {
+  const full = opts.sha256?.toLowerCase();
+  const prefix = opts.sha256Prefix?.toLowerCase() || undefined;
+  if (full !== undefined && !/^[0-9a-f]{64}$/.test(full)) throw new ArgumentError(`sha256 must be 64 hex digits, got '${opts.sha256}'`);
+  if (prefix !== undefined && !/^[0-9a-f]{1,64}$/.test(prefix)) throw new ArgumentError(`sha256Prefix must be hex digits, got '${opts.sha256Prefix}'`);
+  return { full, prefix };
+}
+
+/** How `digest` fails the expected one, or undefined when it matches (or nothing is expected). */
+function digestMismatch(digest: string, want: { full?: string; prefix?: string }): string | undefined {
+  if (want.full && digest !== want.full) return `expected ${want.full}, got ${digest}`;
+  if (want.prefix && !digest.startsWith(want.prefix)) return `expected prefix ${want.prefix}, got ${digest}`;
+  return undefined;
+}
+
+interface CacheRecord {
+  size: number;
+  sha256: string;
+  mtimeMs: number;
+}
+
+const recordPath = (dir: string, name: string) => join(dir, `.${name}.json`);
+
+async function readRecord(path: string): Promise<CacheRecord | undefined> {
+  try {
+    const r = JSON.parse(await readFile(path, 'utf8')) as CacheRecord;
+    return Number.isSafeInteger(r.size) && typeof r.sha256 === 'string' && typeof r.mtimeMs === 'number' ? r : undefined;
+  } catch {
+    return undefined; // none, or unreadable: the file is hashed instead
+  }
+}
+
+/** Best effort: without a record (a read-only cache, say) the file is only hashed again next time. */
+async function writeRecord(dest: string, path: string, sha256: string): Promise<void> {
+  try {
+    const st = await stat(dest);
+    await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify({ size: st.size, sha256, mtimeMs: st.mtimeMs } satisfies CacheRecord) + '\n'));
+  } catch {
+    // see above
+  }
+}
+
+/** Why the cached `dest` cannot be used, or undefined when it can. */
+async function cacheProblem(dest: string, record: string, want: { full?: string; prefix?: string }): Promise<string | undefined> {
+  const st = await stat(dest);
+  const rec = await readRecord(record);
+  if (rec && rec.size !== st.size) return `${st.size} bytes, the download had ${rec.size}`;
+  if (rec && rec.mtimeMs === st.mtimeMs && !digestMismatch(rec.sha256, want)) return undefined;
+  if (!rec && !want.full && !want.prefix) return undefined; // nothing to check it against, as torch.hub
+  const digest = await sha256File(dest);
+  const bad = digestMismatch(digest, want) ?? (rec && rec.sha256 !== digest ? `expected ${rec.sha256} (as downloaded), got ${digest}` : undefined);
+  if (bad) return `sha256 mismatch: ${bad}`;
+  await writeRecord(dest, record, digest);
+  return undefined;
+}
+
 export async function downloadToCache(url: string, opts: DownloadOptions = {}): Promise<string> {
   const dir = opts.dir ?? cacheDir();
   const name = opts.fileName ?? pretrainedFileName(url);
   if (!name || name === '.' || name === '..' || /[/\\]/.test(name)) {
     throw new FileError('not a plain file name', name);
   }
+  const want = expectedDigest(opts);
   const dest = join(dir, name);
-  if (await isFile(dest)) return dest;
+  let damaged: string | undefined;
+  if (await isFile(dest)) {
+    damaged = await cacheProblem(dest, recordPath(dir, name), want);
+    if (damaged === undefined) return dest;
+  }
+  try {
+    return await fetchIntoCache(url, dir, name, want, opts);
+  } catch (e) {
+    // The damaged copy stays (it is no worse than nothing) and is checked again next time.
+    if (damaged === undefined || !(e instanceof ResnestError)) throw e;
+    const err = new DownloadError(`the cached ${dest} is damaged (${damaged}), and fetching it again failed: ${e.message.replace(`${url}: `, '')}`, url);
+    err.cause = e;
+    throw err;
+  }
+}
+
+async function fetchIntoCache(url: string, dir: string, name: string, want: { full?: string; prefix?: string }, opts: DownloadOptions): Promise<string> {
+  const dest = join(dir, name);
+  const allowHttp = opts.allowHttp ?? process.env.RESNEST_ALLOW_HTTP === '1';
+  checkUrl(url, allowHttp);
   if (opts.signal?.aborted) throw new DownloadError('aborted', url);
 
   try {
@@ -66,6 +185,7 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
   } catch (e) {
     throw new FileError(`cannot create cache directory: ${errText(e)}`, dir);
   }
+  await removeOrphans(dir, ORPHAN_PARTIAL);
   // pid + random: concurrent downloads, in this process or others, never share a temp file.
   const tmp = join(dir, `${name}.${process.pid}.${randomBytes(6).toString('hex')}.partial`);
   let fh: FileHandle;
@@ -128,11 +248,26 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
   try {
     arm();
     let res: Response;
-    try {
-      // identity: Content-Length must count the bytes we receive, or truncation is undetectable.
-      res = await fetch(url, { signal: ac.signal, headers: { 'accept-encoding': 'identity' } });
-    } catch (e) {
-      throw fail(e);
+    for (let hop = 0, target = url; ; hop++) {
+      try {
+        // identity: Content-Length must count the bytes we receive, or truncation is undetectable.
+        res = await fetch(target, { signal: ac.signal, headers: { 'accept-encoding': 'identity' }, redirect: 'manual' });
+      } catch (e) {
+        throw fail(e);
+      }
+      const location = res.headers.get('location');
+      if (![301, 302, 303, 307, 308].includes(res.status) || location === null) break;
+      await res.body?.cancel().catch(() => {});
+      if (hop === MAX_REDIRECTS) throw new DownloadError(`more than ${MAX_REDIRECTS} redirects`, url);
+      let next: string;
+      try {
+        next = new URL(location, target).href;
+      } catch {
+        throw new DownloadError(`redirected to an invalid URL '${location.slice(0, 200)}'`, url);
+      }
+      checkUrl(next, allowHttp, url);
+      target = next;
+      arm();
     }
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
@@ -192,10 +327,8 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
     }
 
     const digest = hash.digest('hex');
-    const want = opts.sha256Prefix?.toLowerCase();
-    if (want && !digest.startsWith(want)) {
-      throw new DownloadError(`sha256 mismatch: expected prefix ${want}, got ${digest}`, url);
-    }
+    const mismatch = digestMismatch(digest, want);
+    if (mismatch) throw new DownloadError(`sha256 mismatch: ${mismatch}`, url);
     try {
       await fh.sync();
       closed = true;
@@ -212,6 +345,7 @@ export async function downloadToCache(url: string, opts: DownloadOptions = {}): 
       if (!(await isFile(dest))) throw new FileError(`cannot move download into place: ${errText(e)}`, dest);
     }
     renamed = true;
+    await writeRecord(dest, recordPath(dir, name), digest);
     sink?.end(true);
     return dest;
   } finally {

@@ -1,6 +1,14 @@
 // The JSON that travels beside a trained .pth (`model.pth` → `model.json`): the seed's ResNet
 // keyword arguments, the preprocessing the model was trained for (which classify and eval
 // apply exactly), the class names, the test accuracy and the command that trained it.
+//
+// Two files cannot be replaced in one atomic step, so a card also names its weights by size
+// and sha256 ("weights": {"size", "sha256"}). `resnest train` renames the .pth into place
+// first and the card second (the card's accuracy is measured on the written .pth); a crash
+// between the two leaves new weights beside the previous run's card, and the loader
+// (readModelCard in node.ts) refuses that pair instead of classifying with the wrong labels
+// or preprocessing. Cards without the field (older ones, hand-written ones) are taken as
+// they are.
 
 import { FormatError } from '../errors.js';
 
@@ -10,6 +18,8 @@ export interface ModelCard {
   labels: string[];
   accuracy: number | null;
   command: string;
+  /** The weights file this card was written for (absent from older cards). */
+  weights?: { size: number; sha256: string };
   [extra: string]: unknown;
 }
 
@@ -74,6 +84,11 @@ export function parseModelCard(text: string, file: string): ModelCard {
   const labels = c.labels;
   if (!Array.isArray(labels) || labels.length !== r!.num_classes || labels.some((l) => typeof l !== 'string')) {
     fail(`'labels' must be ${String(r!.num_classes)} strings (one per class)`);
+  }
+  const w = c.weights as Record<string, unknown> | undefined;
+  if (w !== undefined && (w === null || typeof w !== 'object' || !Number.isSafeInteger(w.size) || (w.size as number) < 0
+    || typeof w.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(w.sha256))) {
+    fail("'weights' must be {size: bytes, sha256: 64 lowercase hex digits}");
   }
   return c as ModelCard;
 }

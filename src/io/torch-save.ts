@@ -5,7 +5,7 @@
 // little-endian storage per tensor), archive/byteorder and archive/version, as stored (not
 // compressed) zip entries whose data start on 64-byte boundaries, as torch writes them.
 
-import { NotSupportedError } from '../errors.js';
+import { NotSupportedError, ResourceLimitError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
 import { isRawTensor, type RawDType, type RawTensor, type StateDict } from './raw.js';
 
@@ -14,13 +14,41 @@ const STORAGE: Partial<Record<RawDType, string>> = {
   int64: 'LongStorage', int32: 'IntStorage', int16: 'ShortStorage', int8: 'CharStorage', uint8: 'ByteStorage', bool: 'BoolStorage',
 };
 
+const BLOCK = 1 << 16;
+const encoder = new TextEncoder();
+
+/**
+ * An output built from many small writes (opcodes, header fields) and a few large ones
+ * (tensor data). Small writes go into a shared 64 KiB block, large ones are kept by reference,
+ * so a state dict of 65 000 tiny tensors costs no 65 000 tiny arrays, and a large tensor is
+ * copied once, into the final array.
+ */
 class Bytes {
   private chunks: Uint8Array[] = [];
+  private block = new Uint8Array(BLOCK);
+  private start = 0; // block[start, used) is not yet in chunks
+  private used = 0;
   length = 0;
+  private seal(): void {
+    if (this.used > this.start) this.chunks.push(this.block.subarray(this.start, this.used));
+    this.start = this.used;
+  }
+  private byte(v: number): void {
+    if (this.used === BLOCK) {
+      this.seal();
+      this.block = new Uint8Array(BLOCK);
+      this.start = this.used = 0;
+    }
+    this.block[this.used++] = v;
+  }
   push(b: Uint8Array | number[]): void {
-    const u = b instanceof Uint8Array ? b : Uint8Array.from(b);
-    this.chunks.push(u);
-    this.length += u.length;
+    this.length += b.length;
+    if (b instanceof Uint8Array && b.length >= 4096) {
+      this.seal();
+      this.chunks.push(b);
+      return;
+    }
+    for (let i = 0; i < b.length; i++) this.byte(b[i]!);
   }
   u32(v: number): void {
     this.push([v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 24) & 255]);
@@ -29,6 +57,7 @@ class Bytes {
     this.push([v & 255, (v >>> 8) & 255]);
   }
   concat(): Uint8Array {
+    this.seal();
     const out = new Uint8Array(this.length);
     let at = 0;
     for (const c of this.chunks) {
@@ -39,7 +68,7 @@ class Bytes {
   }
 }
 
-const utf8 = (s: string) => new TextEncoder().encode(s);
+const utf8 = (s: string) => encoder.encode(s);
 
 /** Pickle opcodes used (protocol 2). */
 const OP = {
@@ -171,8 +200,55 @@ interface Entry {
   data: Uint8Array;
 }
 
+// Without zip64 records (which torch writes only past these limits, and this writer not at
+// all) a zip holds at most 65 534 entries and addresses 4 GiB − 1 bytes; past either, the
+// 16- and 32-bit fields would wrap and the file would read back as garbage.
+const ZIP32_ENTRIES = 0xfffe; // 0xffff itself means "see the zip64 record" to readers
+const ZIP32_BYTES = 0xffffffff;
+
+function checkRecordCount(n: number): void {
+  if (n > ZIP32_ENTRIES) {
+    throw new ResourceLimitError(`saveTorch: ${n} zip records (${n - 3} tensor storages + 3) exceed the ${ZIP32_ENTRIES} a zip without zip64 records can hold`);
+  }
+}
+
+/**
+ * Refuses, with a ResourceLimitError naming the count or the size, entries that a zip
+ * without zip64 records cannot hold: checked on the sizes alone, before anything is built.
+ */
+export function checkZip32(entries: readonly { name: string; size: number }[]): void {
+  checkRecordCount(entries.length);
+  let end = 0, cd = 0;
+  for (const e of entries) {
+    const name = utf8(e.name).length;
+    const headerEnd = end + 30 + name + 4;
+    end = headerEnd + ((64 - (headerEnd % 64)) % 64) + e.size;
+    cd += 46 + name;
+    if (end + cd + 22 > ZIP32_BYTES) {
+      throw new ResourceLimitError(`saveTorch: the archive reaches ${end + cd + 22} bytes at record '${e.name}' (${e.size} bytes), past the ${ZIP32_BYTES} a zip without zip64 records can address`);
+    }
+  }
+}
+
+/** How many tensors `v` holds (each occurrence is a storage of its own, as pickleValue writes them). */
+function countTensors(v: PyValue): number {
+  let n = 0;
+  const todo: PyValue[] = [v];
+  while (todo.length) {
+    const x = todo.pop()!;
+    if (x === null || typeof x !== 'object' || x instanceof PyFloat) continue;
+    if (isRawTensor(x)) n++;
+    else if (x instanceof PyTupleValue) todo.push(...x.items);
+    else if (Array.isArray(x)) for (const y of x) todo.push(y);
+    else if (x instanceof Map) for (const y of x.values()) todo.push(y);
+    else for (const y of Object.values(x)) todo.push(y);
+  }
+  return n;
+}
+
 /** A zip of stored entries, each entry's data aligned to 64 bytes with an extra field. */
 function zipStored(entries: Entry[]): Uint8Array {
+  checkZip32(entries.map((e) => ({ name: e.name, size: e.data.length })));
   const z = new Bytes();
   const central = new Bytes();
   for (const e of entries) {
@@ -202,13 +278,16 @@ function zipStored(entries: Entry[]): Uint8Array {
   return z.concat();
 }
 
-/** torch.save(state_dict, f) in the zip format, as bytes (below 4 GiB: no zip64 records). */
+/** torch.save(state_dict, f) in the zip format, as bytes: below 4 GiB and 65 534 records (no zip64 records; checkZip32). */
 export function saveTorch(sd: StateDict, archive = 'archive'): Uint8Array {
   return saveTorchObject(sd, archive);
 }
 
 /** torch.save(obj, f) for a checkpoint object: dicts, lists, numbers, strings and tensors (see PyValue). */
 export function saveTorchObject(obj: PyValue, archive = 'archive'): Uint8Array {
+  // Each tensor is one record: too many of them is known before pickling anything.
+  const records = countTensors(obj) + 3;
+  checkRecordCount(records);
   const storages: RawTensor[] = [];
   const entries: Entry[] = [{ name: `${archive}/data.pkl`, data: pickleValue(obj, storages) }];
   let key = 0;

@@ -39,7 +39,8 @@ export function readCheckpoint(bytes: Uint8Array, file: string): TrainingCheckpo
   const fail = (m: string): never => {
     throw new FormatError(`training checkpoint: ${m}`, file);
   };
-  const root = loadTorchObject(bytes, file);
+  // The whole file is in memory anyway: checking every record's CRC-32 costs one pass.
+  const root = loadTorchObject(bytes, file, { verifyCrc: true });
   if (!isMap(root)) return fail('not a dict');
   for (const k of ['model', 'optimizer', 'epoch', 'step']) if (!root.has(k)) fail(`no '${k}' entry (has ${[...root.keys()].map(String).join(', ')})`);
   const model = root.get('model');

@@ -18,6 +18,12 @@ export interface ZooEntry {
   cropPct: number;
   /** The seed's published checkpoint: `${WEIGHTS_BASE_URL}/${name}-${sha256Prefix}.pth`. */
   sha256Prefix?: string;
+  /**
+   * The checkpoint's whole sha256, checked instead of the prefix where it is known. The seed
+   * publishes only the 8-digit prefixes in its file names, so no entry has one yet; one is
+   * added only from a published digest, never computed from a download here.
+   */
+  sha256?: string;
   /** Where timm publishes weights for the same architecture (safetensors, same keys). */
   hub?: string;
   /** Another name for the same network. */
