@@ -58,7 +58,7 @@ export function conv2dGeometry(x: readonly number[], w: readonly number[], opts:
 /** A weight the tape is not training is fixed (conv2d's `fixedWeight`). */
 export const isFixedWeight = (w: Tensor) => !(isGradEnabled() && w.requiresGrad);
 
-interface ConvParams {
+export interface ConvParams {
   g: Conv2dGeometry;
   act: Activation;
   rectify: RectifyMode | null;

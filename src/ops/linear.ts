@@ -8,7 +8,7 @@ import { floatInput, rank } from './check.js';
 import { apply, defineOp } from './op.js';
 import { sumDims } from './reduce.js';
 
-interface LinearParams {
+export interface LinearParams {
   m: number;
   k: number;
   n: number;

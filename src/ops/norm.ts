@@ -58,7 +58,7 @@ export const batchNormOp = defineOp<{ eps: number; act: Activation }, 'batchNorm
   },
 });
 
-interface TrainParams {
+export interface TrainParams {
   eps: number;
   /** Filled by the kernel with the batch's mean and biased variance. */
   mean: Tensor;

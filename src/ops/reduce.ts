@@ -10,7 +10,7 @@ import { apply, defineOp, trainingKernels } from './op.js';
 // elementwise.ts imports sumTo from here; both only call each other at run time.
 import { addN, mulScalar } from './elementwise.js';
 
-interface SumParams {
+export interface SumParams {
   /** Reduced dims, sorted. */
   dims: readonly number[];
   keepdim: boolean;

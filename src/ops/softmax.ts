@@ -8,7 +8,7 @@ import { floatInput } from './check.js';
 import { sigmoid } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
 
-interface Axis {
+export interface Axis {
   /** The dim itself (for export); the kernels see the tensor as (outer, dim, inner). */
   axis: number;
   outer: number;
@@ -54,7 +54,7 @@ export const logSoftmaxOp = softmaxDef('logSoftmax');
 export const softmax = (x: Tensor, dim: number) => apply(softmaxOp, [x], axis(x, dim));
 export const logSoftmax = (x: Tensor, dim: number) => apply(logSoftmaxOp, [x], axis(x, dim));
 
-interface RSoftmaxParams {
+export interface RSoftmaxParams {
   batch: number;
   cardinality: number;
   radix: number;

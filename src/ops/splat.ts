@@ -9,7 +9,7 @@ import { mulScalar } from './elementwise.js';
 import { apply, defineOp, trainingKernels } from './op.js';
 import { expand } from './reduce.js';
 
-interface Splits {
+export interface Splits {
   n: number;
   radix: number;
   c: number;
