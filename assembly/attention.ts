@@ -2,7 +2,7 @@
 // Work is split across threads by independent rows.
 
 import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, rowMax, expSum } from './simd';
-import { Act, UnaryCode, BinaryCode } from '../src/backend/wasm/ids';
+import { Act, UnaryCode, BinaryCode, RadixGapArg, RadixAttendArg, RSoftmaxArg, SoftmaxArg, BatchNormArg, LinearArg, UnaryArg, BinaryArg, StridedCopyArg } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
 import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
 import { micro, packTransposed, NR, KC, NC } from './gemm';
@@ -10,8 +10,8 @@ import { arg, argf } from './args';
 
 /** gap[b, j] = mean over hw of Σ_r x[b, r·c + j]. */
 export function radixGap(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
-  const batch = arg(args, 2), radix = arg(args, 3), c = arg(args, 4), hw = arg(args, 5);
+  const x = <usize>arg(args, RadixGapArg.X), out = <usize>arg(args, RadixGapArg.Out);
+  const batch = arg(args, RadixGapArg.Batch), radix = arg(args, RadixGapArg.Radix), c = arg(args, RadixGapArg.C), hw = arg(args, RadixGapArg.Hw);
   // Contiguous channels a thread (tasks.ts), as the convs on small maps split them.
   const total = batch * c;
   for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
@@ -29,8 +29,8 @@ export function radixGap(args: usize, tid: i32, nth: i32): void {
  * (tasks.ts); smaller maps, whose convs split channels, split channels too.
  */
 export function radixAttend(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), att = <usize>arg(args, 1), out = <usize>arg(args, 2);
-  const batch = arg(args, 3), radix = arg(args, 4), c = arg(args, 5), hw = arg(args, 6);
+  const x = <usize>arg(args, RadixAttendArg.X), att = <usize>arg(args, RadixAttendArg.Atten), out = <usize>arg(args, RadixAttendArg.Out);
+  const batch = arg(args, RadixAttendArg.Batch), radix = arg(args, RadixAttendArg.Radix), c = arg(args, RadixAttendArg.C), hw = arg(args, RadixAttendArg.Hw);
   if (nth > 1 && hw >= PIXEL_SPLIT_MIN) {
     const ranges = max(1, min((4 * nth + batch - 1) / batch, hw >> 6));
     const total = batch * ranges;
@@ -71,8 +71,8 @@ export function radixAttend(args: usize, tid: i32, nth: i32): void {
 
 /** [batch, card, radix, rest] → softmax over radix, written [batch, radix, card, rest]; four of `rest` at a time. */
 export function rSoftmax(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
-  const batch = arg(args, 2), card = arg(args, 3), radix = arg(args, 4), rest = arg(args, 5);
+  const x = <usize>arg(args, RSoftmaxArg.X), out = <usize>arg(args, RSoftmaxArg.Out);
+  const batch = arg(args, RSoftmaxArg.Batch), card = arg(args, RSoftmaxArg.Card), radix = arg(args, RSoftmaxArg.Radix), rest = arg(args, RSoftmaxArg.Rest);
   for (let t = tid; t < batch * card; t += nth) {
     const b = t / card, k = t - b * card;
     // Row r of this (b, k) block: source rows are rest apart, destination rows card·rest apart.
@@ -109,8 +109,8 @@ export function rSoftmax(args: usize, tid: i32, nth: i32): void {
  * (inner = 1, as for class logits) four of `dim` at a time with lane reductions.
  */
 export function softmax(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
-  const outer = arg(args, 2), dim = arg(args, 3), inner = arg(args, 4);
+  const x = <usize>arg(args, SoftmaxArg.X), out = <usize>arg(args, SoftmaxArg.Out);
+  const outer = arg(args, SoftmaxArg.Outer), dim = arg(args, SoftmaxArg.Dim), inner = arg(args, SoftmaxArg.Inner);
   if (inner == 1) {
     for (let o = tid; o < outer; o += nth) {
       const px = x + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
@@ -159,9 +159,10 @@ export function softmax(args: usize, tid: i32, nth: i32): void {
 
 /** y = (x − mean) · (γ / √(var + ε)) + β per channel of [n, c, hw], then act. */
 export function batchNorm(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), wt = <usize>arg(args, 1), bs = <usize>arg(args, 2);
-  const mean = <usize>arg(args, 3), vr = <usize>arg(args, 4), out = <usize>arg(args, 5);
-  const n = arg(args, 6), c = arg(args, 7), hw = arg(args, 8), act = arg(args, 9), eps = argf(args, 10);
+  const x = <usize>arg(args, BatchNormArg.X), wt = <usize>arg(args, BatchNormArg.Weight), bs = <usize>arg(args, BatchNormArg.Bias);
+  const mean = <usize>arg(args, BatchNormArg.Mean), vr = <usize>arg(args, BatchNormArg.Variance), out = <usize>arg(args, BatchNormArg.Out);
+  const n = arg(args, BatchNormArg.N), c = arg(args, BatchNormArg.C), hw = arg(args, BatchNormArg.Hw), act = arg(args, BatchNormArg.Act);
+  const eps = argf(args, BatchNormArg.Eps);
   for (let t = tid; t < n * c; t += nth) {
     const ch = t % c;
     const scale = <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
@@ -195,13 +196,13 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
  * streams w once) are dot products, (i, j) pairs split across threads.
  */
 export function linear(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), w = <usize>arg(args, 1), bias = <usize>arg(args, 2), out = <usize>arg(args, 3);
-  const m = arg(args, 4), k = arg(args, 5), n = arg(args, 6);
+  const x = <usize>arg(args, LinearArg.X), w = <usize>arg(args, LinearArg.W), bias = <usize>arg(args, LinearArg.Bias), out = <usize>arg(args, LinearArg.Out);
+  const m = arg(args, LinearArg.M), k = arg(args, LinearArg.K), n = arg(args, LinearArg.N);
   if (m < 4) {
     linearDots(x, w, bias, out, m, k, n, args, tid, nth);
     return;
   }
-  const scratch = <usize>arg(args, 7) + <usize>(tid * arg(args, 8));
+  const scratch = <usize>arg(args, LinearArg.Scratch) + <usize>(tid * arg(args, LinearArg.ScratchStride));
   let nBlocks = (n + NC - 1) / NC;
   if (nth > 1) nBlocks = max(nBlocks, min(4 * nth, (n + NR - 1) / NR));
   const nc = min(NC, ((n + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
@@ -274,7 +275,8 @@ function linearDots(x: usize, w: usize, bias: usize, out: usize, m: i32, k: i32,
 
 /** out[i] = op(x[i]) over n contiguous floats, in chunks per thread. */
 export function unary(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), n = arg(args, 2), op = arg(args, 3), alpha = argf(args, 4);
+  const x = <usize>arg(args, UnaryArg.X), out = <usize>arg(args, UnaryArg.Out), n = arg(args, UnaryArg.N), op = arg(args, UnaryArg.Op);
+  const alpha = argf(args, UnaryArg.Alpha);
   const chunk = (((n + nth - 1) / nth) + 3) & ~3;
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const av = f32x4.splat(alpha);
@@ -314,8 +316,8 @@ export function unary(args: usize, tid: i32, nth: i32): void {
  * Anything else takes the JS reference path on the same memory.
  */
 export function binary(args: usize, tid: i32, nth: i32): void {
-  const a = <usize>arg(args, 0), b = <usize>arg(args, 1), out = <usize>arg(args, 2);
-  const rows = arg(args, 3), len = arg(args, 4), op = arg(args, 5), bPerRow = arg(args, 6) != 0;
+  const a = <usize>arg(args, BinaryArg.A), b = <usize>arg(args, BinaryArg.B), out = <usize>arg(args, BinaryArg.Out);
+  const rows = arg(args, BinaryArg.Rows), len = arg(args, BinaryArg.Len), op = arg(args, BinaryArg.Op), bPerRow = arg(args, BinaryArg.BPerRow) != 0;
   for (let r = tid; r < rows; r += nth) {
     const pa = a + <usize>(r * len) * 4, po = out + <usize>(r * len) * 4;
     const pb = bPerRow ? b + <usize>r * 4 : b + <usize>(r * len) * 4;
@@ -351,9 +353,9 @@ export function binary(args: usize, tid: i32, nth: i32): void {
  * vector loads, shuffles and stores; anything else a strided gather.
  */
 export function stridedCopy(args: usize, tid: i32, nth: i32): void {
-  const src = <usize>arg(args, 0), dst = <usize>arg(args, 1);
-  const d0 = arg(args, 2), d1 = arg(args, 3), d2 = arg(args, 4), d3 = arg(args, 5);
-  const s0 = arg(args, 6), s1 = arg(args, 7), s2 = arg(args, 8), s3 = arg(args, 9);
+  const src = <usize>arg(args, StridedCopyArg.Src), dst = <usize>arg(args, StridedCopyArg.Dst);
+  const d0 = arg(args, StridedCopyArg.D0), d1 = arg(args, StridedCopyArg.D1), d2 = arg(args, StridedCopyArg.D2), d3 = arg(args, StridedCopyArg.D3);
+  const s0 = arg(args, StridedCopyArg.S0), s1 = arg(args, StridedCopyArg.S1), s2 = arg(args, StridedCopyArg.S2), s3 = arg(args, StridedCopyArg.S3);
   const transpose = s2 == 1 && s3 != 1 && s3 != 0 && d2 >= 4 && d3 >= 4;
   // Tasks: rows (i0, i1, i2), or blocks of four rows when transposing.
   const rb = transpose ? 4 : 1;

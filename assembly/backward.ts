@@ -19,6 +19,7 @@
 import { claim } from './tasks';
 import { micro, packRows, packTransposed, NR, KC, NC } from './gemm';
 import { arg } from './args';
+import { TransposeGroupsArg, FlipTransposeGroupsArg, ConvBackwardArg } from '../src/backend/wasm/ids';
 
 /** Pixels per reduction block of dW (the micro-kernel's k); blocks are equal and no longer. */
 const PC: i32 = 384;
@@ -37,7 +38,8 @@ export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4 + 4 * PC * 4, KC * CN *
  * (args: w, wt, o, groups, K). Rows of wt are split over threads.
  */
 export function transposeGroups(args: usize, tid: i32, nth: i32): void {
-  const w = <usize>arg(args, 0), wt = <usize>arg(args, 1), o = arg(args, 2), groups = arg(args, 3), K = arg(args, 4);
+  const w = <usize>arg(args, TransposeGroupsArg.W), wt = <usize>arg(args, TransposeGroupsArg.Wt);
+  const o = arg(args, TransposeGroupsArg.O), groups = arg(args, TransposeGroupsArg.Groups), K = arg(args, TransposeGroupsArg.K);
   const og = o / groups;
   for (let t = tid; t < groups * K; t += nth) {
     const g = t / K, k = t - g * K;
@@ -54,7 +56,8 @@ export function transposeGroups(args: usize, tid: i32, nth: i32): void {
  * one tap, 4×4 blocks are transposed by vector loads, shuffles and stores.
  */
 export function flipTransposeGroups(args: usize, tid: i32, nth: i32): void {
-  const w = <usize>arg(args, 0), wf = <usize>arg(args, 1), o = arg(args, 2), groups = arg(args, 3), cg = arg(args, 4), taps = arg(args, 5);
+  const w = <usize>arg(args, FlipTransposeGroupsArg.W), wf = <usize>arg(args, FlipTransposeGroupsArg.Wt), o = arg(args, FlipTransposeGroupsArg.O);
+  const groups = arg(args, FlipTransposeGroupsArg.Groups), cg = arg(args, FlipTransposeGroupsArg.Cg), taps = arg(args, FlipTransposeGroupsArg.Taps);
   const og = o / groups;
   const cBlocks = (cg + 3) >> 2;
   for (let t = tid; t < groups * cBlocks; t += nth) {
@@ -147,11 +150,13 @@ function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
 
 /** Slots: x, dy, dw, n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow, scratch, scratch stride. */
 export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), dwt = <usize>arg(args, 2);
-  const n = arg(args, 3), c = arg(args, 4), h = arg(args, 5), w = arg(args, 6), o = arg(args, 7);
-  const kh = arg(args, 8), kw = arg(args, 9), sh = arg(args, 10), sw = arg(args, 11), ph = arg(args, 12), pw = arg(args, 13);
-  const dh = arg(args, 14), dw = arg(args, 15), groups = arg(args, 16), oh = arg(args, 17), ow = arg(args, 18);
-  const scratch = <usize>arg(args, 19) + <usize>(tid * arg(args, 20));
+  const x = <usize>arg(args, ConvBackwardArg.A), dy = <usize>arg(args, ConvBackwardArg.B), dwt = <usize>arg(args, ConvBackwardArg.Out);
+  const n = arg(args, ConvBackwardArg.N), c = arg(args, ConvBackwardArg.C), h = arg(args, ConvBackwardArg.H), w = arg(args, ConvBackwardArg.Wd);
+  const o = arg(args, ConvBackwardArg.O), kh = arg(args, ConvBackwardArg.Kh), kw = arg(args, ConvBackwardArg.Kw);
+  const sh = arg(args, ConvBackwardArg.StrideH), sw = arg(args, ConvBackwardArg.StrideW), ph = arg(args, ConvBackwardArg.PadH), pw = arg(args, ConvBackwardArg.PadW);
+  const dh = arg(args, ConvBackwardArg.DilH), dw = arg(args, ConvBackwardArg.DilW), groups = arg(args, ConvBackwardArg.Groups);
+  const oh = arg(args, ConvBackwardArg.Oh), ow = arg(args, ConvBackwardArg.Ow);
+  const scratch = <usize>arg(args, ConvBackwardArg.Scratch) + <usize>(tid * arg(args, ConvBackwardArg.ScratchStride));
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
@@ -270,11 +275,13 @@ function col2imAdd(col: usize, ldb: usize, dx: usize, h: i32, w: i32, kh: i32, k
 
 /** Slots: dy, wt (from transposeGroups), dx, then the geometry as for the weight gradient, scratch, scratch stride. */
 export function conv2dBackwardInput(args: usize, tid: i32, nth: i32): void {
-  const dy = <usize>arg(args, 0), wt = <usize>arg(args, 1), dx = <usize>arg(args, 2);
-  const n = arg(args, 3), c = arg(args, 4), h = arg(args, 5), w = arg(args, 6), o = arg(args, 7);
-  const kh = arg(args, 8), kw = arg(args, 9), sh = arg(args, 10), sw = arg(args, 11), ph = arg(args, 12), pw = arg(args, 13);
-  const dh = arg(args, 14), dw = arg(args, 15), groups = arg(args, 16), oh = arg(args, 17), ow = arg(args, 18);
-  const scratch = <usize>arg(args, 19) + <usize>(tid * arg(args, 20));
+  const dy = <usize>arg(args, ConvBackwardArg.A), wt = <usize>arg(args, ConvBackwardArg.B), dx = <usize>arg(args, ConvBackwardArg.Out);
+  const n = arg(args, ConvBackwardArg.N), c = arg(args, ConvBackwardArg.C), h = arg(args, ConvBackwardArg.H), w = arg(args, ConvBackwardArg.Wd);
+  const o = arg(args, ConvBackwardArg.O), kh = arg(args, ConvBackwardArg.Kh), kw = arg(args, ConvBackwardArg.Kw);
+  const sh = arg(args, ConvBackwardArg.StrideH), sw = arg(args, ConvBackwardArg.StrideW), ph = arg(args, ConvBackwardArg.PadH), pw = arg(args, ConvBackwardArg.PadW);
+  const dh = arg(args, ConvBackwardArg.DilH), dw = arg(args, ConvBackwardArg.DilW), groups = arg(args, ConvBackwardArg.Groups);
+  const oh = arg(args, ConvBackwardArg.Oh), ow = arg(args, ConvBackwardArg.Ow);
+  const scratch = <usize>arg(args, ConvBackwardArg.Scratch) + <usize>(tid * arg(args, ConvBackwardArg.ScratchStride));
   const cg = c / groups, og = o / groups, taps = kh * kw;
   const K = cg * taps, P = oh * ow;
   // Tasks own whole input channels: split each (image, group) into channel blocks when there

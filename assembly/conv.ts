@@ -12,6 +12,8 @@ import { claim, partStart } from './tasks';
 import { micro, finish1, NR, KC, NC } from './gemm';
 import { winogradConv } from './winograd';
 import { fma, hsum } from './simd';
+import { Conv2dArg } from '../src/backend/wasm/ids';
+import { arg } from './args';
 
 /** Scratch bytes a thread needs for a direct conv2d: one packed KC × NC input block, two 4 × 8 tiles and a row of 8 factors. */
 export const DIRECT_SCRATCH: i32 = KC * NC * 4 + 2 * 4 * NR * 4 + NR * 4;
@@ -176,22 +178,22 @@ function gemv(x: usize, wt: usize, bias: usize, res: usize, out: usize, fac: usi
   }
 }
 
-/** Argument slots written by the JS side (src/backend/wasm/index.ts: conv2d). */
+/** Argument slots: Conv2dArg (src/backend/wasm/ids.ts), written by the JS side's conv2d. */
 export function conv2d(args: usize, tid: i32, nth: i32): void {
-  if (load<i32>(args, 96) != 0 || load<i32>(args, 104) != 0) {
+  if (arg(args, Conv2dArg.WinogradWeights) != 0 || arg(args, Conv2dArg.WinogradInTask) != 0) {
     winogradConv(args, tid, nth);
     return;
   }
-  const x = <usize>load<i32>(args, 0), wt = <usize>load<i32>(args, 4), bias = <usize>load<i32>(args, 8);
-  const res = <usize>load<i32>(args, 12), out = <usize>load<i32>(args, 16);
-  const n = load<i32>(args, 20), c = load<i32>(args, 24), h = load<i32>(args, 28), w = load<i32>(args, 32);
-  const o = load<i32>(args, 36), kh = load<i32>(args, 40), kw = load<i32>(args, 44);
-  const sh = load<i32>(args, 48), sw = load<i32>(args, 52), ph = load<i32>(args, 56), pw = load<i32>(args, 60);
-  const dh = load<i32>(args, 64), dw = load<i32>(args, 68), groups = load<i32>(args, 72);
-  const oh = load<i32>(args, 76), ow = load<i32>(args, 80), act = load<i32>(args, 84);
-  const scratch = <usize>load<i32>(args, 88) + <usize>(tid * load<i32>(args, 92));
+  const x = <usize>arg(args, Conv2dArg.X), wt = <usize>arg(args, Conv2dArg.W), bias = <usize>arg(args, Conv2dArg.Bias);
+  const res = <usize>arg(args, Conv2dArg.Residual), out = <usize>arg(args, Conv2dArg.Out);
+  const n = arg(args, Conv2dArg.N), c = arg(args, Conv2dArg.C), h = arg(args, Conv2dArg.H), w = arg(args, Conv2dArg.Wd);
+  const o = arg(args, Conv2dArg.O), kh = arg(args, Conv2dArg.Kh), kw = arg(args, Conv2dArg.Kw);
+  const sh = arg(args, Conv2dArg.StrideH), sw = arg(args, Conv2dArg.StrideW), ph = arg(args, Conv2dArg.PadH), pw = arg(args, Conv2dArg.PadW);
+  const dh = arg(args, Conv2dArg.DilH), dw = arg(args, Conv2dArg.DilW), groups = arg(args, Conv2dArg.Groups);
+  const oh = arg(args, Conv2dArg.Oh), ow = arg(args, Conv2dArg.Ow), act = arg(args, Conv2dArg.Act);
+  const scratch = <usize>arg(args, Conv2dArg.Scratch) + <usize>(tid * arg(args, Conv2dArg.ScratchStride));
   const tileC = scratch + <usize>(KC * NC) * 4, tileR = tileC + <usize>(4 * NR) * 4, tileF = tileR + <usize>(4 * NR) * 4;
-  const fac = <usize>load<i32>(args, 100);
+  const fac = <usize>arg(args, Conv2dArg.Factor);
 
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;

@@ -9,8 +9,9 @@ import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, bin
 import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
-import { Kernel } from '../src/backend/wasm/ids';
+import { Kernel, PeakArg } from '../src/backend/wasm/ids';
 import { fma } from './simd';
+import { arg } from './args';
 
 export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
   switch (kernel) {
@@ -72,7 +73,7 @@ export function relaxed(): bool {
  * be optimised away.
  */
 function peak(args: usize, tid: i32): void {
-  const iters = load<i32>(args), out = <usize>load<i32>(args, 4);
+  const iters = arg(args, PeakArg.Iterations), out = <usize>arg(args, PeakArg.Out);
   const m = f32x4.splat(0.999999), d = f32x4.splat(1e-7);
   let c0 = f32x4.splat(1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
   let c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;

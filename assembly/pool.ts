@@ -6,6 +6,7 @@
 import { loadPartial } from './simd';
 import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
 import { arg } from './args';
+import { PoolArg, RowsArg, MaxPoolBackwardArg } from '../src/backend/wasm/ids';
 
 /** Four consecutive outputs' tap t: inputs at s·j + t for j = 0..3 (s = 1 or 2). */
 @inline function taps(p: usize, s: i32): v128 {
@@ -63,10 +64,10 @@ import { arg } from './args';
 }
 
 function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1);
-  const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
-  const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
-  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0, images = max(1, arg(args, 14));
+  const x = <usize>arg(args, PoolArg.X), out = <usize>arg(args, PoolArg.Out);
+  const planes = arg(args, PoolArg.Planes), h = arg(args, PoolArg.H), w = arg(args, PoolArg.W), kh = arg(args, PoolArg.Kh), kw = arg(args, PoolArg.Kw);
+  const sh = arg(args, PoolArg.StrideH), sw = arg(args, PoolArg.StrideW), ph = arg(args, PoolArg.PadH), pw = arg(args, PoolArg.PadW);
+  const oh = arg(args, PoolArg.Oh), ow = arg(args, PoolArg.Ow), includePad = arg(args, PoolArg.CountIncludePad) != 0, images = max(1, arg(args, PoolArg.Images));
   // Output columns whose whole window lies inside the row: ox·sw − pw ≥ 0 and ox·sw − pw + kw ≤ w.
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
@@ -122,7 +123,7 @@ export function avgPool2d(args: usize, tid: i32, nth: i32): void {
 
 /** out[r] = mean of row r (hw values), rows split across threads. */
 export function meanRows(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), rows = arg(args, 2), hw = arg(args, 3);
+  const x = <usize>arg(args, RowsArg.X), out = <usize>arg(args, RowsArg.Out), rows = arg(args, RowsArg.Rows), hw = arg(args, RowsArg.Cols);
   for (let r = tid; r < rows; r += nth) {
     store<f32>(out + <usize>r * 4, rowSum(x + <usize>(r * hw) * 4, hw) / <f32>hw);
   }
@@ -151,10 +152,11 @@ export function rowSum(p: usize, n: i32): f32 {
  * adds then go out one by one, in output order.
  */
 export function maxPool2dBackward(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), dx = <usize>arg(args, 2);
-  const planes = arg(args, 3), h = arg(args, 4), w = arg(args, 5), kh = arg(args, 6), kw = arg(args, 7);
-  const sh = arg(args, 8), sw = arg(args, 9), ph = arg(args, 10), pw = arg(args, 11);
-  const oh = arg(args, 12), ow = arg(args, 13);
+  const x = <usize>arg(args, MaxPoolBackwardArg.X), dy = <usize>arg(args, MaxPoolBackwardArg.Dy), dx = <usize>arg(args, MaxPoolBackwardArg.Dx);
+  const planes = arg(args, MaxPoolBackwardArg.Planes), h = arg(args, MaxPoolBackwardArg.H), w = arg(args, MaxPoolBackwardArg.W);
+  const kh = arg(args, MaxPoolBackwardArg.Kh), kw = arg(args, MaxPoolBackwardArg.Kw);
+  const sh = arg(args, MaxPoolBackwardArg.StrideH), sw = arg(args, MaxPoolBackwardArg.StrideW), ph = arg(args, MaxPoolBackwardArg.PadH), pw = arg(args, MaxPoolBackwardArg.PadW);
+  const oh = arg(args, MaxPoolBackwardArg.Oh), ow = arg(args, MaxPoolBackwardArg.Ow);
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
   const lanes = i32x4(0, sw, 2 * sw, 3 * sw);
@@ -213,10 +215,10 @@ export function maxPool2dBackward(args: usize, tid: i32, nth: i32): void {
 
 /** Average pool's gradient: dy / (the forward's divisor) added over each window; planes split over threads. */
 export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
-  const dy = <usize>arg(args, 0), dx = <usize>arg(args, 1);
-  const planes = arg(args, 2), h = arg(args, 3), w = arg(args, 4), kh = arg(args, 5), kw = arg(args, 6);
-  const sh = arg(args, 7), sw = arg(args, 8), ph = arg(args, 9), pw = arg(args, 10);
-  const oh = arg(args, 11), ow = arg(args, 12), includePad = arg(args, 13) != 0;
+  const dy = <usize>arg(args, PoolArg.X), dx = <usize>arg(args, PoolArg.Out);
+  const planes = arg(args, PoolArg.Planes), h = arg(args, PoolArg.H), w = arg(args, PoolArg.W), kh = arg(args, PoolArg.Kh), kw = arg(args, PoolArg.Kw);
+  const sh = arg(args, PoolArg.StrideH), sw = arg(args, PoolArg.StrideW), ph = arg(args, PoolArg.PadH), pw = arg(args, PoolArg.PadW);
+  const oh = arg(args, PoolArg.Oh), ow = arg(args, PoolArg.Ow), includePad = arg(args, PoolArg.CountIncludePad) != 0;
   for (let pl = tid; pl < planes; pl += nth) {
     const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
     memory.fill(d, 0, <usize>(h * w) * 4);

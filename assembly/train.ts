@@ -8,7 +8,7 @@
 // adds, never a fused multiply-add), so their results are the same bits.
 
 import { lo64, hi64, exp4, loadPartial, storePartial, rowMax, expSum } from './simd';
-import { Act } from '../src/backend/wasm/ids';
+import { Act, ChannelSumArg, ChannelMomentsArg, BatchNormBackwardArg, ActivationBackwardArg, RadixAttendBackwardArg, SgdStepArg, AdamwStepArg, RowsArg, SoftmaxFamilyArg, RSoftmaxBackwardArg } from '../src/backend/wasm/ids';
 import { arg, argf } from './args';
 
 // What a run reduction adds up, per element (literals at every call site).
@@ -76,14 +76,15 @@ const DOTDEV = 3; // a · (b − μ)
 
 /** out[j] = Σ_{b, p} x[b, j, p]. Slots: x, out, n, c, hw. */
 export function channelSum(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), n = arg(args, 2), c = arg(args, 3), hw = arg(args, 4);
+  const x = <usize>arg(args, ChannelSumArg.X), out = <usize>arg(args, ChannelSumArg.Out);
+  const n = arg(args, ChannelSumArg.N), c = arg(args, ChannelSumArg.C), hw = arg(args, ChannelSumArg.Hw);
   for (let j = tid; j < c; j += nth) store<f32>(out + <usize>j * 4, <f32>channelReduce(SUM, x, 0, n, c, hw, j, 0));
 }
 
 /** Per-channel mean and biased variance (two passes). Slots: x, mean, variance, n, c, hw. */
 export function channelMoments(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), mean = <usize>arg(args, 1), variance = <usize>arg(args, 2);
-  const n = arg(args, 3), c = arg(args, 4), hw = arg(args, 5);
+  const x = <usize>arg(args, ChannelMomentsArg.X), mean = <usize>arg(args, ChannelMomentsArg.Mean), variance = <usize>arg(args, ChannelMomentsArg.Variance);
+  const n = arg(args, ChannelMomentsArg.N), c = arg(args, ChannelMomentsArg.C), hw = arg(args, ChannelMomentsArg.Hw);
   const m = <f64>n * <f64>hw;
   for (let j = tid; j < c; j += nth) {
     const mu = <f32>(channelReduce(SUM, x, 0, n, c, hw, j, 0) / m);
@@ -98,9 +99,12 @@ export function channelMoments(args: usize, tid: i32, nth: i32): void {
  * Slots: x, dy, mean, variance, weight, dx, dweight, dbias, n, c, hw; float 11: eps.
  */
 export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), dy = <usize>arg(args, 1), mean = <usize>arg(args, 2), variance = <usize>arg(args, 3);
-  const weight = <usize>arg(args, 4), dx = <usize>arg(args, 5), dweight = <usize>arg(args, 6), dbias = <usize>arg(args, 7);
-  const n = arg(args, 8), c = arg(args, 9), hw = arg(args, 10), eps = argf(args, 11);
+  const x = <usize>arg(args, BatchNormBackwardArg.X), dy = <usize>arg(args, BatchNormBackwardArg.Dy);
+  const mean = <usize>arg(args, BatchNormBackwardArg.Mean), variance = <usize>arg(args, BatchNormBackwardArg.Variance);
+  const weight = <usize>arg(args, BatchNormBackwardArg.Weight), dx = <usize>arg(args, BatchNormBackwardArg.Dx);
+  const dweight = <usize>arg(args, BatchNormBackwardArg.DWeight), dbias = <usize>arg(args, BatchNormBackwardArg.DBias);
+  const n = arg(args, BatchNormBackwardArg.N), c = arg(args, BatchNormBackwardArg.C), hw = arg(args, BatchNormBackwardArg.Hw);
+  const eps = argf(args, BatchNormBackwardArg.Eps);
   const m = <f64>n * <f64>hw;
   for (let j = tid; j < c; j += nth) {
     const mu = load<f32>(mean + <usize>j * 4);
@@ -137,7 +141,8 @@ export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
 
 /** dx = dy · act'(y) from the activation's output y. Slots: act, y, dy, dx, numel. */
 export function activationBackward(args: usize, tid: i32, nth: i32): void {
-  const act = arg(args, 0), y = <usize>arg(args, 1), dy = <usize>arg(args, 2), dx = <usize>arg(args, 3), n = arg(args, 4);
+  const act = arg(args, ActivationBackwardArg.Act), y = <usize>arg(args, ActivationBackwardArg.Y), dy = <usize>arg(args, ActivationBackwardArg.Dy);
+  const dx = <usize>arg(args, ActivationBackwardArg.Dx), n = arg(args, ActivationBackwardArg.N);
   const chunk = share(n, nth);
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const zero = f32x4.splat(0), one = f32x4.splat(1);
@@ -171,8 +176,10 @@ export function activationBackward(args: usize, tid: i32, nth: i32): void {
  * Slots: x, atten, dy, dx, datten, batch, radix, c, hw.
  */
 export function radixAttendBackward(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), atten = <usize>arg(args, 1), dy = <usize>arg(args, 2), dx = <usize>arg(args, 3);
-  const datten = <usize>arg(args, 4), batch = arg(args, 5), radix = arg(args, 6), c = arg(args, 7), hw = arg(args, 8);
+  const x = <usize>arg(args, RadixAttendBackwardArg.X), atten = <usize>arg(args, RadixAttendBackwardArg.Atten);
+  const dy = <usize>arg(args, RadixAttendBackwardArg.Dy), dx = <usize>arg(args, RadixAttendBackwardArg.Dx), datten = <usize>arg(args, RadixAttendBackwardArg.DAtten);
+  const batch = arg(args, RadixAttendBackwardArg.Batch), radix = arg(args, RadixAttendBackwardArg.Radix);
+  const c = arg(args, RadixAttendBackwardArg.C), hw = arg(args, RadixAttendBackwardArg.Hw);
   for (let ch = tid; ch < batch * radix * c; ch += nth) {
     const b = ch / (radix * c), j = ch % c;
     const a = load<f32>(atten + <usize>ch * 4);
@@ -194,9 +201,9 @@ export function radixAttendBackward(args: usize, tid: i32, nth: i32): void {
  * Slots: p, grad, buf, numel, use buf (momentum and a buffer), nesterov, first; floats 7–9: lr, momentum, wd.
  */
 export function sgdStep(args: usize, tid: i32, nth: i32): void {
-  const p = <usize>arg(args, 0), grad = <usize>arg(args, 1), buf = <usize>arg(args, 2), n = arg(args, 3);
-  const useBuf = arg(args, 4) != 0, nesterov = arg(args, 5) != 0, first = arg(args, 6) != 0;
-  const lr = argf(args, 7), mom = argf(args, 8), wd = argf(args, 9);
+  const p = <usize>arg(args, SgdStepArg.P), grad = <usize>arg(args, SgdStepArg.Grad), buf = <usize>arg(args, SgdStepArg.Buf), n = arg(args, SgdStepArg.N);
+  const useBuf = arg(args, SgdStepArg.UseBuf) != 0, nesterov = arg(args, SgdStepArg.Nesterov) != 0, first = arg(args, SgdStepArg.First) != 0;
+  const lr = argf(args, SgdStepArg.Lr), mom = argf(args, SgdStepArg.Momentum), wd = argf(args, SgdStepArg.WeightDecay);
   const chunk = share(n, nth);
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const lv = f32x4.splat(lr), mv = f32x4.splat(mom), wv = f32x4.splat(wd);
@@ -233,9 +240,11 @@ export function sgdStep(args: usize, tid: i32, nth: i32): void {
  * Slots: p, grad, expAvg, expAvgSq, numel; floats 5–12: decay, β1, 1 − β1, β2, 1 − β2, √bc2, eps, stepSize.
  */
 export function adamwStep(args: usize, tid: i32, nth: i32): void {
-  const p = <usize>arg(args, 0), grad = <usize>arg(args, 1), ea = <usize>arg(args, 2), eq = <usize>arg(args, 3), n = arg(args, 4);
-  const decay = argf(args, 5), b1 = argf(args, 6), c1 = argf(args, 7), b2 = argf(args, 8), c2 = argf(args, 9);
-  const bc2 = argf(args, 10), eps = argf(args, 11), step = argf(args, 12);
+  const p = <usize>arg(args, AdamwStepArg.P), grad = <usize>arg(args, AdamwStepArg.Grad);
+  const ea = <usize>arg(args, AdamwStepArg.ExpAvg), eq = <usize>arg(args, AdamwStepArg.ExpAvgSq), n = arg(args, AdamwStepArg.N);
+  const decay = argf(args, AdamwStepArg.Decay), b1 = argf(args, AdamwStepArg.Beta1), c1 = argf(args, AdamwStepArg.OneMinusBeta1);
+  const b2 = argf(args, AdamwStepArg.Beta2), c2 = argf(args, AdamwStepArg.OneMinusBeta2);
+  const bc2 = argf(args, AdamwStepArg.Bc2Sqrt), eps = argf(args, AdamwStepArg.Eps), step = argf(args, AdamwStepArg.StepSize);
   const chunk = share(n, nth);
   const i0 = tid * chunk, i1 = min(n, i0 + chunk);
   const dv = f32x4.splat(decay), b1v = f32x4.splat(b1), c1v = f32x4.splat(c1), b2v = f32x4.splat(b2), c2v = f32x4.splat(c2);
@@ -267,7 +276,7 @@ export function adamwStep(args: usize, tid: i32, nth: i32): void {
 
 /** out[r] = Σ x[r, :cols]; rows split over threads. Slots: x, out, rows, cols. */
 export function sumRows(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), out = <usize>arg(args, 1), rows = arg(args, 2), cols = arg(args, 3);
+  const x = <usize>arg(args, RowsArg.X), out = <usize>arg(args, RowsArg.Out), rows = arg(args, RowsArg.Rows), cols = arg(args, RowsArg.Cols);
   for (let r = tid; r < rows; r += nth) store<f32>(out + <usize>r * 4, <f32>reduceRun(SUM, x + <usize>(r * cols) * 4, 0, cols, 0));
 }
 
@@ -280,8 +289,8 @@ const LOG_SOFTMAX_BACKWARD = 2; // dx = dy − exp(y) · Σ dy
 
 /** Slots: a, b (unused by logSoftmax), out, outer, dim, inner. a = x or y, b = dy. */
 @inline function softmaxFamily(kind: i32, args: usize, tid: i32, nth: i32): void {
-  const a = <usize>arg(args, 0), b = <usize>arg(args, 1), out = <usize>arg(args, 2);
-  const outer = arg(args, 3), dim = arg(args, 4), inner = arg(args, 5);
+  const a = <usize>arg(args, SoftmaxFamilyArg.A), b = <usize>arg(args, SoftmaxFamilyArg.B), out = <usize>arg(args, SoftmaxFamilyArg.Out);
+  const outer = arg(args, SoftmaxFamilyArg.Outer), dim = arg(args, SoftmaxFamilyArg.Dim), inner = arg(args, SoftmaxFamilyArg.Inner);
   if (inner == 1) {
     for (let o = tid; o < outer; o += nth) {
       const pa = a + <usize>(o * dim) * 4, pb = b + <usize>(o * dim) * 4, po = out + <usize>(o * dim) * 4;
@@ -394,8 +403,9 @@ export function logSoftmaxBackward(args: usize, tid: i32, nth: i32): void {
  * split over threads. Slots: y, dy, dx, batch, card, radix, rest.
  */
 export function rSoftmaxBackward(args: usize, tid: i32, nth: i32): void {
-  const y = <usize>arg(args, 0), dy = <usize>arg(args, 1), dx = <usize>arg(args, 2);
-  const batch = arg(args, 3), card = arg(args, 4), radix = arg(args, 5), rest = arg(args, 6);
+  const y = <usize>arg(args, RSoftmaxBackwardArg.Y), dy = <usize>arg(args, RSoftmaxBackwardArg.Dy), dx = <usize>arg(args, RSoftmaxBackwardArg.Dx);
+  const batch = arg(args, RSoftmaxBackwardArg.Batch), card = arg(args, RSoftmaxBackwardArg.Card);
+  const radix = arg(args, RSoftmaxBackwardArg.Radix), rest = arg(args, RSoftmaxBackwardArg.Rest);
   for (let t = tid; t < batch * card; t += nth) {
     const b = t / card, k = t - b * card;
     // Row r: source rows card·rest apart, destination rows rest apart.

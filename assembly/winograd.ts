@@ -10,7 +10,7 @@
 import { claim, partStart } from './tasks';
 import { micro, finish1, NR } from './gemm';
 import { relu4, sigmoid4 } from './simd';
-import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
+import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK, WinogradWeightsArg, Conv2dArg } from '../src/backend/wasm/ids';
 import { arg } from './args';
 
 const TB: i32 = WINOGRAD_TILE_BLOCK;
@@ -36,8 +36,8 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U +
  * taps reversed — and U is built from them directly, with no flipped copy.
  */
 export function winogradWeights(args: usize, tid: i32, nth: i32): void {
-  const w = <usize>arg(args, 0), u = <usize>arg(args, 1), o = arg(args, 2), cg = arg(args, 3), groups = arg(args, 4);
-  const flip = arg(args, 5) != 0;
+  const w = <usize>arg(args, WinogradWeightsArg.W), u = <usize>arg(args, WinogradWeightsArg.U), o = arg(args, WinogradWeightsArg.O);
+  const cg = arg(args, WinogradWeightsArg.Cg), groups = arg(args, WinogradWeightsArg.Groups), flip = arg(args, WinogradWeightsArg.Flip) != 0;
   const og = o / groups;
   const xi = planeBytes(og * cg);
   for (let oc = tid; oc < o; oc += nth) {
@@ -277,13 +277,13 @@ function transform1(plane: usize, h: i32, w: i32, y0: i32, x0: i32, d: usize, xi
  * and the transform is read from cache rather than memory.
  */
 export function winogradConv(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, 0), bias = <usize>arg(args, 2), res = <usize>arg(args, 3), out = <usize>arg(args, 4);
-  const n = arg(args, 5), c = arg(args, 6), h = arg(args, 7), w = arg(args, 8), o = arg(args, 9);
-  const ph = arg(args, 14), pw = arg(args, 15), groups = arg(args, 18), oh = arg(args, 19), ow = arg(args, 20);
-  const act = arg(args, 21);
-  const scratch = <usize>arg(args, 22) + <usize>(tid * arg(args, 23));
-  const u = <usize>arg(args, 24), fac = <usize>arg(args, 25);
-  const inTask = arg(args, 26) != 0, flip = arg(args, 26) == 2, wt = <usize>arg(args, 1);
+  const x = <usize>arg(args, Conv2dArg.X), bias = <usize>arg(args, Conv2dArg.Bias), res = <usize>arg(args, Conv2dArg.Residual), out = <usize>arg(args, Conv2dArg.Out);
+  const n = arg(args, Conv2dArg.N), c = arg(args, Conv2dArg.C), h = arg(args, Conv2dArg.H), w = arg(args, Conv2dArg.Wd), o = arg(args, Conv2dArg.O);
+  const ph = arg(args, Conv2dArg.PadH), pw = arg(args, Conv2dArg.PadW), groups = arg(args, Conv2dArg.Groups), oh = arg(args, Conv2dArg.Oh), ow = arg(args, Conv2dArg.Ow);
+  const act = arg(args, Conv2dArg.Act);
+  const scratch = <usize>arg(args, Conv2dArg.Scratch) + <usize>(tid * arg(args, Conv2dArg.ScratchStride));
+  const u = <usize>arg(args, Conv2dArg.WinogradWeights), fac = <usize>arg(args, Conv2dArg.Factor);
+  const inTask = arg(args, Conv2dArg.WinogradInTask) != 0, flip = arg(args, Conv2dArg.WinogradInTask) == 2, wt = <usize>arg(args, Conv2dArg.W);
   const cg = c / groups, og = o / groups;
   const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
   // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of

@@ -1,7 +1,7 @@
 // The numbers the JS side (src/backend/wasm/index.ts) and the AssemblyScript kernels
 // (assembly/, which imports this file by its relative path) must agree on, defined once.
-// Written in the subset both compilers accept: enums of integer literals and integer
-// constants, no imports, no types beyond those.
+// Written in the subset both compilers accept: enums (numbered from 0 unless given) and
+// integer constants, no imports, no types beyond those.
 
 /** Kernel ids: the first argument of the module's `dispatch` export. */
 export enum Kernel {
@@ -42,6 +42,86 @@ export enum Kernel {
   // A strided copy into a dense tensor (assembly/attention.ts).
   StridedCopy = 32,
 }
+
+// Each kernel's argument slots: the JS side writes slot `Layout.Name` of the args block
+// (src/backend/wasm/index.ts `slots`, which needs a value for every name, so a slot it
+// forgets does not compile) and the kernel reads the same `Layout.Name` (assembly/args.ts).
+// Float slots are noted; the rest are i32 (addresses, sizes, codes, flags).
+
+/** Kernel.Conv2d (GEMM, GEMV and Winograd paths). */
+export enum Conv2dArg {
+  X, W, Bias, Residual, Out,
+  N, C, H, Wd, O, Kh, Kw, StrideH, StrideW, PadH, PadW, DilH, DilW, Groups, Oh, Ow,
+  Act, Scratch, ScratchStride,
+  /** Winograd's transformed weights made per call, or 0. */
+  WinogradWeights,
+  /** The rectify factor ([oh·ow]), or 0. */
+  Factor,
+  /** 0: GEMM (or Winograd with WinogradWeights); 1: Winograd transforming weights in each task; 2: the same, weights flipped. */
+  WinogradInTask,
+}
+
+/** Kernel.Conv2dBackwardWeight (A = x, B = dy, Out = dw) and Conv2dBackwardInput (A = dy, B = transposed weights, Out = dx). */
+export enum ConvBackwardArg {
+  A, B, Out,
+  N, C, H, Wd, O, Kh, Kw, StrideH, StrideW, PadH, PadW, DilH, DilW, Groups, Oh, Ow,
+  Scratch, ScratchStride,
+}
+
+/** Kernel.TransposeGroups: each group's [og × k] weight block transposed to [k × og]. */
+export enum TransposeGroupsArg { W, Wt, O, Groups, K }
+/** Kernel.FlipTransposeGroups: the weights of a stride-1 conv's input gradient. */
+export enum FlipTransposeGroupsArg { W, Wt, O, Groups, Cg, Taps }
+/** Kernel.WinogradWeights: U = G g Gᵀ for every output channel. */
+export enum WinogradWeightsArg { W, U, O, Cg, Groups, Flip }
+
+/** Kernel.MaxPool, AvgPool (X = x, Out = out) and AvgPoolBackward (X = dy, Out = dx). */
+export enum PoolArg { X, Out, Planes, H, W, Kh, Kw, StrideH, StrideW, PadH, PadW, Oh, Ow, CountIncludePad, Images }
+/** Kernel.MaxPoolBackward. */
+export enum MaxPoolBackwardArg { X, Dy, Dx, Planes, H, W, Kh, Kw, StrideH, StrideW, PadH, PadW, Oh, Ow }
+
+/** Kernel.MeanRows and SumRows: one value per row of [rows, cols]. */
+export enum RowsArg { X, Out, Rows, Cols }
+/** Kernel.Softmax: over the middle axis of [outer, dim, inner]. */
+export enum SoftmaxArg { X, Out, Outer, Dim, Inner }
+/** Kernel.LogSoftmax (A = x, B unused), SoftmaxBackward and LogSoftmaxBackward (A = y, B = dy). */
+export enum SoftmaxFamilyArg { A, B, Out, Outer, Dim, Inner }
+/** Kernel.BatchNorm (inference); Eps is a float. */
+export enum BatchNormArg { X, Weight, Bias, Mean, Variance, Out, N, C, Hw, Act, Eps }
+/** Kernel.Linear. */
+export enum LinearArg { X, W, Bias, Out, M, K, N, Scratch, ScratchStride }
+/** Kernel.Unary; Alpha is a float. */
+export enum UnaryArg { X, Out, N, Op, Alpha }
+/** Kernel.Binary: b is either the same shape as a, or one value per row (BPerRow). */
+export enum BinaryArg { A, B, Out, Rows, Len, Op, BPerRow }
+/** Kernel.StridedCopy of up to four dims into a dense tensor. */
+export enum StridedCopyArg { Src, Dst, D0, D1, D2, D3, S0, S1, S2, S3 }
+
+/** Kernel.RadixGap. */
+export enum RadixGapArg { X, Out, Batch, Radix, C, Hw }
+/** Kernel.RadixAttend. */
+export enum RadixAttendArg { X, Atten, Out, Batch, Radix, C, Hw }
+/** Kernel.RSoftmax. */
+export enum RSoftmaxArg { X, Out, Batch, Card, Radix, Rest }
+/** Kernel.RSoftmaxBackward. */
+export enum RSoftmaxBackwardArg { Y, Dy, Dx, Batch, Card, Radix, Rest }
+
+/** Kernel.ChannelSum. */
+export enum ChannelSumArg { X, Out, N, C, Hw }
+/** Kernel.ChannelMoments. */
+export enum ChannelMomentsArg { X, Mean, Variance, N, C, Hw }
+/** Kernel.BatchNormBackward; Eps is a float. */
+export enum BatchNormBackwardArg { X, Dy, Mean, Variance, Weight, Dx, DWeight, DBias, N, C, Hw, Eps }
+/** Kernel.ActivationBackward. */
+export enum ActivationBackwardArg { Act, Y, Dy, Dx, N }
+/** Kernel.RadixAttendBackward. */
+export enum RadixAttendBackwardArg { X, Atten, Dy, Dx, DAtten, Batch, Radix, C, Hw }
+/** Kernel.SgdStep; Lr, Momentum and WeightDecay are floats. */
+export enum SgdStepArg { P, Grad, Buf, N, UseBuf, Nesterov, First, Lr, Momentum, WeightDecay }
+/** Kernel.AdamwStep; everything after N is a float (the step's constants, computed once on the JS side). */
+export enum AdamwStepArg { P, Grad, ExpAvg, ExpAvgSq, N, Decay, Beta1, OneMinusBeta1, Beta2, OneMinusBeta2, Bc2Sqrt, Eps, StepSize }
+/** Kernel.Peak. */
+export enum PeakArg { Iterations, Out }
 
 /** Activation codes of fused epilogues and activationBackward. */
 export enum Act {

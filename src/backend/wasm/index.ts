@@ -13,7 +13,12 @@ import type { TrainingKernels } from '../backend.js';
 import { Arena } from './arena.js';
 import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from './loader.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
-import { Act, ARG_SLOTS, BinaryCode, Kernel, PEAK_MADDS_PER_ROUND, CLAIM_SLOT, UnaryCode, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from './ids.js';
+import {
+  Act, ActivationBackwardArg, AdamwStepArg, ARG_SLOTS, BatchNormArg, BatchNormBackwardArg, BinaryArg, BinaryCode, ChannelMomentsArg, ChannelSumArg, CLAIM_SLOT,
+  Conv2dArg, ConvBackwardArg, FlipTransposeGroupsArg, Kernel, LinearArg, MaxPoolBackwardArg, PEAK_MADDS_PER_ROUND, PeakArg, PoolArg, RadixAttendArg,
+  RadixAttendBackwardArg, RadixGapArg, RowsArg, RSoftmaxArg, RSoftmaxBackwardArg, SgdStepArg, SoftmaxArg, SoftmaxFamilyArg, StridedCopyArg, TransposeGroupsArg,
+  UnaryArg, UnaryCode, WinogradWeightsArg, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK,
+} from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
 const UNARY: Record<UnaryOp, UnaryCode> = {
@@ -89,12 +94,15 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     if (pool && work >= PARALLEL_MIN) pool.dispatch(kernel, args, threads);
     else ex.dispatch(kernel, args, 0, 1);
   };
-  const run = (kernel: number, slots: number[], floats: Record<number, number> = {}, work = Infinity) => {
+  /** Writes a kernel's arguments, every slot of its layout by name (ids.ts), and launches it (or records the launch). */
+  const run = <L extends Layout>(kernel: Kernel, layout: L, values: SlotValues<L>, work = Infinity) => {
     views();
     const base = args >> 2;
-    if (slots.length > CLAIM_SLOT) throw new BackendError(`wasm backend: ${slots.length} argument slots overlap the claim words at ${CLAIM_SLOT}`);
-    for (let i = 0; i < slots.length; i++) i32[base + i] = slots[i]!;
-    for (const [i, v] of Object.entries(floats)) f32[base + Number(i)] = v;
+    for (const [name, i] of slotsOf(layout)) {
+      const v = values[name as keyof L];
+      if (v instanceof Float) f32[base + i] = v.value;
+      else i32[base + i] = v;
+    }
     i32.fill(0, base + CLAIM_SLOT, base + ARG_SLOTS);
     if (recording) recording.push({ kernel, block: i32.slice(base, base + ARG_SLOTS), work });
     else launch(kernel, work);
@@ -208,7 +216,8 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         backend.fill(dw, g.o * k, 0, 'float32');
         return;
       }
-      run(Kernel.Conv2dBackwardWeight, [addr(x), addr(dy), addr(dw), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
+      run(Kernel.Conv2dBackwardWeight, ConvBackwardArg, { A: addr(x), B: addr(dy), Out: addr(dw), ...geometrySlots(g), Scratch: scratch, ScratchStride: scratchStride },
+        g.n * g.o * g.oh * g.ow * k);
     },
     conv2dBackwardInput(g, dy, w, dx) {
       const cg = g.c / g.groups, taps = g.kh * g.kw, k = cg * taps;
@@ -222,67 +231,78 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
           if (useWinograd(t)) convolve(t, dy, w, true, null, null, null, 'none', dx);
           else {
             wt = alloc(g.o * k * 4);
-            run(Kernel.FlipTransposeGroups, [addr(w), wt, g.o, g.groups, cg, taps], {}, g.o * k * 8);
+            run(Kernel.FlipTransposeGroups, FlipTransposeGroupsArg, { W: addr(w), Wt: wt, O: g.o, Groups: g.groups, Cg: cg, Taps: taps }, g.o * k * 8);
             convolve(t, dy, wt, false, null, null, null, 'none', dx);
           }
         } else {
           // wt[g][k][m]: the A rows of Wᵀ·dY; col2im per thread.
           wt = alloc(g.o * k * 4);
-          run(Kernel.TransposeGroups, [addr(w), wt, g.o, g.groups, k], {}, g.o * k * 8);
-          run(Kernel.Conv2dBackwardInput, [addr(dy), wt, addr(dx), ...geometrySlots(g), scratch, scratchStride], {}, g.n * g.o * g.oh * g.ow * k);
+          run(Kernel.TransposeGroups, TransposeGroupsArg, { W: addr(w), Wt: wt, O: g.o, Groups: g.groups, K: k }, g.o * k * 8);
+          run(Kernel.Conv2dBackwardInput, ConvBackwardArg, { A: addr(dy), B: wt, Out: addr(dx), ...geometrySlots(g), Scratch: scratch, ScratchStride: scratchStride },
+            g.n * g.o * g.oh * g.ow * k);
         }
       } finally {
         if (wt) release(wt);
       }
     },
     channelSum(x, out, n, c, hw) {
-      run(Kernel.ChannelSum, [addr(x), addr(out), n, c, hw], {}, n * c * hw);
+      run(Kernel.ChannelSum, ChannelSumArg, { X: addr(x), Out: addr(out), N: n, C: c, Hw: hw }, n * c * hw);
     },
     channelMoments(x, mean, variance, n, c, hw) {
-      run(Kernel.ChannelMoments, [addr(x), addr(mean), addr(variance), n, c, hw], {}, 2 * n * c * hw);
+      run(Kernel.ChannelMoments, ChannelMomentsArg, { X: addr(x), Mean: addr(mean), Variance: addr(variance), N: n, C: c, Hw: hw }, 2 * n * c * hw);
     },
     batchNormBackward(x, dy, mean, variance, weight, eps, n, c, hw, dx, dweight, dbias) {
-      run(Kernel.BatchNormBackward, [addr(x), addr(dy), addr(mean), addr(variance), addr(weight), addr(dx), addr(dweight), addr(dbias), n, c, hw],
-        { 11: eps }, 3 * n * c * hw);
+      run(Kernel.BatchNormBackward, BatchNormBackwardArg, {
+        X: addr(x), Dy: addr(dy), Mean: addr(mean), Variance: addr(variance), Weight: addr(weight), Dx: addr(dx), DWeight: addr(dweight), DBias: addr(dbias),
+        N: n, C: c, Hw: hw, Eps: new Float(eps),
+      }, 3 * n * c * hw);
     },
     activationBackward(act, y, dy, dx, numel) {
-      run(Kernel.ActivationBackward, [ACT[act], addr(y), addr(dy), addr(dx), numel], {}, numel);
+      run(Kernel.ActivationBackward, ActivationBackwardArg, { Act: ACT[act], Y: addr(y), Dy: addr(dy), Dx: addr(dx), N: numel }, numel);
     },
     radixAttendBackward(x, atten, dy, dx, datten, batch, radix, c, hw) {
-      run(Kernel.RadixAttendBackward, [addr(x), addr(atten), addr(dy), addr(dx), addr(datten), batch, radix, c, hw], {}, 2 * batch * radix * c * hw);
+      run(Kernel.RadixAttendBackward, RadixAttendBackwardArg, {
+        X: addr(x), Atten: addr(atten), Dy: addr(dy), Dx: addr(dx), DAtten: addr(datten), Batch: batch, Radix: radix, C: c, Hw: hw,
+      }, 2 * batch * radix * c * hw);
     },
     sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
       // The reference's float32 constants: fround(lr), fround(momentum), fround(weightDecay).
-      run(Kernel.SgdStep, [addr(p), addr(grad), buf ? addr(buf) : 0, numel, buf && momentum ? 1 : 0, nesterov ? 1 : 0, first ? 1 : 0],
-        { 7: lr, 8: momentum, 9: weightDecay }, numel);
+      run(Kernel.SgdStep, SgdStepArg, {
+        P: addr(p), Grad: addr(grad), Buf: buf ? addr(buf) : 0, N: numel, UseBuf: buf && momentum ? 1 : 0, Nesterov: nesterov ? 1 : 0, First: first ? 1 : 0,
+        Lr: new Float(lr), Momentum: new Float(momentum), WeightDecay: new Float(weightDecay),
+      }, numel);
     },
     adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
       // Float32 slots round each constant as the reference's Math.fround does.
       const bc1 = 1 - beta1 ** step, bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-      run(Kernel.AdamwStep, [addr(p), addr(grad), addr(expAvg), addr(expAvgSq), numel], {
-        5: 1 - lr * weightDecay, 6: beta1, 7: 1 - beta1, 8: beta2, 9: 1 - beta2, 10: bc2Sqrt, 11: eps, 12: lr / bc1,
+      run(Kernel.AdamwStep, AdamwStepArg, {
+        P: addr(p), Grad: addr(grad), ExpAvg: addr(expAvg), ExpAvgSq: addr(expAvgSq), N: numel,
+        Decay: new Float(1 - lr * weightDecay), Beta1: new Float(beta1), OneMinusBeta1: new Float(1 - beta1), Beta2: new Float(beta2),
+        OneMinusBeta2: new Float(1 - beta2), Bc2Sqrt: new Float(bc2Sqrt), Eps: new Float(eps), StepSize: new Float(lr / bc1),
       }, 4 * numel);
     },
     maxPool2dBackward(g, x, dy, dx) {
-      run(Kernel.MaxPoolBackward, [addr(x), addr(dy), addr(dx), ...poolSlots(g, 0, 0).slice(2, 13)], {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      const { X: _x, Out: _out, CountIncludePad: _c, Images: _i, ...geometry } = poolSlots(g, 0, 0);
+      run(Kernel.MaxPoolBackward, MaxPoolBackwardArg, { X: addr(x), Dy: addr(dy), Dx: addr(dx), ...geometry }, g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     avgPool2dBackward(g, dy, dx) {
-      run(Kernel.AvgPoolBackward, poolSlots(g, addr(dy), addr(dx)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      run(Kernel.AvgPoolBackward, PoolArg, poolSlots(g, addr(dy), addr(dx)), g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     softmaxBackward(y, dy, dx, outer, dim, inner) {
-      run(Kernel.SoftmaxBackward, [addr(y), addr(dy), addr(dx), outer, dim, inner], {}, 2 * outer * dim * inner);
+      run(Kernel.SoftmaxBackward, SoftmaxFamilyArg, { A: addr(y), B: addr(dy), Out: addr(dx), Outer: outer, Dim: dim, Inner: inner }, 2 * outer * dim * inner);
     },
     logSoftmax(x, out, outer, dim, inner) {
-      run(Kernel.LogSoftmax, [addr(x), 0, addr(out), outer, dim, inner], {}, 8 * outer * dim * inner);
+      run(Kernel.LogSoftmax, SoftmaxFamilyArg, { A: addr(x), B: 0, Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, 8 * outer * dim * inner);
     },
     logSoftmaxBackward(y, dy, dx, outer, dim, inner) {
-      run(Kernel.LogSoftmaxBackward, [addr(y), addr(dy), addr(dx), outer, dim, inner], {}, 8 * outer * dim * inner);
+      run(Kernel.LogSoftmaxBackward, SoftmaxFamilyArg, { A: addr(y), B: addr(dy), Out: addr(dx), Outer: outer, Dim: dim, Inner: inner }, 8 * outer * dim * inner);
     },
     rSoftmaxBackward(y, dy, dx, batch, card, radix, rest) {
-      run(Kernel.RSoftmaxBackward, [addr(y), addr(dy), addr(dx), batch, card, radix, rest], {}, 2 * batch * card * radix * rest);
+      run(Kernel.RSoftmaxBackward, RSoftmaxBackwardArg, { Y: addr(y), Dy: addr(dy), Dx: addr(dx), Batch: batch, Card: card, Radix: radix, Rest: rest },
+        2 * batch * card * radix * rest);
     },
     sumRows(x, out, rows, cols) {
-      run(Kernel.SumRows, [addr(x), addr(out), rows, cols], {}, rows * cols);
+      run(Kernel.SumRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: cols }, rows * cols);
     },
   };
 
@@ -313,18 +333,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     try {
       // Work for the thread threshold grows with K: a conv with few outputs and a long K (split
       // attention's fc1/fc2 on 1×1 maps) is still worth splitting.
-      run(Kernel.Conv2d, [
-        addr(x), wAddr, bias ? addr(bias) : 0, residual ? addr(residual) : 0, addr(out),
-        g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow,
-        ACT[act], scratch, scratchStride, u, factor ? addr(factor) : 0, inTask ? (flipped ? 2 : 1) : 0,
-      ], {}, g.n * g.o * g.oh * g.ow * Math.max(8, ((g.c / g.groups) * g.kh * g.kw) >> 3));
+      run(Kernel.Conv2d, Conv2dArg, {
+        X: addr(x), W: wAddr, Bias: bias ? addr(bias) : 0, Residual: residual ? addr(residual) : 0, Out: addr(out), ...geometrySlots(g),
+        Act: ACT[act], Scratch: scratch, ScratchStride: scratchStride, WinogradWeights: u, Factor: factor ? addr(factor) : 0,
+        WinogradInTask: inTask ? (flipped ? 2 : 1) : 0,
+      }, g.n * g.o * g.oh * g.ow * Math.max(8, ((g.c / g.groups) * g.kh * g.kw) >> 3));
     } finally {
       if (perCall) release(u);
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
     const u = alloc(16 * (o * cg + groups * WINOGRAD_PLANE_PAD) * 4);
-    run(Kernel.WinogradWeights, [w, u, o, cg, groups, flipped ? 1 : 0], {}, o * cg * 16);
+    run(Kernel.WinogradWeights, WinogradWeightsArg, { W: w, U: u, O: o, Cg: cg, Groups: groups, Flip: flipped ? 1 : 0 }, o * cg * 16);
     return u;
   };
 
@@ -375,19 +395,21 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       const dims = denseCopyDims(shape, src.strides, dst.strides);
       if (dims) {
         const [d, st] = dims;
-        run(Kernel.StridedCopy, [addr(src), addr(dst), ...d, ...st], {}, d.reduce((a, b) => a * b, 1));
+        run(Kernel.StridedCopy, StridedCopyArg, {
+          Src: addr(src), Dst: addr(dst), D0: d[0]!, D1: d[1]!, D2: d[2]!, D3: d[3]!, S0: st[0]!, S1: st[1]!, S2: st[2]!, S3: st[3]!,
+        }, d.reduce((a, b) => a * b, 1));
         return;
       }
       host(() => js.copy(shape, sview(src, dtype), sview(dst, dtype)));
     },
     unary(op: UnaryOp, x: Ref<number>, out: Ref<number>, n: number, alpha: number) {
-      run(Kernel.Unary, [addr(x), addr(out), n, UNARY[op]], { 4: alpha }, n);
+      run(Kernel.Unary, UnaryArg, { X: addr(x), Out: addr(out), N: n, Op: UNARY[op], Alpha: new Float(alpha) }, n);
     },
     binary(op: BinaryOp, shape: readonly number[], a: StridedRef<number>, b: StridedRef<number>, out: Ref<number>) {
       const n = shape.reduce((p, q) => p * q, 1);
       if (isContiguous(shape, a.strides)) {
         if (isContiguous(shape, b.strides) && !b.strides.some((s, i) => s === 0 && shape[i] !== 1)) {
-          run(Kernel.Binary, [addr(a), addr(b), addr(out), 1, n, BINARY[op], 0], {}, n);
+          run(Kernel.Binary, BinaryArg, { A: addr(a), B: addr(b), Out: addr(out), Rows: 1, Len: n, Op: BINARY[op], BPerRow: 0 }, n);
           return;
         }
         // b constant over the trailing dims and contiguous over the leading ones: per-row scalars.
@@ -395,7 +417,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         while (split > 0 && (b.strides[split - 1] === 0 || shape[split - 1] === 1)) split--;
         const rows = shape.slice(0, split).reduce((p, q) => p * q, 1);
         if (split < shape.length && isContiguous(shape.slice(0, split), b.strides.slice(0, split))) {
-          run(Kernel.Binary, [addr(a), addr(b), addr(out), rows, n / rows, BINARY[op], 1], {}, n);
+          run(Kernel.Binary, BinaryArg, { A: addr(a), B: addr(b), Out: addr(out), Rows: rows, Len: n / rows, Op: BINARY[op], BPerRow: 1 }, n);
           return;
         }
       }
@@ -406,31 +428,36 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       convolve(g, x, w, false, factor, bias, residual, act, out, fixedWeight);
     },
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
-      run(Kernel.BatchNorm, [addr(x), addr(weight), addr(bias), addr(mean), addr(variance), addr(out), n, c, hw, ACT[act]], { 10: eps }, n * c * hw);
+      run(Kernel.BatchNorm, BatchNormArg, {
+        X: addr(x), Weight: addr(weight), Bias: addr(bias), Mean: addr(mean), Variance: addr(variance), Out: addr(out), N: n, C: c, Hw: hw, Act: ACT[act],
+        Eps: new Float(eps),
+      }, n * c * hw);
     },
     maxPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(Kernel.MaxPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      run(Kernel.MaxPool, PoolArg, poolSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     avgPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(Kernel.AvgPool, poolSlots(g, addr(x), addr(out)), {}, g.planes * g.oh * g.ow * g.kh * g.kw);
+      run(Kernel.AvgPool, PoolArg, poolSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * g.kh * g.kw);
     },
     meanRows(x, out, rows, hw) {
-      run(Kernel.MeanRows, [addr(x), addr(out), rows, hw], {}, rows * hw);
+      run(Kernel.MeanRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: hw }, rows * hw);
     },
     softmax(x, out, outer, dim, inner) {
-      run(Kernel.Softmax, [addr(x), addr(out), outer, dim, inner], {}, outer * dim * inner * 8);
+      run(Kernel.Softmax, SoftmaxArg, { X: addr(x), Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, outer * dim * inner * 8);
     },
     linear(x, w, bias, out, m, k, n) {
-      run(Kernel.Linear, [addr(x), addr(w), bias ? addr(bias) : 0, addr(out), m, k, n, scratch, scratchStride], {}, m * k * n);
+      run(Kernel.Linear, LinearArg, {
+        X: addr(x), W: addr(w), Bias: bias ? addr(bias) : 0, Out: addr(out), M: m, K: k, N: n, Scratch: scratch, ScratchStride: scratchStride,
+      }, m * k * n);
     },
     radixGap(x, out, batch, radix, c, hw) {
-      run(Kernel.RadixGap, [addr(x), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+      run(Kernel.RadixGap, RadixGapArg, { X: addr(x), Out: addr(out), Batch: batch, Radix: radix, C: c, Hw: hw }, batch * radix * c * hw);
     },
     rSoftmax(x, out, batch, card, radix, rest) {
-      run(Kernel.RSoftmax, [addr(x), addr(out), batch, card, radix, rest], {}, batch * card * radix * rest * 8);
+      run(Kernel.RSoftmax, RSoftmaxArg, { X: addr(x), Out: addr(out), Batch: batch, Card: card, Radix: radix, Rest: rest }, batch * card * radix * rest * 8);
     },
     radixAttend(x, atten, out, batch, radix, c, hw) {
-      run(Kernel.RadixAttend, [addr(x), addr(atten), addr(out), batch, radix, c, hw], {}, batch * radix * c * hw);
+      run(Kernel.RadixAttend, RadixAttendArg, { X: addr(x), Atten: addr(atten), Out: addr(out), Batch: batch, Radix: radix, C: c, Hw: hw }, batch * radix * c * hw);
     },
 
     convAlgorithm: (g: Conv2dGeometry, fixedWeight = false) => (useWinograd(g, fixedWeight) ? 'winograd' : 'gemm'),
@@ -440,9 +467,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       notRecording('measurePeak()');
       const out = arena.alloc(64 * 4);
       const t0 = performance.now();
-      const slots = [iterations, out];
       views();
-      for (let i = 0; i < slots.length; i++) i32[(args >> 2) + i] = slots[i]!;
+      i32[(args >> 2) + PeakArg.Iterations] = iterations;
+      i32[(args >> 2) + PeakArg.Out] = out;
       if (pool && nth > 1) pool.dispatch(Kernel.Peak, args, Math.min(nth, threads));
       else ex.dispatch(Kernel.Peak, args, 0, 1);
       const seconds = (performance.now() - t0) / 1000;
@@ -509,12 +536,41 @@ function denseCopyDims(shape: readonly number[], src: readonly number[], dst: re
   return [d, st];
 }
 
-function geometrySlots(g: Conv2dGeometry): number[] {
-  return [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilH, g.dilW, g.groups, g.oh, g.ow];
+/** A float argument (written as f32); every other slot is an i32. */
+class Float {
+  constructor(readonly value: number) {}
 }
 
-function poolSlots(g: Pool2dGeometry, x: number, out: number): number[] {
-  return [x, out, g.planes, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.oh, g.ow, g.countIncludePad ? 1 : 0, g.images];
+type Layout = Record<string, string | number>;
+/** A value for every slot name of a layout enum (ids.ts). */
+type SlotValues<L extends Layout> = { readonly [K in keyof L]: number | Float };
+
+const layouts = new Map<Layout, [string, number][]>();
+/** A layout enum's (name, slot) pairs (a numeric enum also maps numbers back to names), checked against the claim words once. */
+function slotsOf(layout: Layout): [string, number][] {
+  let pairs = layouts.get(layout);
+  if (!pairs) {
+    pairs = Object.entries(layout).filter((e): e is [string, number] => typeof e[1] === 'number');
+    const last = Math.max(...pairs.map(([, i]) => i));
+    if (last >= CLAIM_SLOT) throw new BackendError(`wasm backend: argument slot ${last} overlaps the claim words at ${CLAIM_SLOT}`);
+    layouts.set(layout, pairs);
+  }
+  return pairs;
+}
+
+/** A conv's geometry slots, named as Conv2dArg and ConvBackwardArg name them. */
+function geometrySlots(g: Conv2dGeometry) {
+  return {
+    N: g.n, C: g.c, H: g.h, Wd: g.w, O: g.o, Kh: g.kh, Kw: g.kw, StrideH: g.strideH, StrideW: g.strideW,
+    PadH: g.padH, PadW: g.padW, DilH: g.dilH, DilW: g.dilW, Groups: g.groups, Oh: g.oh, Ow: g.ow,
+  };
+}
+
+function poolSlots(g: Pool2dGeometry, x: number, out: number): SlotValues<typeof PoolArg> {
+  return {
+    X: x, Out: out, Planes: g.planes, H: g.h, W: g.w, Kh: g.kh, Kw: g.kw, StrideH: g.strideH, StrideW: g.strideW,
+    PadH: g.padH, PadW: g.padW, Oh: g.oh, Ow: g.ow, CountIncludePad: g.countIncludePad ? 1 : 0, Images: g.images,
+  };
 }
 
 registerBackend('wasm', createWasmBackend, { makeDefault: true });
