@@ -9,9 +9,11 @@ import type { IntOrPair } from '../ops/index.js';
 import { pair } from '../ops/check.js';
 import { rectifies, type RectifyMode } from '../ops/rectify.js';
 import { full, type Tensor } from '../tensor/tensor.js';
-import { keep, tidy } from '../tensor/scope.js';
 import { normal, uniform } from '../util/random.js';
+import { foldBatchNorm, foldOf, type Fold } from './fusion.js';
 import { Module, type FuseOptions } from './module.js';
+
+export { foldBatchNorm };
 
 /** The fused epilogue a conv can run in its output pass (inference only). */
 export interface Epilogue {
@@ -33,12 +35,8 @@ export class Conv2d extends Module {
   readonly padding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
-  /** Weight and bias with a following BatchNorm folded in (set by fuse()). */
-  folded: { weight: Tensor; bias: Tensor } | null = null;
   /** RFConv2d's rectify factor mode when it applies (src/ops/rectify.ts); null for a plain conv. */
   protected rectifyMode: RectifyMode | null = null;
-  /** The bias is a folded BatchNorm's shift, added after the factor (fuse({ inPlace: true })). */
-  private biasAfterFactor = false;
 
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: IntOrPair, opts: Conv2dOptions = {}, backend?: Backend) {
     super(backend);
@@ -67,34 +65,27 @@ export class Conv2d extends Module {
     return this.rectifyMode;
   }
 
+  /** The weight and bias it runs with a following BatchNorm folded in reversibly by fuse() (src/nn/fusion.ts), else null. */
+  get folded(): Fold['copy'] {
+    return foldOf(this)?.copy ?? null;
+  }
+
   override forward(x: Tensor, epilogue: Epilogue = {}): Tensor {
     this.requireRank(x, 4, 'N, C, H, W');
-    const { weight, bias } = this.folded ?? { weight: this.weight, bias: this.bias };
+    const fold = foldOf(this);
+    const { weight, bias } = fold?.copy ?? { weight: this.weight, bias: this.bias };
     const geometry = { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
     const opts = { ...geometry, act: epilogue.act ?? 'none', residual: epilogue.residual ?? null };
     const rectify = this.rectifyMode;
     // A folded BatchNorm's shift is added after the factor; RFConv2d's own bias is scaled by it.
-    if (!rectify || this.folded || this.biasAfterFactor) return F.conv2d(x, weight, bias, { ...opts, rectify });
+    if (!rectify || fold) return F.conv2d(x, weight, bias, { ...opts, rectify });
     return F.rfConv2d(x, weight, bias, rectify, opts);
   }
 
-  protected override unfuseOwn(): void {
-    this.unfuseOwnFold();
-  }
-
-  /** Drops a reversible fold (its own copies of the folded weight and bias). */
-  unfuseOwnFold(): void {
-    if (!this.folded) return;
-    this.folded.weight.dispose();
-    this.folded.bias.dispose();
-    this.folded = null;
-  }
-
-  /** Takes folded values as its own weight and bias (fuse({ inPlace: true })). */
+  /** Takes folded values as its own weight and bias (foldBatchNorm with inPlace). */
   adoptFolded(weight: Tensor, bias: Tensor): void {
     this.adoptParam('weight', weight);
     this.adoptParam('bias', bias);
-    this.biasAfterFactor = true;
   }
 
   protected override initOwn(seed: (name: string) => number): void {
@@ -128,10 +119,16 @@ export class RFConv2d extends Conv2d {
 }
 
 export class BatchNorm2d extends Module {
-  /** The conv this BN has been folded into; forward is then the identity. */
-  foldedInto: Conv2d | null = null;
+  /** The conv this BN has been folded into (src/nn/fusion.ts); forward is then the identity. */
+  get foldedInto(): Conv2d | null {
+    return foldOf(this)?.conv ?? null;
+  }
+
   /** Folded for good (fuse({ inPlace: true })): its tensors are gone and unfuse() keeps it folded. */
-  foldedInPlace = false;
+  get foldedInPlace(): boolean {
+    const fold = foldOf(this);
+    return !!fold && !fold.copy;
+  }
 
   /** Weight of the batch statistics in the running ones (PyTorch's default). */
   momentum = 0.1;
@@ -154,7 +151,7 @@ export class BatchNorm2d extends Module {
   numBatchesTracked = 0;
 
   override forward(x: Tensor): Tensor {
-    if (this.foldedInto) return x;
+    if (foldOf(this)) return x;
     if (this.training) this.numBatchesTracked++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
       { training: this.training, momentum: this.momentum, eps: this.eps });
@@ -174,18 +171,8 @@ export class BatchNorm2d extends Module {
     return [['num_batches_tracked', { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(this.numBatchesTracked)) }]];
   }
 
-  protected override foldedForGood(): boolean {
-    return this.foldedInPlace;
-  }
-
-  protected override unfuseOwn(): void {
-    if (!this.foldedInPlace) this.foldedInto = null;
-  }
-
-  /** Drops this BN's tensors once its conv carries the folded values. */
-  markFoldedInPlace(conv: Conv2d): void {
-    this.foldedInto = conv;
-    this.foldedInPlace = true;
+  /** Drops this BN's tensors once its conv carries the folded values (foldBatchNorm with inPlace). */
+  dropFoldedTensors(): void {
     this.dropTensors();
   }
 
@@ -257,7 +244,7 @@ export class GlobalAvgPool2d extends Module {
   }
 }
 
-/** Children named '0', '1', …; a folded Conv2d → BatchNorm2d → ReLU run runs as one fused conv. */
+/** Children named '0', '1', …; a Conv2d → BatchNorm2d (→ ReLU) run that fuse() folded runs as one conv. */
 export class Sequential extends Module {
   readonly layers: Module[];
 
@@ -271,12 +258,12 @@ export class Sequential extends Module {
     let y = x;
     for (let i = 0; i < this.layers.length; i++) {
       const m = this.layers[i]!;
-      const bn = this.layers[i + 1];
+      const fold = foldOf(m);
       let next: Tensor;
-      if (m instanceof Conv2d && bn instanceof BatchNorm2d && bn.foldedInto === m) {
-        const relu = this.layers[i + 2] instanceof ReLU;
-        next = m.call(y, { act: relu ? 'relu' : 'none' });
-        i += relu ? 2 : 1;
+      if (fold?.run && fold.conv === m) {
+        // What fuse() decided: the conv's epilogue stands for the layers it covers.
+        next = m.call(y, { act: fold.run.act });
+        i += fold.run.covers;
       } else {
         next = m.call(y);
       }
@@ -289,34 +276,10 @@ export class Sequential extends Module {
   protected override fuseOwn(opts: FuseOptions): void {
     for (let i = 0; i + 1 < this.layers.length; i++) {
       const [a, b] = [this.layers[i], this.layers[i + 1]];
-      if (a instanceof Conv2d && b instanceof BatchNorm2d) foldBatchNorm(a, b, opts);
+      if (!(a instanceof Conv2d && b instanceof BatchNorm2d)) continue;
+      const relu = this.layers[i + 2] instanceof ReLU;
+      foldBatchNorm(a, b, opts, { act: relu ? 'relu' : 'none', covers: relu ? 2 : 1 });
     }
-  }
-}
-
-/**
- * Folds an inference BatchNorm into the conv before it:
- * w' = w · γ/√(var+ε) per output channel, b' = (b − mean) · γ/√(var+ε) + β.
- */
-export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, opts: FuseOptions = {}): void {
-  if (bn.foldedInto === conv && (bn.foldedInPlace || !opts.inPlace)) return;
-  // A rectified conv's own bias is scaled per pixel: no per-channel shift can stand for it.
-  if (conv.rectify && conv.bias && !bn.foldedInto) return;
-  conv.unfuseOwnFold();
-  const folded = tidy(() => {
-    const scale = F.mul(bn.weight, F.rsqrt(F.addScalar(bn.runningVar, bn.eps)));
-    const weight = F.mul(conv.weight, scale.reshape(conv.outChannels, 1, 1, 1));
-    const centred = conv.bias ? F.sub(conv.bias, bn.runningMean) : F.neg(bn.runningMean);
-    const bias = F.add(F.mul(centred, scale), bn.bias);
-    return { weight, bias };
-  });
-  if (opts.inPlace) {
-    // One layer's temporaries at a time, so the peak is one conv's weights, not the model's.
-    conv.adoptFolded(folded.weight, folded.bias);
-    bn.markFoldedInPlace(conv);
-  } else {
-    conv.folded = { weight: keep(folded.weight), bias: keep(folded.bias) };
-    bn.foldedInto = conv;
   }
 }
 
@@ -326,7 +289,7 @@ export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, opts: FuseOptions =
  */
 export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation = 'none', residual: Tensor | null = null,
   drop: Module | null = null): Tensor {
-  if (bn.foldedInto === conv) return conv.call(x, { act, residual });
+  if (foldOf(conv)?.bn === bn) return conv.call(x, { act, residual });
   let out = bn.call(conv.call(x));
   if (drop) out = drop.call(out); // DropBlock after the BN, before the residual and the activation (the seed's order)
   if (residual) out = F.add(out, residual);

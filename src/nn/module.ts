@@ -9,6 +9,7 @@ import { fmt, sameShape } from '../tensor/shape.js';
 import { Tensor, zeros, tensor } from '../tensor/tensor.js';
 import { toFloat32, type RawTensor } from '../io/raw.js';
 import { fnv1a } from '../util/random.js';
+import { foldedForGood, unfold } from './fusion.js';
 
 export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => void;
 
@@ -284,7 +285,7 @@ export abstract class Module {
    */
   train(on = true): this {
     if (on) {
-      const folded = [...this.namedModules()].find(([, m]) => m.foldedForGood());
+      const folded = [...this.namedModules()].find(([, m]) => foldedForGood(m));
       if (folded) {
         throw new ArgumentError(`${this.constructor.name}.train(): '${folded[0]}' was folded into its conv by fuse({ inPlace: true }), so its BatchNorm is gone; load the checkpoint into a fresh model to train`);
       }
@@ -307,11 +308,6 @@ export abstract class Module {
     for (const [, t] of this.namedParameters()) t.zeroGrad();
   }
 
-  /** Whether this module's tensors were folded away for good (fuse({ inPlace: true })). */
-  protected foldedForGood(): boolean {
-    return false;
-  }
-
   eval(): this {
     return this.train(false);
   }
@@ -322,7 +318,8 @@ export abstract class Module {
    * kept (unfuse() or loading a state dict restores the unfused model). With inPlace the
    * folded values replace the conv's weights and the BatchNorms are dropped, halving memory,
    * as torch's fuse_modules does: the model is then an inference model whose state dict
-   * holds the folded weights.
+   * holds the folded weights. The folds are recorded in src/nn/fusion.ts, the module tree is
+   * left as it is.
    */
   fuse(opts: FuseOptions = {}): this {
     structureVersion++;
@@ -330,14 +327,18 @@ export abstract class Module {
     return this;
   }
 
-  /** Undoes fuse(); called whenever parameters change. */
+  /**
+   * Undoes fuse() (folds made in place stay). Every change to parameter values or tensors
+   * (loadStateDict, resetParameters, train(), to(), dispose()) goes through here, since a
+   * reversible fold holds copies computed from the old values.
+   */
   unfuse(): void {
     structureVersion++;
-    for (const [, m] of this.namedModules()) m.unfuseOwn();
+    for (const [, m] of this.namedModules()) unfold(m);
   }
 
+  /** Which conv → BatchNorm pairs of its own this module folds (foldBatchNorm in src/nn/fusion.ts). */
   protected fuseOwn(_opts: FuseOptions): void {}
-  protected unfuseOwn(): void {}
 
   /** Copies every parameter and buffer to another backend (e.g. after loading on js). */
   async to(backend: Backend): Promise<this> {
@@ -353,9 +354,9 @@ export abstract class Module {
           t.dispose();
         }
       }
-      m.unfuseOwn();
       (m as { backend: Backend }).backend = backend;
     }
+    this.unfuse();
     return this;
   }
 
