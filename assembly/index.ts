@@ -10,6 +10,7 @@ import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackw
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
 import { Kernel, PeakArg } from '../src/backend/wasm/ids';
+import { interpolate, interpolateBackward } from './interpolate';
 import { fma } from './simd';
 import { arg } from './args';
 
@@ -23,6 +24,8 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.RadixAttend: radixAttend(args, tid, nth); break;
     case Kernel.RSoftmax: rSoftmax(args, tid, nth); break;
     case Kernel.Softmax: softmax(args, tid, nth); break;
+    case Kernel.Interpolate: interpolate(args, tid, nth); break;
+    case Kernel.InterpolateBackward: interpolateBackward(args, tid, nth); break;
     case Kernel.BatchNorm: batchNorm(args, tid, nth); break;
     case Kernel.Linear: linear(args, tid, nth); break;
     case Kernel.Unary: unary(args, tid, nth); break;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Gradient and training-step fixtures from the seed's PyTorch reference.
 
-Run: /usr/bin/python3 scripts/make_grad_fixtures.py [--reference ../shared/reference]
+Run: /usr/bin/python3 scripts/make_grad_fixtures.py [--reference ../shared/reference] [--ops-only]
 (Debian's python3-torch 1.13; one CPU thread; deterministic: two runs give identical bytes).
 Writes test/fixtures/grad/:
 
@@ -333,6 +333,26 @@ def misc_cases(oc, R):
            {'logits': logits, 'targets': targets}, ['logits'], {'lam': lam, 'eps': eps, 'num_classes': 7}, scalar=True)
 
 
+def resize_cases(oc):
+    # F.interpolate as the segmentation heads use it (bilinear, align_corners=True), PyTorch's default
+    # bilinear, a scale factor, an output of one pixel, and nearest (a doubling, and sizes whose float32
+    # scale times the index is never near an integer, where float64 and float32 could floor differently).
+    specs = [
+        ('interp_bilinear_ac_up', [2, 3, 5, 4], dict(size=(9, 7), mode='bilinear', align_corners=True)),
+        ('interp_bilinear_ac_down', [1, 2, 9, 8], dict(size=(4, 5), mode='bilinear', align_corners=True)),
+        ('interp_bilinear_ac_from1', [1, 3, 1, 1], dict(size=(3, 4), mode='bilinear', align_corners=True)),
+        ('interp_bilinear_up', [2, 3, 5, 4], dict(size=(9, 7), mode='bilinear', align_corners=False)),
+        ('interp_bilinear_down', [1, 2, 9, 8], dict(size=(4, 5), mode='bilinear', align_corners=False)),
+        ('interp_bilinear_to1', [1, 2, 3, 4], dict(size=(1, 1), mode='bilinear', align_corners=False)),
+        ('interp_bilinear_scale2', [1, 2, 4, 5], dict(scale_factor=2.0, mode='bilinear', align_corners=False)),
+        ('interp_nearest_up2', [1, 2, 4, 5], dict(scale_factor=2.0, mode='nearest')),
+        ('interp_nearest_size', [2, 2, 4, 6], dict(size=(7, 4), mode='nearest')),
+    ]
+    for name, shape, p in specs:
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}
+        oc.add(name, 'interpolate', lambda d, p=p: F.interpolate(d['x'], **p), {'x': uni(rng(name), shape)}, ['x'], params)
+
+
 def write_ops(R):
     oc = OpCases()
     conv_cases(oc)
@@ -342,6 +362,7 @@ def write_ops(R):
     pool_cases(oc)
     misc_cases(oc, R)
     rfconv_cases(oc, R)
+    resize_cases(oc)
     write_safetensors(os.path.join(OUT, 'ops.safetensors'), oc.tensors)
     dump_json(os.path.join(OUT, 'ops.json'), {
         'torch': torch.__version__,
@@ -695,6 +716,7 @@ def write_recipe(R):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--reference', default=os.path.join(ROOT, '..', 'shared', 'reference'))
+    ap.add_argument('--ops-only', action='store_true', help='write ops.json and ops.safetensors only')
     args = ap.parse_args()
     sys.path.insert(0, os.path.abspath(args.reference))
     import resnest_ref as R
@@ -702,6 +724,8 @@ def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     print('ops:', write_ops(R), 'cases')
+    if args.ops_only:
+        return
     nets = []
     for name, layers, kwargs, in_shape, seed in NETWORKS:
         nets.append(run_network(R, name, layers, kwargs, in_shape, seed))

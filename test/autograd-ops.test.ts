@@ -76,6 +76,11 @@ function forward(c: GradCase, x: Record<string, Tensor>, labels: () => number[])
     case 'max_pool2d': return F.maxPool2d(x.x!, num(c, 'kernel_size', 1), pool);
     case 'adaptive_avg_pool2d': return F.adaptiveAvgPool2d(x.x!, 1);
     case 'linear': return F.linear(x.x!, x.w!, x.b ?? null);
+    case 'interpolate':
+      return F.interpolate(x.x!, {
+        size: p.size as [number, number] | undefined, scaleFactor: p.scale_factor as number | undefined,
+        mode: p.mode as 'nearest' | 'bilinear', alignCorners: p.align_corners as boolean | undefined,
+      });
     case 'views': {
       const v = x.x!;
       return F.cat([v.narrow(1, 0, 2).transpose(2, 3).reshape(2, -1), v.narrow(1, 2, 1).flatten(1), v.permute(0, 3, 1, 2).reshape(2, -1)], 1);

@@ -55,6 +55,22 @@ export interface Pool2dGeometry {
   countIncludePad: boolean;
 }
 
+/**
+ * Resizing n·c planes from ih×iw to oh×ow (F.interpolate). Source coordinates follow
+ * PyTorch's float32 rules: bilinear src = scale·dst (alignCorners) or
+ * max(scale·(dst + 0.5) − 0.5, 0), its two taps floor(src) and the next (clamped), weighted
+ * by the fraction; nearest src = min(floor(scale·dst), in − 1), or dst / 2 when the size doubles
+ * exactly. scaleH and scaleW are float32 values (the op computes them as PyTorch does).
+ */
+export interface ResizeGeometry {
+  planes: number;
+  ih: number; iw: number;
+  oh: number; ow: number;
+  mode: 'nearest' | 'bilinear';
+  alignCorners: boolean;
+  scaleH: number; scaleW: number;
+}
+
 /** Creation options; each backend reads the ones it knows. */
 export interface BackendOptions {
   /** CPU threads for kernels (wasm); default: all cores where threads are allowed. */
@@ -96,6 +112,8 @@ export interface Backend<B = unknown> {
   meanRows(x: Ref<B>, out: Ref<B>, rows: number, hw: number): void;
   /** Softmax over the middle axis of [outer, dim, inner]. */
   softmax(x: Ref<B>, out: Ref<B>, outer: number, dim: number, inner: number): void;
+  /** out [planes, oh, ow] resized from x [planes, ih, iw] (ResizeGeometry). */
+  interpolate(g: ResizeGeometry, x: Ref<B>, out: Ref<B>): void;
   /** out[m, n] = x[m, :] · w[n, :] + bias[n]  (PyTorch's Linear layout). */
   linear(x: Ref<B>, w: Ref<B>, bias: Ref<B> | null, out: Ref<B>, m: number, k: number, n: number): void;
 
@@ -173,6 +191,8 @@ export interface TrainingKernels<B = unknown> {
   /** Each dy to the first maximum of its window (row-major), as PyTorch's CPU kernel; overlaps add. */
   maxPool2dBackward(g: Pool2dGeometry, x: Ref<B>, dy: Ref<B>, dx: Ref<B>): void;
   avgPool2dBackward(g: Pool2dGeometry, dy: Ref<B>, dx: Ref<B>): void;
+  /** interpolate's gradient: each dy to the input taps it was made from, with their weights; overlaps add. */
+  interpolateBackward(g: ResizeGeometry, dy: Ref<B>, dx: Ref<B>): void;
   /** radixAttend's gradients: dx [batch, radix·c, hw] and datten [batch, radix·c]. */
   radixAttendBackward(x: Ref<B>, atten: Ref<B>, dy: Ref<B>, dx: Ref<B>, datten: Ref<B>,
     batch: number, radix: number, c: number, hw: number): void;
@@ -191,7 +211,7 @@ export interface TrainingKernels<B = unknown> {
 export const TRAINING_KERNELS = [
   'conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'channelMoments', 'batchNormBackward',
   'activationBackward', 'sumRows', 'logSoftmax', 'softmaxBackward', 'logSoftmaxBackward', 'rSoftmaxBackward',
-  'maxPool2dBackward', 'avgPool2dBackward', 'radixAttendBackward', 'sgdStep', 'adamwStep',
+  'maxPool2dBackward', 'avgPool2dBackward', 'interpolateBackward', 'radixAttendBackward', 'sgdStep', 'adamwStep',
 ] as const satisfies readonly (keyof TrainingKernels)[];
 
 // A kernel added to TrainingKernels but not to the list above fails to compile here.

@@ -18,6 +18,6 @@ export const metaBackend: Backend<null> = {
   read: async () => noData(),
   readSync: noData,
   copy: noData, unary: noData, binary: noData, conv2d: noData, batchNorm: noData, maxPool2d: noData,
-  avgPool2d: noData, meanRows: noData, softmax: noData, linear: noData, radixGap: noData, rSoftmax: noData,
+  avgPool2d: noData, meanRows: noData, softmax: noData, interpolate: noData, linear: noData, radixGap: noData, rSoftmax: noData,
   radixAttend: noData,
 };

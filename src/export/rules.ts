@@ -73,6 +73,24 @@ export const EXPORT: { readonly [K in OpName]: ExportRule<ParamsOf<K>> | NotExpo
   avgPool2d: (r, [a], out, { g }) => r.pool('avg', g, r.value(a!), out.shape),
   adaptiveAvgPool2d: (r, [a], out) => r.graph.node('GlobalAveragePool', [r.value(a!)], {}, out.shape),
 
+  // Resize with PyTorch's coordinates: align_corners, or half pixels (ONNX clamps a negative
+  // source to 0 in linear mode, as PyTorch does; 'pytorch_half_pixel' would map an output of
+  // length 1 to 0 where PyTorch takes the centre), nearest as floor(dst · in/out). A scale
+  // factor goes in as Resize's scales (output floor(in · factor), coordinates / factor, as
+  // PyTorch computes them); a size as its sizes, with the batch and channels from the input.
+  interpolate: (r, [a], out, { g, factors }) => {
+    const graph = r.graph, x = r.value(a!);
+    const attrs = {
+      mode: { s: g.mode === 'nearest' ? 'nearest' : 'linear' },
+      coordinate_transformation_mode: { s: g.alignCorners ? 'align_corners' : g.mode === 'nearest' ? 'asymmetric' : 'half_pixel' },
+      nearest_mode: { s: 'floor' },
+    };
+    if (factors) return graph.node('Resize', [x, null, graph.initializer(Float32Array.of(1, 1, ...factors), [4], 'scales')], attrs, out.shape);
+    const nc = graph.node('Slice', [graph.node('Shape', [x], {}, [4], 'int64'), graph.ints([0]), graph.ints([2])], {}, [2], 'int64');
+    const sizes = graph.node('Concat', [nc, graph.ints([g.oh, g.ow])], { axis: { i: 0 } }, [4], 'int64');
+    return graph.node('Resize', [x, null, null, sizes], attrs, out.shape);
+  },
+
   softmax: (r, [a], out, { axis }) => r.graph.node('Softmax', [r.value(a!)], { axis: { i: axis } }, out.shape),
   logSoftmax: (r, [a], out, { axis }) => r.graph.node('LogSoftmax', [r.value(a!)], { axis: { i: axis } }, out.shape),
   rSoftmax: (r, [a], out, { batch, cardinality, radix, rest }) => {

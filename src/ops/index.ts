@@ -7,6 +7,7 @@ export { rectifyFactor, type RectifyMode } from './rectify.js';
 export { batchNorm, type BatchNormOptions } from './norm.js';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, pool2dGeometry, type Pool2dOptions } from './pool.js';
 export { softmax, logSoftmax, rSoftmax } from './softmax.js';
+export { interpolate, resizeGeometry, type InterpolateOptions } from './interpolate.js';
 export { linear } from './linear.js';
 export { radixGap, radixAttend } from './splat.js';
 export { cat } from './concat.js';

@@ -17,7 +17,7 @@ export type OpName =
   | 'add' | 'sub' | 'mul' | 'div'
   | 'sum' | 'expand' | 'cat'
   | 'conv2d' | 'batchNorm' | 'batchNormTrain'
-  | 'maxPool2d' | 'avgPool2d' | 'adaptiveAvgPool2d'
+  | 'maxPool2d' | 'avgPool2d' | 'adaptiveAvgPool2d' | 'interpolate'
   | 'softmax' | 'logSoftmax' | 'rSoftmax'
   | 'linear' | 'radixGap' | 'radixAttend';
 

@@ -11,6 +11,7 @@ import { expandOp, sumOp } from './reduce.js';
 import { conv2dOp } from './conv.js';
 import { batchNormOp, batchNormTrainOp } from './norm.js';
 import { adaptiveAvgPool2dOp, avgPool2dOp, maxPool2dOp } from './pool.js';
+import { interpolateOp } from './interpolate.js';
 import { logSoftmaxOp, rSoftmaxOp, softmaxOp } from './softmax.js';
 import { linearOp } from './linear.js';
 import { radixAttendOp, radixGapOp } from './splat.js';
@@ -38,6 +39,7 @@ export const OPS = {
   maxPool2d: maxPool2dOp,
   avgPool2d: avgPool2dOp,
   adaptiveAvgPool2d: adaptiveAvgPool2dOp,
+  interpolate: interpolateOp,
   softmax: softmaxOp,
   logSoftmax: logSoftmaxOp,
   rSoftmax: rSoftmaxOp,

@@ -8,6 +8,7 @@ import { binary, copy, unary } from './elementwise.js';
 import { avgPool2d, maxPool2d, meanRows } from './pool.js';
 import { batchNorm, radixAttend, radixGap, rSoftmax, softmax } from './attention.js';
 import { trainingKernels } from './training.js';
+import { interpolate } from './interpolate.js';
 
 type Buf = Float32Array | Int32Array;
 
@@ -24,7 +25,7 @@ export function createJsBackend(): Backend<Buf> {
     read: async (src: Ref<Buf>, n: number) => src.buf.slice(src.offset, src.offset + n),
     fill: (dst: Ref<Buf>, n: number, value: number) => void dst.buf.fill(value, dst.offset, dst.offset + n),
     copy,
-    unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, radixGap, rSoftmax, radixAttend,
+    unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, interpolate, radixGap, rSoftmax, radixAttend,
     training: trainingKernels,
   } satisfies Backend<Buf>;
 }

@@ -3,6 +3,7 @@
 
 import type { Conv2dGeometry, Pool2dGeometry, Ref, TrainingKernels } from '../backend.js';
 import { im2col, im2colWalk } from './conv.js';
+import { interpolateBackward } from './interpolate.js';
 import { sgemm } from './gemm.js';
 import { forEachAvgWindow } from './pool.js';
 
@@ -297,5 +298,5 @@ function adamwStep(p: R, grad: R, expAvg: R, expAvgSq: R, numel: number, lr: num
 export const trainingKernels: TrainingKernels<F32> = {
   conv2dBackwardInput, conv2dBackwardWeight, channelSum, channelMoments, batchNormBackward, activationBackward,
   sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward, maxPool2dBackward, avgPool2dBackward,
-  radixAttendBackward, sgdStep, adamwStep,
+  interpolateBackward, radixAttendBackward, sgdStep, adamwStep,
 };

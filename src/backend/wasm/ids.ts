@@ -41,6 +41,9 @@ export enum Kernel {
   FlipTransposeGroups = 31,
   // A strided copy into a dense tensor (assembly/attention.ts).
   StridedCopy = 32,
+  // Resizing and its gradient (assembly/interpolate.ts).
+  Interpolate = 33,
+  InterpolateBackward = 34,
 }
 
 // Each kernel's argument slots: the JS side writes slot `Layout.Name` of the args block
@@ -96,6 +99,9 @@ export enum UnaryArg { X, Out, N, Op, Alpha }
 export enum BinaryArg { A, B, Out, Rows, Len, Op, BPerRow }
 /** Kernel.StridedCopy of up to four dims into a dense tensor. */
 export enum StridedCopyArg { Src, Dst, D0, D1, D2, D3, S0, S1, S2, S3 }
+
+/** Kernel.Interpolate (X = x, Out = out) and InterpolateBackward (X = dy, Out = dx); ScaleH and ScaleW are floats. */
+export enum InterpolateArg { X, Out, Planes, Ih, Iw, Oh, Ow, Bilinear, AlignCorners, ScaleH, ScaleW }
 
 /** Kernel.RadixGap. */
 export enum RadixGapArg { X, Out, Batch, Radix, C, Hw }

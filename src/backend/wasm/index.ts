@@ -4,7 +4,7 @@
 // strided destination or over more than four dimensions that cannot be merged, general
 // broadcasts) reuse the js reference kernels on views of the same memory.
 
-import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, Ref, StridedRef, UnaryOp } from '../backend.js';
+import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, Ref, ResizeGeometry, StridedRef, UnaryOp } from '../backend.js';
 import { inputGradientConv } from '../backend.js';
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
@@ -15,7 +15,7 @@ import { compileKernels, hardwareThreads, threadsAllowed, type Variant } from '.
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
 import {
   Act, ActivationBackwardArg, AdamwStepArg, ARG_SLOTS, BatchNormArg, BatchNormBackwardArg, BinaryArg, BinaryCode, ChannelMomentsArg, ChannelSumArg, CLAIM_SLOT,
-  Conv2dArg, ConvBackwardArg, FlipTransposeGroupsArg, Kernel, LinearArg, MaxPoolBackwardArg, PEAK_MADDS_PER_ROUND, PeakArg, PoolArg, RadixAttendArg,
+  Conv2dArg, ConvBackwardArg, FlipTransposeGroupsArg, InterpolateArg, Kernel, LinearArg, MaxPoolBackwardArg, PEAK_MADDS_PER_ROUND, PeakArg, PoolArg, RadixAttendArg,
   RadixAttendBackwardArg, RadixGapArg, RowsArg, RSoftmaxArg, RSoftmaxBackwardArg, SgdStepArg, SoftmaxArg, SoftmaxFamilyArg, StridedCopyArg, TransposeGroupsArg,
   UnaryArg, UnaryCode, WinogradWeightsArg, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK,
 } from './ids.js';
@@ -301,6 +301,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.RSoftmaxBackward, RSoftmaxBackwardArg, { Y: addr(y), Dy: addr(dy), Dx: addr(dx), Batch: batch, Card: card, Radix: radix, Rest: rest },
         2 * batch * card * radix * rest);
     },
+    interpolateBackward(g, dy, dx) {
+      run(Kernel.InterpolateBackward, InterpolateArg, resizeSlots(g, addr(dy), addr(dx)), g.planes * g.oh * g.ow * 8);
+    },
     sumRows(x, out, rows, cols) {
       run(Kernel.SumRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: cols }, rows * cols);
     },
@@ -445,6 +448,9 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     softmax(x, out, outer, dim, inner) {
       run(Kernel.Softmax, SoftmaxArg, { X: addr(x), Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, outer * dim * inner * 8);
     },
+    interpolate(g, x, out) {
+      run(Kernel.Interpolate, InterpolateArg, resizeSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * 8);
+    },
     linear(x, w, bias, out, m, k, n) {
       run(Kernel.Linear, LinearArg, {
         X: addr(x), W: addr(w), Bias: bias ? addr(bias) : 0, Out: addr(out), M: m, K: k, N: n, Scratch: scratch, ScratchStride: scratchStride,
@@ -556,6 +562,13 @@ function slotsOf(layout: Layout): [string, number][] {
     layouts.set(layout, pairs);
   }
   return pairs;
+}
+
+function resizeSlots(g: ResizeGeometry, x: number, out: number): SlotValues<typeof InterpolateArg> {
+  return {
+    X: x, Out: out, Planes: g.planes, Ih: g.ih, Iw: g.iw, Oh: g.oh, Ow: g.ow, Bilinear: g.mode === 'bilinear' ? 1 : 0,
+    AlignCorners: g.alignCorners ? 1 : 0, ScaleH: new Float(g.scaleH), ScaleW: new Float(g.scaleW),
+  };
 }
 
 /** A conv's geometry slots, named as Conv2dArg and ConvBackwardArg name them. */

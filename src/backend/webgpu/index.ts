@@ -17,6 +17,7 @@ import { convDirectProgram, DIRECT_RM, DIRECT_RN, im2colProgram } from './kernel
 import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
+import { interpolateProgram } from './kernels/interpolate.js';
 import { halfBits } from './half.js';
 import type { FloatStorage } from './program.js';
 
@@ -224,6 +225,15 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       chunks('softmax', outer, [per, per], [], (first, count) =>
         rt.dispatch(spec, [bind(x, first * per, count * per), bind(out, first * per, count * per)],
           { n: count * inner, dim, inner }, groupsFor(count * inner)));
+    },
+
+    interpolate(g, x, out) {
+      const spec = interpolateProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;
+      chunks('interpolate', g.planes, [inPer, outPer], [], (first, count) =>
+        rt.dispatch(spec, [bind(x, first * inPer, count * inPer), bind(out, first * outPer, count * outPer)], {
+          n: count * outPer, ih: g.ih, iw: g.iw, oh: g.oh, ow: g.ow, bilinear: g.mode === 'bilinear' ? 1 : 0, align: g.alignCorners ? 1 : 0,
+          sh: g.scaleH, sw: g.scaleW,
+        }, groupsFor(count * outPer)));
     },
 
     linear(x, w, bias, out, m, k, n) {
