@@ -295,6 +295,40 @@ test('ORT parity: views, broadcasts, reductions (Slice, Transpose, Concat, Pad, 
   }
 });
 
+/** The segmentation heads' upsampling: bilinear to a size (align_corners), ASPP's pooled branch from 1×1, a scale factor, nearest. */
+class Resize extends Module {
+  readonly conv: Conv2d;
+  constructor(backend: Backend) {
+    super(backend);
+    this.conv = this.child('conv', new Conv2d(3, 4, 3, { padding: 1, stride: 2 }, backend));
+  }
+
+  override forward(x: Tensor): Tensor {
+    const [n, , h, w] = x.shape as [number, number, number, number];
+    const y = this.conv.call(x); // [n, 4, 4, 3]
+    const up = F.interpolate(y, { size: [h, w], mode: 'bilinear', alignCorners: true });
+    const pooled = F.interpolate(F.adaptiveAvgPool2d(y, 1), { size: [h, w], mode: 'bilinear', alignCorners: true });
+    const half = F.interpolate(F.interpolate(y, { scaleFactor: 2, mode: 'bilinear' }), { size: [h, w], mode: 'nearest' });
+    const odd = F.interpolate(y, { size: [h, w], mode: 'bilinear' });
+    return F.add(F.add(up, pooled), F.add(half, odd)).reshape(n, 4 * h * w);
+  }
+}
+
+test('ORT parity: interpolate as Resize (bilinear align_corners true/false, from 1×1, scale factor, nearest; dynamic batch)', async () => {
+  const shape = [2, 3, 7, 6];
+  const x = uniform(2 * 3 * 7 * 6, 9, -1, 1);
+  const ours = tidy(() => new Resize(js).resetParameters(3).call(tensor(x, shape, { backend: js }))).dataSync();
+  for (const batch of [2, 'dynamic'] as const) {
+    const model = traceOnnx((b) => new Resize(b).resetParameters(3), batch === 2 ? shape : [1, 3, 7, 6], { batch, opset: 17 });
+    assert.ok(ops(model).has('Resize'));
+    const theirs = await runOrt(encodeModel(model), x, shape);
+    assert.equal([...theirs.dims], [2, 4 * 7 * 6]);
+    const err = relErr(theirs.data, ours);
+    report.push(`interpolate module (batch ${batch}): ${err.toExponential(2)}`);
+    assert.ok(err <= TOLERANCE, `batch ${batch}: relative error ${err}`);
+  }
+});
+
 test('model code that bypasses the ops (a raw backend call on a traced tensor) is refused, not exported wrong', () => {
   class Raw extends Module {
     override forward(x: Tensor): Tensor {

@@ -31,6 +31,11 @@ export function opCases(on: OnBackend): [string, (b: Backend) => Tensor][] {
     ['softmax', (b) => F.softmax(on(b, [2, 5, 7]), 1)],
     ['r-softmax', (b) => F.rSoftmax(on(b, [3, 48]), 4, 2)],
     ['linear', (b) => F.linear(on(b, [3, 20]), on(b, [7, 20], 2), on(b, [7], 3))],
+    ['interpolate bilinear align_corners up', (b) => F.interpolate(on(b, [2, 3, 5, 7]), { size: [13, 9], mode: 'bilinear', alignCorners: true })],
+    ['interpolate bilinear from 1×1', (b) => F.interpolate(on(b, [1, 5, 1, 1]), { size: [6, 4], mode: 'bilinear', alignCorners: true })],
+    ['interpolate bilinear half-pixel down', (b) => F.interpolate(on(b, [1, 3, 11, 10]), { size: [4, 7], mode: 'bilinear' })],
+    ['interpolate bilinear ×2', (b) => F.interpolate(on(b, [1, 2, 5, 6]), { scaleFactor: 2, mode: 'bilinear' })],
+    ['interpolate nearest', (b) => F.interpolate(on(b, [2, 2, 4, 6]), { size: [7, 4] })],
     ['radix gap', (b) => F.radixGap(on(b, [2, 12, 5, 5]), 2)],
     ['radix attend', (b) => F.radixAttend(on(b, [2, 12, 5, 5]), on(b, [2, 12], 2), 2)],
   ];
