@@ -14,7 +14,11 @@ import { TRAINING_KERNELS, type Backend, type Conv2dGeometry, type Pool2dGeometr
 import { uniform } from '../src/util/random.js';
 import { pool2dGeometry } from '../src/ops/pool.js';
 
-type Name = keyof TrainingKernels;
+// The training kernels, and the forward ones that training leans on (log-softmax, row sums).
+type Name = keyof TrainingKernels | 'softmax' | 'reduceRows';
+const jsForward = createJsBackend();
+const kernelOf = (training: object, backend: object, name: Name): unknown =>
+  (name in training ? (training as Record<string, unknown>)[name] : (backend as Record<string, unknown>)[name]);
 
 /** An array operand; `out` ones are compared after the call (in-place operands are both). */
 interface Operand { data: Float32Array; out?: boolean }
@@ -32,7 +36,7 @@ for (const threads of [1, 2]) {
 /** Runs kernel `name` on js (Float32Arrays) and on wasm backend b; returns both sets of outputs. */
 function both(b: WasmBackend, name: Name, args: unknown[]): { js: Float32Array[]; wasm: Float32Array[] } {
   const jsArgs = args.map((a) => (isOperand(a) ? { buf: a.data.slice(), offset: 0 } : a));
-  (jsKernels[name] as (...a: unknown[]) => void)(...jsArgs);
+  (kernelOf(jsKernels, jsForward, name) as (...a: unknown[]) => void)(...jsArgs);
   const OFF = 1;
   const bufs: number[] = [];
   const wArgs = args.map((a) => {
@@ -43,7 +47,7 @@ function both(b: WasmBackend, name: Name, args: unknown[]): { js: Float32Array[]
     b.write(ref, a.data);
     return ref;
   });
-  (b.training![name] as (...a: unknown[]) => void)(...wArgs);
+  (kernelOf(b.training!, b, name) as (...a: unknown[]) => void)(...wArgs);
   const js: Float32Array[] = [], wasm: Float32Array[] = [];
   args.forEach((a, i) => {
     if (!isOperand(a) || !a.out) return;
@@ -225,15 +229,15 @@ test('maxPool2dBackward: the first maximum of each window (ties, overlaps, a NaN
     const x = uniform(n, 61, 0, 4).map(Math.floor);
     x[7] = NaN;
     const dy = uniform(g.planes * g.oh * g.ow, 62, -1, 1);
-    parity(label, 'maxPool2dBackward', [g, inp(x), inp(dy), out(n)]);
+    parity(label, 'pool2dBackward', ['max', g, inp(x), inp(dy), out(n)]);
   }
 });
 
 test('avgPool2dBackward', () => {
   for (const [label, g] of POOLS) {
     const dy = uniform(g.planes * g.oh * g.ow, 63, -1, 1);
-    parity(label, 'avgPool2dBackward', [g, inp(dy), out(g.planes * g.h * g.w)]);
-    parity(`${label}, pad not counted`, 'avgPool2dBackward', [{ ...g, countIncludePad: false }, inp(dy), out(g.planes * g.h * g.w)]);
+    parity(label, 'pool2dBackward', ['avg', g, inp(dy), inp(dy), out(g.planes * g.h * g.w)]);
+    parity(`${label}, pad not counted`, 'pool2dBackward', ['avg', { ...g, countIncludePad: false }, inp(dy), inp(dy), out(g.planes * g.h * g.w)]);
   }
 });
 
@@ -254,9 +258,9 @@ test('logSoftmax, softmaxBackward, logSoftmaxBackward over inner = 1 and inner >
     const n = outer * dim * inner;
     const x = uniform(n, 71, -8, 8), dy = uniform(n, 72, -1, 1);
     const label = `[${outer}, ${dim}, ${inner}]`;
-    parity(`logSoftmax ${label}`, 'logSoftmax', [inp(x), out(n), outer, dim, inner]);
-    parity(`softmaxBackward ${label}`, 'softmaxBackward', [inp(softmaxOf(x, outer, dim, inner, false)), inp(dy), out(n), outer, dim, inner]);
-    parity(`logSoftmaxBackward ${label}`, 'logSoftmaxBackward', [inp(softmaxOf(x, outer, dim, inner, true)), inp(dy), out(n), outer, dim, inner]);
+    parity(`logSoftmax ${label}`, 'softmax', [inp(x), out(n), outer, dim, inner, true]);
+    parity(`softmaxBackward ${label}`, 'softmaxBackward', [false, inp(softmaxOf(x, outer, dim, inner, false)), inp(dy), out(n), outer, dim, inner]);
+    parity(`logSoftmaxBackward ${label}`, 'softmaxBackward', [true, inp(softmaxOf(x, outer, dim, inner, true)), inp(dy), out(n), outer, dim, inner]);
   }
 });
 
@@ -279,7 +283,7 @@ test('rSoftmaxBackward', () => {
 
 test('sumRows', () => {
   for (const [rows, cols] of [[37, 203], [5, 3], [1, 4096], [300, 1]] as const) {
-    parity(`[${rows}, ${cols}]`, 'sumRows', [inp(uniform(rows * cols, 91, -1, 2)), out(rows), rows, cols]);
+    parity(`[${rows}, ${cols}]`, 'reduceRows', ['sum', inp(uniform(rows * cols, 91, -1, 2)), out(rows), rows, cols]);
   }
 });
 

@@ -20,6 +20,7 @@ export type UnaryOp = 'relu' | 'sigmoid' | 'exp' | 'neg' | 'sqrt' | 'rsqrt' | 'a
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
 /** Activation applied in a kernel's epilogue (after bias and residual). */
 export type Activation = 'none' | 'relu' | 'sigmoid';
+export type PoolKind = 'max' | 'avg';
 
 export interface Conv2dGeometry {
   n: number; c: number; h: number; w: number;
@@ -106,12 +107,12 @@ export interface Backend<B = unknown> {
   /** Inference batch norm over [n, c, hw], then act. */
   batchNorm(x: Ref<B>, weight: Ref<B>, bias: Ref<B>, mean: Ref<B>, variance: Ref<B>, eps: number,
     n: number, c: number, hw: number, act: Activation, out: Ref<B>): void;
-  maxPool2d(g: Pool2dGeometry, x: Ref<B>, out: Ref<B>): void;
-  avgPool2d(g: Pool2dGeometry, x: Ref<B>, out: Ref<B>): void;
-  /** out[r] = mean(x[r, :hw]) for `rows` rows. */
-  meanRows(x: Ref<B>, out: Ref<B>, rows: number, hw: number): void;
-  /** Softmax over the middle axis of [outer, dim, inner]. */
-  softmax(x: Ref<B>, out: Ref<B>, outer: number, dim: number, inner: number): void;
+  /** Max or average pooling (PyTorch's padding, ceil mode and count_include_pad rules). */
+  pool2d(kind: PoolKind, g: Pool2dGeometry, x: Ref<B>, out: Ref<B>): void;
+  /** out[r] = Σ x[r, :cols], or that / cols ('mean'), for `rows` rows. */
+  reduceRows(kind: 'sum' | 'mean', x: Ref<B>, out: Ref<B>, rows: number, cols: number): void;
+  /** Softmax, or log-softmax (`log`), over the middle axis of [outer, dim, inner]. */
+  softmax(x: Ref<B>, out: Ref<B>, outer: number, dim: number, inner: number, log?: boolean): void;
   /** out [planes, oh, ow] resized from x [planes, ih, iw] (ResizeGeometry). */
   interpolate(g: ResizeGeometry, x: Ref<B>, out: Ref<B>): void;
   /** out[m, n] = x[m, :] · w[n, :] + bias[n]  (PyTorch's Linear layout). */
@@ -178,19 +179,18 @@ export interface TrainingKernels<B = unknown> {
     n: number, c: number, hw: number, dx: Ref<B>, dweight: Ref<B>, dbias: Ref<B>): void;
   /** dx = dy · act'(·), from the activation's output y (relu: y > 0; sigmoid: y(1 − y)). */
   activationBackward(act: Exclude<Activation, 'none'>, y: Ref<B>, dy: Ref<B>, dx: Ref<B>, numel: number): void;
-  /** out[r] = Σ x[r, :cols]. */
-  sumRows(x: Ref<B>, out: Ref<B>, rows: number, cols: number): void;
-  /** log-softmax over the middle axis of [outer, dim, inner]. */
-  logSoftmax(x: Ref<B>, out: Ref<B>, outer: number, dim: number, inner: number): void;
-  /** dx = y · (dy − Σ dy·y) over the middle axis, from softmax's output y. */
-  softmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, outer: number, dim: number, inner: number): void;
-  /** dx = dy − exp(y) · Σ dy over the middle axis, from log-softmax's output y. */
-  logSoftmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, outer: number, dim: number, inner: number): void;
+  /**
+   * From the output y over the middle axis: softmax's dx = y · (dy − Σ dy·y), or
+   * log-softmax's (`log`) dx = dy − exp(y) · Σ dy.
+   */
+  softmaxBackward(log: boolean, y: Ref<B>, dy: Ref<B>, dx: Ref<B>, outer: number, dim: number, inner: number): void;
   /** r-softmax's gradient: y and dy radix-major [batch, radix, card, rest], dx [batch, card, radix, rest]. */
   rSoftmaxBackward(y: Ref<B>, dy: Ref<B>, dx: Ref<B>, batch: number, cardinality: number, radix: number, rest: number): void;
-  /** Each dy to the first maximum of its window (row-major), as PyTorch's CPU kernel; overlaps add. */
-  maxPool2dBackward(g: Pool2dGeometry, x: Ref<B>, dy: Ref<B>, dx: Ref<B>): void;
-  avgPool2dBackward(g: Pool2dGeometry, dy: Ref<B>, dx: Ref<B>): void;
+  /**
+   * pool2d's gradient: max sends each dy to the first maximum of its window in x (row-major,
+   * as PyTorch's CPU kernel), average spreads it over the window (x unused); overlaps add.
+   */
+  pool2dBackward(kind: PoolKind, g: Pool2dGeometry, x: Ref<B>, dy: Ref<B>, dx: Ref<B>): void;
   /** interpolate's gradient: each dy to the input taps it was made from, with their weights; overlaps add. */
   interpolateBackward(g: ResizeGeometry, dy: Ref<B>, dx: Ref<B>): void;
   /** radixAttend's gradients: dx [batch, radix·c, hw] and datten [batch, radix·c]. */
@@ -210,8 +210,8 @@ export interface TrainingKernels<B = unknown> {
 /** Every training kernel by name: the test that each CPU backend implements them all reads this. */
 export const TRAINING_KERNELS = [
   'conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'channelMoments', 'batchNormBackward',
-  'activationBackward', 'sumRows', 'logSoftmax', 'softmaxBackward', 'logSoftmaxBackward', 'rSoftmaxBackward',
-  'maxPool2dBackward', 'avgPool2dBackward', 'interpolateBackward', 'radixAttendBackward', 'sgdStep', 'adamwStep',
+  'activationBackward', 'softmaxBackward', 'rSoftmaxBackward', 'pool2dBackward', 'interpolateBackward',
+  'radixAttendBackward', 'sgdStep', 'adamwStep',
 ] as const satisfies readonly (keyof TrainingKernels)[];
 
 // A kernel added to TrainingKernels but not to the list above fails to compile here.

@@ -17,7 +17,7 @@ export const metaBackend: Backend<null> = {
   fill: () => {},
   read: async () => noData(),
   readSync: noData,
-  copy: noData, unary: noData, binary: noData, conv2d: noData, batchNorm: noData, maxPool2d: noData,
-  avgPool2d: noData, meanRows: noData, softmax: noData, interpolate: noData, linear: noData, radixGap: noData, rSoftmax: noData,
+  copy: noData, unary: noData, binary: noData, conv2d: noData, batchNorm: noData, pool2d: noData,
+  reduceRows: noData, softmax: noData, interpolate: noData, linear: noData, radixGap: noData, rSoftmax: noData,
   radixAttend: noData,
 };

@@ -1,6 +1,6 @@
 // Pooling with PyTorch's output-size rules (ceil_mode, count_include_pad).
 
-import type { Pool2dGeometry } from '../backend/backend.js';
+import type { Pool2dGeometry, PoolKind } from '../backend/backend.js';
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
@@ -43,18 +43,18 @@ export function pool2dGeometry(input: readonly number[], kernel: IntOrPair, opts
 }
 
 function poolOp<N extends 'maxPool2d' | 'avgPool2d'>(name: N) {
-  const kind = name === 'maxPool2d' ? 'max' : 'avg';
+  const kind: PoolKind = name === 'maxPool2d' ? 'max' : 'avg';
   return defineOp<{ g: Pool2dGeometry; input: readonly number[] }, N>({
     name,
     shape: ([x], { g }) => [x!.shape[0]!, x!.shape[1]!, g.oh, g.ow],
-    kernel: ([x], out, { g }) => (kind === 'max' ? x!.backend.maxPool2d(g, x!.ref, out.ref) : x!.backend.avgPool2d(g, x!.ref, out.ref)),
+    kernel: ([x], out, { g }) => x!.backend.pool2d(kind, g, x!.ref, out.ref),
     save: ([x]) => (kind === 'max' ? [x!] : []),
     backward: (saved, dy, { g, input }) => {
       const k = trainingKernels(dy.backend, `${kind}_pool2d backward`);
       const gc = dy.contiguous();
       const dx = Tensor.empty([g.planes, g.h, g.w], 'float32', dy.backend);
-      if (kind === 'max') k.maxPool2dBackward(g, saved[0]!.ref, gc.ref, dx.ref);
-      else k.avgPool2dBackward(g, gc.ref, dx.ref);
+      // Average pooling's gradient needs no input: it gets the gradient in x's place.
+      k.pool2dBackward(kind, g, kind === 'max' ? saved[0]!.ref : gc.ref, gc.ref, dx.ref);
       return [dx.reshape(input)];
     },
   });
@@ -83,7 +83,7 @@ export const adaptiveAvgPool2dOp = defineOp<null, 'adaptiveAvgPool2d'>({
   },
   kernel: ([x], out) => {
     const [n, c, h, w] = x!.shape as [number, number, number, number];
-    x!.backend.meanRows(x!.ref, out.ref, n * c, h * w);
+    x!.backend.reduceRows('mean', x!.ref, out.ref, n * c, h * w);
   },
   save: ([x]) => [x!],
   // Each cell of a plane gets its plane's gradient / (h·w).

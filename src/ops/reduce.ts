@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { broadcastStrides, fmt, normDim, numel, sameShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/tape.js';
 import { floatInput } from './check.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp } from './op.js';
 // elementwise.ts imports sumTo from here; both only call each other at run time.
 import { addN, mulScalar } from './elementwise.js';
 
@@ -35,7 +35,7 @@ export const sumOp = defineOp<SumParams, 'sum'>({
     const moved = noGrad(() => x!.permute(...kept, ...p.dims));
     const src = moved.contiguous();
     const cols = numel(p.dims.map((d) => x!.shape[d]!));
-    trainingKernels(x!.backend, 'sum').sumRows(src.ref, out.ref, out.size, cols);
+    x!.backend.reduceRows('sum', src.ref, out.ref, out.size, cols);
     if (src !== moved) src.dispose();
     moved.dispose();
   },

@@ -32,17 +32,13 @@ function softmaxDef<N extends 'softmax' | 'logSoftmax'>(name: N) {
   return defineOp<Axis, N>({
     name,
     shape: ([x]) => (floatInput(label, x!), x!.shape),
-    kernel: ([x], out, { outer, dim, inner }) => {
-      if (log) trainingKernels(x!.backend, label).logSoftmax(x!.ref, out.ref, outer, dim, inner);
-      else x!.backend.softmax(x!.ref, out.ref, outer, dim, inner);
-    },
+    kernel: ([x], out, { outer, dim, inner }) => x!.backend.softmax(x!.ref, out.ref, outer, dim, inner, log),
     save: (_, out) => [out],
     backward: ([y], g, { outer, dim, inner }) => {
       const k = trainingKernels(g.backend, `${label} backward`);
       const gc = g.contiguous();
       const dx = Tensor.empty(g.shape, 'float32', g.backend);
-      if (log) k.logSoftmaxBackward(y!.ref, gc.ref, dx.ref, outer, dim, inner);
-      else k.softmaxBackward(y!.ref, gc.ref, dx.ref, outer, dim, inner);
+      k.softmaxBackward(log, y!.ref, gc.ref, dx.ref, outer, dim, inner);
       return [dx];
     },
   });

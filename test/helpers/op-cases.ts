@@ -36,6 +36,11 @@ export function opCases(on: OnBackend): [string, (b: Backend) => Tensor][] {
     ['interpolate bilinear half-pixel down', (b) => F.interpolate(on(b, [1, 3, 11, 10]), { size: [4, 7], mode: 'bilinear' })],
     ['interpolate bilinear ×2', (b) => F.interpolate(on(b, [1, 2, 5, 6]), { scaleFactor: 2, mode: 'bilinear' })],
     ['interpolate nearest', (b) => F.interpolate(on(b, [2, 2, 4, 6]), { size: [7, 4] })],
+    // Forward kernels training leans on, on every backend with or without a tape.
+    ['sum over two dims', (b) => F.sum(on(b, [3, 4, 5]), [0, 2])],
+    ['mean', (b) => F.mean(on(b, [2, 3, 7]), 2, true)],
+    ['log-softmax', (b) => F.logSoftmax(on(b, [2, 5, 7]), 1)],
+    ['cross-entropy with label smoothing', (b) => F.crossEntropy(on(b, [6, 7]), [0, 3, 6, 1, 1, 2], { labelSmoothing: 0.1 })],
     ['radix gap', (b) => F.radixGap(on(b, [2, 12, 5, 5]), 2)],
     ['radix attend', (b) => F.radixAttend(on(b, [2, 12, 5, 5]), on(b, [2, 12], 2), 2)],
   ];

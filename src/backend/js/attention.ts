@@ -20,7 +20,7 @@ export function batchNorm(x: Ref<F32>, weight: Ref<F32>, bias: Ref<F32>, mean: R
   applyActivation(out.buf, out.offset, n * c * hw, act);
 }
 
-export function softmax(x: Ref<F32>, out: Ref<F32>, outer: number, dim: number, inner: number): void {
+export function softmax(x: Ref<F32>, out: Ref<F32>, outer: number, dim: number, inner: number, log = false): void {
   const X = x.buf, Y = out.buf;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -30,10 +30,15 @@ export function softmax(x: Ref<F32>, out: Ref<F32>, outer: number, dim: number, 
       let s = 0;
       for (let d = 0; d < dim; d++) {
         const e = Math.exp(X[x.offset + b + d * inner]! - m);
-        Y[out.offset + b + d * inner] = e;
+        if (!log) Y[out.offset + b + d * inner] = e;
         s += e;
       }
-      for (let d = 0; d < dim; d++) Y[out.offset + b + d * inner]! /= s;
+      if (log) {
+        const lse = m + Math.log(s);
+        for (let d = 0; d < dim; d++) Y[out.offset + b + d * inner] = X[x.offset + b + d * inner]! - lse;
+      } else {
+        for (let d = 0; d < dim; d++) Y[out.offset + b + d * inner]! /= s;
+      }
     }
   }
 }

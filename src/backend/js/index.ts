@@ -5,7 +5,7 @@ import type { Backend, DType, HostArray, Ref } from '../backend.js';
 import { registerBackend } from '../registry.js';
 import { conv2d, linear } from './conv.js';
 import { binary, copy, unary } from './elementwise.js';
-import { avgPool2d, maxPool2d, meanRows } from './pool.js';
+import { pool2d, reduceRows } from './pool.js';
 import { batchNorm, radixAttend, radixGap, rSoftmax, softmax } from './attention.js';
 import { trainingKernels } from './training.js';
 import { interpolate } from './interpolate.js';
@@ -25,7 +25,7 @@ export function createJsBackend(): Backend<Buf> {
     read: async (src: Ref<Buf>, n: number) => src.buf.slice(src.offset, src.offset + n),
     fill: (dst: Ref<Buf>, n: number, value: number) => void dst.buf.fill(value, dst.offset, dst.offset + n),
     copy,
-    unary, binary, conv2d, linear, batchNorm, maxPool2d, avgPool2d, meanRows, softmax, interpolate, radixGap, rSoftmax, radixAttend,
+    unary, binary, conv2d, linear, batchNorm, pool2d, reduceRows, softmax, interpolate, radixGap, rSoftmax, radixAttend,
     training: trainingKernels,
   } satisfies Backend<Buf>;
 }

@@ -1,11 +1,16 @@
 // Pooling over [planes, h, w] with PyTorch's window rules: windows are clipped to the
 // input; the avg divisor counts padded cells (within h+pad) only if countIncludePad.
 
-import type { Pool2dGeometry, Ref } from '../backend.js';
+import type { Pool2dGeometry, PoolKind, Ref } from '../backend.js';
 
 type F32 = Float32Array;
 
-export function maxPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+export function pool2d(kind: PoolKind, g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+  if (kind === 'max') maxPool2d(g, x, out);
+  else avgPool2d(g, x, out);
+}
+
+function maxPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
   const { planes, h, w, kh, kw, strideH, strideW, padH, padW, oh, ow } = g;
   const X = x.buf, Y = out.buf;
   let o = out.offset;
@@ -49,7 +54,7 @@ export function forEachAvgWindow(g: Pool2dGeometry, fn: (plane: number, o: numbe
   }
 }
 
-export function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
+function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
   const { h, w } = g, X = x.buf;
   forEachAvgWindow(g, (p, o, y0, y1, x0, x1, count) => {
     const base = x.offset + p * h * w;
@@ -59,11 +64,12 @@ export function avgPool2d(g: Pool2dGeometry, x: Ref<F32>, out: Ref<F32>): void {
   });
 }
 
-export function meanRows(x: Ref<F32>, out: Ref<F32>, rows: number, hw: number): void {
+/** out[r] = Σ x[r, :cols] (or its mean), summed in float64. */
+export function reduceRows(kind: 'sum' | 'mean', x: Ref<F32>, out: Ref<F32>, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) {
     let s = 0;
-    const b = x.offset + r * hw;
-    for (let i = b; i < b + hw; i++) s += x.buf[i]!;
-    out.buf[out.offset + r] = s / hw;
+    const b = x.offset + r * cols;
+    for (let i = b; i < b + cols; i++) s += x.buf[i]!;
+    out.buf[out.offset + r] = kind === 'mean' ? s / cols : s;
   }
 }

@@ -1,7 +1,7 @@
 // The reference training kernels: the backward pass of each forward kernel written as the
 // definition reads, plus the optimizers' updates in torch.optim's float32 operation order.
 
-import type { Conv2dGeometry, Pool2dGeometry, Ref, TrainingKernels } from '../backend.js';
+import type { Conv2dGeometry, Pool2dGeometry, PoolKind, Ref, TrainingKernels } from '../backend.js';
 import { im2col, im2colWalk } from './conv.js';
 import { interpolateBackward } from './interpolate.js';
 import { sgemm } from './gemm.js';
@@ -141,32 +141,13 @@ function activationBackward(act: 'relu' | 'sigmoid', y: R, dy: R, dx: R, numel: 
   }
 }
 
-function sumRows(x: R, out: R, rows: number, cols: number): void {
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    const b = x.offset + r * cols;
-    for (let i = b; i < b + cols; i++) s += x.buf[i]!;
-    out.buf[out.offset + r] = s;
-  }
-}
-
 /** Runs fn(base, stride) for every line of the middle axis of [outer, dim, inner]. */
 function lines(outer: number, dim: number, inner: number, fn: (base: number, stride: number) => void): void {
   for (let a = 0; a < outer; a++) for (let i = 0; i < inner; i++) fn(a * dim * inner + i, inner);
 }
 
-function logSoftmax(x: R, out: R, outer: number, dim: number, inner: number): void {
-  lines(outer, dim, inner, (base, st) => {
-    let m = -Infinity;
-    for (let d = 0; d < dim; d++) m = Math.max(m, x.buf[x.offset + base + d * st]!);
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += Math.exp(x.buf[x.offset + base + d * st]! - m);
-    const lse = m + Math.log(s);
-    for (let d = 0; d < dim; d++) out.buf[out.offset + base + d * st] = x.buf[x.offset + base + d * st]! - lse;
-  });
-}
-
-function softmaxBackward(y: R, dy: R, dx: R, outer: number, dim: number, inner: number): void {
+function softmaxBackward(log: boolean, y: R, dy: R, dx: R, outer: number, dim: number, inner: number): void {
+  if (log) return logSoftmaxBackward(y, dy, dx, outer, dim, inner);
   lines(outer, dim, inner, (base, st) => {
     let dot = 0;
     for (let d = 0; d < dim; d++) dot += dy.buf[dy.offset + base + d * st]! * y.buf[y.offset + base + d * st]!;
@@ -206,6 +187,11 @@ function rSoftmaxBackward(y: R, dy: R, dx: R, batch: number, card: number, radix
       }
     }
   }
+}
+
+function pool2dBackward(kind: PoolKind, g: Pool2dGeometry, x: R, dy: R, dx: R): void {
+  if (kind === 'max') maxPool2dBackward(g, x, dy, dx);
+  else avgPool2dBackward(g, dy, dx);
 }
 
 function maxPool2dBackward(g: Pool2dGeometry, x: R, dy: R, dx: R): void {
@@ -297,6 +283,5 @@ function adamwStep(p: R, grad: R, expAvg: R, expAvgSq: R, numel: number, lr: num
 
 export const trainingKernels: TrainingKernels<F32> = {
   conv2dBackwardInput, conv2dBackwardWeight, channelSum, channelMoments, batchNormBackward, activationBackward,
-  sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward, maxPool2dBackward, avgPool2dBackward,
-  interpolateBackward, radixAttendBackward, sgdStep, adamwStep,
+  softmaxBackward, rSoftmaxBackward, pool2dBackward, interpolateBackward, radixAttendBackward, sgdStep, adamwStep,
 };

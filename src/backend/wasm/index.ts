@@ -4,7 +4,7 @@
 // strided destination or over more than four dimensions that cannot be merged, general
 // broadcasts) reuse the js reference kernels on views of the same memory.
 
-import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, Ref, ResizeGeometry, StridedRef, UnaryOp } from '../backend.js';
+import type { Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, KernelGraph, Pool2dGeometry, PoolKind, Ref, ResizeGeometry, StridedRef, UnaryOp } from '../backend.js';
 import { inputGradientConv } from '../backend.js';
 import { BackendError, ArgumentError } from '../../errors.js';
 import { registerBackend } from '../registry.js';
@@ -281,21 +281,14 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         OneMinusBeta2: new Float(1 - beta2), Bc2Sqrt: new Float(bc2Sqrt), Eps: new Float(eps), StepSize: new Float(lr / bc1),
       }, 4 * numel);
     },
-    maxPool2dBackward(g, x, dy, dx) {
+    pool2dBackward(kind, g, x, dy, dx) {
+      if (kind === 'avg') return run(Kernel.AvgPoolBackward, PoolArg, poolSlots(g, addr(dy), addr(dx)), g.planes * g.oh * g.ow * g.kh * g.kw);
       const { X: _x, Out: _out, CountIncludePad: _c, Images: _i, ...geometry } = poolSlots(g, 0, 0);
       run(Kernel.MaxPoolBackward, MaxPoolBackwardArg, { X: addr(x), Dy: addr(dy), Dx: addr(dx), ...geometry }, g.planes * g.oh * g.ow * g.kh * g.kw);
     },
-    avgPool2dBackward(g, dy, dx) {
-      run(Kernel.AvgPoolBackward, PoolArg, poolSlots(g, addr(dy), addr(dx)), g.planes * g.oh * g.ow * g.kh * g.kw);
-    },
-    softmaxBackward(y, dy, dx, outer, dim, inner) {
-      run(Kernel.SoftmaxBackward, SoftmaxFamilyArg, { A: addr(y), B: addr(dy), Out: addr(dx), Outer: outer, Dim: dim, Inner: inner }, 2 * outer * dim * inner);
-    },
-    logSoftmax(x, out, outer, dim, inner) {
-      run(Kernel.LogSoftmax, SoftmaxFamilyArg, { A: addr(x), B: 0, Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, 8 * outer * dim * inner);
-    },
-    logSoftmaxBackward(y, dy, dx, outer, dim, inner) {
-      run(Kernel.LogSoftmaxBackward, SoftmaxFamilyArg, { A: addr(y), B: addr(dy), Out: addr(dx), Outer: outer, Dim: dim, Inner: inner }, 8 * outer * dim * inner);
+    softmaxBackward(log, y, dy, dx, outer, dim, inner) {
+      run(log ? Kernel.LogSoftmaxBackward : Kernel.SoftmaxBackward, SoftmaxFamilyArg,
+        { A: addr(y), B: addr(dy), Out: addr(dx), Outer: outer, Dim: dim, Inner: inner }, (log ? 8 : 2) * outer * dim * inner);
     },
     rSoftmaxBackward(y, dy, dx, batch, card, radix, rest) {
       run(Kernel.RSoftmaxBackward, RSoftmaxBackwardArg, { Y: addr(y), Dy: addr(dy), Dx: addr(dx), Batch: batch, Card: card, Radix: radix, Rest: rest },
@@ -303,9 +296,6 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     },
     interpolateBackward(g, dy, dx) {
       run(Kernel.InterpolateBackward, InterpolateArg, resizeSlots(g, addr(dy), addr(dx)), g.planes * g.oh * g.ow * 8);
-    },
-    sumRows(x, out, rows, cols) {
-      run(Kernel.SumRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: cols }, rows * cols);
     },
   };
 
@@ -436,16 +426,14 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         Eps: new Float(eps),
       }, n * c * hw);
     },
-    maxPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(Kernel.MaxPool, PoolArg, poolSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * g.kh * g.kw);
+    pool2d(kind: PoolKind, g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
+      run(kind === 'max' ? Kernel.MaxPool : Kernel.AvgPool, PoolArg, poolSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * g.kh * g.kw);
     },
-    avgPool2d(g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
-      run(Kernel.AvgPool, PoolArg, poolSlots(g, addr(x), addr(out)), g.planes * g.oh * g.ow * g.kh * g.kw);
+    reduceRows(kind, x, out, rows, cols) {
+      run(kind === 'mean' ? Kernel.MeanRows : Kernel.SumRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: cols }, rows * cols);
     },
-    meanRows(x, out, rows, hw) {
-      run(Kernel.MeanRows, RowsArg, { X: addr(x), Out: addr(out), Rows: rows, Cols: hw }, rows * hw);
-    },
-    softmax(x, out, outer, dim, inner) {
+    softmax(x, out, outer, dim, inner, log = false) {
+      if (log) return run(Kernel.LogSoftmax, SoftmaxFamilyArg, { A: addr(x), B: 0, Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, 8 * outer * dim * inner);
       run(Kernel.Softmax, SoftmaxArg, { X: addr(x), Out: addr(out), Outer: outer, Dim: dim, Inner: inner }, outer * dim * inner * 8);
     },
     interpolate(g, x, out) {

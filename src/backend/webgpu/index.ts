@@ -67,8 +67,8 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   const groupsFor = (threads: number) => Math.ceil(threads / wg);
   const direct = opts.kernels === 'direct' || (opts.kernels !== 'tiled' && acquired.isCpu);
   /** Row reductions: a workgroup per row on GPUs, a thread per row on CPU adapters. */
-  function rowMean(x: Binding, out: Binding, rows: number, hw: number, c: number, radix: number): void {
-    const values = { rows, hw, c, radix };
+  function rowMean(x: Binding, out: Binding, rows: number, hw: number, c: number, radix: number, div = hw): void {
+    const values = { rows, hw, c, radix, div };
     if (direct) rt.dispatch(rowMeanDirectProgram(wg), [x, out], values, groupsFor(rows));
     else rt.dispatch(rowMeanProgram(ROW_WG), [x, out], values, rows);
   }
@@ -213,15 +213,15 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       });
     },
 
-    maxPool2d: (g, x, out) => pool('max', g, x, out),
-    avgPool2d: (g, x, out) => pool('avg', g, x, out),
+    pool2d: (kind, g, x, out) => pool(kind, g, x, out),
 
-    meanRows(x, out, rows, hw) {
-      chunks('mean', rows, [hw, 1], [], (first, count) => rowMean(bind(x, first * hw, count * hw), bind(out, first, count), count, hw, 1, 1));
+    reduceRows(kind, x, out, rows, cols) {
+      chunks(kind, rows, [cols, 1], [], (first, count) =>
+        rowMean(bind(x, first * cols, count * cols), bind(out, first, count), count, cols, 1, 1, kind === 'mean' ? cols : 1));
     },
 
-    softmax(x, out, outer, dim, inner) {
-      const spec = softmaxProgram(wg), per = dim * inner;
+    softmax(x, out, outer, dim, inner, log = false) {
+      const spec = softmaxProgram(wg, log), per = dim * inner;
       chunks('softmax', outer, [per, per], [], (first, count) =>
         rt.dispatch(spec, [bind(x, first * per, count * per), bind(out, first * per, count * per)],
           { n: count * inner, dim, inner }, groupsFor(count * inner)));

@@ -29,9 +29,9 @@ ${ENTRY} {
  * exponentials are computed again for the store rather than stored and divided in place, so
  * that only the result is rounded to the storage type.
  */
-export function softmaxProgram(wg: number): ProgramSpec {
+export function softmaxProgram(wg: number, log = false): ProgramSpec {
   return {
-    key: `softmax/${wg}`,
+    key: `softmax/${log}/${wg}`,
     params: [['n', 'u32'], ['dim', 'u32'], ['inner', 'u32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
     body: `const WG = ${wg}u;
@@ -44,7 +44,8 @@ ${ENTRY} {
   var s = 0.0;
   for (var d = 0u; d < p.dim; d++) { s += exp(f32(t_x[p.t_x_off + start + d * p.inner]) - m); }
   for (var d = 0u; d < p.dim; d++) {
-    t_y[p.t_y_off + start + d * p.inner] = SF(exp(f32(t_x[p.t_x_off + start + d * p.inner]) - m) / s);
+    let v = f32(t_x[p.t_x_off + start + d * p.inner]);
+    t_y[p.t_y_off + start + d * p.inner] = SF(${log ? 'v - m - log(s)' : 'exp(v - m) / s'});
   }
 }`,
   };
@@ -74,7 +75,7 @@ ${ENTRY} {
 
 /** Both row-mean kernels' bindings, and where radix split r of output row `row` starts in t_x. */
 const ROW_MEAN: Pick<ProgramSpec, 'params' | 'storage'> = {
-  params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32']],
+  params: [['rows', 'u32'], ['hw', 'u32'], ['c', 'u32'], ['radix', 'u32'], ['div', 'f32']],
   storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
 };
 const RADIX_ROW = `fn radix_row(row: u32, r: u32) -> u32 {
@@ -96,13 +97,13 @@ ${ENTRY} {
     let base = radix_row(row, r);
     for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }
   }
-  t_y[p.t_y_off + row] = SF(s / f32(p.hw));
+  t_y[p.t_y_off + row] = SF(s / p.div);
 }`,
   };
 }
 
 /**
- * Row sums divided by `hw`: one workgroup per output row, threads striding the row and
+ * Row sums divided by `div` (`hw` for means, 1 for sums): one workgroup per output row, threads striding the row and
  * reducing in workgroup memory. `radix` rows `c·hw` apart are summed into one output
  * (split attention's pooled sum of the radix splits; radix = 1 is a plain row mean).
  */
@@ -127,7 +128,7 @@ ${ENTRY} {
     if (lid < half) { part[lid] += part[lid + half]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { t_y[p.t_y_off + row] = SF(part[0] / f32(p.hw)); }
+  if (lid == 0u) { t_y[p.t_y_off + row] = SF(part[0] / p.div); }
 }`,
   };
 }
