@@ -10,11 +10,14 @@ import type { StateDict } from './io/raw.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArgumentError, FileError } from './errors.js';
+import { ArgumentError, FileError, NotSupportedError } from './errors.js';
+import { createSegmentationModel, segWeightsUrl, segZooEntry } from './models/segmentation/zoo.js';
+import type { SegNet } from './models/segmentation/segnet.js';
 import { cardPathFor, isModelCardText, parseModelCard, type ModelCard } from './io/model-card.js';
 import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
 import { FormatError } from './errors.js';
 import type { ResNet } from './models/resnest/resnet.js';
+import type { Backend } from './backend/backend.js';
 
 export * from './index.js';
 export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } from './io/download.js';
@@ -139,5 +142,28 @@ export async function loadModel(arch: string | ZooEntry, opts: LoadModelOptions 
   const fc = sd.get('fc.weight');
   const model = createModel(arch, { ...create, init: false, numClasses: create.numClasses ?? fc?.shape[0] ?? 1000 });
   model.loadStateDict(sd, { where: `${name} from ${weights ?? 'pretrained weights'}` });
+  return fuse ? model.eval().fuse({ inPlace: true }) : model.eval();
+}
+
+export interface LoadSegmentationOptions {
+  backend?: Backend;
+  /** A checkpoint file: the toolkit's .pth (or the .zip it is published in), or .safetensors. */
+  weights?: string;
+  /** The toolkit's published weights (downloaded into the cache, SHA-1 checked). */
+  pretrained?: boolean;
+  download?: Omit<DownloadOptions, 'sha256Prefix' | 'sha256'>;
+  /** Fold BatchNorm into the convs in place (default true). */
+  fuse?: boolean;
+}
+
+/** A segmentation network of the paper's results (FCN / DeepLabV3) with its weights loaded strictly, in eval mode. */
+export async function loadSegmentationModel(name: string, opts: LoadSegmentationOptions = {}): Promise<SegNet> {
+  const e = segZooEntry(name);
+  const { weights, pretrained, backend, fuse = true } = opts;
+  if (!weights && !pretrained) throw new ArgumentError('loadSegmentationModel: give weights (a file) or pretrained: true');
+  if (!weights) throw new NotSupportedError(`${name}: downloading the toolkit's weights is not available yet; download ${segWeightsUrl(e)} and pass it as weights`);
+  const sd = await loadWeightsFile(weights);
+  const model = createSegmentationModel(name, { backend, init: false });
+  model.loadStateDict(sd, { where: `${name} from ${weights}` });
   return fuse ? model.eval().fuse({ inPlace: true }) : model.eval();
 }

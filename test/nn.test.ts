@@ -55,8 +55,8 @@ test('load_state_dict: accepts num_batches_tracked and half/double precision', (
   sd.set('fc.weight', { dtype: 'float16', shape: w.shape, data: half });
   sd.set('fc.bias', { dtype: 'float64', shape: [10], data: new Float64Array(10).fill(0.25) });
   assert.equal(m.loadStateDict(sd), { missing: [], unexpected: [] });
-  assert.ok(m.fc.weight.dataSync().every((v) => v === 1));
-  assert.ok(m.fc.bias!.dataSync().every((v) => v === 0.25));
+  assert.ok(m.fc!.weight.dataSync().every((v) => v === 1));
+  assert.ok(m.fc!.bias!.dataSync().every((v) => v === 0.25));
 });
 
 test('load_state_dict: strict errors list missing, unexpected and mismatched keys; nothing is written', () => {

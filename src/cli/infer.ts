@@ -8,10 +8,13 @@ import { FEATURE_NAMES } from '../models/resnest/resnet.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import { ArgumentError } from '../errors.js';
-import { parseArgs, required } from './args.js';
+import { flag, int, parseArgs, required, str, type Parsed } from './args.js';
+import { isSegmentationArch } from '../models/segmentation/zoo.js';
+import { loadSegmentationModel } from '../node.js';
+import { defaultBackendName, initBackend } from '../backend/registry.js';
 import { archFromArgs, MODEL_OPTIONS, modelFromArgs } from './model.js';
 
-export const INFER_USAGE = 'resnest infer --arch <name> (--weights <file> | --pretrained) --input <x.npy> --output <y.npy> [--backend wasm|js|webgpu] [--threads N] [--dilation 1|2|4] [--features [stem,layer1,…]]';
+export const INFER_USAGE = 'resnest infer --arch <name> (--weights <file> | --pretrained) --input <x.npy> --output <y.npy> [--backend wasm|js|webgpu] [--threads N] [--dilation 1|2|4] [--features [stem,layer1,…]] (a segmentation --arch writes (N, classes, H, W) logits)';
 
 async function writeTensor(path: string, t: Tensor): Promise<void> {
   await writeFileAtomic(path, writeNpy({ dtype: 'float32', shape: [...t.shape], data: (await t.data()) as Float32Array }));
@@ -20,7 +23,11 @@ async function writeTensor(path: string, t: Tensor): Promise<void> {
 export async function infer(argv: string[]): Promise<void> {
   const p = parseArgs(argv, { ...MODEL_OPTIONS, input: { type: 'string' }, output: { type: 'string' }, features: { type: 'optional' } });
   if (p.positionals.length) throw new ArgumentError(`infer: unexpected argument '${p.positionals[0]}' (usage: ${INFER_USAGE})`);
-  const entry = await archFromArgs(p, 'infer'); // an unknown name fails first, with the closest names
+  const segmentation = isSegmentationArch(str(p, 'arch') ?? '');
+  if (segmentation && (p.values.has('features') || p.values.has('dilation'))) {
+    throw new ArgumentError(`infer: --features and --dilation are for classification networks; ${str(p, 'arch')} is a segmentation network (its backbone is dilated to stride 8)`);
+  }
+  const entry = segmentation ? null : await archFromArgs(p, 'infer'); // an unknown name fails first, with the closest names
   const inputPath = required(p, 'input', 'infer');
   const outputPath = required(p, 'output', 'infer');
   const features = p.values.get('features');
@@ -44,7 +51,8 @@ export async function infer(argv: string[]): Promise<void> {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
   if (nonFinite) process.stderr.write(`warning: ${inputPath} holds ${nonFinite} NaN/Inf values; they propagate to the outputs\n`);
 
-  const model = await modelFromArgs(p, 'infer', entry);
+  if (segmentation) return inferSegmentation(p, str(p, 'arch')!, data, raw.shape, outputPath);
+  const model = await modelFromArgs(p, 'infer', entry!);
   const x = tensor(data, raw.shape, { backend: model.backend });
   const t0 = performance.now();
   if (features === undefined) {
@@ -65,4 +73,18 @@ export async function infer(argv: string[]): Promise<void> {
     await writeTensor(`${base}.${n}.npy`, f);
     console.log(`wrote ${base}.${n}.npy [${f.shape.join(', ')}]`);
   }
+}
+
+/** The main head's logits upsampled to the input, (N, classes, H, W) float32: this form is stable. */
+async function inferSegmentation(p: Parsed, name: string, data: Float32Array, shape: readonly number[], outputPath: string): Promise<void> {
+  const weights = str(p, 'weights'), pretrained = flag(p, 'pretrained');
+  if (!weights === !pretrained) throw new ArgumentError('infer: give --weights <file> or --pretrained (one of them)');
+  const threads = int(p, 'threads');
+  const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
+  const model = await loadSegmentationModel(name, { ...(weights ? { weights } : { pretrained: true }), backend, download: { progress: true } });
+  const x = tensor(data, shape, { backend });
+  const t0 = performance.now();
+  const logits = tidy(() => model.call(x));
+  await writeTensor(outputPath, logits);
+  console.log(`wrote ${outputPath} [${logits.shape.join(', ')}] in ${(performance.now() - t0).toFixed(0)} ms`);
 }

@@ -237,6 +237,13 @@ export class Dropout extends Module {
   }
 }
 
+/** nn.AdaptiveAvgPool2d(1): [N, C, H, W] → [N, C, 1, 1]. */
+export class AdaptiveAvgPool2d extends Module {
+  override forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, 1);
+  }
+}
+
 /** adaptive_avg_pool2d(x, 1) flattened to [N, C], as the seed's GlobalAvgPool2d. */
 export class GlobalAvgPool2d extends Module {
   override forward(x: Tensor): Tensor {

@@ -161,7 +161,8 @@ export class ResNet extends Module {
   readonly layer4: Sequential;
   readonly avgpool: GlobalAvgPool2d;
   readonly drop: Dropout | null;
-  readonly fc: Linear;
+  /** Null with numClasses 0: a backbone only, as the segmentation toolkit's `pretrained.fc = None`. */
+  readonly fc: Linear | null;
   private inplanes: number;
 
   constructor(readonly layers: readonly number[], opts: ResNetOptions = {}, backend?: Backend) {
@@ -207,7 +208,8 @@ export class ResNet extends Module {
     this.layer4 = this.child('layer4', this.makeLayer(512, layers[3]!, s4, d4, true, o.dropblockProb));
     this.avgpool = this.child('avgpool', new GlobalAvgPool2d(b));
     this.drop = o.finalDrop > 0 ? this.child('drop', new Dropout(o.finalDrop, b)) : null;
-    this.fc = this.child('fc', new Linear(512 * Bottleneck.expansion, o.numClasses, true, b));
+    if (!Number.isInteger(o.numClasses) || o.numClasses < 0) throw new ArgumentError(`ResNet: numClasses must be a non-negative integer, got ${o.numClasses}`);
+    this.fc = o.numClasses ? this.child('fc', new Linear(512 * Bottleneck.expansion, o.numClasses, true, b)) : null;
   }
 
   private makeLayer(planes: number, blocks: number, stride: number, dilation: number, isFirst: boolean, dropblockProb = 0): Sequential {
@@ -248,6 +250,7 @@ export class ResNet extends Module {
 
   /** Logits [N, num_classes] for images [N, 3, H, W]. */
   override forward(x: Tensor): Tensor {
+    if (!this.fc) throw new ArgumentError('ResNet: this backbone has no classifier (numClasses 0); use features()');
     return this.sequence(x, (t) => this.stem(t), this.layer1, this.layer2, this.layer3, this.layer4, this.avgpool, this.drop, this.fc);
   }
 

@@ -1,0 +1,112 @@
+// FCN and DeepLabV3 on a dilated ResNeSt against the reference's segmentation.py
+// (scripts/make_seg_fixtures.py): the published networks at full size with synthetic weights,
+// main and auxiliary logits at the input's size, on odd sizes and a batch of two; the
+// state-dict keys are the toolkit's; fused inference gives the same logits.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSafetensors } from '../src/io/safetensors.js';
+import { saveTorch } from '../src/io/torch-save.js';
+import { readNpy, writeNpy } from '../src/io/npy.js';
+import { runCli } from './helpers/cli.js';
+import { toFloat32 } from '../src/io/raw.js';
+import { createSegmentationModel, SEG_ZOO, segParameterCount } from '../src/models/segmentation/zoo.js';
+import { tensor } from '../src/tensor/tensor.js';
+import { metaBackend } from '../src/backend/meta.js';
+import { tidy } from '../src/tensor/scope.js';
+import { FIXTURES } from './helpers/fixtures.js';
+import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
+import { testBackends } from './helpers/backends.js';
+
+interface SegCase { case: string; model: string; input: number[]; seed: number; output: number[]; maxabs: number }
+
+const dir = join(FIXTURES, 'seg');
+const cases = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { cases: SegCase[] }).cases;
+const expected = (name: string) => {
+  const file = join(dir, `${name}.safetensors`);
+  const sd = loadSafetensors(new Uint8Array(readFileSync(file)), file);
+  const get = (k: string) => sd.get(k)!;
+  return (head: 'main' | 'aux') => ({
+    idx: Int32Array.from(get(`${head}.idx`).data as Int32Array), values: toFloat32(get(`${head}.values`), head), maxabs: toFloat32(get(`${head}.maxabs`), head)[0]!,
+  });
+};
+
+/** max |ours[idx] − torch| / max |torch| over the sampled elements. */
+function sampledErr(ours: Float32Array, want: { idx: Int32Array; values: Float32Array; maxabs: number }): number {
+  let d = 0;
+  want.idx.forEach((i, k) => { d = Math.max(d, Math.abs(ours[i]! - want.values[k]!)); });
+  return d / want.maxabs;
+}
+
+test('the toolkit\'s state-dict keys and parameter counts', () => {
+  const m = createSegmentationModel('deeplab_resnest50_ade', { backend: metaBackend, init: false });
+  const keys = [...m.stateDict().keys()];
+  for (const k of ['pretrained.conv1.0.weight', 'pretrained.layer4.2.conv2.fc2.bias', 'head.aspp.b1.0.weight', 'head.aspp.b4.gap.1.weight',
+    'head.aspp.project.1.running_var', 'head.block.4.bias', 'auxlayer.conv5.4.weight']) assert.ok(keys.includes(k), k);
+  assert.not.ok(keys.some((k) => k.startsWith('pretrained.fc')), 'the backbone has no classifier');
+  assert.equal(m.stateDict().get('head.block.4.weight')!.shape, [150, 256, 1, 1]);
+  assert.is(SEG_ZOO.size, 10);
+  // PyTorch's sum(p.numel()) of segmentation_model(name) (1.13, measured with the reference).
+  assert.is(segParameterCount('fcn_resnest50_ade'), 37347756);
+  assert.is(segParameterCount('deeplab_resnest50_ade'), 43996588);
+});
+
+for (const { name: bk, backend, tolerance } of await testBackends()) {
+  // The js reference runs the smallest case; every other backend runs them all.
+  for (const c of cases.filter((c) => bk !== 'js' || c.case === 'fcn50_ade_48x40')) {
+    test(`${bk}: ${c.case} (${c.model}, input [${c.input.join(', ')}]) matches PyTorch, fused and unfused`, async () => {
+      const model = createSegmentationModel(c.model, { backend, init: false });
+      model.loadStateDict(syntheticStateDict(model, c.seed));
+      model.eval();
+      const x = tensor(syntheticInput(c.input, c.seed), c.input, { backend });
+      const want = expected(c.case);
+      const { main, aux } = model.forwardAll(x);
+      assert.equal([...main.shape], c.output);
+      const eMain = sampledErr(await main.data() as Float32Array, want('main')), eAux = sampledErr(await aux!.data() as Float32Array, want('aux'));
+      main.dispose();
+      aux!.dispose();
+      model.fuse();
+      const fused = tidy(() => model.call(x));
+      const eFused = sampledErr(await fused.data() as Float32Array, want('main'));
+      fused.dispose();
+      console.log(`    ${bk} ${c.case}: main ${eMain.toExponential(2)}, aux ${eAux.toExponential(2)}, fused ${eFused.toExponential(2)}`);
+      for (const [what, e] of [['main', eMain], ['aux', eAux], ['fused', eFused]] as const) assert.ok(e <= tolerance, `${what}: ${e}`);
+      x.dispose();
+      model.dispose();
+    });
+  }
+}
+
+test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W) logits as PyTorch computes them; list --segmentation', async () => {
+  const c = cases.find((k) => k.case === 'fcn50_ade_48x40')!;
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-seg-'));
+  try {
+    const model = createSegmentationModel(c.model, { backend: metaBackend, init: false });
+    const weights = join(dir, 'fcn.pth'), input = join(dir, 'x.npy'), output = join(dir, 'y.npy');
+    writeFileSync(weights, saveTorch(syntheticStateDict(model, c.seed)));
+    writeFileSync(input, writeNpy({ dtype: 'float32', shape: c.input, data: syntheticInput(c.input, c.seed) }));
+    const r = await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', input, '--output', output]);
+    assert.is(r.code, 0, r.stderr);
+    const y = readNpy(new Uint8Array(readFileSync(output)), output);
+    assert.equal(y.shape, c.output);
+    const err = sampledErr(y.data as Float32Array, expected(c.case)('main'));
+    assert.ok(err <= 1e-4, `infer: ${err}`);
+    const bad = await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', input, '--output', output, '--features']);
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, /--features and --dilation are for classification networks/);
+    const list = await runCli(['list', '--segmentation', '--json']);
+    const rows = JSON.parse(list.stdout) as { name: string; mIoU: number; params: number; weights: string }[];
+    assert.is(rows.length, 10);
+    const dl = rows.find((x) => x.name === 'deeplab_resnest50_ade')!;
+    assert.is(dl.mIoU, 45.12);
+    assert.is(dl.params, 43996588);
+    assert.match(dl.weights, /\/deeplab_resnest50_ade-2225f09d\.zip$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
