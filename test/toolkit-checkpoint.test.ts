@@ -4,14 +4,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { FormatError, ResourceLimitError } from '../src/errors.js';
+import { ArgumentError, DownloadError, FormatError, ResourceLimitError } from '../src/errors.js';
 import { loadTorch } from '../src/io/torch.js';
 import { saveTorch } from '../src/io/torch-save.js';
+import { toolkitCheckpoint, toolkitUrl } from '../src/io/toolkit-download.js';
 import { unwrapCheckpointZip } from '../src/io/wrapped-checkpoint.js';
 import { crc32 } from '../src/util/crc32.js';
 import type { StateDict } from '../src/io/raw.js';
 import { assertStateDictsEqual, concat, throwsKind } from './helpers/io.js';
+import { serveDuringSuite, tempDirsPerTest } from './helpers/http.js';
 
 const SD: StateDict = new Map([
   ['backbone.conv1.weight', { dtype: 'float32', shape: [4, 3, 3, 3], data: Float32Array.from({ length: 108 }, (_, i) => Math.sin(i) * 0.5) }],
@@ -22,6 +27,7 @@ const PTH = saveTorch(SD, 'deeplab_resnest50_ade-00000000');
 const SHA1 = createHash('sha1').update(PTH).digest('hex');
 const NAME = 'deeplab_resnest50_ade';
 const STEM = `${NAME}-${SHA1.slice(0, 8)}`;
+const OTHER_SHA1 = (SHA1[0] === '0' ? '1' : '0') + SHA1.slice(1);
 
 interface Member {
   name: string;
@@ -125,6 +131,141 @@ test('bounds: a huge declared size, a ratio deflate cannot reach, maxBytes, each
   const ratio = wrapZip([{ name: 'x.pth', data: tiny, deflate: true, size: 200_000_000 }]);
   oneLine(throwsKind(() => unwrapCheckpointZip(ratio, 'bomb.zip'), ResourceLimitError, 'bomb.zip: ', 'beyond deflate\'s 1032:1'));
   oneLine(throwsKind(() => unwrapCheckpointZip(STORED, 'w.zip', { maxBytes: 1000 }), ResourceLimitError, 'w.zip: ', 'over the limit of 1000'));
+});
+
+const freshDir = tempDirsPerTest(test, 'resnest-toolkit-');
+
+// --- downloads, from a local server ---
+
+const served = new Map<string, Uint8Array>([
+  [`/models/${STEM}.zip`, DEFLATED],
+  [`/stored/${STEM}.zip`, STORED],
+  [`/models/${NAME}-${OTHER_SHA1.slice(0, 8)}.zip`, DEFLATED], // the wrong .pth for that name
+  [`/html/${STEM}.zip`, new TextEncoder().encode('<html>moved</html>')],
+  [`/two/${STEM}.zip`, wrapZip([{ name: 'a.pth', data: PTH }, { name: 'b.pth', data: PTH }])],
+]);
+const hits = new Map<string, number>();
+let base = '';
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  hits.set(path, (hits.get(path) ?? 0) + 1);
+  const body = served.get(path);
+  if (!body) return void res.writeHead(404).end();
+  res.writeHead(200, { 'content-type': 'application/zip', 'content-length': body.length });
+  res.end(body);
+}
+serveDuringSuite(test, handle, (b) => (base = b));
+
+async function rejects(p: Promise<unknown>, cls: abstract new (...a: never[]) => Error = DownloadError): Promise<Error> {
+  const e = await p.then(() => undefined, (err: Error) => err);
+  assert.ok(e, 'expected a rejection');
+  assert.instance(e, cls);
+  return oneLine(e!);
+}
+
+test('toolkitUrl: the toolkit\'s folder, {name}-{sha1[:8]}.zip; names and digests are checked', () => {
+  assert.is(
+    toolkitUrl('deeplab_resnest50_ade', '2225f09d0f40b9a168d9091652194bc35ec2a5a9', 'https://s3.us-west-1.wasabisys.com/encoding/models'),
+    'https://s3.us-west-1.wasabisys.com/encoding/models/deeplab_resnest50_ade-2225f09d.zip',
+  );
+  assert.is(toolkitUrl('fcn_resnest50_ade', '4ABA491AAF8E4866A9C9981B210E3E3266AC1F2A', 'http://127.0.0.1:9/m/'), 'http://127.0.0.1:9/m/fcn_resnest50_ade-4aba491a.zip');
+  assert.throws(() => toolkitUrl('../etc', SHA1), (e: unknown) => e instanceof ArgumentError);
+  assert.throws(() => toolkitUrl('a/b', SHA1), (e: unknown) => e instanceof ArgumentError);
+  assert.throws(() => toolkitUrl(NAME, SHA1.slice(0, 39)), (e: unknown) => e instanceof ArgumentError);
+});
+
+test('toolkitUrl: $RESNEST_SEGMENTATION_URL replaces the toolkit\'s folder, else its S3 one', () => {
+  const saved = process.env.RESNEST_SEGMENTATION_URL;
+  try {
+    delete process.env.RESNEST_SEGMENTATION_URL;
+    assert.is(toolkitUrl(NAME, SHA1), `https://s3.us-west-1.wasabisys.com/encoding/models/${STEM}.zip`);
+    process.env.RESNEST_SEGMENTATION_URL = 'https://mirror.example/seg/';
+    assert.is(toolkitUrl(NAME, SHA1), `https://mirror.example/seg/${STEM}.zip`);
+  } finally {
+    if (saved === undefined) delete process.env.RESNEST_SEGMENTATION_URL;
+    else process.env.RESNEST_SEGMENTATION_URL = saved;
+  }
+});
+
+test('first call downloads, extracts and verifies the .pth (the zip is not kept); the second makes no request', async () => {
+  for (const folder of ['models', 'stored']) {
+    const dir = freshDir();
+    const path = `/${folder}/${STEM}.zip`;
+    const before = hits.get(path) ?? 0;
+    const p = await toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/${folder}` });
+    assert.is(p, join(dir, `${STEM}.pth`));
+    assert.ok(readFileSync(p).equals(PTH), folder);
+    assert.equal(readdirSync(dir).sort(), [`.${STEM}.pth.json`, `${STEM}.pth`]);
+    const record = JSON.parse(readFileSync(join(dir, `.${STEM}.pth.json`), 'utf8')) as { size: number; sha1: string };
+    assert.is(record.size, PTH.length);
+    assert.is(record.sha1, SHA1);
+    assert.is(hits.get(path), before + 1);
+    assert.is(await toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/${folder}` }), p);
+    assert.is(hits.get(path), before + 1, 'second call made no request');
+  }
+});
+
+test('$RESNEST_SEGMENTATION_URL points toolkitCheckpoint at a mirror', async () => {
+  const saved = process.env.RESNEST_SEGMENTATION_URL;
+  try {
+    process.env.RESNEST_SEGMENTATION_URL = `${base}/stored`;
+    const dir = freshDir();
+    const before = hits.get(`/stored/${STEM}.zip`) ?? 0;
+    assert.ok(readFileSync(await toolkitCheckpoint(NAME, SHA1, { dir })).equals(PTH));
+    assert.is(hits.get(`/stored/${STEM}.zip`), before + 1);
+  } finally {
+    if (saved === undefined) delete process.env.RESNEST_SEGMENTATION_URL;
+    else process.env.RESNEST_SEGMENTATION_URL = saved;
+  }
+});
+
+test('a .pth with another sha1 is refused, naming the URL and both digests, and nothing is left', async () => {
+  const dir = freshDir();
+  const url = `${base}/models/${NAME}-${OTHER_SHA1.slice(0, 8)}.zip`;
+  const err = await rejects(toolkitCheckpoint(NAME, OTHER_SHA1, { dir, baseUrl: `${base}/models` }));
+  assert.is(err.message, `${url}: sha1 mismatch of '${STEM}.pth': expected ${OTHER_SHA1}, got ${SHA1}`);
+  assert.equal(readdirSync(dir), []);
+});
+
+test('a download that is not the wrapper is refused and leaves nothing', async () => {
+  for (const [folder, says] of [['html', 'not a zip archive'], ['two', 'holds something other than one .pth']] as const) {
+    const dir = freshDir();
+    const err = await rejects(toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/${folder}` }));
+    assert.ok(err.message.startsWith(`${base}/${folder}/${STEM}.zip: `) && err.message.includes(says), err.message);
+    assert.equal(readdirSync(dir), []);
+  }
+  const dir = freshDir();
+  const err = await rejects(toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/models`, maxBytes: 1000 }));
+  assert.match(err.message, /too large/);
+  assert.equal(readdirSync(dir), []);
+});
+
+test('a truncated or changed cached .pth is downloaded again; a damaged one that cannot be fetched is named', async () => {
+  const dir = freshDir();
+  const opts = { dir, baseUrl: `${base}/models` };
+  const path = `/models/${STEM}.zip`;
+  const p = await toolkitCheckpoint(NAME, SHA1, opts);
+  writeFileSync(p, PTH.subarray(0, 500));
+  let before = hits.get(path)!;
+  assert.is(await toolkitCheckpoint(NAME, SHA1, opts), p);
+  assert.ok(readFileSync(p).equals(PTH));
+  assert.is(hits.get(path), before + 1, 'the truncated copy was fetched again');
+
+  // No record (cached by hand, or before records): hashed once, then trusted.
+  const flipped = Buffer.from(PTH);
+  flipped[200] ^= 1;
+  writeFileSync(p, flipped);
+  writeFileSync(join(dir, `.${STEM}.pth.json`), 'not json');
+  before = hits.get(path)!;
+  await toolkitCheckpoint(NAME, SHA1, opts);
+  assert.ok(readFileSync(p).equals(PTH));
+  assert.is(hits.get(path), before + 1, 'the changed copy failed its sha1 and was fetched again');
+  assert.equal(readdirSync(dir).sort(), [`.${STEM}.pth.json`, `${STEM}.pth`]);
+
+  writeFileSync(p, PTH.subarray(0, 500));
+  const err = await rejects(toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/missing` }));
+  assert.ok(err.message.includes(`the cached ${p} is damaged (500 bytes, the extracted file had ${PTH.length}), and fetching it again failed: HTTP 404`), err.message);
 });
 
 test.run();
