@@ -14,6 +14,7 @@ import { saveTorch } from '../src/io/torch-save.js';
 import { toolkitCheckpoint, toolkitUrl } from '../src/io/toolkit-download.js';
 import { unwrapCheckpointZip } from '../src/io/wrapped-checkpoint.js';
 import { crc32 } from '../src/util/crc32.js';
+import { loadWeightsFile } from '../src/node.js';
 import type { StateDict } from '../src/io/raw.js';
 import { assertStateDictsEqual, concat, throwsKind } from './helpers/io.js';
 import { serveDuringSuite, tempDirsPerTest } from './helpers/http.js';
@@ -135,6 +136,32 @@ test('bounds: a huge declared size, a ratio deflate cannot reach, maxBytes, each
 
 const freshDir = tempDirsPerTest(test, 'resnest-toolkit-');
 
+test('loadWeightsFile reads through the wrapper (stored, deflated) and checks a given sha1', async () => {
+  const dir = freshDir();
+  const files: Record<string, Uint8Array> = { 'a.pth': PTH, 'stored.zip': STORED, 'deflated.zip': DEFLATED };
+  for (const [n, b] of Object.entries(files)) writeFileSync(join(dir, n), b);
+  for (const n of Object.keys(files)) {
+    assertStateDictsEqual(await loadWeightsFile(join(dir, n)), SD, n);
+    assertStateDictsEqual(await loadWeightsFile(join(dir, n), { sha1: SHA1.toUpperCase() }), SD, `${n} with its sha1`);
+    const err = await loadWeightsFile(join(dir, n), { sha1: OTHER_SHA1 }).then(() => undefined, (e: Error) => e);
+    assert.instance(err, FormatError, n);
+    const named = n.endsWith('.zip') ? `${join(dir, n)}:${STEM}.pth: ` : `${join(dir, n)}: `;
+    assert.ok(err!.message.startsWith(named), err!.message);
+    assert.ok(err!.message.endsWith(`sha1 mismatch: expected ${OTHER_SHA1}, got ${SHA1}`), err!.message);
+  }
+  const bad = await loadWeightsFile(join(dir, 'a.pth'), { sha1: 'abc' }).then(() => undefined, (e: Error) => e);
+  assert.instance(bad, ArgumentError);
+});
+
+test('loadWeightsFile: a damaged wrapped .pth is a FormatError naming the zip', async () => {
+  const dir = freshDir();
+  const badCrc = wrapZip([{ name: 'x.pth', data: PTH, deflate: true, crc: crc32(PTH) ^ 1 }]);
+  writeFileSync(join(dir, 'w.zip'), badCrc);
+  const err = await loadWeightsFile(join(dir, 'w.zip')).then(() => undefined, (e: Error) => e);
+  assert.instance(err, FormatError);
+  assert.ok(err!.message.startsWith(`${join(dir, 'w.zip')}: zip: record 'x.pth' is damaged`), err!.message);
+});
+
 // --- downloads, from a local server ---
 
 const served = new Map<string, Uint8Array>([
@@ -203,6 +230,7 @@ test('first call downloads, extracts and verifies the .pth (the zip is not kept)
     assert.is(hits.get(path), before + 1);
     assert.is(await toolkitCheckpoint(NAME, SHA1, { dir, baseUrl: `${base}/${folder}` }), p);
     assert.is(hits.get(path), before + 1, 'second call made no request');
+    assertStateDictsEqual(await loadWeightsFile(p, { sha1: SHA1 }), SD, folder);
   }
 });
 
