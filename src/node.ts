@@ -6,6 +6,9 @@ import { downloadToCache, type DownloadOptions } from './io/download.js';
 import { fileSource, readBytes, sha256File } from './io/files.js';
 import { loadTorchLazy } from './io/torch.js';
 import { isZip } from './io/zip.js';
+import { memorySource } from './io/source.js';
+import { findWrappedCheckpoint, readWrappedMember } from './io/wrapped-checkpoint.js';
+import { checkSha1Arg, sha1File, sha1Hex } from './io/toolkit-download.js';
 import type { StateDict } from './io/raw.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,16 +27,48 @@ export { cacheDir, downloadToCache, pretrainedFileName, type DownloadOptions } f
 export { readBytes, writeFileAtomic, fileSource } from './io/files.js';
 export { loadTorchLazy } from './io/torch.js';
 export { cardPathFor, parseModelCard, type ModelCard } from './io/model-card.js';
+export { findWrappedCheckpoint, readWrappedMember, unwrapCheckpointZip, MAX_WRAPPED_BYTES, type WrappedMember, type UnwrapOptions } from './io/wrapped-checkpoint.js';
+export { toolkitCheckpoint, toolkitUrl, sha1Hex, sha1File, TOOLKIT_BASE_URL, type ToolkitOptions } from './io/toolkit-download.js';
+
+export interface LoadWeightsOptions {
+  /**
+   * The expected SHA-1 (40 hex digits) of the checkpoint: of the file, or of the .pth inside
+   * a wrapper zip, as the segmentation toolkit publishes it. A mismatch is a FormatError.
+   */
+  sha1?: string;
+}
 
 /**
  * Reads a .pth (zip or legacy) or .safetensors file into a state dict. Zip-format .pth files
  * (torch ≥ 1.6, the seed's weights) are read lazily: the structure is checked at once, and
  * each tensor's bytes are read when it is loaded into a model, so a 110 MB checkpoint is
- * never held in memory whole.
+ * never held in memory whole. The segmentation toolkit's `{name}-{sha1[:8]}.zip`, a zip
+ * holding one .pth, is read through to that .pth (errors inside it name `zip:member`).
  */
-export async function loadWeightsFile(path: string): Promise<StateDict> {
+export async function loadWeightsFile(path: string, opts: LoadWeightsOptions = {}): Promise<StateDict> {
+  const want = opts.sha1 === undefined ? undefined : checkSha1Arg(opts.sha1);
+  const checkSha1 = (got: string, what: string) => {
+    if (want && got !== want) throw new FormatError(`sha1 mismatch: expected ${want}, got ${got}`, what);
+  };
   const src = fileSource(path);
-  if (src.size >= 4 && isZip(src.read(0, 4))) return loadTorchLazy(src, path);
+  if (src.size >= 4 && isZip(src.read(0, 4))) {
+    const member = findWrappedCheckpoint(src, path);
+    if (!member) {
+      if (want) checkSha1(await sha1File(path), path);
+      return loadTorchLazy(src, path);
+    }
+    const inner = `${path}:${member.name}`;
+    const e = member.entry;
+    // A stored torch.save member is read in place, lazily, like a plain .pth: its records'
+    // own CRC-32s guard its bytes. Hashing needs the whole member anyway.
+    if (e.method === 0 && !want && e.size >= 4 && isZip(src.read(e.offset, 4))) {
+      return loadTorchLazy({ size: e.size, read: (offset, length) => src.read(e.offset + offset, length) }, inner);
+    }
+    const bytes = readWrappedMember(src, member, path);
+    if (want) checkSha1(sha1Hex(bytes), inner);
+    return isZip(bytes) ? loadTorchLazy(memorySource(bytes), inner) : loadCheckpoint(bytes, inner);
+  }
+  if (want) checkSha1(await sha1File(path), path);
   return loadCheckpoint(await readBytes(path), path);
 }
 

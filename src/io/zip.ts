@@ -2,6 +2,7 @@
 // since PyTorch 1.6. The central directory is authoritative: torch writes local headers with
 // zero sizes plus a data descriptor (flag bit 3), and pads the local extra field so that each
 // entry's data starts at a multiple of 64. Entries are returned as views into the input.
+// Deflated entries are indexed only on request (allowDeflate); inflating them is the caller's.
 
 import { FormatError, NotSupportedError, ResourceLimitError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
@@ -24,6 +25,13 @@ export interface ZipOptions {
    * 16 MiB, so a large archive is checked without holding it.
    */
   verifyCrc?: boolean;
+  /**
+   * Also accept deflated entries (method 8), for the zips people wrap a checkpoint in; their
+   * ZipEntry has method 8 and the compressed span at offset/compressedSize. Left out by
+   * torch.save readers, where a compressed record is not a torch.save file. verifyCrc skips
+   * deflated entries: their CRC is of the inflated bytes, which the caller checks.
+   */
+  allowDeflate?: boolean;
 }
 
 const CRC_PIECE = 16 << 20;
@@ -44,10 +52,14 @@ export function readZip(bytes: Uint8Array, file?: string, options: ZipOptions = 
 }
 
 export interface ZipEntry {
-  /** Where the entry's (stored) data starts in the archive, and its length. */
+  /** Where the entry's data starts in the archive, and its length once decompressed. */
   offset: number;
   size: number;
   crc: number;
+  /** 0 stored, 8 deflated (only with allowDeflate). */
+  method: number;
+  /** The entry's length in the archive (equal to size when stored). */
+  compressedSize: number;
 }
 
 /**
@@ -174,10 +186,10 @@ export function readZipIndex(src: ByteSource, file?: string, options: ZipOptions
     }
 
     if (flags & 1) throw new NotSupportedError(`${file ? `${file}: ` : ''}zip entry '${name}' is encrypted`);
-    if (method !== 0) {
+    if (method !== 0 && !(method === 8 && options.allowDeflate)) {
       throw new NotSupportedError(`${file ? `${file}: ` : ''}zip entry '${name}' is compressed (method ${method}); only stored entries, as torch.save writes them, are supported`);
     }
-    if (compSize !== size) fail(`entry '${name}': stored entry has compressed size ${compSize} != size ${size}`);
+    if (method === 0 && compSize !== size) fail(`entry '${name}': stored entry has compressed size ${compSize} != size ${size}`);
 
     // Local header: same name, same method; sizes equal unless deferred to a data descriptor.
     if (localOffset + LOCAL_SIZE > cdOffset) fail(`entry '${name}': local header offset ${localOffset} is outside the file`);
@@ -201,10 +213,10 @@ export function readZipIndex(src: ByteSource, file?: string, options: ZipOptions
     if (!deferred && !saturated && (lComp !== compSize || lSize !== size)) {
       fail(`entry '${name}': local header size ${lSize} disagrees with the central directory's ${size}`);
     }
-    if (start + size > cdOffset) fail(`entry '${name}': data (offset ${start}, ${size} bytes) runs past the end of the entries`);
+    if (start + compSize > cdOffset) fail(`entry '${name}': data (offset ${start}, ${compSize} bytes) runs past the end of the entries`);
     if (entries.has(name)) fail(`duplicate entry '${name}'`);
-    entries.set(name, { offset: start, size, crc });
-    spans.push([localOffset, start + size, name]);
+    entries.set(name, { offset: start, size, crc, method, compressedSize: compSize });
+    spans.push([localOffset, start + compSize, name]);
     p = next;
   }
   // Entries that share bytes (two directory records pointing into one entry) are how
@@ -215,6 +227,7 @@ export function readZipIndex(src: ByteSource, file?: string, options: ZipOptions
   }
   if (options.verifyCrc) {
     for (const [name, e] of entries) {
+      if (e.method !== 0) continue;
       let crc = 0;
       for (let at = 0; at < e.size; at += CRC_PIECE) {
         const piece = src.read(e.offset + at, Math.min(CRC_PIECE, e.size - at));
