@@ -3,6 +3,7 @@
 
 import { loadCheckpoint } from './io/checkpoint.js';
 import { downloadToCache, type DownloadOptions } from './io/download.js';
+import { toolkitCheckpoint } from './io/toolkit-download.js';
 import { fileSource, readBytes, sha256File } from './io/files.js';
 import { loadTorchLazy } from './io/torch.js';
 import { isZip } from './io/zip.js';
@@ -13,8 +14,8 @@ import type { StateDict } from './io/raw.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArgumentError, FileError, NotSupportedError } from './errors.js';
-import { createSegmentationModel, segWeightsUrl, segZooEntry } from './models/segmentation/zoo.js';
+import { ArgumentError, FileError } from './errors.js';
+import { createSegmentationModel, segZooEntry } from './models/segmentation/zoo.js';
 import type { SegNet } from './models/segmentation/segnet.js';
 import { cardPathFor, isModelCardText, parseModelCard, type ModelCard } from './io/model-card.js';
 import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
@@ -196,8 +197,8 @@ export async function loadSegmentationModel(name: string, opts: LoadSegmentation
   const e = segZooEntry(name);
   const { weights, pretrained, backend, fuse = true } = opts;
   if (!weights && !pretrained) throw new ArgumentError('loadSegmentationModel: give weights (a file) or pretrained: true');
-  if (!weights) throw new NotSupportedError(`${name}: downloading the toolkit's weights is not available yet; download ${segWeightsUrl(e)} and pass it as weights`);
-  const sd = await loadWeightsFile(weights);
+  // The published .pth is checked against its full SHA-1 when downloaded (and when reused from the cache).
+  const sd = await loadWeightsFile(weights ?? (await toolkitCheckpoint(e.name, e.sha1, opts.download)));
   const model = createSegmentationModel(name, { backend, init: false });
   model.loadStateDict(sd, { where: `${name} from ${weights}` });
   return fuse ? model.eval().fuse({ inPlace: true }) : model.eval();

@@ -16,9 +16,11 @@ import { readBytes, writeFileAtomic } from './files.js';
 import { memorySource } from './source.js';
 import { findWrappedCheckpoint, readWrappedMember } from './wrapped-checkpoint.js';
 import { isZip } from './zip.js';
+import { TOOLKIT_BASE_URL, toolkitZipUrl } from '../models/segmentation/zoo.js';
 
-/** Where the toolkit (PyTorch-Encoding) publishes `{name}-{sha1[:8]}.zip`; $RESNEST_SEGMENTATION_URL replaces it. */
-export const TOOLKIT_BASE_URL = 'https://s3.us-west-1.wasabisys.com/encoding/models';
+// Where the toolkit (PyTorch-Encoding) publishes `{name}-{sha1[:8]}.zip`: TOOLKIT_BASE_URL, which
+// $RESNEST_SEGMENTATION_URL replaces.
+export { TOOLKIT_BASE_URL };
 
 export interface ToolkitOptions extends Omit<DownloadOptions, 'sha256Prefix' | 'sha256' | 'fileName'> {
   /** The folder URL holding the zips; default $RESNEST_SEGMENTATION_URL, else TOOLKIT_BASE_URL. */
@@ -55,7 +57,7 @@ function checkName(name: string): void {
 /** The zip's URL: `{base}/{name}-{sha1[:8]}.zip`. */
 export function toolkitUrl(name: string, sha1: string, base: string = process.env.RESNEST_SEGMENTATION_URL || TOOLKIT_BASE_URL): string {
   checkName(name);
-  return `${base.replace(/\/+$/, '')}/${name}-${checkSha1Arg(sha1).slice(0, 8)}.zip`;
+  return toolkitZipUrl(name, checkSha1Arg(sha1), base);
 }
 
 interface Sha1Record {

@@ -58,9 +58,14 @@ export function segZooEntry(name: string): SegZooEntry {
   return e;
 }
 
-/** The published checkpoint's zip: `${base}/${name}-${sha1[:8]}.zip`. */
+/** A toolkit checkpoint's zip: `${base}/${name}-${sha1[:8]}.zip` (its member: the same name with .pth). */
+export function toolkitZipUrl(name: string, sha1: string, base = TOOLKIT_BASE_URL): string {
+  return `${base.replace(/\/+$/, '')}/${name}-${sha1.slice(0, 8)}.zip`;
+}
+
+/** The published checkpoint's zip. */
 export function segWeightsUrl(e: SegZooEntry, base = TOOLKIT_BASE_URL): string {
-  return `${base.replace(/\/+$/, '')}/${e.name}-${e.sha1.slice(0, 8)}.zip`;
+  return toolkitZipUrl(e.name, e.sha1, base);
 }
 
 export interface CreateSegOptions {
