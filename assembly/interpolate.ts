@@ -17,49 +17,36 @@ import { InterpolateArg } from '../src/backend/wasm/ids';
   return align ? scale * <f32>o : max(scale * (<f32>o + 0.5) - 0.5, 0);
 }
 
-export function interpolate(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, InterpolateArg.X), out = <usize>arg(args, InterpolateArg.Out), planes = arg(args, InterpolateArg.Planes);
+/**
+ * The forward (out from x) or, with `backward`, the gradient (dx from dy, scattered into the
+ * taps each output was made from). One walk over the outputs serves both, so the two can
+ * never pair an output with different taps.
+ */
+@inline function resize(args: usize, tid: i32, nth: i32, backward: bool): void {
+  const src = <usize>arg(args, InterpolateArg.X), dst = <usize>arg(args, InterpolateArg.Out), planes = arg(args, InterpolateArg.Planes);
   const ih = arg(args, InterpolateArg.Ih), iw = arg(args, InterpolateArg.Iw), oh = arg(args, InterpolateArg.Oh), ow = arg(args, InterpolateArg.Ow);
   const bilinear = arg(args, InterpolateArg.Bilinear) != 0, align = arg(args, InterpolateArg.AlignCorners) != 0;
   const sh = argf(args, InterpolateArg.ScaleH), sw = argf(args, InterpolateArg.ScaleW);
   for (let p = claim(args, tid, nth, planes); p < planes; p = claim(args, tid, nth, planes, p)) {
-    const src = x + <usize>(p * ih * iw) * 4, dst = out + <usize>(p * oh * ow) * 4;
+    // The input plane (x, or dx being accumulated) and the output plane (out, or dy).
+    const inPlane = (backward ? dst : src) + <usize>(p * ih * iw) * 4, outPlane = (backward ? src : dst) + <usize>(p * oh * ow) * 4;
+    if (backward) memory.fill(inPlane, 0, <usize>(ih * iw) * 4);
     for (let y = 0; y < oh; y++) {
       const sy = tap(y, ih, oh, sh, bilinear, align);
       const y0 = <i32>sy, y1 = y0 < ih - 1 ? y0 + 1 : y0;
       const wy1 = sy - <f32>y0, wy0: f32 = 1 - wy1;
-      const r0 = src + <usize>(y0 * iw) * 4, r1 = src + <usize>(y1 * iw) * 4;
+      const r0 = inPlane + <usize>(y0 * iw) * 4, r1 = inPlane + <usize>(y1 * iw) * 4;
       for (let xo = 0; xo < ow; xo++) {
-        const sx = tap(xo, iw, ow, sw, bilinear, align);
-        const x0 = <i32>sx, x1 = x0 < iw - 1 ? x0 + 1 : x0;
-        const wx1 = sx - <f32>x0, wx0: f32 = 1 - wx1;
-        const top = wx0 * load<f32>(r0 + <usize>x0 * 4) + wx1 * load<f32>(r0 + <usize>x1 * 4);
-        const bottom = wx0 * load<f32>(r1 + <usize>x0 * 4) + wx1 * load<f32>(r1 + <usize>x1 * 4);
-        store<f32>(dst + <usize>(y * ow + xo) * 4, wy0 * top + wy1 * bottom);
-      }
-    }
-  }
-}
-
-export function interpolateBackward(args: usize, tid: i32, nth: i32): void {
-  const dy = <usize>arg(args, InterpolateArg.X), dx = <usize>arg(args, InterpolateArg.Out), planes = arg(args, InterpolateArg.Planes);
-  const ih = arg(args, InterpolateArg.Ih), iw = arg(args, InterpolateArg.Iw), oh = arg(args, InterpolateArg.Oh), ow = arg(args, InterpolateArg.Ow);
-  const bilinear = arg(args, InterpolateArg.Bilinear) != 0, align = arg(args, InterpolateArg.AlignCorners) != 0;
-  const sh = argf(args, InterpolateArg.ScaleH), sw = argf(args, InterpolateArg.ScaleW);
-  for (let p = claim(args, tid, nth, planes); p < planes; p = claim(args, tid, nth, planes, p)) {
-    const g = dy + <usize>(p * oh * ow) * 4, d = dx + <usize>(p * ih * iw) * 4;
-    memory.fill(d, 0, <usize>(ih * iw) * 4);
-    for (let y = 0; y < oh; y++) {
-      const sy = tap(y, ih, oh, sh, bilinear, align);
-      const y0 = <i32>sy, y1 = y0 < ih - 1 ? y0 + 1 : y0;
-      const wy1 = sy - <f32>y0, wy0: f32 = 1 - wy1;
-      const r0 = d + <usize>(y0 * iw) * 4, r1 = d + <usize>(y1 * iw) * 4;
-      for (let xo = 0; xo < ow; xo++) {
-        const v = load<f32>(g + <usize>(y * ow + xo) * 4);
         const sx = tap(xo, iw, ow, sw, bilinear, align);
         const x0 = <i32>sx, x1 = x0 < iw - 1 ? x0 + 1 : x0;
         const wx1 = sx - <f32>x0, wx0: f32 = 1 - wx1;
         const a0 = r0 + <usize>x0 * 4, a1 = r0 + <usize>x1 * 4, b0 = r1 + <usize>x0 * 4, b1 = r1 + <usize>x1 * 4;
+        const o = outPlane + <usize>(y * ow + xo) * 4;
+        if (!backward) {
+          store<f32>(o, wy0 * (wx0 * load<f32>(a0) + wx1 * load<f32>(a1)) + wy1 * (wx0 * load<f32>(b0) + wx1 * load<f32>(b1)));
+          continue;
+        }
+        const v = load<f32>(o);
         store<f32>(a0, load<f32>(a0) + wy0 * wx0 * v);
         store<f32>(a1, load<f32>(a1) + wy0 * wx1 * v);
         store<f32>(b0, load<f32>(b0) + wy1 * wx0 * v);
@@ -67,4 +54,12 @@ export function interpolateBackward(args: usize, tid: i32, nth: i32): void {
       }
     }
   }
+}
+
+export function interpolate(args: usize, tid: i32, nth: i32): void {
+  resize(args, tid, nth, false);
+}
+
+export function interpolateBackward(args: usize, tid: i32, nth: i32): void {
+  resize(args, tid, nth, true);
 }

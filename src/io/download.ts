@@ -16,11 +16,12 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ArgumentError, DownloadError, FileError, ResnestError } from '../errors.js';
-import { removeOrphans, sha256File, writeFileAtomic } from './files.js';
+import { removeOrphans, sha256File } from './files.js';
+import { readRecord, recordPath, writeRecord } from './cache-record.js';
 
 /** Default cap on a download's size, in bytes (2 GiB). */
 export const DEFAULT_MAX_BYTES = 2 ** 31;
@@ -109,44 +110,17 @@ function digestMismatch(digest: string, want: { full?: string; prefix?: string }
   return undefined;
 }
 
-interface CacheRecord {
-  size: number;
-  sha256: string;
-  mtimeMs: number;
-}
-
-const recordPath = (dir: string, name: string) => join(dir, `.${name}.json`);
-
-async function readRecord(path: string): Promise<CacheRecord | undefined> {
-  try {
-    const r = JSON.parse(await readFile(path, 'utf8')) as CacheRecord;
-    return Number.isSafeInteger(r.size) && typeof r.sha256 === 'string' && typeof r.mtimeMs === 'number' ? r : undefined;
-  } catch {
-    return undefined; // none, or unreadable: the file is hashed instead
-  }
-}
-
-/** Best effort: without a record (a read-only cache, say) the file is only hashed again next time. */
-async function writeRecord(dest: string, path: string, sha256: string): Promise<void> {
-  try {
-    const st = await stat(dest);
-    await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify({ size: st.size, sha256, mtimeMs: st.mtimeMs } satisfies CacheRecord) + '\n'));
-  } catch {
-    // see above
-  }
-}
-
 /** Why the cached `dest` cannot be used, or undefined when it can. */
 async function cacheProblem(dest: string, record: string, want: { full?: string; prefix?: string }): Promise<string | undefined> {
   const st = await stat(dest);
-  const rec = await readRecord(record);
+  const rec = await readRecord(record, 'sha256');
   if (rec && rec.size !== st.size) return `${st.size} bytes, the download had ${rec.size}`;
-  if (rec && rec.mtimeMs === st.mtimeMs && !digestMismatch(rec.sha256, want)) return undefined;
+  if (rec && rec.mtimeMs === st.mtimeMs && !digestMismatch(rec.digest, want)) return undefined;
   if (!rec && !want.full && !want.prefix) return undefined; // nothing to check it against, as torch.hub
   const digest = await sha256File(dest);
-  const bad = digestMismatch(digest, want) ?? (rec && rec.sha256 !== digest ? `expected ${rec.sha256} (as downloaded), got ${digest}` : undefined);
+  const bad = digestMismatch(digest, want) ?? (rec && rec.digest !== digest ? `expected ${rec.digest} (as downloaded), got ${digest}` : undefined);
   if (bad) return `sha256 mismatch: ${bad}`;
-  await writeRecord(dest, record, digest);
+  await writeRecord(dest, record, 'sha256', digest);
   return undefined;
 }
 
@@ -345,7 +319,7 @@ async function fetchIntoCache(url: string, dir: string, name: string, want: { fu
       if (!(await isFile(dest))) throw new FileError(`cannot move download into place: ${errText(e)}`, dest);
     }
     renamed = true;
-    await writeRecord(dest, recordPath(dir, name), digest);
+    await writeRecord(dest, recordPath(dir, name), 'sha256', digest);
     sink?.end(true);
     return dest;
   } finally {

@@ -8,11 +8,12 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, DownloadError, FileError, ResnestError } from '../errors.js';
 import { cacheDir, downloadToCache, type DownloadOptions } from './download.js';
 import { readBytes, writeFileAtomic } from './files.js';
+import { readRecord, recordPath, writeRecord } from './cache-record.js';
 import { memorySource } from './source.js';
 import { findWrappedCheckpoint, readWrappedMember } from './wrapped-checkpoint.js';
 import { isZip } from './zip.js';
@@ -60,33 +61,6 @@ export function toolkitUrl(name: string, sha1: string, base: string = process.en
   return toolkitZipUrl(name, checkSha1Arg(sha1), base);
 }
 
-interface Sha1Record {
-  size: number;
-  sha1: string;
-  mtimeMs: number;
-}
-
-const recordPath = (dir: string, name: string) => join(dir, `.${name}.json`);
-
-async function readRecord(path: string): Promise<Sha1Record | undefined> {
-  try {
-    const r = JSON.parse(await readFile(path, 'utf8')) as Sha1Record;
-    return Number.isSafeInteger(r.size) && typeof r.sha1 === 'string' && typeof r.mtimeMs === 'number' ? r : undefined;
-  } catch {
-    return undefined; // none, or unreadable: the file is hashed instead
-  }
-}
-
-/** Best effort, as download.ts's: without a record the file is hashed again next time. */
-async function writeRecord(file: string, record: string, sha1: string): Promise<void> {
-  try {
-    const st = await stat(file);
-    await writeFileAtomic(record, new TextEncoder().encode(JSON.stringify({ size: st.size, sha1, mtimeMs: st.mtimeMs } satisfies Sha1Record) + '\n'));
-  } catch {
-    // see above
-  }
-}
-
 /** Why the cached .pth cannot be used, or undefined when it can. */
 async function cacheProblem(pth: string, record: string, want: string): Promise<string | undefined> {
   let size: number, mtimeMs: number;
@@ -95,12 +69,12 @@ async function cacheProblem(pth: string, record: string, want: string): Promise<
   } catch {
     return 'missing';
   }
-  const rec = await readRecord(record);
+  const rec = await readRecord(record, 'sha1');
   if (rec && rec.size !== size) return `${size} bytes, the extracted file had ${rec.size}`;
-  if (rec && rec.mtimeMs === mtimeMs && rec.sha1 === want) return undefined;
+  if (rec && rec.mtimeMs === mtimeMs && rec.digest === want) return undefined;
   const digest = await sha1File(pth);
   if (digest !== want) return `sha1 mismatch: expected ${want}, got ${digest}`;
-  await writeRecord(pth, record, digest);
+  await writeRecord(pth, record, 'sha1', digest);
   return undefined;
 }
 
@@ -154,7 +128,7 @@ async function fetchAndExtract(url: string, dir: string, stem: string, want: str
     const got = sha1Hex(inner);
     if (got !== want) throw new DownloadError(`sha1 mismatch of '${member.name}': expected ${want}, got ${got}`, url);
     await writeFileAtomic(pth, inner);
-    await writeRecord(pth, record, got);
+    await writeRecord(pth, record, 'sha1', got);
     return pth;
   } finally {
     // Never kept: it has no digest of its own, and the .pth is the copy that is checked.
