@@ -16,6 +16,8 @@ import { serveDuringSuite } from './helpers/http.js';
 import { makeZip } from './helpers/io.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { createSegmentationModel, SEG_ZOO, segParameterCount } from '../src/models/segmentation/zoo.js';
+import { Dropout2d } from '../src/models/segmentation/heads.js';
+import { initBackend } from '../src/backend/registry.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { metaBackend } from '../src/backend/meta.js';
 import { tidy } from '../src/tensor/scope.js';
@@ -54,6 +56,23 @@ test('the toolkit\'s state-dict keys and parameter counts', () => {
   // PyTorch's sum(p.numel()) of segmentation_model(name) (1.13, measured with the reference).
   assert.is(segParameterCount('fcn_resnest50_ade'), 37347756);
   assert.is(segParameterCount('deeplab_resnest50_ade'), 43996588);
+});
+
+const jsBackend = await initBackend('js');
+
+test('Dropout2d (ASPP\'s projection in training) drops whole channels, scaled by 1 / (1 − p); identity in eval mode', () => {
+  const d = new Dropout2d(0.5, jsBackend).train();
+  const x = tensor(new Float32Array(4 * 16 * 9).fill(1), [4, 16, 3, 3], { backend: jsBackend });
+  const y = d.call(x).dataSync();
+  let kept = 0;
+  for (let plane = 0; plane < 64; plane++) {
+    const v = y.slice(plane * 9, plane * 9 + 9);
+    assert.ok(v.every((q) => q === v[0]) && (v[0] === 0 || v[0] === 2), `plane ${plane}: ${Array.from(v)}`);
+    if (v[0] === 2) kept++;
+  }
+  assert.ok(kept > 16 && kept < 48, `${kept} of 64 channels kept`);
+  d.eval();
+  assert.equal(Array.from(d.call(x).dataSync()), Array.from(x.dataSync()));
 });
 
 for (const { name: bk, backend, tolerance } of await testBackends()) {
