@@ -17,6 +17,10 @@ import { makeZip } from './helpers/io.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { createSegmentationModel, SEG_ZOO, segParameterCount } from '../src/models/segmentation/zoo.js';
 import { Dropout2d } from '../src/models/segmentation/heads.js';
+import { ADE20K_CLASSES, ADE20K_PALETTE } from '../src/models/segmentation/classes.js';
+import { encodePng } from '../src/viz/png.js';
+import { decodeImage } from '../src/io/image/decode.js';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized } from '../src/io/image/preprocess.js';
 import { initBackend } from '../src/backend/registry.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { metaBackend } from '../src/backend/meta.js';
@@ -102,7 +106,7 @@ for (const { name: bk, backend, tolerance } of await testBackends()) {
   }
 }
 
-test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W) logits as PyTorch computes them; list --segmentation', async () => {
+test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W) logits as PyTorch computes them; segment draws their argmax; list --segmentation', async () => {
   const c = cases.find((k) => k.case === 'fcn50_ade_48x40')!;
   const dir = mkdtempSync(join(tmpdir(), 'resnest-seg-'));
   try {
@@ -116,6 +120,35 @@ test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W)
     assert.equal(y.shape, c.output);
     const err = sampledErr(y.data as Float32Array, expected(c.case)('main'));
     assert.ok(err <= 1e-4, `infer: ${err}`);
+    // resnest segment on a PNG of that size (no resize at --size 48): its class map is the argmax
+    // of infer's logits for the same ImageNet-normalised pixels, drawn in ADE20K's palette.
+    const [h, w] = [c.input[2]!, c.input[3]!];
+    const rgb = Uint8Array.from({ length: 3 * w * h }, (_, i) => (i * 37 + (i >> 5) * 11) & 255);
+    const png = join(dir, 'scene.png');
+    writeFileSync(png, encodePng(w, h, rgb));
+    const x = new Float32Array(3 * w * h);
+    writeNormalized({ width: w, height: h, channels: 3, data: rgb }, x, 0, [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!)));
+    const sceneX = join(dir, 'scene.npy'), sceneY = join(dir, 'scene-logits.npy');
+    writeFileSync(sceneX, writeNpy({ dtype: 'float32', shape: [1, 3, h, w], data: x }));
+    assert.is((await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', sceneX, '--output', sceneY])).code, 0);
+    const logits = readNpy(new Uint8Array(readFileSync(sceneY)), sceneY).data as Float32Array;
+    const seg = await runCli(['segment', png, '--arch', c.model, '--weights', weights, '--size', String(Math.max(w, h)), '--out', join(dir, 'out'), '--json']);
+    assert.is(seg.code, 0, seg.stderr);
+    const [res] = JSON.parse(seg.stdout) as { width: number; height: number; classes: { label: string; index: number; share: number }[]; mask: string; overlay: string }[];
+    assert.equal([res!.width, res!.height], [w, h]);
+    const mask = decodeImage(new Uint8Array(readFileSync(res!.mask)), res!.mask);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < w * h; i++) {
+      let best = 0;
+      for (let k = 1; k < 150; k++) if (logits[k * w * h + i]! > logits[best * w * h + i]!) best = k;
+      counts.set(best, (counts.get(best) ?? 0) + 1);
+      assert.equal([...mask.data.subarray(3 * i, 3 * i + 3)], [...ADE20K_PALETTE.subarray(3 * best, 3 * best + 3)], `pixel ${i}`);
+    }
+    assert.is(res!.classes.reduce((a, q) => a + q.share, 0).toFixed(6), '1.000000');
+    assert.is(res!.classes[0]!.share, Math.max(...counts.values()) / (w * h));
+    assert.is(res!.classes[0]!.label, ADE20K_CLASSES[res!.classes[0]!.index]);
+    assert.is(decodeImage(new Uint8Array(readFileSync(res!.overlay)), res!.overlay).width, w);
+
     const bad = await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', input, '--output', output, '--features']);
     assert.is(bad.code, 2);
     assert.match(bad.stderr, /--features and --dilation are for classification networks/);

@@ -13,6 +13,7 @@ import { bench, BENCH_USAGE } from './bench.js';
 import { train, TRAIN_USAGE } from './train.js';
 import { evalCommand, EVAL_USAGE } from './eval.js';
 import { explainCommand, EXPLAIN_USAGE } from './explain.js';
+import { segment, SEGMENT_USAGE } from './segment.js';
 
 const USAGE = `resnest — ResNeSt split-attention networks in TypeScript
 
@@ -25,14 +26,15 @@ usage:
   ${TRAIN_USAGE}
   ${EVAL_USAGE}
   ${EXPLAIN_USAGE}
+  ${SEGMENT_USAGE}
 
 Weights: --weights takes a PyTorch checkpoint (.pth, zip or legacy format) or .safetensors;
 --pretrained downloads the seed's published weights into $RESNEST_HOME (~/.cache/resnest-ts).
 --arch takes a zoo name or a .json file of the seed's ResNet keyword arguments (or a model card).
 Without a model, classify, eval and explain use the embedded default (models/default.pth, Fashion-MNIST).`;
 
-const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand, explain: explainCommand };
-const usages: Record<string, string> = { infer: INFER_USAGE, classify: CLASSIFY_USAGE, list: LIST_USAGE, export: EXPORT_USAGE, bench: BENCH_USAGE, train: TRAIN_USAGE, eval: EVAL_USAGE, explain: EXPLAIN_USAGE };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { infer, classify, list, export: exportCommand, bench, train, eval: evalCommand, explain: explainCommand, segment };
+const usages: Record<string, string> = { infer: INFER_USAGE, classify: CLASSIFY_USAGE, list: LIST_USAGE, export: EXPORT_USAGE, bench: BENCH_USAGE, train: TRAIN_USAGE, eval: EVAL_USAGE, explain: EXPLAIN_USAGE, segment: SEGMENT_USAGE };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
