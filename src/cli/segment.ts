@@ -17,6 +17,7 @@ import { loadSegmentationModel } from '../node.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { encodePng } from '../viz/png.js';
+import { MAX_PREPROCESS_SIDE } from '../io/model-card.js';
 import { flag, int, parseArgs, str } from './args.js';
 
 export const SEGMENT_USAGE = 'resnest segment <image.png|jpg>… --arch <segmentation model> (--weights W | --pretrained) [--out DIR] [--size 520] [--json] [--backend B] [--threads N]';
@@ -50,7 +51,7 @@ export async function segment(argv: string[]): Promise<void> {
   const weights = str(p, 'weights'), pretrained = flag(p, 'pretrained');
   if (!weights === !pretrained) throw new ArgumentError('segment: give --weights <file> or --pretrained (one of them)');
   const size = int(p, 'size') ?? 520;
-  if (size < 32 || size > 4096) throw new ArgumentError(`--size must be 32–4096, got ${size}`);
+  if (size < 32 || size > MAX_PREPROCESS_SIDE) throw new ArgumentError(`--size must be 32–${MAX_PREPROCESS_SIDE}, got ${size}`);
   const e = segZooEntry(arch);
   const [labels, palette] = e.dataset === 'ade' ? [ADE20K_CLASSES, ADE20K_PALETTE] : [PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE];
   const threads = int(p, 'threads');

@@ -60,6 +60,11 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
+/** Whether an IDX directory holds a t10k (test) split. */
+async function hasTestSplit(dir: string): Promise<boolean> {
+  return (await exists(join(dir, 't10k-images-idx3-ubyte'))) || exists(join(dir, 't10k-images-idx3-ubyte.gz'));
+}
+
 async function idxFile(dir: string, stem: string): Promise<string> {
   for (const name of [stem, `${stem}.gz`]) if (await exists(join(dir, name))) return join(dir, name);
   throw new FileError(`no ${stem}[.gz] (an IDX directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)`, dir);
@@ -153,7 +158,7 @@ export async function openData(dir: string, o: { valFraction?: number; seed?: nu
   if (await isIdxDir(dir)) {
     const train = await loadIdxSplit(dir, 'train');
     if (train.length === 0) throw new FormatError('holds no images to train on', train.source);
-    const test = await exists(join(dir, 't10k-images-idx3-ubyte')) || await exists(join(dir, 't10k-images-idx3-ubyte.gz')) ? await loadIdxSplit(dir, 'test') : null;
+    const test = (await hasTestSplit(dir)) ? await loadIdxSplit(dir, 'test') : null;
     return { train, test };
   }
   const all = await ImageFolder.open(dir);
@@ -174,8 +179,7 @@ export async function openData(dir: string, o: { valFraction?: number; seed?: nu
 export async function openEvalData(dir: string, o: { valFraction?: number; seed?: number } = {}): Promise<Dataset> {
   let ds: Dataset;
   if (await isIdxDir(dir)) {
-    const hasTest = await exists(join(dir, 't10k-images-idx3-ubyte')) || await exists(join(dir, 't10k-images-idx3-ubyte.gz'));
-    ds = await loadIdxSplit(dir, hasTest ? 'test' : 'train');
+    ds = await loadIdxSplit(dir, (await hasTestSplit(dir)) ? 'test' : 'train');
   } else {
     const data = await openData(dir, o);
     ds = data.test ?? data.train;

@@ -20,7 +20,7 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ArgumentError, DownloadError, FileError, ResnestError } from '../errors.js';
-import { removeOrphans, sha256File } from './files.js';
+import { isFile, removeOrphans, sha256File } from './files.js';
 import { readRecord, recordPath, writeRecord } from './cache-record.js';
 
 /** Default cap on a download's size, in bytes (2 GiB). */
@@ -331,14 +331,6 @@ async function fetchIntoCache(url: string, dir: string, name: string, want: { fu
       await rm(tmp, { force: true }).catch(() => {});
       sink?.end(false);
     }
-  }
-}
-
-async function isFile(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { lstat, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileError } from '../errors.js';
 import type { ByteSource } from './source.js';
@@ -15,6 +15,15 @@ function reason(e: unknown): string {
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
   if (err?.code === 'EISDIR') return 'is a directory';
   return err?.message ?? String(e);
+}
+
+/** Whether `path` is a regular file (false when it is missing or anything else). */
+export async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export async function readBytes(path: string): Promise<Uint8Array> {

@@ -12,7 +12,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArgumentError, DownloadError, FileError, ResnestError } from '../errors.js';
 import { cacheDir, downloadToCache, type DownloadOptions } from './download.js';
-import { readBytes, writeFileAtomic } from './files.js';
+import { isFile, readBytes, writeFileAtomic } from './files.js';
 import { readRecord, recordPath, writeRecord } from './cache-record.js';
 import { memorySource } from './source.js';
 import { findWrappedCheckpoint, readWrappedMember } from './wrapped-checkpoint.js';
@@ -134,13 +134,5 @@ async function fetchAndExtract(url: string, dir: string, stem: string, want: str
     // Never kept: it has no digest of its own, and the .pth is the copy that is checked.
     await rm(zip, { force: true }).catch(() => {});
     await rm(recordPath(dir, zipName), { force: true }).catch(() => {});
-  }
-}
-
-async function isFile(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
   }
 }

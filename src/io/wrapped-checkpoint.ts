@@ -6,16 +6,13 @@
 // imports: it runs in browsers too.
 
 import { FormatError, ResourceLimitError } from '../errors.js';
-import { inflateRaw } from './image/inflate.js';
+import { inflateRaw, MAX_DEFLATE_RATIO } from './image/inflate.js';
 import { memorySource, type ByteSource } from './source.js';
 import { checkCrc, crc32, isZip, readZipIndex, type ZipEntry } from './zip.js';
 
 /** Default cap on the extracted member, in bytes (2 GiB; the toolkit's largest is far smaller). */
 export const MAX_WRAPPED_BYTES = 2 ** 31;
 
-// DEFLATE expands at most 1032:1 (a 258-byte match in two 1-bit codes): a member declaring
-// more than that of its compressed length cannot be honest, whatever its stream holds.
-const MAX_DEFLATE_RATIO = 1032;
 
 export interface WrappedMember {
   /** The member's name in the zip, e.g. `deeplab_resnest50_ade-2225f09d.pth`. */
@@ -53,9 +50,10 @@ export function readWrappedMember(src: ByteSource, member: WrappedMember, file?:
   if (e.method === 0) {
     out = src.read(e.offset, e.size);
   } else {
+    // A member declaring more than deflate can expand its compressed length to cannot be honest.
     if (e.size > e.compressedSize * MAX_DEFLATE_RATIO) {
       throw new ResourceLimitError(
-        `${where}zip member '${name}' declares ${e.size} bytes from ${e.compressedSize} compressed, beyond deflate's 1032:1 (a decompression bomb or a damaged directory)`,
+        `${where}zip member '${name}' declares ${e.size} bytes from ${e.compressedSize} compressed, beyond deflate's ${MAX_DEFLATE_RATIO}:1 (a decompression bomb or a damaged directory)`,
       );
     }
     try {

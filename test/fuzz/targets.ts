@@ -138,6 +138,12 @@ const jpegSeeds = imageSeeds('.jpg');
 
 const persistent = (pid: unknown) => pid;
 
+/** A torch.save zip's records mutated while it still reads as a zip, its fields once it does not. */
+const torchZipMutate = (rng: Rng, b: Uint8Array): Mutation => {
+  const es = entriesOf(b);
+  return es ? torchZipMutation(rng, b, es) : zipFieldMutation(rng, b);
+};
+
 export const TARGETS: Target[] = [
   {
     name: 'pickle',
@@ -152,10 +158,7 @@ export const TARGETS: Target[] = [
     name: 'torch-zip',
     ext: 'pth',
     seeds: zipSeeds,
-    mutate: (rng, b) => {
-      const es = entriesOf(b);
-      return es ? torchZipMutation(rng, b, es) : zipFieldMutation(rng, b);
-    },
+    mutate: torchZipMutate,
     run: (b, file) => loadTorch(b, file),
     allocBound: (n) => 32 * MB + 4 * n,
     heapBound: (n) => 64 * MB + 512 * n,
@@ -164,10 +167,7 @@ export const TARGETS: Target[] = [
     name: 'torch-object',
     ext: 'pth',
     seeds: objectSeeds,
-    mutate: (rng, b) => {
-      const es = entriesOf(b);
-      return es ? torchZipMutation(rng, b, es) : zipFieldMutation(rng, b);
-    },
+    mutate: torchZipMutate,
     // The whole object first (cycles, shared references), then the checkpoint's layout and types.
     run: (b, file) => {
       loadTorchObject(b, file);

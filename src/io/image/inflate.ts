@@ -15,6 +15,9 @@ export interface InflateOptions {
 }
 
 // Length codes 257..285 and distance codes 0..29: base values and extra-bit counts (RFC 1951 §3.2.5).
+/** The most bytes one byte of a DEFLATE stream can decode to (a 258-byte match in two 1-bit codes). */
+export const MAX_DEFLATE_RATIO = 1032;
+
 const LEN_BASE = new Uint16Array([
   3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163,
   195, 227, 258,

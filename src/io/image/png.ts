@@ -6,7 +6,7 @@
 // on load too).
 
 import { FormatError, NotSupportedError, ResourceLimitError } from '../../errors.js';
-import { inflateZlib } from './inflate.js';
+import { inflateZlib, MAX_DEFLATE_RATIO } from './inflate.js';
 import { crc32 } from '../../util/crc32.js';
 
 /** A decoded image: 8-bit RGB, interleaved, row-major (height × width × 3). */
@@ -46,8 +46,6 @@ export function checkImageLimits(
 }
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
-/** The most bytes one byte of a DEFLATE stream can decode to. */
-const MAX_DEFLATE_RATIO = 1032;
 
 const u32 = (b: Uint8Array, p: number) => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 

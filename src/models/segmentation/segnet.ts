@@ -8,6 +8,7 @@ import type { Backend } from '../../backend/backend.js';
 import { ArgumentError, ShapeError } from '../../errors.js';
 import * as F from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { tidy } from '../../tensor/scope.js';
 import { Module } from '../../nn/module.js';
 import { ResNet } from '../resnest/resnet.js';
 import { zooEntry } from '../resnest/zoo.js';
@@ -44,10 +45,16 @@ export class SegNet extends Module {
   private backbone(x: Tensor): [Tensor, Tensor] {
     this.requireRank(x, 4, 'N, 3, H, W');
     if (x.shape[1] !== 3) throw new ShapeError(`${this.kind}: input must have 3 channels (N, 3, H, W), got [${x.shape.join(', ')}]`);
+    // Each stage's input freed once the next is made (they are the dilated net's largest maps).
     const p = this.pretrained;
-    const c2 = p.layer2.call(p.layer1.call(p.stem(x)));
-    const c3 = p.layer3.call(c2);
-    c2.dispose();
+    let t = p.stem(x);
+    for (const stage of [p.layer1, p.layer2]) {
+      const next = stage.call(t);
+      t.dispose();
+      t = next;
+    }
+    const c3 = p.layer3.call(t);
+    t.dispose();
     return [c3, p.layer4.call(c3)];
   }
 
@@ -62,10 +69,11 @@ export class SegNet extends Module {
 
   /** Both heads' logits at the input's size, as the toolkit's forward returns them (main, aux). */
   forwardAll(x: Tensor): { main: Tensor; aux: Tensor | null } {
-    const [c3, c4] = this.backbone(x);
-    const [h, w] = [x.shape[2]!, x.shape[3]!];
-    const main = up(this.head.call(c4), h, w);
-    const aux = this.auxlayer ? up(this.auxlayer.call(c3), h, w) : null;
-    return { main, aux };
+    // Under tidy, as call() runs forward: only the two results outlive it.
+    return tidy(() => {
+      const [c3, c4] = this.backbone(x);
+      const [h, w] = [x.shape[2]!, x.shape[3]!];
+      return { main: up(this.head.call(c4), h, w), aux: this.auxlayer ? up(this.auxlayer.call(c3), h, w) : null };
+    });
   }
 }
