@@ -323,6 +323,16 @@ def misc_cases(oc, R):
         oc.add(name, 'cross_entropy', lambda d, s=s: F.cross_entropy(d['logits'], d['labels'], label_smoothing=s),
                inputs, ['logits'], {'label_smoothing': s}, scalar=True)
 
+    # Per pixel, as segmentation trains: logits [N, K, H, W], labels [N, H, W] with the toolkit's
+    # ignore index -1 on some pixels (the mean is over the others).
+    for s in (0.0, 0.1):
+        name = 'cross_entropy_pixels_ignore_ls%g' % s
+        g = rng(name)
+        labels = torch.randint(-1, 5, [2, 3, 4], generator=g)
+        inputs = {'logits': uni(g, [2, 5, 3, 4], -3, 3), 'labels': labels.to(torch.int32)}
+        oc.add(name, 'cross_entropy', lambda d, s=s: F.cross_entropy(d['logits'], d['labels'], label_smoothing=s, ignore_index=-1),
+               inputs, ['logits'], {'label_smoothing': s, 'ignore_index': -1}, scalar=True)
+
     name, lam, eps = 'soft_cross_entropy_mixup', 0.3, 0.1
     g = rng(name)
     logits = uni(g, [6, 7], -3, 3)

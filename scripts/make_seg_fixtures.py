@@ -12,6 +12,17 @@ a synthetic input; their outputs are (N, classes, H, W) at the input's size, too
 commit whole, so a case stores max|out| and SAMPLE elements at fixed flat indices (sorted
 randperm(numel, Generator().manual_seed(1))[:SAMPLE]) of the main head's logits, and the same
 for the auxiliary head's.
+
+Training steps (train_<case>.safetensors, manifest "train"): one SGD step, float64, of an FCN
+and a DeepLabV3 on a small dilated ResNeSt (layers [1, 1, 1, 1], the toolkit's heads at
+2048/1024 channels), in train mode with the heads' dropouts off (a step must be deterministic),
+loss = CE(main) + 0.2·CE(aux) with ignore_index -1 (SegmentationLosses), the toolkit's optimizer
+(SGD momentum 0.9, weight decay 1e-4, head and auxlayer at 10× the rate). Stored: the labels
+(int32, -1 on some pixels), the loss, and each parameter's move Δ = after − before: whole up to
+STEP_FULL elements, else STEP_SAMPLE of them at idx.<key> (sorted randperm, seed 2). PyTorch's
+own float32 step against this float64 one, as one vector |Δ32 − Δ64| / |Δ64| over every
+parameter, is torch_f32_vs_f64_step; the test estimates the same figure from the stored elements,
+each tensor's squared sums scaled by numel / stored.
 """
 import argparse
 import json
@@ -19,6 +30,7 @@ import os
 import sys
 
 import torch
+import torch.nn.functional as F
 
 from make_fixtures import fill_synthetic, synthetic_input
 from fixture_io import write_safetensors
@@ -26,6 +38,14 @@ from fixture_io import write_safetensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'seg')
 SAMPLE = 2048
+STEP_FULL, STEP_SAMPLE = 512, 256
+SMALL = dict(radix=2, groups=1, bottleneck_width=8, stem_width=8, deep_stem=True, avg_down=True, avd=True)
+
+# case, head, classes, input shape, seed, lr
+TRAIN_CASES = [
+    ('fcn_small', 'fcn', 5, [2, 3, 32, 32], 11, 0.01),
+    ('deeplab_small', 'deeplab', 4, [2, 3, 24, 40], 12, 0.01),
+]
 
 # case, model, input shape, weight seed
 CASES = [
@@ -68,9 +88,63 @@ def main():
         manifest.append({'case': case, 'model': name, 'input': shape, 'seed': seed, 'output': list(main_out.shape),
                          'maxabs': float(main_out.abs().max()), 'sample': SAMPLE})
         print(case, list(main_out.shape), 'max|main| %.4f max|aux| %.4f' % (float(main_out.abs().max()), float(aux_out.abs().max())))
+    train = [train_case(*c) for c in TRAIN_CASES]
     with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
-        json.dump({'torch': torch.__version__, 'cases': manifest}, f, indent=1)
+        json.dump({'torch': torch.__version__, 'cases': manifest, 'train': train}, f, indent=1)
         f.write('\n')
+
+
+def small_segnet(head, nclass, seed, dtype):
+    import resnest_ref as R
+    R.segmentation.BACKBONES['small'] = lambda dilated, norm_layer: R.resnet.ResNet(
+        R.resnet.Bottleneck, [1, 1, 1, 1], dilated=dilated, norm_layer=norm_layer, **SMALL)
+    model = {'fcn': R.segmentation.FCN, 'deeplab': R.segmentation.DeepLabV3}[head](nclass, 'small')
+    fill_synthetic(model, seed)
+    model.train()
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d)):
+            m.eval()
+    return model.to(dtype)
+
+
+def one_step(head, nclass, shape, seed, lr, labels, dtype):
+    model = small_segnet(head, nclass, seed, dtype)
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    groups = [{'params': model.pretrained.parameters(), 'lr': lr},
+              {'params': model.head.parameters(), 'lr': lr * 10},
+              {'params': model.auxlayer.parameters(), 'lr': lr * 10}]
+    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=1e-4)
+    main_out, aux_out = model(synthetic_input(shape, seed).to(dtype))
+    loss = F.cross_entropy(main_out, labels, ignore_index=-1) + 0.2 * F.cross_entropy(aux_out, labels, ignore_index=-1)
+    loss.backward()
+    opt.step()
+    return float(loss), {k: p.detach() - before[k] for k, p in model.named_parameters()}, list(before)
+
+
+def train_case(case, head, nclass, shape, seed, lr):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(-1, nclass, [shape[0], shape[2], shape[3]], generator=g)
+    loss64, d64, keys = one_step(head, nclass, shape, seed, lr, labels, torch.float64)
+    loss32, d32, _ = one_step(head, nclass, shape, seed, lr, labels, torch.float32)
+    diff = sum(float(((d32[k].double() - d64[k]) ** 2).sum()) for k in keys) ** 0.5
+    norm = sum(float((d64[k] ** 2).sum()) for k in keys) ** 0.5
+    t = {'labels': labels.to(torch.int32), 'loss': torch.tensor([loss64], dtype=torch.float64).float()}
+    stored = 0
+    for k in keys:
+        flat = d64[k].reshape(-1)
+        if flat.numel() <= STEP_FULL:
+            t['delta.' + k] = flat.float()
+        else:
+            idx = torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(2))[:STEP_SAMPLE].sort().values
+            t['idx.' + k] = idx.to(torch.int32)
+            t['delta.' + k] = flat[idx].float()
+        stored += t['delta.' + k].numel()
+    write_safetensors(os.path.join(OUT, 'train_' + case + '.safetensors'), t)
+    params = sum(d.numel() for d in d64.values())
+    print('train', case, 'params', params, 'loss %.6f (f32 %.6f)' % (loss64, loss32), 'torch f32 vs f64 step %.3g' % (diff / norm))
+    return {'case': case, 'head': head, 'classes': nclass, 'input': shape, 'seed': seed, 'lr': lr, 'momentum': 0.9,
+            'weight_decay': 1e-4, 'head_lr_scale': 10, 'aux_weight': 0.2, 'ignore_index': -1, 'backbone': {'layers': [1, 1, 1, 1], **SMALL},
+            'loss': loss64, 'params': params, 'stored': stored, 'param_keys': keys, 'torch_f32_vs_f64_step': float('%.3g' % (diff / norm))}
 
 
 if __name__ == '__main__':

@@ -85,7 +85,8 @@ function forward(c: GradCase, x: Record<string, Tensor>, labels: () => number[])
       const v = x.x!;
       return F.cat([v.narrow(1, 0, 2).transpose(2, 3).reshape(2, -1), v.narrow(1, 2, 1).flatten(1), v.permute(0, 3, 1, 2).reshape(2, -1)], 1);
     }
-    case 'cross_entropy': return F.crossEntropy(x.logits!, labels(), { labelSmoothing: num(c, 'label_smoothing', 0) });
+    case 'cross_entropy':
+      return F.crossEntropy(x.logits!, labels(), { labelSmoothing: num(c, 'label_smoothing', 0), ...(p.ignore_index === undefined ? {} : { ignoreIndex: num(c, 'ignore_index', 0) }) });
     case 'soft_cross_entropy': return F.softCrossEntropy(x.logits!, x.targets!);
     default: throw new Error(`no runner for op ${c.op}`);
   }

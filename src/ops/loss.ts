@@ -5,13 +5,18 @@ import { ShapeError } from '../errors.js';
 import { Tensor, tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { hash32 } from '../util/random.js';
-import { mul, neg } from './elementwise.js';
-import { mean, sumDims } from './reduce.js';
+import { mul, mulScalar, neg } from './elementwise.js';
+import { mean, sum, sumDims } from './reduce.js';
 import { logSoftmax } from './softmax.js';
 
 export interface CrossEntropyOptions {
   /** PyTorch's label_smoothing: the target is (1 − ε)·one_hot + ε/K. */
   labelSmoothing?: number;
+  /**
+   * PyTorch's ignore_index: positions with this label add nothing and the mean is over the
+   * others (the segmentation toolkit uses −1 for unlabelled pixels). Absent: every label counts.
+   */
+  ignoreIndex?: number;
 }
 
 function labelValues(labels: Tensor | ArrayLike<number>, n: number, k: number): ArrayLike<number> {
@@ -41,11 +46,51 @@ export function softCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
   return neg(mean(sumDims(mul(targets, logSoftmax(logits, 1)), 1)));
 }
 
-/** F.cross_entropy(logits [N, K], int labels [N], label_smoothing), mean over the batch. */
+/**
+ * F.cross_entropy(logits, int labels, label_smoothing, ignore_index), the mean over the labels
+ * that count: logits [N, K] with labels [N], or per pixel, logits [N, K, H, W] with labels
+ * [N, H, W] (flat, row-major) as segmentation trains.
+ */
 export function crossEntropy(logits: Tensor, labels: Tensor | ArrayLike<number>, opts: CrossEntropyOptions = {}): Tensor {
-  if (logits.rank !== 2) throw new ShapeError(`cross_entropy: logits must be [N, K], got ${fmt(logits.shape)}`);
+  if (logits.rank === 4 || opts.ignoreIndex !== undefined) return pixelCrossEntropy(logits, labels, opts);
+  if (logits.rank !== 2) throw new ShapeError(`cross_entropy: logits must be [N, K] or [N, K, H, W], got ${fmt(logits.shape)}`);
   const targets = smoothTargets(labels, logits.shape[1]!, opts.labelSmoothing ?? 0, logits);
   const loss = softCrossEntropy(logits, targets);
+  targets.dispose();
+  return loss;
+}
+
+/**
+ * The general case: logits [N, K, …] (the class dim second), labels [N, …]. Targets are built
+ * on the CPU as a [N, K, …] weight map — (1 − ε)·one_hot + ε/K where the label counts, 0 where
+ * it is ignored — so the loss is −Σ targets·log_softmax(logits, 1) / (labels that count), one
+ * composition whose gradient is PyTorch's.
+ */
+function pixelCrossEntropy(logits: Tensor, labels: Tensor | ArrayLike<number>, opts: CrossEntropyOptions): Tensor {
+  if (logits.rank < 2) throw new ShapeError(`cross_entropy: logits must be [N, K, …], got ${fmt(logits.shape)}`);
+  const [n, k] = [logits.shape[0]!, logits.shape[1]!];
+  const inner = logits.size / (n * k), eps = opts.labelSmoothing ?? 0, ignore = opts.ignoreIndex;
+  const values = labels instanceof Tensor ? labels.dataSync() : labels;
+  const want = [n, ...logits.shape.slice(2)];
+  if (values.length !== n * inner) throw new ShapeError(`cross_entropy: ${values.length} labels for logits ${fmt(logits.shape)} (want ${fmt(want)})`);
+  const t = new Float32Array(logits.size);
+  let counted = 0;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < inner; i++) {
+      const v = values[b * inner + i]!;
+      if (v === ignore) continue;
+      if (!Number.isInteger(v) || v < 0 || v >= k) {
+        throw new ShapeError(`cross_entropy: label ${v} at index ${b * inner + i} is outside [0, ${k})${ignore === undefined ? '' : ` and is not the ignore index ${ignore}`}`);
+      }
+      counted++;
+      const base = b * k * inner + i;
+      if (eps) for (let c = 0; c < k; c++) t[base + c * inner] = eps / k;
+      t[base + v * inner] = 1 - eps + eps / k;
+    }
+  }
+  const targets = tensor(t, logits.shape, { backend: logits.backend });
+  // PyTorch's mean over no labels is 0/0 = NaN; so is this.
+  const loss = mulScalar(sum(mul(targets, logSoftmax(logits, 1))), -1 / counted);
   targets.dispose();
   return loss;
 }

@@ -17,6 +17,11 @@ export interface ParamGroup {
   weightDecay?: number;
   momentum?: number;
   nesterov?: boolean;
+  /**
+   * This group's rate as a multiple of the schedule's (setLr): the segmentation toolkit trains
+   * its heads at 10× the backbone's rate. Not part of state_dict (torch.optim has no such key).
+   */
+  lrScale?: number;
 }
 
 type PyValue = number | boolean | null | string | number[] | PyValue[] | RawTensor | { [k: string]: PyValue };
@@ -36,7 +41,7 @@ export interface OptimizerState {
 }
 
 abstract class Optimizer<H extends { lr: number; weightDecay: number }> {
-  readonly groups: (H & { params: readonly Tensor[] })[];
+  readonly groups: (H & { params: readonly Tensor[]; lrScale?: number })[];
 
   constructor(params: readonly Tensor[] | readonly ParamGroup[], defaults: H) {
     const list = params.length && 'params' in (params[0] as object) ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
@@ -47,8 +52,9 @@ abstract class Optimizer<H extends { lr: number; weightDecay: number }> {
         seen.add(p);
         if (p.dtype !== 'float32') throw new ShapeError(`optimizer: parameter ${fmt(p.shape)} is ${p.dtype}, not float32`);
       }
-      const merged = { ...defaults } as H & { params: readonly Tensor[] };
+      const merged = { ...defaults } as H & { params: readonly Tensor[]; lrScale?: number };
       for (const [k, v] of Object.entries(g)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+      if (g.lrScale !== undefined && g.lr === undefined) merged.lr = defaults.lr * g.lrScale;
       return merged;
     });
   }
@@ -63,9 +69,9 @@ abstract class Optimizer<H extends { lr: number; weightDecay: number }> {
     for (const p of this.params) p.zeroGrad();
   }
 
-  /** Sets the learning rate of every group (schedules call this each iteration). */
+  /** Sets the learning rate of every group, times its lrScale (schedules call this each iteration). */
   setLr(lr: number): void {
-    for (const g of this.groups) g.lr = lr;
+    for (const g of this.groups) g.lr = lr * (g.lrScale ?? 1);
   }
 
   abstract step(): void;

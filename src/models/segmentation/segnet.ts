@@ -10,15 +10,19 @@ import * as F from '../../ops/index.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/scope.js';
 import { Module } from '../../nn/module.js';
-import { ResNet } from '../resnest/resnet.js';
+import { ResNet, type ResNetOptions } from '../resnest/resnet.js';
 import { zooEntry } from '../resnest/zoo.js';
 import { DeepLabV3Head, FCNHead } from './heads.js';
 
 export type SegHead = 'fcn' | 'deeplab';
 
 export interface SegNetOptions {
-  /** A zoo backbone (resnest50, resnest101, resnest200, resnest269). */
-  backbone: string;
+  /**
+   * A zoo backbone (resnest50, resnest101, resnest200, resnest269), or any ResNet's layers and
+   * options (made dilated, without a classifier): its layer3/layer4 have 1024/2048 channels
+   * whatever the depth and width, so the heads are the toolkit's.
+   */
+  backbone: string | { layers: number[]; options: ResNetOptions };
   numClasses: number;
   /** The auxiliary head on layer3 (every published model has it). */
   aux?: boolean;
@@ -33,7 +37,7 @@ export class SegNet extends Module {
 
   constructor(readonly kind: SegHead, readonly opts: SegNetOptions, backend?: Backend) {
     super(backend);
-    const { layers, options } = zooEntry(opts.backbone);
+    const { layers, options } = typeof opts.backbone === 'string' ? zooEntry(opts.backbone) : opts.backbone;
     if (!Number.isInteger(opts.numClasses) || opts.numClasses < 1) throw new ArgumentError(`SegNet: numClasses must be a positive integer, got ${opts.numClasses}`);
     const b = this.backend;
     this.pretrained = this.child('pretrained', new ResNet(layers, { ...options, dilated: true, numClasses: 0 }, b));
