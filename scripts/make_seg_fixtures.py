@@ -23,9 +23,15 @@ STEP_FULL elements, else STEP_SAMPLE of them at idx.<key> (sorted randperm, seed
 own float32 step against this float64 one, as one vector |Δ32 − Δ64| / |Δ64| over every
 parameter, is torch_f32_vs_f64_step; the test estimates the same figure from the stored elements,
 each tensor's squared sums scaled by numel / stored.
+
+Multi-scale evaluation (multi_eval.safetensors, manifest "multi_eval"): the toolkit's
+MultiEvalModule (encoding/models/sseg/base.py) on the small FCN in eval mode, written out below
+from its definition, at a reduced base/crop so that crops, padding, overlaps and flips all occur
+on a small image: the summed scores [1, K, H, W] sampled as the inference cases are.
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -89,8 +95,9 @@ def main():
                          'maxabs': float(main_out.abs().max()), 'sample': SAMPLE})
         print(case, list(main_out.shape), 'max|main| %.4f max|aux| %.4f' % (float(main_out.abs().max()), float(aux_out.abs().max())))
     train = [train_case(*c) for c in TRAIN_CASES]
+    multi = multi_eval_case()
     with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
-        json.dump({'torch': torch.__version__, 'cases': manifest, 'train': train}, f, indent=1)
+        json.dump({'torch': torch.__version__, 'cases': manifest, 'train': train, 'multi_eval': multi}, f, indent=1)
         f.write('\n')
 
 
@@ -145,6 +152,71 @@ def train_case(case, head, nclass, shape, seed, lr):
     return {'case': case, 'head': head, 'classes': nclass, 'input': shape, 'seed': seed, 'lr': lr, 'momentum': 0.9,
             'weight_decay': 1e-4, 'head_lr_scale': 10, 'aux_weight': 0.2, 'ignore_index': -1, 'backbone': {'layers': [1, 1, 1, 1], **SMALL},
             'loss': loss64, 'params': params, 'stored': stored, 'param_keys': keys, 'torch_f32_vs_f64_step': float('%.3g' % (diff / norm))}
+
+
+MULTI = dict(case='multi_eval', head='fcn', classes=5, seed=13, input=[1, 3, 45, 62], base=64, crop=48,
+             scales=[0.5, 1.0, 1.25, 1.75], flip=True)
+
+
+def multi_eval(model, image, nclass, scales, base, crop, flip, pad_value):
+    """MultiEvalModule.forward for one image, as the toolkit defines it."""
+    up = dict(mode='bilinear', align_corners=True)
+    _, _, h, w = image.shape
+    stride = int(crop * 2.0 / 3.0)
+    scores = torch.zeros(1, nclass, h, w, dtype=image.dtype)
+
+    def pad(img):
+        ph, pw = max(crop - img.shape[2], 0), max(crop - img.shape[3], 0)
+        return torch.stack([F.pad(img[:, c], (0, pw, 0, ph), value=pad_value[c]) for c in range(3)], 1)
+
+    def infer(img):
+        out = model(img)[0]
+        if flip:
+            out = out + model(img.flip(3))[0].flip(3)
+        return out
+
+    for scale in scales:
+        long_size = int(math.ceil(base * scale))
+        if h > w:
+            height, width = long_size, int(1.0 * w * long_size / h + 0.5)
+            short = width
+        else:
+            width, height = long_size, int(1.0 * h * long_size / w + 0.5)
+            short = height
+        cur = F.interpolate(image, (height, width), **up)
+        if long_size <= crop:
+            outputs = infer(pad(cur))[:, :, :height, :width]
+        else:
+            pimg = pad(cur) if short < crop else cur
+            _, _, ph, pw = pimg.shape
+            outputs = torch.zeros(1, nclass, ph, pw, dtype=image.dtype)
+            count = torch.zeros(1, 1, ph, pw, dtype=image.dtype)
+            for i in range(int(math.ceil(1.0 * (ph - crop) / stride)) + 1):
+                for j in range(int(math.ceil(1.0 * (pw - crop) / stride)) + 1):
+                    h0, w0 = i * stride, j * stride
+                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
+                    out = infer(pad(pimg[:, :, h0:h1, w0:w1]))
+                    outputs[:, :, h0:h1, w0:w1] += out[:, :, :h1 - h0, :w1 - w0]
+                    count[:, :, h0:h1, w0:w1] += 1
+            assert (count == 0).sum() == 0
+            outputs = (outputs / count)[:, :, :height, :width]
+        scores += F.interpolate(outputs, (h, w), **up)
+    return scores
+
+
+def multi_eval_case():
+    m = MULTI
+    model = small_segnet(m['head'], m['classes'], m['seed'], torch.float64)
+    model.eval()
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    pad_value = [-a / b for a, b in zip(mean, std)]
+    x = synthetic_input(m['input'], m['seed']).double()
+    with torch.no_grad():
+        scores = multi_eval(model, x, m['classes'], m['scales'], m['base'], m['crop'], m['flip'], pad_value)
+    idx, vals = sample(scores.float())
+    write_safetensors(os.path.join(OUT, 'multi_eval.safetensors'), {'idx': idx, 'values': vals, 'maxabs': scores.abs().max().float().reshape(1)})
+    print('multi_eval', list(scores.shape), 'max|scores| %.4f' % float(scores.abs().max()))
+    return dict(m, pad_value=pad_value, backbone={'layers': [1, 1, 1, 1], **SMALL}, output=list(scores.shape))
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { SegNet } from '../src/models/segmentation/segnet.js';
+import { passCount, segmentScores } from '../src/models/segmentation/multi-eval.js';
 import { Dropout2d } from '../src/models/segmentation/heads.js';
 import { Dropout } from '../src/nn/layers.js';
 import { SGD } from '../src/train/optim.js';
@@ -26,7 +27,9 @@ interface TrainCase {
 }
 
 const dir = join(FIXTURES, 'seg');
-const cases = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { train: TrainCase[] }).train;
+interface MultiCase { head: 'fcn' | 'deeplab'; classes: number; seed: number; input: number[]; base: number; crop: number; scales: number[]; flip: boolean; pad_value: number[]; backbone: TrainCase['backbone']; output: number[] }
+const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { train: TrainCase[]; multi_eval: MultiCase };
+const cases = manifest.train;
 
 function fixture(name: string) {
   const file = join(dir, `train_${name}.safetensors`);
@@ -41,6 +44,29 @@ test('polyLr is the toolkit\'s lr·(1 − t/T)^0.9', () => {
 });
 
 for (const { name: bk, backend } of await testBackends()) {
+  test(`${bk}: the toolkit's multi-scale evaluation (scales, sliding crops with padding, flips) matches MultiEvalModule`, async () => {
+    const m = manifest.multi_eval;
+    const file = join(dir, 'multi_eval.safetensors');
+    const ref = loadSafetensors(new Uint8Array(readFileSync(file)), file);
+    const { layers, ...kwargs } = m.backbone as { layers: number[] } & Record<string, number | boolean>;
+    const model = new SegNet(m.head, { backbone: { layers, options: resnetOptions(kwargs, 0) }, numClasses: m.classes }, backend);
+    model.loadStateDict(syntheticStateDict(model, m.seed));
+    model.eval();
+    const [, , h, w] = m.input as [number, number, number, number];
+    const progress: number[] = [];
+    const o = { scales: m.scales, flip: m.flip, base: m.base, crop: m.crop, padValue: m.pad_value, onProgress: (d: number) => progress.push(d) };
+    const scores = await segmentScores(model, syntheticInput(m.input, m.seed), h, w, o);
+    assert.is(scores.length, m.output.reduce((a, b) => a * b, 1));
+    // long sides 32 (one padded crop), 64×46 (1×2 crops), 80×58 (2×2), 112×81 (3×3); each twice (flip)
+    assert.is(passCount(h, w, o), 2 * (1 + 2 + 4 + 9));
+    assert.equal(progress, Array.from({ length: passCount(h, w, o) / 2 }, (_, i) => 2 * (i + 1)));
+    const idx = toFloat32(ref.get('idx')!), want = toFloat32(ref.get('values')!), maxabs = toFloat32(ref.get('maxabs')!)[0]!;
+    let worst = 0;
+    idx.forEach((i, j) => { worst = Math.max(worst, Math.abs(scores[i]! - want[j]!)); });
+    console.log(`  ${bk.padEnd(6)} multi-scale scores max|ours − torch| / max|torch| ${(worst / maxabs).toExponential(2)}`);
+    assert.ok(worst <= 1e-4 * maxabs, `${worst / maxabs}`);
+    model.dispose();
+  });
   if (!backend.training) continue;
   for (const fx of cases) {
     test(`${bk}: segmentation train step ${fx.case} matches PyTorch's float64 step as one vector`, () => {

@@ -75,7 +75,39 @@ export function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && SIGNATURE.every((v, i) => bytes[i] === v);
 }
 
+/** A label map (a segmentation mask): one 8-bit value per pixel, row-major. */
+export interface LabelMap {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+const IDENTITY_PALETTE = Uint8Array.from({ length: 768 }, (_, i) => Math.floor(i / 3));
+
+/**
+ * A segmentation mask: an 8-bit (or packed) greyscale PNG's values, or a palette PNG's indices
+ * (PASCAL's masks), as stored. Colour masks are refused: their classes would have to be guessed
+ * from colours.
+ */
+export function decodeLabelPng(bytes: Uint8Array, file?: string, limits?: ImageLimits): LabelMap {
+  const { width, height, data, header } = decodePngWith(bytes, file, limits, IDENTITY_PALETTE);
+  if ((header.colorType !== 0 && header.colorType !== 3) || header.depth > 8) {
+    throw new FormatError(`a mask must be a greyscale or palette PNG of at most 8 bits (class indices), not colour type ${header.colorType} at ${header.depth} bits`, file);
+  }
+  // Packed greys were scaled to 0..255 by bit replication: undo it.
+  const scale = header.colorType === 0 && header.depth < 8 ? 255 / ((1 << header.depth) - 1) : 1;
+  const out = new Uint8Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = data[3 * i]! / scale;
+  return { width, height, data: out };
+}
+
 export function decodePng(bytes: Uint8Array, file?: string, limits?: ImageLimits): DecodedImage {
+  const { width, height, data } = decodePngWith(bytes, file, limits);
+  return { width, height, channels: 3, data };
+}
+
+/** Decodes to RGB; `forcePalette` replaces the file's PLTE (label maps read indices through an identity one). */
+function decodePngWith(bytes: Uint8Array, file: string | undefined, limits: ImageLimits | undefined, forcePalette?: Uint8Array): { width: number; height: number; data: Uint8Array; header: Header } {
   if (!isPng(bytes)) throw new FormatError('not a PNG image (bad signature)', file);
   let header: Header | undefined;
   let palette: Uint8Array | undefined;
@@ -189,7 +221,7 @@ export function decodePng(bytes: Uint8Array, file?: string, limits?: ImageLimits
   }
 
   const out = new Uint8Array(width * height * 3);
-  const pal = palette ?? new Uint8Array(768);
+  const pal = forcePalette ?? palette ?? new Uint8Array(768);
   let p0 = 0;
   for (const pass of passes) {
     const rb = rowBytes(pass.w);
@@ -200,7 +232,7 @@ export function decodePng(bytes: Uint8Array, file?: string, limits?: ImageLimits
       p0 += rb + 1;
     }
   }
-  return { width, height, channels: 3, data: out };
+  return { width, height, data: out, header };
 }
 
 function parseHeader(b: Uint8Array, p: number, len: number, file: string | undefined): Header {
