@@ -17,6 +17,7 @@ import { makeZip } from './helpers/io.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { createSegmentationModel, SEG_ZOO, segParameterCount } from '../src/models/segmentation/zoo.js';
 import { Dropout2d } from '../src/models/segmentation/heads.js';
+import { argmaxClasses, segmentScores } from '../src/models/segmentation/multi-eval.js';
 import { ADE20K_CLASSES, ADE20K_PALETTE } from '../src/models/segmentation/classes.js';
 import { encodePng } from '../src/viz/png.js';
 import { decodeImage } from '../src/io/image/decode.js';
@@ -148,6 +149,21 @@ test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W)
     assert.is(res!.classes[0]!.share, Math.max(...counts.values()) / (w * h));
     assert.is(res!.classes[0]!.label, ADE20K_CLASSES[res!.classes[0]!.index]);
     assert.is(decodeImage(new Uint8Array(readFileSync(res!.overlay)), res!.overlay).width, w);
+
+    // --scales/--flip: the toolkit's evaluation; the mask is the argmax of segmentScores' sums at the image's size.
+    const ms = await runCli(['segment', png, '--arch', c.model, '--weights', weights, '--size', '48', '--crop', '32', '--scales', '0.5,1', '--flip', '--out', join(dir, 'ms'), '--json']);
+    assert.is(ms.code, 0, ms.stderr);
+    const [mres] = JSON.parse(ms.stdout) as { width: number; height: number; mask: string }[];
+    assert.equal([mres!.width, mres!.height], [w, h]);
+    const net = createSegmentationModel(c.model, { backend: await initBackend('wasm'), init: false });
+    net.loadStateDict(syntheticStateDict(net, c.seed));
+    net.eval();
+    const padValue = [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!);
+    const want = argmaxClasses(await segmentScores(net, x, h, w, { scales: [0.5, 1], flip: true, base: 48, crop: 32, padValue }), 150);
+    net.dispose();
+    const msMask = decodeImage(new Uint8Array(readFileSync(mres!.mask)), mres!.mask);
+    for (let i = 0; i < w * h; i++) assert.equal([...msMask.data.subarray(3 * i, 3 * i + 3)], [...ADE20K_PALETTE.subarray(3 * want[i]!, 3 * want[i]! + 3)], `multi-scale pixel ${i}`);
+    assert.is((await runCli(['segment', png, '--arch', c.model, '--weights', weights, '--scales', '0.5,x'])).code, 2);
 
     const bad = await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', input, '--output', output, '--features']);
     assert.is(bad.code, 2);
