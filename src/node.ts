@@ -15,7 +15,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError, FileError } from './errors.js';
-import { createSegmentationModel, segZooEntry } from './models/segmentation/zoo.js';
+import { createSegmentationModel, segArch, segClassesOf, SEG_ZOO } from './models/segmentation/zoo.js';
 import type { SegNet } from './models/segmentation/segnet.js';
 import { cardPathFor, isModelCardText, parseModelCard, type ModelCard } from './io/model-card.js';
 import { archFromConfig, createModel, weightsUrl, zooEntry, type CreateOptions, type ZooEntry } from './models/resnest/zoo.js';
@@ -192,14 +192,20 @@ export interface LoadSegmentationOptions {
   fuse?: boolean;
 }
 
-/** A segmentation network of the paper's results (FCN / DeepLabV3) with its weights loaded strictly, in eval mode. */
+/**
+ * A segmentation network with its weights loaded strictly, in eval mode: one of the paper's
+ * results (FCN / DeepLabV3; weights or the published ones), or a head on a zoo backbone
+ * (`fcn_resnest14d`) with weights, whose classes they give.
+ */
 export async function loadSegmentationModel(name: string, opts: LoadSegmentationOptions = {}): Promise<SegNet> {
-  const e = segZooEntry(name);
+  const e = segArch(name);
+  if (!e) throw new ArgumentError(`unknown segmentation model '${name}' (${[...SEG_ZOO.keys()].join(', ')}, or fcn_/deeplab_ and a zoo backbone such as fcn_resnest14d)`);
   const { weights, pretrained, backend, fuse = true } = opts;
   if (!weights && !pretrained) throw new ArgumentError('loadSegmentationModel: give weights (a file) or pretrained: true');
+  if (!weights && !e.published) throw new ArgumentError(`${name} has no published weights: give a weights file`);
   // The published .pth is checked against its full SHA-1 when downloaded (and when reused from the cache).
-  const sd = await loadWeightsFile(weights ?? (await toolkitCheckpoint(e.name, e.sha1, opts.download)));
-  const model = createSegmentationModel(name, { backend, init: false });
-  model.loadStateDict(sd, { where: `${name} from ${weights}` });
+  const sd = await loadWeightsFile(weights ?? (await toolkitCheckpoint(e.name, e.published!.sha1, opts.download)));
+  const model = createSegmentationModel(name, { backend, init: false, numClasses: e.published ? undefined : segClassesOf(sd) ?? undefined });
+  model.loadStateDict(sd, { where: `${name} from ${weights ?? 'the published weights'}` });
   return fuse ? model.eval().fuse({ inPlace: true }) : model.eval();
 }

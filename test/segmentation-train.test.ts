@@ -15,7 +15,8 @@ import { passCount, segmentScores } from '../src/models/segmentation/multi-eval.
 import { Dropout2d } from '../src/models/segmentation/heads.js';
 import { Dropout } from '../src/nn/layers.js';
 import { SGD } from '../src/train/optim.js';
-import { polyLr, segLossAndBackward, segParamGroups } from '../src/train/segmentation.js';
+import { segLossAndBackward, segParamGroups } from '../src/train/segmentation.js';
+import { polyLr } from '../src/train/schedule.js';
 import { FIXTURES, resnetOptions } from './helpers/fixtures.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
 import { testBackends } from './helpers/backends.js';

@@ -7,12 +7,21 @@ import { openEvalData } from '../data/dataset.js';
 import { evaluate } from '../train/evaluate.js';
 import { flag, int, num, parseArgs, required, str } from './args.js';
 import { MODEL_OPTIONS, resolveModel } from './model.js';
+import { evalSegmentation } from './eval-segmentation.js';
+import { isSegmentationArch } from '../models/segmentation/zoo.js';
 
-export const EVAL_USAGE = 'resnest eval --data <dir> [--arch <name|cfg.json> (--weights W | --pretrained)] [--val-split F] [--seed N] [--batch-size B] [--backend B] [--threads N] [--json]';
+export const EVAL_USAGE = 'resnest eval --data <dir> [--arch <name|cfg.json> (--weights W | --pretrained)] [--val-split F] [--seed N] [--batch-size B] [--backend B] [--threads N] [--json]\n'
+  + '       resnest eval --arch <segmentation model> (--weights W | --pretrained) --data DIR (images/ + masks/) [--scales 0.5,0.75,1,1.25,1.5,1.75] [--flip] [--base-size 520] [--crop-size 480] [--backend B] [--threads N] [--json]';
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const p = parseArgs(argv, { ...MODEL_OPTIONS, data: { type: 'string' }, json: { type: 'boolean' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' } });
+  const p = parseArgs(argv, {
+    ...MODEL_OPTIONS, data: { type: 'string' }, json: { type: 'boolean' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' },
+    scales: { type: 'string' }, flip: { type: 'boolean' }, 'base-size': { type: 'string' }, 'crop-size': { type: 'string' },
+  });
   if (p.positionals.length) throw new ArgumentError(`eval: unexpected argument '${p.positionals[0]}' (usage: ${EVAL_USAGE})`);
+  if (isSegmentationArch(str(p, 'arch') ?? '')) return evalSegmentation(p);
+  const seg = ['scales', 'flip', 'base-size', 'crop-size'].find((k) => p.values.has(k));
+  if (seg) throw new ArgumentError(`eval: --${seg} is for segmentation networks (--arch fcn_… / deeplab_…)`);
   const dir = required(p, 'data', 'eval');
   const val = num(p, 'val-split', 0), seed = int(p, 'seed', 0) ?? 0, bs = int(p, 'batch-size') ?? 100;
   if (val >= 1) throw new ArgumentError(`--val-split must be in [0, 1), got '${str(p, 'val-split')}'`);

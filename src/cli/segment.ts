@@ -13,7 +13,7 @@ import { readBytes, writeFileAtomic } from '../io/files.js';
 import { decodeImage } from '../io/image/decode.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '../io/image/preprocess.js';
 import { ADE20K_CLASSES, ADE20K_PALETTE, PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE } from '../models/segmentation/classes.js';
-import { isSegmentationArch, SEG_ZOO, segZooEntry } from '../models/segmentation/zoo.js';
+import { isSegmentationArch, segArch, SEG_ZOO } from '../models/segmentation/zoo.js';
 import { argmaxClasses, segmentScores } from '../models/segmentation/multi-eval.js';
 import { loadSegmentationModel } from '../node.js';
 import { encodePng } from '../viz/png.js';
@@ -62,11 +62,14 @@ export async function segment(argv: string[]): Promise<void> {
   if (size < 32 || size > MAX_PREPROCESS_SIDE) throw new ArgumentError(`--size must be 32–${MAX_PREPROCESS_SIDE}, got ${size}`);
   if (crop < 32 || crop > MAX_PREPROCESS_SIDE) throw new ArgumentError(`--crop must be 32–${MAX_PREPROCESS_SIDE}, got ${crop}`);
   const scales = parseScales(str(p, 'scales')), flip = flag(p, 'flip');
-  const e = segZooEntry(arch);
-  const [labels, palette] = e.dataset === 'ade' ? [ADE20K_CLASSES, ADE20K_PALETTE] : [PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE];
+  const published = segArch(arch)!.published;
   const threads = int(p, 'threads');
   const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
   const model = await loadSegmentationModel(arch, { ...(weights ? { weights } : { pretrained: true }), backend, download: { progress: true } });
+  // A head trained here on the user's classes has no names: 'class k', drawn in ADE20K's colours.
+  const numClasses = model.opts.numClasses;
+  const [labels, palette] = published?.dataset === 'pcontext' ? [PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE]
+    : [published ? ADE20K_CLASSES : Array.from({ length: numClasses }, (_, k) => `class ${k}`), ADE20K_PALETTE];
   const out = str(p, 'out');
   if (out) await mkdir(out, { recursive: true });
   const tables = [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!));
@@ -77,7 +80,7 @@ export async function segment(argv: string[]): Promise<void> {
   for (const path of p.positionals) {
     const img = decodeImage(await readBytes(path), path);
     // Scores are [classes, H, W] at the image's size: a huge image is shrunk so they fit.
-    const fit = Math.min(1, Math.sqrt(MAX_SCORES / (e.numClasses * img.width * img.height)));
+    const fit = Math.min(1, Math.sqrt(MAX_SCORES / (numClasses * img.width * img.height)));
     const seen: Image8 = fit < 1 ? resizeBilinear(img, Math.max(1, Math.floor(img.width * fit)), Math.max(1, Math.floor(img.height * fit))) : img;
     const { width: w, height: h } = seen;
     const x = new Float32Array(3 * w * h);
@@ -89,7 +92,7 @@ export async function segment(argv: string[]): Promise<void> {
       onProgress: tty ? (done, total) => process.stderr.write(`\r${path}: forward pass ${done}/${total}\x1b[K`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');
-    const plane = w * h, classes = e.numClasses;
+    const plane = w * h, classes = numClasses;
     const map = argmaxClasses(scores, classes), counts = new Int32Array(classes);
     for (let i = 0; i < plane; i++) counts[map[i]!]!++;
     const r: SegmentResult = {
@@ -100,7 +103,7 @@ export async function segment(argv: string[]): Promise<void> {
       const mask = new Uint8Array(3 * plane), overlay = new Uint8Array(3 * plane);
       for (let i = 0; i < plane; i++) {
         for (let k = 0; k < 3; k++) {
-          const colour = palette[3 * map[i]! + k]!;
+          const colour = palette[3 * (map[i]! % 150) + k]!;
           mask[3 * i + k] = colour;
           overlay[3 * i + k] = Math.round(0.5 * seen.data[3 * i + k]! + 0.5 * colour);
         }

@@ -10,7 +10,9 @@ export const TRAIN_USAGE = 'resnest train --arch <name|cfg.json> [--weights W | 
   + '[--momentum M] [--nesterov] [--weight-decay WD] [--no-bias-decay] [--label-smoothing S] [--optimizer sgd|adamw] '
   + '[--lr-schedule constant|cosine] [--warmup-epochs N] [--mixup ALPHA] [--accumulate K] [--no-augment] [--no-shuffle] [--seed N] '
   + '[--dropblock-prob P] [--final-drop P] [--size S] [--resize R] [--crop-scale LO] [--auto-augment] [--color-jitter J] [--mean M] [--std S] [--subset N] [--val-split F] [--workers 0|1] [--half] '
-  + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth';
+  + '[--checkpoint-dir D] [--resume D/last.pth] [--until-epoch E] [--log F.jsonl] [--plot F.svg] [--backend B] [--threads N] --save OUT.pth\n'
+  + '       resnest train --arch <segmentation model> --data DIR (images/ + masks/) [--weights W | --backbone-weights W | --pretrained] [--num-classes N] --epochs E --batch-size B [--lr L] '
+  + '[--momentum 0.9] [--weight-decay 1e-4] [--lr-schedule poly|constant] [--base-size 520] [--crop-size 480] [--aux-weight 0.2] [--accumulate K] [--no-augment] [--no-shuffle] [--no-eval] [--seed N] [--log F.jsonl] [--half] [--backend B] [--threads N] --save OUT.pth';
 
 const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   arch: { type: 'string' }, weights: { type: 'string' }, inputs: { type: 'string' }, labels: { type: 'string' }, data: { type: 'string' },
@@ -24,7 +26,10 @@ const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'num-classes': { type: 'string' }, freeze: { type: 'string' }, 'dropblock-prob': { type: 'string' }, 'final-drop': { type: 'string' },
   'checkpoint-dir': { type: 'string' }, resume: { type: 'string' }, 'until-epoch': { type: 'string' }, 'auto-augment': { type: 'boolean' }, 'color-jitter': { type: 'string' }, workers: { type: 'string' }, log: { type: 'string' }, plot: { type: 'string' },
   quiet: { type: 'boolean' }, verbose: { type: 'boolean' },
+  'backbone-weights': { type: 'string' }, 'base-size': { type: 'string' }, 'crop-size': { type: 'string' }, 'aux-weight': { type: 'string' }, 'no-eval': { type: 'boolean' },
 };
+/** Options only segmentation training reads (classification refuses them by name). */
+const SEGMENTATION_ONLY = ['backbone-weights', 'base-size', 'crop-size', 'aux-weight', 'no-eval'];
 
 export function parseTrainArgs(argv: string[]): Parsed {
   const p = parseArgs(argv, TRAIN_OPTIONS);
@@ -35,7 +40,10 @@ export function parseTrainArgs(argv: string[]): Parsed {
 /** The recipe, with what a checkpoint records of it always set. */
 export type Recipe = TrainOptions & Required<Pick<TrainOptions, 'accumulate' | 'schedule' | 'seed'>>;
 
+/** Classification's recipe: the segmentation-only options are refused by name. */
 export function recipeOptions(p: Parsed): Recipe {
+  const seg = SEGMENTATION_ONLY.find((k) => p.values.has(k));
+  if (seg) throw new ArgumentError(`train: --${seg} is for segmentation networks (--arch fcn_… / deeplab_…)`);
   const schedule = str(p, 'lr-schedule') ?? 'constant';
   if (schedule !== 'constant' && schedule !== 'cosine') throw new ArgumentError(`--lr-schedule must be constant or cosine, got '${schedule}'`);
   const optimizer = str(p, 'optimizer') ?? 'sgd';

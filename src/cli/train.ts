@@ -14,12 +14,15 @@ import { buildModel, freezeBackbone } from './train-model.js';
 import { freezeOption, parseTrainArgs, recipeOptions } from './train-options.js';
 import { saveCard, saveWeights } from './train-save.js';
 import { saveStopped, stopRequests } from './train-stop.js';
+import { trainSegmentation } from './train-segmentation.js';
+import { isSegmentationArch } from '../models/segmentation/zoo.js';
 import { startWeights } from './train-weights.js';
 
 export { TRAIN_USAGE } from './train-options.js';
 
 export async function train(argv: string[]): Promise<void> {
   const p = parseTrainArgs(argv);
+  if (isSegmentationArch(str(p, 'arch') ?? '')) return trainSegmentation(p);
   const quiet = flag(p, 'quiet');
   const arch = await archFromArgs(p, 'train');
   const dataDir = dataDirOf(p);

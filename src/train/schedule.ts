@@ -17,3 +17,8 @@ export function scaledLr(base: number, batch: number): number {
 export function dropBlockProbAt(epoch: number, epochs: number, end = 0.1): number {
   return (end * (epoch + 1)) / epochs;
 }
+
+/** The toolkit's "poly" rate at a 0-based iteration of `total`: base·(1 − t/total)^0.9. */
+export function polyLr(iteration: number, total: number, base: number, power = 0.9): number {
+  return base * Math.pow(Math.max(0, 1 - iteration / Math.max(1, total)), power);
+}

@@ -1,8 +1,9 @@
 // Training a segmentation network as the authors' toolkit does (PyTorch-Encoding's train.py):
 // pixel-wise cross-entropy on both heads' logits at the input's size, unlabelled pixels (-1)
 // ignored, the auxiliary head's loss weighted 0.2; SGD with the heads at 10× the backbone's
-// rate; the "poly" schedule lr·(1 − t/T)^0.9.
+// rate (with the "poly" schedule of schedule.ts).
 
+import { SEG_IGNORE } from '../data/seg-folder.js';
 import type { SegNet } from '../models/segmentation/segnet.js';
 import { add, mulScalar } from '../ops/elementwise.js';
 import { crossEntropy } from '../ops/loss.js';
@@ -10,8 +11,6 @@ import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { ParamGroup } from './optim.js';
 
-/** The toolkit's label for pixels that no class covers (ADE20K's 0 after its −1 shift). */
-export const SEG_IGNORE = -1;
 /** The auxiliary head's share of the loss (the toolkit's --aux-weight default). */
 export const AUX_WEIGHT = 0.2;
 /** The heads' rate over the backbone's. */
@@ -48,9 +47,4 @@ export function segParamGroups(model: SegNet, weightDecay = 1e-4): ParamGroup[] 
   const groups: ParamGroup[] = [{ params: params(model.pretrained), weightDecay }, { params: params(model.head), weightDecay, lrScale: HEAD_LR_SCALE }];
   if (model.auxlayer) groups.push({ params: params(model.auxlayer), weightDecay, lrScale: HEAD_LR_SCALE });
   return groups.filter((g) => g.params.length);
-}
-
-/** The toolkit's "poly" rate at a 0-based iteration of `total`: base·(1 − t/total)^0.9. */
-export function polyLr(iteration: number, total: number, base: number, power = 0.9): number {
-  return base * Math.pow(Math.max(0, 1 - iteration / Math.max(1, total)), power);
 }

@@ -18,7 +18,7 @@ import { mixBatch, smoothedTargets } from './mixup.js';
 import { AdamW, SGD } from './optim.js';
 import { paramGroups } from './param-groups.js';
 import { setDropBlockProb } from '../nn/dropblock.js';
-import { dropBlockProbAt, lrAt } from './schedule.js';
+import { dropBlockProbAt, lrAt, polyLr } from './schedule.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -36,8 +36,11 @@ export interface TrainOptions {
   shuffle?: boolean;
   /** Seeded random horizontal flips (default true). */
   augment?: boolean;
-  /** 'constant', or 'cosine': linear warm-up over warmupEpochs, then cosine decay to 0, per iteration. */
-  schedule?: 'constant' | 'cosine';
+  /**
+   * 'constant'; 'cosine': linear warm-up over warmupEpochs, then cosine decay to 0; 'poly': the
+   * segmentation toolkit's lr·(1 − t/T)^0.9; per iteration.
+   */
+  schedule?: 'constant' | 'cosine' | 'poly';
   warmupEpochs?: number;
   seed?: number;
   /** mixup's α (the recipe: 0.2): λ ~ Beta(α, α) per step; 0 or absent: off. */
@@ -57,6 +60,12 @@ export interface LoopOptions extends TrainOptions {
   onEpochEnd?: (e: EpochInfo) => void | Promise<void>;
   /** Polled after every step: true stops the loop there (Ctrl-C), reporting where. */
   shouldStop?: () => boolean;
+  /**
+   * The loss of one micro-batch, with backward (gradients add to .grad), returning its value;
+   * labels are whatever the source gives (one per image, or one per pixel). Default: the
+   * recipe's classification loss (label smoothing, mixup).
+   */
+  objective?: (x: Float32Array, shape: readonly number[], labels: Int32Array, scale: number, iteration: number) => number;
 }
 
 export interface EpochInfo {
@@ -252,7 +261,7 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
         return { losses, epochLosses, stoppedAt: { epoch, step: s, iteration } };
       }
       const t0 = performance.now();
-      const lr = o.schedule === 'cosine' ? lrAt(iteration, total, warmup, o.lr) : o.lr;
+      const lr = o.schedule === 'cosine' ? lrAt(iteration, total, warmup, o.lr) : o.schedule === 'poly' ? polyLr(iteration, total, o.lr) : o.lr;
       opt.setLr(lr);
       opt.zeroGrad();
       let loss = 0, dataMs = 0;
@@ -264,12 +273,17 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
         dataMs += performance.now() - tw;
         const next = nextOf(epoch, s, m);
         pending = next ? ask(...next) : null;
-        const size = b.labels.length;
-        if (b.x.length !== size * c * h * w) throw new ShapeError(`train: a batch of ${size} labels came with ${b.x.length} values, not ${size}×${c}×${h}×${w}`);
-        const lam = o.mixup ? new Rng(hash32((seed ^ 0x6d1e7a ^ Math.imul(iteration * accumulate + m, 0x27d4eb2f)) >>> 0)).beta(o.mixup, o.mixup) : null;
+        const size = b.x.length / (c * h * w);
+        if (!Number.isInteger(size) || (!o.objective && b.labels.length !== size)) {
+          throw new ShapeError(`train: a batch of ${b.labels.length} labels came with ${b.x.length} values, not ${b.labels.length}×${c}×${h}×${w}`);
+        }
         // Each piece's mean loss weighted by its share of the step, so the sum is the step's mean.
         const share = size / (last - first);
-        loss += share * lossAndBackward(model, b.x, [size, c, h, w], b.labels, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
+        if (o.objective) loss += share * o.objective(b.x, [size, c, h, w], b.labels, share, iteration);
+        else {
+          const lam = o.mixup ? new Rng(hash32((seed ^ 0x6d1e7a ^ Math.imul(iteration * accumulate + m, 0x27d4eb2f)) >>> 0)).beta(o.mixup, o.mixup) : null;
+          loss += share * lossAndBackward(model, b.x, [size, c, h, w], b.labels, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
+        }
       }
       if (!Number.isFinite(loss)) throw new ShapeError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, step ${s + 1} (lower the learning rate)`);
       opt.step();

@@ -28,14 +28,24 @@ function zlibStored(data: Uint8Array): Uint8Array {
 
 /** PNG bytes of an RGB image (rgb: width·height·3 bytes, rows top to bottom). */
 export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
-  const raw = new Uint8Array(height * (1 + 3 * width));
-  for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * 3 * width, (y + 1) * 3 * width), y * (1 + 3 * width) + 1);
+  return encodePngChannels(width, height, rgb, 3);
+}
+
+/** An 8-bit greyscale PNG: a segmentation mask's class values as data sets store them. */
+export function encodeGreyPng(width: number, height: number, values: Uint8Array): Uint8Array {
+  return encodePngChannels(width, height, values, 1);
+}
+
+function encodePngChannels(width: number, height: number, pixels: Uint8Array, channels: 1 | 3): Uint8Array {
+  const row = channels * width;
+  const raw = new Uint8Array(height * (1 + row));
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * row, (y + 1) * row), y * (1 + row) + 1);
   const idat = zlibStored(raw);
   const chunks: [string, Uint8Array][] = [['IHDR', new Uint8Array(13)], ['IDAT', idat], ['IEND', new Uint8Array(0)]];
   const ihdr = new DataView(chunks[0]![1].buffer);
   ihdr.setUint32(0, width);
   ihdr.setUint32(4, height);
-  chunks[0]![1].set([8, 2, 0, 0, 0], 8); // 8-bit, RGB, deflate, no filter, no interlace
+  chunks[0]![1].set([8, channels === 3 ? 2 : 0, 0, 0, 0], 8); // 8-bit, RGB or grey, deflate, no filter, no interlace
   const out = new Uint8Array(8 + chunks.reduce((n, [, d]) => n + 12 + d.length, 0));
   out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const view = new DataView(out.buffer);

@@ -6,6 +6,7 @@
 import type { Backend } from '../../backend/backend.js';
 import { metaBackend } from '../../backend/meta.js';
 import { ArgumentError } from '../../errors.js';
+import { ZOO } from '../resnest/zoo.js';
 import { SegNet, type SegHead } from './segnet.js';
 
 export type SegDataset = 'ade' | 'pcontext';
@@ -48,8 +49,33 @@ export const SEG_ZOO: ReadonlyMap<string, SegZooEntry> = new Map(rows.map(([name
   return [name, { name, head, backbone, dataset, numClasses: SEG_DATASETS[dataset].numClasses, pixAcc, mIoU, sha1 }];
 }));
 
+/**
+ * A segmentation network by name: a published one (`deeplab_resnest50_ade`), or a head on any
+ * zoo backbone (`fcn_resnest14d`, `deeplab_resnest50`) with classes of the user's data set.
+ */
+export interface SegArch {
+  name: string;
+  head: SegHead;
+  backbone: string;
+  /** The published model's classes; null for a head on a backbone (the data set or weights say). */
+  numClasses: number | null;
+  published: SegZooEntry | null;
+}
+
+export function segArch(name: string): SegArch | null {
+  const e = SEG_ZOO.get(name);
+  if (e) return { name, head: e.head, backbone: e.backbone, numClasses: e.numClasses, published: e };
+  const m = /^(fcn|deeplab)_(.+)$/.exec(name);
+  return m && ZOO.has(m[2]!) ? { name, head: m[1] as SegHead, backbone: m[2]!, numClasses: null, published: null } : null;
+}
+
 export function isSegmentationArch(name: string): boolean {
-  return SEG_ZOO.has(name);
+  return segArch(name) !== null;
+}
+
+/** The classes a segmentation state dict's main head predicts (its last conv's outputs), or null. */
+export function segClassesOf(sd: ReadonlyMap<string, { shape: readonly number[] }>): number | null {
+  return (sd.get('head.conv5.4.weight') ?? sd.get('head.block.4.weight'))?.shape[0] ?? null;
 }
 
 export function segZooEntry(name: string): SegZooEntry {
@@ -78,8 +104,11 @@ export interface CreateSegOptions {
 }
 
 export function createSegmentationModel(name: string, opts: CreateSegOptions = {}): SegNet {
-  const e = segZooEntry(name);
-  const model = new SegNet(e.head, { backbone: e.backbone, numClasses: opts.numClasses ?? e.numClasses, aux: opts.aux }, opts.backend);
+  const e = segArch(name);
+  if (!e) throw new ArgumentError(`unknown segmentation model '${name}' (${[...SEG_ZOO.keys()].join(', ')}, or fcn_/deeplab_ and a zoo backbone such as fcn_resnest14d)`);
+  const numClasses = opts.numClasses ?? e.numClasses;
+  if (numClasses === null) throw new ArgumentError(`${name}: give the number of classes (a head on a backbone has none of its own)`);
+  const model = new SegNet(e.head, { backbone: e.backbone, numClasses, aux: opts.aux }, opts.backend);
   if (opts.init ?? true) model.resetParameters(opts.seed ?? 0);
   return model;
 }
