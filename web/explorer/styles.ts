@@ -22,7 +22,7 @@ ${splitRules}
 #explorer .node-open { width: 100%; font-weight: 600; padding: 0.2rem; }
 #explorer .node-open[aria-expanded="true"] { background: var(--accent); color: #fff; }
 #explorer .node-view { margin-top: 0.3rem; min-height: 3rem; }
-#explorer .node-view[data-slider], #explorer .cmp-view { cursor: crosshair; touch-action: none; }
+#explorer .node-view[data-slider], #explorer .cmp-view { cursor: crosshair; touch-action: pan-y; }
 #explorer [data-slider]:focus-visible, #explorer .stepper:focus-visible, #node-detail:focus-visible { outline: 3px solid #e69f00; outline-offset: 2px; }
 #explorer .formula { font-size: 0.75rem; color: #444; margin: 0.3rem 0 0; }
 #explorer .note { font-size: 0.8rem; margin: 0.2rem 0 0; }
