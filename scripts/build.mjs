@@ -1,4 +1,4 @@
-// Build: (1) transpile every .ts under src/, test/, bench/ into build/ one file each, so the
+// Build: (1) transpile every .ts under src/, test/, bench/, web/ into build/ one file each, so the
 // tests and benches import exactly the modules the library ships; (2) bundle the library
 // entry and the CLI into dist/. esbuild only strips types; `npm run typecheck` runs tsc.
 import { build } from 'esbuild';
@@ -19,10 +19,12 @@ function tsFiles(dir) {
   return out;
 }
 
+// web/ too: the tests run the page's pure modules (web/explorer/) in Node.
+const transpiled = ['src', 'test', 'bench', 'web'];
 // Start clean so that a deleted source never leaves a stale module behind in build/.
-for (const d of ['src', 'test', 'bench']) rmSync(join(root, 'build', d), { recursive: true, force: true });
+for (const d of transpiled) rmSync(join(root, 'build', d), { recursive: true, force: true });
 for (const f of existsSync(join(root, 'dist')) ? readdirSync(join(root, 'dist')) : []) if (f.startsWith('chunk-')) rmSync(join(root, 'dist', f));
-const entryPoints = ['src', 'test', 'bench'].flatMap((d) => tsFiles(join(root, d)));
+const entryPoints = transpiled.flatMap((d) => tsFiles(join(root, d)));
 await build({
   entryPoints,
   outdir: join(root, 'build'),

@@ -34,6 +34,8 @@ test('explainBlock gives PyTorch\'s SplAtConv2d tensors: splits, fc1, bn1, fc2, 
     const t = await explainBlock(model, x, block, { top: fx.num_classes });
     radixes.add(t.radix);
     const errs: Record<string, number> = {
+      conv: relErr(t.conv.data, ref.get('splat.conv')!),
+      bn0: relErr(t.bn0.data, ref.get('splat.bn0')!),
       splits: relErr(t.splits.data, Array.from(ref.get('splat.bn0')!, (v) => Math.max(v, 0))),
       fc1: relErr(t.fc1, ref.get('splat.fc1')!),
       bn1: relErr(t.bn1, ref.get('splat.bn1')!),
@@ -41,12 +43,20 @@ test('explainBlock gives PyTorch\'s SplAtConv2d tensors: splits, fc1, bn1, fc2, 
       attention: relErr(t.attention.flat(), ref.get('splat.rsoftmax')!),
       output: relErr(t.output.data, ref.get('splat.out')!),
     };
+    // fc2's logits regrouped per split: r-softmax (or the sigmoid) of them is the attention, channel by channel.
+    const fromLogits = t.attention.map((a, r) => a.map((_, j) => {
+      if (t.radix === 1) return 1 / (1 + Math.exp(-t.fc2PerSplit[0]![j]!));
+      const zs = t.fc2PerSplit.map((l) => l[j]!), m = Math.max(...zs);
+      return Math.exp(zs[r]! - m) / zs.reduce((s, z) => s + Math.exp(z - m), 0);
+    }));
+    errs.fc2PerSplit = relErr(fromLogits.flat(), ref.get('splat.rsoftmax')!);
     const logits = ref.get('logits')!;
     const m = Math.max(...logits), z = logits.reduce((s, v) => s + Math.exp(v - m), 0);
     errs.top = Math.max(...t.top.map((p) => Math.abs(p.probability - Math.exp(logits[p.index]! - m) / z)));
     for (const [k, e] of Object.entries(errs)) assert.ok(e <= TOLERANCE, `${fx.name} ${k}: ${e.toExponential(2)}`);
     assert.equal(t.splits.shape, [t.radix * t.channels, ...t.output.shape.slice(1)]);
     assert.is(t.gap.length, t.channels);
+    assert.equal(t.fc2PerSplit.flat().sort((a, b) => a - b), [...t.fc2].sort((a, b) => a - b), 'the same logits, regrouped');
     console.log(`  ${fx.name.padEnd(22)} radix ${t.radix} card ${t.cardinality} C ${t.channels}: worst ${Math.max(...Object.values(errs)).toExponential(2)}`);
     model.dispose();
     x.dispose();
@@ -72,12 +82,13 @@ test('resnest explain --json on the embedded model: the fields, r-softmax sums t
   const img = join('examples', 'sneaker.png');
   const r = await runCli(['explain', img, '--block', 'layer3.0', '--json']);
   assert.is(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { block: string; radix: number; cardinality: number; channels: number; gap: number[]; attention: number[][]; top: { label: string; probability: number }[] };
+  const j = JSON.parse(r.stdout) as { block: string; radix: number; cardinality: number; channels: number; gap: number[]; attention: number[][]; fc2: number[]; fc2_per_split: number[][]; top: { label: string; probability: number }[] };
   assert.is(j.block, 'layer3.0');
   assert.is(j.radix, 2);
   assert.is(j.cardinality, 1);
   assert.is(j.gap.length, j.channels);
   assert.is(j.attention.length, j.radix);
+  assert.equal(j.fc2_per_split, [j.fc2.slice(0, j.channels), j.fc2.slice(j.channels)], 'cardinality 1: fc2 is radix-major already');
   for (let c = 0; c < j.channels; c++) assert.ok(Math.abs(j.attention[0]![c]! + j.attention[1]![c]! - 1) < 1e-5, `channel ${c}`);
   assert.ok(j.gap.every((v) => v >= 0), 'GAP of post-ReLU maps');
   const cls = await runCli(['classify', img, '--top', '5', '--json']);

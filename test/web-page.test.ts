@@ -6,9 +6,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import '../src/index.js';
 import { initBackend } from '../src/backend/registry.js';
@@ -17,51 +15,17 @@ import { saveSafetensors } from '../src/io/safetensors.js';
 import { CHROMIUM } from './helpers/browser.js';
 import { relErr } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
+import { ARTIFACTS, buildSite, WEBGPU_ARGS, withSitePage } from './helpers/page.js';
 
 const root = process.cwd();
-const ARTIFACTS = join(root, 'build', 'artifacts');
 const TOLERANCE = 1e-4;
 
 interface Trace { block: string; radix: number; channels: number; gap: number[]; attention: number[][]; top: { label: string; probability: number }[] }
 
-function serve(isolated: boolean): Promise<{ url: string; server: ChildProcess }> {
-  const server = spawn(process.execPath, [join('scripts', 'demo.mjs'), '--port', '0', ...(isolated ? [] : ['--no-isolation'])], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) resolve({ url: m[1]!, server });
-    });
-    server.on('exit', (code) => reject(new Error(`demo server exited (${code}): ${out}`)));
-  });
-}
-
-async function withPage<T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>, extraArgs: string[] = []): Promise<T> {
-  const { url, server } = await serve(isolated);
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'resnest-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...extraArgs],
-  });
-  const errors: string[] = [];
-  try {
-    const page = context.pages()[0] ?? await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(url);
-    await page.waitForSelector('body[data-ready=true]', { timeout: 120_000 });
-    return await fn(page, errors);
-  } finally {
-    await context.close();
-    server.kill();
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
+const withPage = <T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>, args: string[] = []) => withSitePage({ isolated, args }, fn);
 
 const built = () => {
-  const r = spawnSync(process.execPath, [join('scripts', 'build-web.mjs')], { cwd: root, encoding: 'utf8' });
+  const r = buildSite();
   assert.is(r.status, 0, r.stderr);
   return r.stdout;
 };
@@ -180,7 +144,7 @@ test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.
     await page.screenshot({ path: join(ARTIFACTS, 'web-webgpu.png'), fullPage: true });
     assert.equal(errors, [], `console errors: ${errors.join(' | ')}`);
     console.log(`  webgpu: ${status}; gap ${errs.gap.toExponential(2)}, attention ${errs.attention.toExponential(2)}`);
-  }, ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader']);
+  }, WEBGPU_ARGS);
 });
 
 test.run();

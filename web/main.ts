@@ -14,9 +14,10 @@ import { toRgb8, type Image8 } from '../src/io/image/preprocess.js';
 import { IMAGENET_CLASSES } from '../src/data/imagenet-classes.js';
 import { readIdx } from '../src/data/idx.js';
 import { zooPreprocessing, type Preprocessing } from '../src/train/evaluate.js';
-import { explainFigures, explainSections } from '../src/viz/explain-report.js';
 import { curvesSvg } from '../src/viz/curves-svg.js';
 import { groupProfile, profileModel } from '../src/nn/profile.js';
+import { Explorer } from './explorer/explorer.js';
+import { networkStages, recordShapes, type StripStage } from './explorer/network.js';
 
 const EXAMPLES = ['ankle-boot', 'bag', 'dress', 'sneaker', 't-shirt', 'trouser'];
 /** The bundled training subset (written by scripts/build-web.mjs from Fashion-MNIST). */
@@ -33,6 +34,8 @@ let model: ResNet | null = null;
 let image: Image8 | null = null;
 let imageName = '';
 let trainingStop = false;
+/** The model's parts for the explorer's strip (one list per model). */
+let stages: StripStage[] = [];
 
 // ---- backends ----------------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ async function rebuild(): Promise<void> {
     throw e;
   }
   model = m.eval();
+  stages = networkStages(model);
   const blocks = splitAttentionBlocks(model);
   const select = $<HTMLSelectElement>('block');
   const keep = select.value;
@@ -118,9 +122,20 @@ function showPreview(x: Float32Array, pre: Preprocessing): void {
   ctx.putImageData(img, 0, 0);
 }
 
-function input(): Float32Array {
+function input(of: Image8 = image!): Float32Array {
   const pre = weights!.pre;
-  return preprocess(image!, { crop: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std }).data;
+  return preprocess(of, { crop: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std }).data;
+}
+
+/** One block of the current model explained for an image (the current one, or another for the comparison). */
+async function explain(of: Image8, block: string): Promise<SplitAttentionTrace> {
+  const pre = weights!.pre;
+  const x = tensor(input(of), [1, 3, pre.size, pre.size], { backend });
+  try {
+    return await explainBlock(model!, x, block, { labels: weights!.labels });
+  } finally {
+    x.dispose();
+  }
 }
 
 /** Classify the current image and step through the chosen block. */
@@ -128,16 +143,15 @@ async function run(): Promise<void> {
   if (!model || !image) return;
   const pre = weights!.pre, data = input();
   showPreview(data, pre);
-  const x = tensor(data, [1, 3, pre.size, pre.size], { backend });
+  const shapes = recordShapes(model, stages);
   let trace: SplitAttentionTrace;
   try {
-    trace = await explainBlock(model, x, $<HTMLSelectElement>('block').value, { labels: weights!.labels });
+    trace = await explain(image, $<HTMLSelectElement>('block').value);
   } finally {
-    x.dispose();
+    shapes.stop();
   }
   $('top5').innerHTML = trace.top.map((t) => `<li>${t.label}: <span class="p">${(100 * t.probability).toFixed(2)}</span> %</li>`).join('');
-  const figures = explainFigures(trace);
-  $('steps').innerHTML = explainSections(trace, (name) => figures.get(name)!, { embedded: true });
+  await explorer.show(trace, stages, shapes.shapes, imageName);
   $('trace-json').textContent = JSON.stringify(traceJson(trace));
   // What the numbers are of (for scripts reading the page, e.g. its test).
   Object.assign($('trace-json').dataset, { image: imageName, block: trace.block, model: weights!.what });
@@ -262,6 +276,19 @@ async function startCamera(): Promise<void> {
   video.hidden = true;
   await run();
 }
+
+const explorer = new Explorer($('net-strip'), $('explorer'), $('steps'), {
+  examples: EXAMPLES.map((e) => `${e}.png`),
+  traceFor: async (name, block) => explain(decodeImage(await fetchBytes(`examples/${name}`), name), block),
+  chooseBlock: (block) => {
+    $<HTMLSelectElement>('block').value = block;
+    void guarded(run);
+  },
+  report: (e) => {
+    status(`error: ${(e as Error).message}`);
+    console.warn(e);
+  },
+});
 
 function wire(): void {
   $<HTMLSelectElement>('arch').innerHTML = [...ZOO.keys()].map((n) => `<option${n === 'resnest50' ? ' selected' : ''}>${n}</option>`).join('');

@@ -28,6 +28,10 @@ export interface SplitAttentionTrace {
   /** fc1's width (the seed's inter_channels). */
   inter: number;
   input: Plane;
+  /** The grouped conv's output before bn0: [radix·C, H, W]. */
+  conv: Plane;
+  /** bn0(conv(x)) before the relu (the conv's output again where the block has no bn0). */
+  bn0: Plane;
   /** relu(bn0(conv(x))): [radix·C, H, W], split r = channels [r·C, (r+1)·C). */
   splits: Plane;
   /** Per split, the mean of each channel over the map: radix arrays of C. */
@@ -41,6 +45,12 @@ export interface SplitAttentionTrace {
   relu: number[];
   /** fc2's logits: radix·C (radix-major after rSoftMax's transpose). */
   fc2: number[];
+  /**
+   * fc2's logits regrouped as the attention: radix arrays of C, fc2PerSplit[r][j] the logit that
+   * r-softmax turns into attention[r][j]. fc2 comes out (cardinality, radix, C/cardinality)-major,
+   * so with cardinality > 1 this is not a plain slicing of `fc2`. With radix 1, [fc2].
+   */
+  fc2PerSplit: number[][];
   /** rSoftMax's output: radix arrays of C (the sigmoid gate when radix = 1). */
   attention: number[][];
   /** Σ_r attention_r · split_r: [C, H, W]. */
@@ -125,6 +135,7 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
       }
     }
     const att = await list(seen.get('attention')!);
+    const fc2 = await list(seen.get('fc2')!);
     const p = await read(probs);
     const labels = opts.labels ?? null;
     const order = topIndices(p, opts.top ?? 5);
@@ -132,6 +143,8 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
     return {
       block, radix, cardinality, channels: c, inter: splat.fc1.outChannels,
       input: plane(seen.get('input')!, await read(seen.get('input')!)),
+      conv: plane(seen.get('conv')!, await read(seen.get('conv')!)),
+      bn0: plane(seen.get(splat.bn0 ? 'bn0' : 'conv')!, await read(seen.get(splat.bn0 ? 'bn0' : 'conv')!)),
       splits: plane(derived.splits, splits),
       splitMeans: Array.from({ length: radix }, (_, r) => means.slice(r * c, (r + 1) * c)),
       sum: { shape: [c, ...derived.splits.shape.slice(2)], data: sum },
@@ -139,7 +152,8 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
       fc1: await list(seen.get('fc1')!),
       bn1: bn1 ? await list(bn1) : await list(seen.get('fc1')!),
       relu: await list(derived.relu),
-      fc2: await list(seen.get('fc2')!),
+      fc2,
+      fc2PerSplit: fc2PerSplit(fc2, radix, cardinality),
       attention: Array.from({ length: radix }, (_, r) => att.slice(r * c, (r + 1) * c)),
       output: plane(seen.get('output')!, await read(seen.get('output')!)),
       top: order.map((i) => ({ index: i, label: labels?.[i] ?? `class ${i}`, probability: p[i]! })),
@@ -151,11 +165,24 @@ export async function explainBlock(model: ResNet, x: Tensor, block: string, opts
   }
 }
 
+/**
+ * fc2's logits in the attention's order (radix-major): r-softmax views them as (cardinality,
+ * radix, C/cardinality) and transposes the first two axes, so logit [k, r, j] becomes
+ * weight r·C + k·(C/cardinality) + j.
+ */
+export function fc2PerSplit(fc2: readonly number[], radix: number, cardinality: number): number[][] {
+  const c = fc2.length / radix, per = c / cardinality;
+  return Array.from({ length: radix }, (_, r) => Array.from({ length: c }, (_, i) => {
+    const k = Math.floor(i / per), j = i % per;
+    return fc2[(k * radix + r) * per + j]!;
+  }));
+}
+
 /** The trace as `resnest explain --json` prints it: the fields outside checks read, then the rest (without the maps). */
 export function traceJson(t: SplitAttentionTrace): Record<string, unknown> {
   return {
     block: t.block, radix: t.radix, cardinality: t.cardinality, channels: t.channels, gap: t.gap, attention: t.attention, top: t.top,
-    inter: t.inter, split_means: t.splitMeans, fc1: t.fc1, bn1: t.bn1, relu: t.relu, fc2: t.fc2,
+    inter: t.inter, split_means: t.splitMeans, fc1: t.fc1, bn1: t.bn1, relu: t.relu, fc2: t.fc2, fc2_per_split: t.fc2PerSplit,
     shapes: { input: t.input.shape, splits: t.splits.shape, sum: t.sum.shape, output: t.output.shape },
   };
 }
