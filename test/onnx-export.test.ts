@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import '../src/backend/js/index.js';
+import '../src/backend/wasm/index.js';
 import type { Backend } from '../src/backend/backend.js';
 import { initBackend } from '../src/backend/registry.js';
 import { BackendError, NotSupportedError, ArgumentError } from '../src/errors.js';
@@ -26,7 +27,10 @@ import { uniform } from '../src/util/random.js';
 import { saveSafetensors } from '../src/io/safetensors.js';
 import { ProtoWriter } from '../src/export/protobuf.js';
 import { encodeModel, exportOnnx, traceOnnx, type OnnxModel } from '../src/export/onnx.js';
-import { expected, manifest, relErr, TOLERANCE } from './helpers/fixtures.js';
+import { expected, FIXTURES, manifest, relErr, TOLERANCE } from './helpers/fixtures.js';
+import { createSegmentationModel } from '../src/models/segmentation/zoo.js';
+import { loadSafetensors as loadSafetensorsFile } from '../src/io/safetensors.js';
+import { toFloat32 } from '../src/io/raw.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
 
@@ -414,6 +418,37 @@ test('resnest export writes a file ONNX Runtime runs, with the checkpoint\'s wei
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('ORT parity: deeplab_resnest50_ade (dilated backbone, ASPP, Resize to the input) against ours and PyTorch\'s sampled logits', async () => {
+  const dir = join(FIXTURES, 'seg');
+  const c = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { cases: { case: string; model: string; input: number[]; seed: number; maxabs: number }[] })
+    .cases.find((k) => k.case === 'deeplab50_ade_48x40')!;
+  const wasm = await initBackend('wasm');
+  const model = createSegmentationModel(c.model, { backend: wasm, init: false });
+  const sd = syntheticStateDict(model, c.seed);
+  model.loadStateDict(sd);
+  const bytes = encodeModel(traceOnnx((backend) => {
+    const m = createSegmentationModel(c.model, { backend, init: false });
+    m.loadStateDict(sd);
+    return m.eval().fuse();
+  }, c.input));
+  model.eval().fuse();
+  const x = syntheticInput(c.input, c.seed);
+  const ours = tidy(() => model.call(tensor(x, c.input, { backend: wasm }))).dataSync();
+  model.dispose();
+  const theirs = await runOrt(bytes, x, c.input);
+  assert.equal([...theirs.dims], [1, 150, c.input[2], c.input[3]]);
+  const err = relErr(theirs.data, ours);
+  const file = join(dir, `${c.case}.safetensors`);
+  const ref = loadSafetensorsFile(new Uint8Array(readFileSync(file)), file);
+  const idx = toFloat32(ref.get('main.idx')!), want = toFloat32(ref.get('main.values')!);
+  let worst = 0;
+  idx.forEach((i, j) => { worst = Math.max(worst, Math.abs(theirs.data[i]! - want[j]!)); });
+  const torchErr = worst / c.maxabs;
+  report.push(`deeplab_resnest50_ade [${c.input.join('×')}]: vs ours ${err.toExponential(2)}, vs PyTorch (sampled) ${torchErr.toExponential(2)}`);
+  assert.ok(err <= TOLERANCE, `vs ours: ${err}`);
+  assert.ok(torchErr <= TOLERANCE, `vs PyTorch: ${torchErr}`);
 });
 
 test.after(() => {

@@ -13,7 +13,9 @@ import { InferenceGraph } from '../nn/graph.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
 import { uniform } from '../util/random.js';
-import { loadModel, loadWeightsFile, resolveArch } from '../node.js';
+import { loadModel, loadSegmentationModel, loadWeightsFile, resolveArch } from '../node.js';
+import { createSegmentationModel, isSegmentationArch } from '../models/segmentation/zoo.js';
+import type { SegNet } from '../models/segmentation/segnet.js';
 import { SGD } from '../train/optim.js';
 import { paramGroups } from '../train/param-groups.js';
 import { trainStep } from '../train/trainer.js';
@@ -31,8 +33,10 @@ export async function bench(argv: string[]): Promise<void> {
   });
   if (p.positionals.length) throw new ArgumentError(`bench: unexpected argument '${p.positionals[0]}' (usage: ${BENCH_USAGE})`);
   const arch = str(p, 'arch') ?? 'resnest50';
-  const entry = await resolveArch(arch);
-  const size = int(p, 'size') ?? entry.crop;
+  const segmentation = isSegmentationArch(arch);
+  if (segmentation && (flag(p, 'train') || flag(p, 'profile'))) throw new ArgumentError(`bench: --train and --profile are for classification networks; ${arch} benches inference`);
+  const entry = segmentation ? null : await resolveArch(arch);
+  const size = int(p, 'size') ?? entry?.crop ?? 512;
   const batch = int(p, 'batch') ?? 1;
   const runs = int(p, 'runs') ?? 10;
   const warmup = int(p, 'warmup', 0) ?? 2;
@@ -45,19 +49,21 @@ export async function bench(argv: string[]): Promise<void> {
   const t0 = performance.now();
   const backend = await initBackend(backendName, threads !== undefined ? { threads } : {});
   const training = flag(p, 'train');
-  let model: ResNet;
-  if (training) {
+  let model: ResNet | SegNet;
+  if (segmentation) {
+    model = weights ? await loadSegmentationModel(arch, { weights, backend }) : createSegmentationModel(arch, { backend }).eval().fuse({ inPlace: true });
+  } else if (training) {
     // A training step: forward in train mode, label-smoothed loss, backward, Nesterov SGD.
-    model = createModel(entry, { backend, init: !weights });
+    model = createModel(entry!, { backend, init: !weights });
     if (weights) model.loadStateDict(await loadWeightsFile(weights), { where: `${arch} from ${weights}` });
     model.train();
-  } else if (weights) model = await loadModel(entry, { weights, backend });
-  else model = createModel(entry, { backend }).eval().fuse({ inPlace: true });
+  } else if (weights) model = await loadModel(entry!, { weights, backend });
+  else model = createModel(entry!, { backend }).eval().fuse({ inPlace: true });
   const tLoaded = performance.now();
 
   const images = uniform(batch * 3 * size * size, 1, -2, 2);
   const x = training ? null : tensor(images, [batch, 3, size, size], { backend });
-  const classes = model.options.numClasses;
+  const classes = 'options' in model ? model.options.numClasses : model.opts.numClasses;
   const labels = Array.from({ length: batch }, (_, i) => i % classes);
   const opt = training ? new SGD(paramGroups(model, 1e-4, true), { lr: 1e-3, momentum: 0.9, nesterov: true }) : null;
   // Inference replays the forward's kernels, recorded on the first run (--eager: op by op).
@@ -79,7 +85,7 @@ export async function bench(argv: string[]): Promise<void> {
   };
   if (flag(p, 'profile')) {
     if (training) throw new ArgumentError('bench: --profile times a forward pass; drop --train');
-    await printProfile(model, x!, backend, { runs, depth: int(p, 'depth', 0) ?? 0, json: flag(p, 'json'), title: `${arch} ${size}×${size} batch ${batch} on ${backend.name}` });
+    await printProfile(model as ResNet, x!, backend, { runs, depth: int(p, 'depth', 0) ?? 0, json: flag(p, 'json'), title: `${arch} ${size}×${size} batch ${batch} on ${backend.name}` });
     x!.dispose();
     model.dispose();
     backend.dispose?.();
