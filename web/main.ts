@@ -1,7 +1,8 @@
 // The step-through page: a model (the embedded default, a dropped checkpoint with an
 // architecture, or a URL), an image (the examples, a file, the camera), its top 5, one
 // block's split attention step by step (the same sections and figures as `resnest explain
-// --out`), training the network in the page, and per-stage timings on any backend.
+// --out`), training the network in the page, per-stage timings on any backend, and the
+// image segmented by one of the paper's segmentation networks (web/segment-view.ts).
 
 import {
   archFromConfig, backendNames, createModel, explainBlock, initBackend, loadCheckpoint, preprocess, splitAttentionBlocks,
@@ -16,6 +17,7 @@ import { readIdx } from '../src/data/idx.js';
 import { zooPreprocessing, type Preprocessing } from '../src/train/evaluate.js';
 import { curvesSvg } from '../src/viz/curves-svg.js';
 import { groupProfile, profileModel } from '../src/nn/profile.js';
+import { SegmentView } from './segment-view.js';
 import { Explorer } from './explorer/explorer.js';
 import { networkStages, recordShapes, type StripStage } from './explorer/network.js';
 
@@ -34,12 +36,14 @@ let model: ResNet | null = null;
 let image: Image8 | null = null;
 let imageName = '';
 let trainingStop = false;
+let segmentView: SegmentView | null = null;
 /** The model's parts for the explorer's strip (one list per model). */
 let stages: StripStage[] = [];
 
 // ---- backends ----------------------------------------------------------------------------
 
 async function useBackend(name: string): Promise<void> {
+  segmentView?.drop();
   backend = await initBackend(name);
   const threads = (backend as { threads?: number }).threads;
   const isolated = globalThis.crossOriginIsolated === true;
@@ -320,6 +324,7 @@ function wire(): void {
   $('train-start').onclick = () => void guarded(train);
   $('train-stop').onclick = () => { trainingStop = true; };
   $('time-layers').onclick = () => void guarded(timeStages);
+  segmentView = new SegmentView({ backend: () => backend, image: () => (image ? { image, name: imageName } : null), status });
   const zone = $('drop-zone');
   document.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
   document.addEventListener('dragleave', () => zone.classList.remove('over'));
