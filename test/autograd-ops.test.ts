@@ -115,6 +115,26 @@ for (const { name: bk, backend } of await testBackends()) {
   const tensor = (data: ArrayLike<number>, shape: number[]) => makeTensor(data, shape, { backend });
 
   if (!backend.training) {
+    // A backend with some training kernels (webgpu: interpolate's, issue 24 brings the rest).
+    for (const c of backend.gradients?.interpolateBackward ? cases.filter((k) => k.op === 'interpolate') : []) {
+      test(`${bk}: grad ${c.name} (interpolate) matches torch.autograd, the same bits twice`, async () => {
+        const run = async () => {
+          const x = tensor(values(`${c.name}.x`), c.inputs.x!).requiresGrad_();
+          const out = forward(c, { x }, () => []);
+          const errOut = relErr((await out.data()) as Float32Array, values(`${c.name}.out`));
+          out.backward(tensor(values(`${c.name}.gout`), [...out.shape]));
+          const g = Float32Array.from((await x.grad!.data()) as Float32Array);
+          out.dispose();
+          x.dispose();
+          return { errOut, g };
+        };
+        const a = await run(), b = await run();
+        const err = relErr(a.g, values(`${c.name}.grad.x`));
+        assert.ok(a.errOut < 1e-5, `forward ${a.errOut}`);
+        assert.ok(err < 1e-5, `grad x: ${err}`);
+        assert.equal(a.g, b.g, 'deterministic');
+      });
+    }
     test(`${bk}: backward throws one NotSupportedError naming the op`, () => {
       const x = tensor([1, -2, 3, -4], [1, 1, 2, 2]).requiresGrad_();
       const w = tensor([0.5], [1, 1, 1, 1]);

@@ -8,7 +8,7 @@ import { ArgumentError, ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 
 export interface InterpolateOptions {
   /** Output height and width (one number: both). Give this or scaleFactor. */
@@ -62,7 +62,7 @@ export const interpolateOp = defineOp<InterpolateParams, 'interpolate'>({
   kernel: ([x], out, { g }) => x!.backend.interpolate(g, x!.ref, out.ref),
   backward: (_, dy, { g }) => {
     const dx = Tensor.empty([g.planes, g.ih, g.iw], 'float32', dy.backend);
-    trainingKernels(dy.backend, 'interpolate backward').interpolateBackward(g, dy.contiguous().ref, dx.ref);
+    gradKernel(dy.backend, 'interpolateBackward', 'interpolate backward')(g, dy.contiguous().ref, dx.ref);
     return [dx.reshape(dy.shape[0]!, dy.shape[1]!, g.ih, g.iw)];
   },
 });

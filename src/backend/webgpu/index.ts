@@ -4,7 +4,7 @@
 // declarations; kernels compute in f32 either way); int32 tensors are always 32-bit.
 
 import type {
-  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp,
+  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, ResizeGeometry, StridedRef, TrainingKernels, UnaryOp,
 } from '../backend.js';
 import { BackendError } from '../../errors.js';
 import type { GpuBuf, PoolStats } from './buffer-pool.js';
@@ -17,7 +17,7 @@ import { convDirectProgram, DIRECT_RM, DIRECT_RN, im2colProgram } from './kernel
 import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
-import { interpolateProgram } from './kernels/interpolate.js';
+import { interpolateBackwardProgram, interpolateProgram } from './kernels/interpolate.js';
 import { halfBits } from './half.js';
 import type { FloatStorage } from './program.js';
 
@@ -230,10 +230,8 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     interpolate(g, x, out) {
       const spec = interpolateProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;
       chunks('interpolate', g.planes, [inPer, outPer], [], (first, count) =>
-        rt.dispatch(spec, [bind(x, first * inPer, count * inPer), bind(out, first * outPer, count * outPer)], {
-          n: count * outPer, ih: g.ih, iw: g.iw, oh: g.oh, ow: g.ow, bilinear: g.mode === 'bilinear' ? 1 : 0, align: g.alignCorners ? 1 : 0,
-          sh: g.scaleH, sw: g.scaleW,
-        }, groupsFor(count * outPer)));
+        rt.dispatch(spec, [bind(x, first * inPer, count * inPer), bind(out, first * outPer, count * outPer)], resizeValues(g, count * outPer),
+          groupsFor(count * outPer)));
     },
 
     linear(x, w, bias, out, m, k, n) {
@@ -296,5 +294,20 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     });
   }
 
+  // The training kernels written so far (issue: training on WebGPU); an op whose kernel is not
+  // here says so by name (gradKernel).
+  (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = {
+    interpolateBackward(g, dy, dx) {
+      const spec = interpolateBackwardProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;
+      chunks('interpolate backward', g.planes, [outPer, inPer], [], (first, count) =>
+        rt.dispatch(spec, [bind(dy, first * outPer, count * outPer), bind(dx, first * inPer, count * inPer)], resizeValues(g, count * inPer),
+          groupsFor(count * inPer)));
+    },
+  } satisfies Partial<TrainingKernels<GpuBuf>>;
   return backend;
+}
+
+/** The resize kernels' parameters (n: threads). */
+function resizeValues(g: ResizeGeometry, n: number): Record<string, number> {
+  return { n, ih: g.ih, iw: g.iw, oh: g.oh, ow: g.ow, bilinear: g.mode === 'bilinear' ? 1 : 0, align: g.alignCorners ? 1 : 0, sh: g.scaleH, sw: g.scaleW };
 }
