@@ -19,4 +19,5 @@ npx resnest eval --arch fcn_resnest14d --weights "$DIR/fcn-scenes.pth" --data "$
 SCENES="$DIR/scenes/images/validation"
 npx resnest segment "$SCENES/scene00000.png" "$SCENES/scene00001.png" "$SCENES/scene00002.png" "$SCENES/scene00003.png" \
   --arch fcn_resnest14d --weights "$DIR/fcn-scenes.pth" --size 64 --out "$DIR/segmented" --json > "$DIR/segmented.json"
+mkdir -p docs/images
 node scripts/segmentation-picture.mjs "$DIR" docs/images/segmentation-demo.svg

@@ -54,7 +54,9 @@ export async function trainSegmentation(p: Parsed): Promise<void> {
   if (numClasses === null) throw new ArgumentError(`train: ${arch.name} is a head on a backbone: give --num-classes (the classes of your masks)`);
   if (numClasses > 255) throw new ArgumentError(`train: masks hold at most 255 classes, got --num-classes ${numClasses}`);
   const trainSet = (await SegmentationFolder.open(dir, 'train', numClasses))!;
-  const valSet = await SegmentationFolder.open(dir, 'val', numClasses);
+  // Without split folders the one set trains; nothing is held out to report on.
+  const held = await SegmentationFolder.open(dir, 'val', numClasses);
+  const valSet = held && held.source !== trainSet.source ? held : null;
 
   const threads = int(p, 'threads');
   const backend = await initBackend(str(p, 'backend') ?? defaultBackendName(), threads ? { threads } : {});
