@@ -49,7 +49,7 @@ const enlarge = (w, h, rgb) => {
 };
 const paint = (classes) => {
   const rgb = new Uint8Array(3 * classes.length);
-  classes.forEach((c, i) => { if (c >= 0) rgb.set(ADE20K_PALETTE.subarray(3 * c, 3 * c + 3), 3 * i); else rgb.set([255, 255, 255], 3 * i); });
+  classes.forEach((c, i) => { if (c >= 0) rgb.set(ADE20K_PALETTE.subarray(3 * c, 3 * c + 3), 3 * i); else rgb.set([0, 0, 0], 3 * i); });
   return rgb;
 };
 
@@ -88,7 +88,7 @@ const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
 <style>.small { font-size: 13px; } image { image-rendering: pixelated; }</style>
 <rect width="100%" height="100%" fill="white"/>
 <text x="0" y="20">FCN on ResNeSt-14d trained by resnest train on Fashion-MNIST scenes: image, true classes, predicted classes</text>
-<text x="0" y="40" class="small">validation (${evaluation.images} scenes, one pass): pixel accuracy ${(100 * evaluation.pixAcc).toFixed(1)} %, mIoU ${(100 * evaluation.mIoU).toFixed(1)} %; white: unlabelled edges</text>
+<text x="0" y="40" class="small">validation (${evaluation.images} scenes, one pass): pixel accuracy ${(100 * evaluation.pixAcc).toFixed(1)} %, mIoU ${(100 * evaluation.mIoU).toFixed(1)} %; black: unlabelled edges</text>
 ${body}${legend}
 </svg>
 `;
