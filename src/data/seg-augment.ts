@@ -9,6 +9,7 @@ import type { BatchSource } from './batch-source.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '../io/image/preprocess.js';
 import { hash32, Rng } from '../util/random.js';
 import { SEG_IGNORE, type SegSample } from './seg-folder.js';
+import { longSide } from '../models/segmentation/multi-eval.js';
 
 export interface SegTransformOptions {
   /** The toolkit's base_size (520) and crop_size (480). */
@@ -60,9 +61,6 @@ function cut(s: SegSample, x0: number, y0: number, crop: number): SegSample {
   return { image: { width: crop, height: crop, channels: c, data: img }, labels };
 }
 
-/** The toolkit's integer size for a long side (the short side rounded half up). */
-const longSized = (w: number, h: number, long: number): [number, number] => (h > w ? [Math.trunc((w * long) / h + 0.5), long] : [long, Math.trunc((h * long) / w + 0.5)]);
-
 /** One training sample as the toolkit transforms it, with randomness from `rng`. */
 export function syncTransform(s: SegSample, o: SegTransformOptions, rng: Rng): SegSample {
   const { crop, base } = o;
@@ -74,7 +72,7 @@ export function syncTransform(s: SegSample, o: SegTransformOptions, rng: Rng): S
   if (rng.next() < 0.5) s = mirror(s);
   const lo = Math.trunc(base * 0.5), hi = Math.trunc(base * 2);
   const long = lo + Math.floor(rng.next() * (hi - lo + 1));
-  const [ow, oh] = longSized(w, h, long);
+  const [oh, ow] = longSide(h, w, long);
   s = resized(s, Math.max(1, ow), Math.max(1, oh));
   const [pw, ph] = [Math.max(s.image.width, crop), Math.max(s.image.height, crop)];
   const x0 = Math.floor(rng.next() * (pw - crop + 1)), y0 = Math.floor(rng.next() * (ph - crop + 1));
