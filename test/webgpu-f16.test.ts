@@ -181,9 +181,10 @@ if (gpu) {
   for (const fx of [...m.networks, ...m.zoo]) {
     const name = fx.arch ? `zoo ${fx.arch}` : fx.name;
     test(`f16 parity ${name}`, async () => {
+      const t0 = performance.now();
       const errs = await runNetworkFixture(fx, gpu!, expected(fx.name));
       const worst = Math.max(...Object.values(errs));
-      report.push(`f16 ${name.padEnd(26)} logits ${errs.logits!.toExponential(2)}  fused ${errs.fused!.toExponential(2)}  worst of ${Object.keys(errs).length} ${worst.toExponential(2)}`);
+      report.push(`f16 ${name.padEnd(26)} logits ${errs.logits!.toExponential(2)}  fused ${errs.fused!.toExponential(2)}  worst of ${Object.keys(errs).length} ${worst.toExponential(2)}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       for (const [what, err] of Object.entries(errs)) {
         assert.ok(err <= F16_PARITY_TOLERANCE, `${name} ${what}: relative error ${err.toExponential(2)} > ${F16_PARITY_TOLERANCE}`);
       }
