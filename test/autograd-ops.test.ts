@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as F from '../src/ops/index.js';
 import { tensor as makeTensor, type Tensor } from '../src/tensor/tensor.js';
 import { NotSupportedError } from '../src/errors.js';
+import type { TrainingKernels } from '../src/backend/backend.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { FIXTURES, relErr } from './helpers/fixtures.js';
@@ -115,24 +116,36 @@ for (const { name: bk, backend } of await testBackends()) {
   const tensor = (data: ArrayLike<number>, shape: number[]) => makeTensor(data, shape, { backend });
 
   if (!backend.training) {
-    // A backend with some training kernels (webgpu: interpolate's, issue 24 brings the rest).
-    for (const c of backend.gradients?.interpolateBackward ? cases.filter((k) => k.op === 'interpolate') : []) {
-      test(`${bk}: grad ${c.name} (interpolate) matches torch.autograd, the same bits twice`, async () => {
+    // A backend with some training kernels (webgpu so far): the cases whose backward needs only those.
+    const NEEDS: Record<string, (keyof TrainingKernels<unknown>)[]> = {
+      interpolate: ['interpolateBackward'], relu: ['activationBackward'], sigmoid: ['activationBackward'],
+      softmax: ['softmaxBackward'], log_softmax: ['softmaxBackward'], cross_entropy: ['softmaxBackward'],
+    };
+    const has = (c: GradCase) => NEEDS[c.op]?.every((k) => backend.gradients?.[k]) ?? false;
+    for (const c of cases.filter(has)) {
+      test(`${bk}: grad ${c.name} (${c.op}) matches torch.autograd, the same bits twice`, async () => {
         const run = async () => {
-          const x = tensor(values(`${c.name}.x`), c.inputs.x!).requiresGrad_();
-          const out = forward(c, { x }, () => []);
+          const x: Record<string, Tensor> = {};
+          for (const [k, shape] of Object.entries(c.inputs)) {
+            if (c.op === 'cross_entropy' && k === 'labels') continue;
+            x[k] = tensor(values(`${c.name}.${k}`), shape);
+            if (c.grad.includes(k)) x[k]!.requiresGrad = true;
+          }
+          const out = forward(c, x, () => Array.from(values(`${c.name}.labels`)));
           const errOut = relErr((await out.data()) as Float32Array, values(`${c.name}.out`));
           out.backward(tensor(values(`${c.name}.gout`), [...out.shape]));
-          const g = Float32Array.from((await x.grad!.data()) as Float32Array);
+          const grads = await Promise.all(c.grad.map(async (k) => Float32Array.from((await x[k]!.grad!.data()) as Float32Array)));
           out.dispose();
-          x.dispose();
-          return { errOut, g };
+          for (const t of Object.values(x)) t.dispose();
+          return { errOut, grads };
         };
         const a = await run(), b = await run();
-        const err = relErr(a.g, values(`${c.name}.grad.x`));
         assert.ok(a.errOut < 1e-5, `forward ${a.errOut}`);
-        assert.ok(err < 1e-5, `grad x: ${err}`);
-        assert.equal(a.g, b.g, 'deterministic');
+        c.grad.forEach((k, i) => {
+          const err = relErr(a.grads[i]!, values(`${c.name}.grad.${k}`));
+          assert.ok(err < 1e-5, `grad ${k}: ${err}`);
+          assert.equal(a.grads[i], b.grads[i], 'deterministic');
+        });
       });
     }
     test(`${bk}: backward throws one NotSupportedError naming the op`, () => {

@@ -7,7 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../tensor/shape.js';
 import { ShapeError } from '../errors.js';
 import { floatInput } from './check.js';
-import { apply, defineOp, trainingKernels, type OpDef } from './op.js';
+import { apply, defineOp, gradKernel, type OpDef } from './op.js';
 import { sumTo } from './reduce.js';
 
 type UnaryRule = (x: Tensor, y: Tensor, g: Tensor, alpha: number) => Tensor;
@@ -25,7 +25,7 @@ function unaryDef<N extends UnaryOp>(op: N, rule: UnaryRule, saves: 'x' | 'y' | 
 const activationGrad = (act: 'relu' | 'sigmoid'): UnaryRule => (_, y, g) => {
   const dx = Tensor.empty(g.shape, 'float32', g.backend);
   const gc = g.contiguous();
-  trainingKernels(g.backend, `${act} backward`).activationBackward(act, y.ref, gc.ref, dx.ref, g.size);
+  gradKernel(g.backend, 'activationBackward', `${act} backward`)(act, y.ref, gc.ref, dx.ref, g.size);
   if (gc !== g) gc.dispose();
   return dx;
 };

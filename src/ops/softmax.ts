@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt, normDim } from '../tensor/shape.js';
 import { floatInput } from './check.js';
 import { sigmoid } from './elementwise.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel, trainingKernels } from './op.js';
 
 export interface Axis {
   /** The dim itself (for export); the kernels see the tensor as (outer, dim, inner). */
@@ -35,10 +35,10 @@ function softmaxDef<N extends 'softmax' | 'logSoftmax'>(name: N) {
     kernel: ([x], out, { outer, dim, inner }) => x!.backend.softmax(x!.ref, out.ref, outer, dim, inner, log),
     save: (_, out) => [out],
     backward: ([y], g, { outer, dim, inner }) => {
-      const k = trainingKernels(g.backend, `${label} backward`);
+      const k = gradKernel(g.backend, 'softmaxBackward', `${label} backward`);
       const gc = g.contiguous();
       const dx = Tensor.empty(g.shape, 'float32', g.backend);
-      k.softmaxBackward(log, y!.ref, gc.ref, dx.ref, outer, dim, inner);
+      k(log, y!.ref, gc.ref, dx.ref, outer, dim, inner);
       return [dx];
     },
   });

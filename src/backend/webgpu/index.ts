@@ -18,6 +18,7 @@ import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
 import { interpolateBackwardProgram, interpolateProgram } from './kernels/interpolate.js';
+import { activationBackwardProgram, softmaxBackwardProgram } from './kernels/grad.js';
 import { halfBits } from './half.js';
 import type { FloatStorage } from './program.js';
 
@@ -297,6 +298,17 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
   // The training kernels written so far (issue: training on WebGPU); an op whose kernel is not
   // here says so by name (gradKernel).
   (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = {
+    activationBackward(act, y, dy, dx, numel) {
+      const spec = activationBackwardProgram(act, wg);
+      chunks(`${act} backward`, numel, [1, 1, 1], [], (first, n) =>
+        rt.dispatch(spec, [bind(y, first, n), bind(dy, first, n), bind(dx, first, n)], { n }, groupsFor(n)));
+    },
+    softmaxBackward(log, y, dy, dx, outer, dim, inner) {
+      const spec = softmaxBackwardProgram(log, wg), per = dim * inner;
+      chunks('softmax backward', outer, [per, per, per], [], (first, count) =>
+        rt.dispatch(spec, [bind(y, first * per, count * per), bind(dy, first * per, count * per), bind(dx, first * per, count * per)],
+          { n: count * inner, dim, inner }, groupsFor(count * inner)));
+    },
     interpolateBackward(g, dy, dx) {
       const spec = interpolateBackwardProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;
       chunks('interpolate backward', g.planes, [outPer, inPer], [], (first, count) =>
