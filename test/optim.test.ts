@@ -51,6 +51,27 @@ const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 for (const { name: bk, backend } of await testBackends()) {
+  if (!backend.training && backend.gradients?.sgdStep && backend.gradients.adamwStep) {
+    // A GPU backend with the optimizer kernels (webgpu): the steps on the device, read back asynchronously.
+    for (const c of cases) {
+      test(`${bk}: ${c.optimizer} ${c.name} follows torch.optim over ${c.steps} steps, on the device`, async () => {
+        const params = shapes.map((s, i) => makeTensor(get(`${c.name}.p${i}`), s, { backend }).requiresGrad_());
+        const opt = build(c, params);
+        for (let step = 0; step < c.steps; step++) {
+          params.forEach((p, i) => {
+            p.zeroGrad();
+            p.grad = makeTensor(get(`${c.name}.step${step}.grad${i}`), shapes[i]!, { backend });
+          });
+          opt.step();
+          for (const [i, p] of params.entries()) {
+            const err = maxRel((await p.data()) as Float32Array, get(`${c.name}.step${step}.p${i}`));
+            assert.ok(err < 1e-6, `step ${step} param ${i}: ${err}`);
+          }
+        }
+        params.forEach((p) => { p.zeroGrad(); p.dispose(); });
+      });
+    }
+  }
   if (!backend.training) continue;
   const tensor = (d: ArrayLike<number>, s: number[]) => makeTensor(d, s, { backend });
   for (const c of cases) {

@@ -9,7 +9,7 @@ import { fmt } from '../tensor/shape.js';
 import { noGrad } from '../autograd/tape.js';
 import { tidy } from '../tensor/scope.js';
 import { floatInput } from './check.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 import { add, mul, rsqrt, addScalar, sub, mulScalar } from './elementwise.js';
 import { sumDims } from './reduce.js';
 
@@ -70,7 +70,7 @@ export const batchNormTrainOp = defineOp<TrainParams, 'batchNormTrain'>({
   shape: ([x, w, b]) => (layout(x!, [['weight', w], ['bias', b]]), x!.shape),
   kernel: ([x, w, b], out, { eps, mean, variance }) => {
     const { n, c, hw } = layout(x!, []);
-    trainingKernels(x!.backend, 'batch_norm (training)').channelMoments(x!.ref, mean.ref, variance.ref, n, c, hw);
+    gradKernel(x!.backend, 'channelMoments', 'batch_norm (training)')(x!.ref, mean.ref, variance.ref, n, c, hw);
     // Normalising with the batch statistics is inference BN with those as its "running" ones.
     x!.backend.batchNorm(x!.ref, w!.ref, b!.ref, mean.ref, variance.ref, eps, n, c, hw, 'none', out.ref);
   },
@@ -80,7 +80,7 @@ export const batchNormTrainOp = defineOp<TrainParams, 'batchNormTrain'>({
     const gc = g.contiguous();
     const dx = Tensor.empty(x!.shape, 'float32', g.backend);
     const dw = Tensor.empty([c], 'float32', g.backend), db = Tensor.empty([c], 'float32', g.backend);
-    trainingKernels(g.backend, 'batch_norm backward').batchNormBackward(x!.ref, gc.ref, mean!.ref, variance!.ref, w!.ref, eps,
+    gradKernel(g.backend, 'batchNormBackward', 'batch_norm backward')(x!.ref, gc.ref, mean!.ref, variance!.ref, w!.ref, eps,
       n, c, hw, dx.ref, dw.ref, db.ref);
     return [dx, dw.reshape(w!.shape), db.reshape(w!.shape)];
   },

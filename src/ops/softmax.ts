@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt, normDim } from '../tensor/shape.js';
 import { floatInput } from './check.js';
 import { sigmoid } from './elementwise.js';
-import { apply, defineOp, gradKernel, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 
 export interface Axis {
   /** The dim itself (for export); the kernels see the tensor as (outer, dim, inner). */
@@ -65,7 +65,7 @@ export const rSoftmaxOp = defineOp<RSoftmaxParams, 'rSoftmax'>({
   backward: ([x, y], g, p) => {
     const gc = g.contiguous();
     const dx = Tensor.empty([p.batch, p.cardinality * p.radix * p.rest], 'float32', g.backend);
-    trainingKernels(g.backend, 'rsoftmax backward').rSoftmaxBackward(y!.ref, gc.ref, dx.ref, p.batch, p.cardinality, p.radix, p.rest);
+    gradKernel(g.backend, 'rSoftmaxBackward', 'rsoftmax backward')(y!.ref, gc.ref, dx.ref, p.batch, p.cardinality, p.radix, p.rest);
     return [dx.reshape(x!.shape)];
   },
 });

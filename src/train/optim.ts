@@ -5,7 +5,7 @@
 
 import { ArgumentError, FormatError, ShapeError } from '../errors.js';
 import { isRawTensor, toFloat32, type RawTensor } from '../io/raw.js';
-import { trainingKernels } from '../ops/op.js';
+import { gradKernel } from '../ops/op.js';
 import { keep } from '../tensor/scope.js';
 import { fmt } from '../tensor/shape.js';
 import { zeros, type Tensor } from '../tensor/tensor.js';
@@ -117,7 +117,7 @@ export class SGD extends Optimizer<SgdHyper> {
           buf = this.buffers.get(p) ?? keep(zeros(p.shape, { backend: p.backend }));
           this.buffers.set(p, buf);
         }
-        trainingKernels(p.backend, 'SGD step').sgdStep(p.ref, p.grad.ref, buf?.ref ?? null, p.size, g.lr, g.momentum,
+        gradKernel(p.backend, 'sgdStep', 'SGD step')(p.ref, p.grad.ref, buf?.ref ?? null, p.size, g.lr, g.momentum,
           g.weightDecay, g.nesterov, first);
       }
     }
@@ -202,7 +202,7 @@ export class AdamW extends Optimizer<AdamWHyper> {
           this.moments.set(p, m);
         }
         m.step++;
-        trainingKernels(p.backend, 'AdamW step').adamwStep(p.ref, p.grad.ref, m.expAvg.ref, m.expAvgSq.ref, p.size, g.lr,
+        gradKernel(p.backend, 'adamwStep', 'AdamW step')(p.ref, p.grad.ref, m.expAvg.ref, m.expAvgSq.ref, p.size, g.lr,
           g.beta1, g.beta2, g.eps, g.weightDecay, m.step);
       }
     }

@@ -18,7 +18,10 @@ import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
 import { interpolateBackwardProgram, interpolateProgram } from './kernels/interpolate.js';
-import { activationBackwardProgram, softmaxBackwardProgram } from './kernels/grad.js';
+import {
+  activationBackwardProgram, adamwStepProgram, batchNormGradInputProgram, batchNormGradStatsProgram, channelMomentsProgram, rSoftmaxBackwardProgram,
+  sgdStepProgram, softmaxBackwardProgram,
+} from './kernels/grad.js';
 import { halfBits } from './half.js';
 import type { FloatStorage } from './program.js';
 
@@ -295,6 +298,10 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     });
   }
 
+  /** Per-channel reductions read a whole [n, c, hw] tensor in one binding. */
+  const whole = (what: string, numel: number) => {
+    if (numel * fb > rt.maxBind) throw new BackendError(`${what}: a ${numel}-element tensor is larger than one WebGPU binding (${rt.maxBind} bytes) on this adapter`);
+  };
   // The training kernels written so far (issue: training on WebGPU); an op whose kernel is not
   // here says so by name (gradKernel).
   (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = {
@@ -308,6 +315,36 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
       chunks('softmax backward', outer, [per, per, per], [], (first, count) =>
         rt.dispatch(spec, [bind(y, first * per, count * per), bind(dy, first * per, count * per), bind(dx, first * per, count * per)],
           { n: count * inner, dim, inner }, groupsFor(count * inner)));
+    },
+    rSoftmaxBackward(y, dy, dx, batch, card, radix, rest) {
+      const per = card * radix * rest;
+      chunks('rsoftmax backward', batch, [per, per, per], [], (first, count) =>
+        rt.dispatch(rSoftmaxBackwardProgram(wg), [bind(y, first * per, count * per), bind(dy, first * per, count * per), bind(dx, first * per, count * per)],
+          { n: count * card * rest, card, radix, rest }, groupsFor(count * card * rest)));
+    },
+    channelMoments(x, mean, variance, n, c, hw) {
+      whole('batch_norm (training)', n * c * hw);
+      rt.dispatch(channelMomentsProgram(wg), [bind(x, 0, n * c * hw), bind(mean, 0, c), bind(variance, 0, c)], { n: c, images: n, hw }, groupsFor(c));
+    },
+    batchNormBackward(x, dy, mean, variance, weight, eps, n, c, hw, dx, dweight, dbias) {
+      const all = n * c * hw;
+      whole('batch_norm backward', all);
+      rt.dispatch(batchNormGradStatsProgram(wg), [bind(x, 0, all), bind(dy, 0, all), bind(mean, 0, c), bind(variance, 0, c), bind(dweight, 0, c), bind(dbias, 0, c)],
+        { n: c, images: n, hw, eps }, groupsFor(c));
+      rt.dispatch(batchNormGradInputProgram(wg), [bind(x, 0, all), bind(dy, 0, all), bind(mean, 0, c), bind(variance, 0, c), bind(weight, 0, c),
+        bind(dweight, 0, c), bind(dbias, 0, c), bind(dx, 0, all)], { n: all, c, hw, m: n * hw, eps }, groupsFor(all));
+    },
+    sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
+      const spec = sgdStepProgram(!!buf && momentum !== 0, wg);
+      chunks('SGD step', numel, buf ? [1, 1, 1] : [1, 1], [], (at, n) =>
+        rt.dispatch(spec, [bind(p, at, n), bind(grad, at, n), ...(buf && momentum !== 0 ? [bind(buf, at, n)] : [])],
+          { n, lr, momentum, wd: weightDecay, nesterov: nesterov ? 1 : 0, first: first ? 1 : 0 }, groupsFor(n)));
+    },
+    adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
+      const f = Math.fround;
+      const values = { decay: f(1 - lr * weightDecay), step: f(lr / (1 - beta1 ** step)), bc2: f(Math.sqrt(1 - beta2 ** step)), b1: beta1, b2: beta2, c1: f(1 - beta1), c2: f(1 - beta2), eps };
+      chunks('AdamW step', numel, [1, 1, 1, 1], [], (at, n) =>
+        rt.dispatch(adamwStepProgram(wg), [bind(p, at, n), bind(grad, at, n), bind(expAvg, at, n), bind(expAvgSq, at, n)], { n, ...values }, groupsFor(n)));
     },
     interpolateBackward(g, dy, dx) {
       const spec = interpolateBackwardProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;

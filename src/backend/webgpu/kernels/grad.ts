@@ -49,3 +49,125 @@ ${ENTRY} {
 }`,
   };
 }
+
+const head = (wg: number) => `const WG = ${wg}u;\n${ENTRY} {\n  let i = flat_id(wid, nwg) * WG + lid;\n  if (i >= p.n) { return; }\n`;
+
+/** r-softmax's gradient: one thread per (b, group, t); y, dy radix-major [b, radix, card, rest], dx [b, card, radix, rest]. */
+export function rSoftmaxBackwardProgram(wg: number): ProgramSpec {
+  return {
+    key: `rsoftmax_backward/${wg}`,
+    params: [['n', 'u32'], ['card', 'u32'], ['radix', 'u32'], ['rest', 'u32']],
+    storage: [{ name: 't_y', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
+    body: `${head(wg)}  let t = i % p.rest;
+  let ci = (i / p.rest) % p.card;
+  let base = (i / (p.rest * p.card)) * p.card * p.radix * p.rest;
+  var dot = 0.0;
+  for (var r = 0u; r < p.radix; r++) {
+    let at = base + (r * p.card + ci) * p.rest + t;
+    dot += f32(t_y[p.t_y_off + at]) * f32(t_dy[p.t_dy_off + at]);
+  }
+  for (var r = 0u; r < p.radix; r++) {
+    let at = base + (r * p.card + ci) * p.rest + t;
+    t_dx[p.t_dx_off + base + (ci * p.radix + r) * p.rest + t] = SF(f32(t_y[p.t_y_off + at]) * (f32(t_dy[p.t_dy_off + at]) - dot));
+  }
+}`,
+  };
+}
+
+/** Per channel of [n, c, hw], one thread each: the mean and the biased variance (two passes). */
+export function channelMomentsProgram(wg: number): ProgramSpec {
+  return {
+    key: `channel_moments/${wg}`,
+    params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_mean', type: 'float', write: true }, { name: 't_var', type: 'float', write: true }],
+    body: `${head(wg)}  let m = f32(p.images * p.hw);
+  var s = 0.0;
+  for (var b = 0u; b < p.images; b++) {
+    let base = p.t_x_off + (b * p.n + i) * p.hw;
+    for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }
+  }
+  let mu = s / m;
+  var v = 0.0;
+  for (var b = 0u; b < p.images; b++) {
+    let base = p.t_x_off + (b * p.n + i) * p.hw;
+    for (var k = 0u; k < p.hw; k++) { let d = f32(t_x[base + k]) - mu; v += d * d; }
+  }
+  t_mean[p.t_mean_off + i] = SF(mu);
+  t_var[p.t_var_off + i] = SF(v / m);
+}`,
+  };
+}
+
+/** Training batch norm's weight and bias gradients, one thread per channel: dweight = Σ dy·x̂, dbias = Σ dy. */
+export function batchNormGradStatsProgram(wg: number): ProgramSpec {
+  return {
+    key: `bn_grad_stats/${wg}`,
+    params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32'], ['eps', 'f32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_mean', type: 'float' }, { name: 't_var', type: 'float' },
+      { name: 't_dw', type: 'float', write: true }, { name: 't_db', type: 'float', write: true }],
+    body: `${head(wg)}  let mu = f32(t_mean[p.t_mean_off + i]);
+  var sdy = 0.0;
+  var sdyx = 0.0;
+  for (var b = 0u; b < p.images; b++) {
+    let base = (b * p.n + i) * p.hw;
+    for (var k = 0u; k < p.hw; k++) {
+      let d = f32(t_dy[p.t_dy_off + base + k]);
+      sdy += d;
+      sdyx += d * (f32(t_x[p.t_x_off + base + k]) - mu);
+    }
+  }
+  t_dw[p.t_dw_off + i] = SF(sdyx / sqrt(f32(t_var[p.t_var_off + i]) + p.eps));
+  t_db[p.t_db_off + i] = SF(sdy);
+}`,
+  };
+}
+
+/** Training batch norm's input gradient, one thread per element: w/σ·(dy − dbias/m − x̂·dweight/m). */
+export function batchNormGradInputProgram(wg: number): ProgramSpec {
+  return {
+    key: `bn_grad_input/${wg}`,
+    params: [['n', 'u32'], ['c', 'u32'], ['hw', 'u32'], ['m', 'f32'], ['eps', 'f32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_mean', type: 'float' }, { name: 't_var', type: 'float' },
+      { name: 't_w', type: 'float' }, { name: 't_dw', type: 'float' }, { name: 't_db', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
+    body: `${head(wg)}  let j = (i / p.hw) % p.c;
+  let invstd = 1.0 / sqrt(f32(t_var[p.t_var_off + j]) + p.eps);
+  let xhat = (f32(t_x[p.t_x_off + i]) - f32(t_mean[p.t_mean_off + j])) * invstd;
+  let g = f32(t_dy[p.t_dy_off + i]) - f32(t_db[p.t_db_off + j]) / p.m - xhat * (f32(t_dw[p.t_dw_off + j]) / p.m);
+  t_dx[p.t_dx_off + i] = SF(f32(t_w[p.t_w_off + j]) * invstd * g);
+}`,
+  };
+}
+
+/** torch.optim.SGD's update in place (dampening 0); `buf`: with a momentum buffer. */
+export function sgdStepProgram(buf: boolean, wg: number): ProgramSpec {
+  return {
+    key: `sgd_step/${buf}/${wg}`,
+    params: [['n', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['wd', 'f32'], ['nesterov', 'u32'], ['first', 'u32']],
+    storage: [{ name: 't_p', type: 'float', write: true }, { name: 't_g', type: 'float' }, ...(buf ? [{ name: 't_b', type: 'float' as const, write: true }] : [])],
+    body: `${head(wg)}  let pi = f32(t_p[p.t_p_off + i]);
+  var d = f32(t_g[p.t_g_off + i]) + p.wd * pi;
+${buf ? `  let bi = select(p.momentum * f32(t_b[p.t_b_off + i]) + d, d, p.first != 0u);
+  t_b[p.t_b_off + i] = SF(bi);
+  d = select(bi, d + p.momentum * bi, p.nesterov != 0u);
+` : ''}  t_p[p.t_p_off + i] = SF(pi - p.lr * d);
+}`,
+  };
+}
+
+/** torch.optim.AdamW's update in place; decay = 1 − lr·wd, step = lr / (1 − β1^t), bc2 = √(1 − β2^t), from the host. */
+export function adamwStepProgram(wg: number): ProgramSpec {
+  return {
+    key: `adamw_step/${wg}`,
+    params: [['n', 'u32'], ['decay', 'f32'], ['step', 'f32'], ['bc2', 'f32'], ['b1', 'f32'], ['b2', 'f32'], ['c1', 'f32'], ['c2', 'f32'], ['eps', 'f32']],
+    storage: [{ name: 't_p', type: 'float', write: true }, { name: 't_g', type: 'float' }, { name: 't_m', type: 'float', write: true },
+      { name: 't_v', type: 'float', write: true }],
+    body: `${head(wg)}  let g = f32(t_g[p.t_g_off + i]);
+  let pi = f32(t_p[p.t_p_off + i]) * p.decay;
+  let m = f32(t_m[p.t_m_off + i]) * p.b1 + g * p.c1;
+  let v = f32(t_v[p.t_v_off + i]) * p.b2 + (g * g) * p.c2;
+  t_m[p.t_m_off + i] = SF(m);
+  t_v[p.t_v_off + i] = SF(v);
+  t_p[p.t_p_off + i] = SF(pi - p.step * (m / (sqrt(v) / p.bc2 + p.eps)));
+}`,
+  };
+}
