@@ -8,7 +8,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
 import { add, mul, relu, sigmoid } from './elementwise.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 import { isGradEnabled } from '../autograd/tape.js';
 import { rectifies, rectifyFactorTensor, type RectifyMode } from './rectify.js';
 
@@ -85,11 +85,11 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
   // out = act(conv(x, w)·factor + bias + residual): z's gradient first, then the convolution's.
   backward: ([x, w, y], dy, p, needs) => {
     const { g, act } = p;
-    const k = trainingKernels(dy.backend, 'conv2d backward');
+    const k = <K extends 'activationBackward' | 'conv2dBackwardInput' | 'conv2dBackwardWeight' | 'channelSum'>(name: K) => gradKernel(dy.backend, name, 'conv2d backward');
     let dz = dy.contiguous();
     if (act !== 'none') {
       const t = Tensor.empty(dy.shape, 'float32', dy.backend);
-      k.activationBackward(act, y!.ref, dz.ref, t.ref, dy.size);
+      k('activationBackward')(act, y!.ref, dz.ref, t.ref, dy.size);
       dz = t;
     }
     const factor = factorOf(dy, p);
@@ -97,15 +97,15 @@ export const conv2dOp = defineOp<ConvParams, 'conv2d'>({
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (needs[0]) {
       dx = Tensor.empty([g.n, g.c, g.h, g.w], 'float32', dy.backend);
-      k.conv2dBackwardInput(g, dconv.ref, w!.ref, dx.ref);
+      k('conv2dBackwardInput')(g, dconv.ref, w!.ref, dx.ref);
     }
     if (needs[1]) {
       dw = Tensor.empty(w!.shape, 'float32', dy.backend);
-      k.conv2dBackwardWeight(g, x!.ref, dconv.ref, dw.ref);
+      k('conv2dBackwardWeight')(g, x!.ref, dconv.ref, dw.ref);
     }
     if (needs[2]) {
       db = Tensor.empty([g.o], 'float32', dy.backend);
-      k.channelSum(dz.ref, db.ref, g.n, g.o, g.oh * g.ow);
+      k('channelSum')(dz.ref, db.ref, g.n, g.o, g.oh * g.ow);
     }
     return [dx, dw, db, needs[3] ? dz : null];
   },

@@ -88,8 +88,3 @@ export function gradKernel<B, K extends keyof TrainingKernels<B>>(backend: Backe
   return (set[name] as (...a: unknown[]) => void).bind(set) as TrainingKernels<B>[K];
 }
 
-export function trainingKernels<B>(backend: Backend<B>, op: string): TrainingKernels<B> {
-  const k = backend.training;
-  if (!k) throw new NotSupportedError(`${op}: the ${backend.name} backend has no training kernels (train on js or wasm)`);
-  return k;
-}

@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import type { IntOrPair } from './conv.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 import { mulScalar } from './elementwise.js';
 import { expand } from './reduce.js';
 
@@ -50,11 +50,11 @@ function poolOp<N extends 'maxPool2d' | 'avgPool2d'>(name: N) {
     kernel: ([x], out, { g }) => x!.backend.pool2d(kind, g, x!.ref, out.ref),
     save: ([x]) => (kind === 'max' ? [x!] : []),
     backward: (saved, dy, { g, input }) => {
-      const k = trainingKernels(dy.backend, `${kind}_pool2d backward`);
+      const pool2dBackward = gradKernel(dy.backend, 'pool2dBackward', `${kind}_pool2d backward`);
       const gc = dy.contiguous();
       const dx = Tensor.empty([g.planes, g.h, g.w], 'float32', dy.backend);
       // Average pooling's gradient needs no input: it gets the gradient in x's place.
-      k.pool2dBackward(kind, g, kind === 'max' ? saved[0]!.ref : gc.ref, gc.ref, dx.ref);
+      pool2dBackward(kind, g, kind === 'max' ? saved[0]!.ref : gc.ref, gc.ref, dx.ref);
       return [dx.reshape(input)];
     },
   });

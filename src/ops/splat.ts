@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../tensor/shape.js';
 import { floatInput, rank } from './check.js';
 import { mulScalar } from './elementwise.js';
-import { apply, defineOp, trainingKernels } from './op.js';
+import { apply, defineOp, gradKernel } from './op.js';
 import { expand } from './reduce.js';
 
 export interface Splits {
@@ -56,7 +56,7 @@ export const radixAttendOp = defineOp<Splits, 'radixAttend'>({
   backward: ([x, atten], g, s) => {
     const gc = g.contiguous();
     const dx = Tensor.empty(x!.shape, 'float32', g.backend), da = Tensor.empty(atten!.shape, 'float32', g.backend);
-    trainingKernels(g.backend, 'radix_attend backward').radixAttendBackward(x!.ref, atten!.ref, gc.ref, dx.ref, da.ref,
+    gradKernel(g.backend, 'radixAttendBackward', 'radix_attend backward')(x!.ref, atten!.ref, gc.ref, dx.ref, da.ref,
       s.n, s.radix, s.c, s.h * s.w);
     return [dx, da];
   },

@@ -4,7 +4,7 @@
 // declarations; kernels compute in f32 either way); int32 tensors are always 32-bit.
 
 import type {
-  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, ResizeGeometry, StridedRef, TrainingKernels, UnaryOp,
+  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, TrainingKernels, UnaryOp,
 } from '../backend.js';
 import { BackendError } from '../../errors.js';
 import type { GpuBuf, PoolStats } from './buffer-pool.js';
@@ -17,11 +17,7 @@ import { convDirectProgram, DIRECT_RM, DIRECT_RN, im2colProgram } from './kernel
 import { avgPoolProgram, maxPoolProgram } from './kernels/pool.js';
 import { batchNormProgram, linearProgram, rowMeanDirectProgram, rowMeanProgram, softmaxProgram } from './kernels/norm.js';
 import { radixAttendProgram, rSoftmaxProgram } from './kernels/splat.js';
-import { interpolateBackwardProgram, interpolateProgram } from './kernels/interpolate.js';
-import {
-  activationBackwardProgram, adamwStepProgram, batchNormGradInputProgram, batchNormGradStatsProgram, channelMomentsProgram, rSoftmaxBackwardProgram,
-  sgdStepProgram, softmaxBackwardProgram,
-} from './kernels/grad.js';
+import { interpolateProgram, resizeValues } from './kernels/interpolate.js';
 import { halfBits } from './half.js';
 import type { FloatStorage } from './program.js';
 
@@ -298,65 +294,8 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     });
   }
 
-  /** Per-channel reductions read a whole [n, c, hw] tensor in one binding. */
-  const whole = (what: string, numel: number) => {
-    if (numel * fb > rt.maxBind) throw new BackendError(`${what}: a ${numel}-element tensor is larger than one WebGPU binding (${rt.maxBind} bytes) on this adapter`);
-  };
-  // The training kernels written so far (issue: training on WebGPU); an op whose kernel is not
-  // here says so by name (gradKernel).
-  (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = {
-    activationBackward(act, y, dy, dx, numel) {
-      const spec = activationBackwardProgram(act, wg);
-      chunks(`${act} backward`, numel, [1, 1, 1], [], (first, n) =>
-        rt.dispatch(spec, [bind(y, first, n), bind(dy, first, n), bind(dx, first, n)], { n }, groupsFor(n)));
-    },
-    softmaxBackward(log, y, dy, dx, outer, dim, inner) {
-      const spec = softmaxBackwardProgram(log, wg), per = dim * inner;
-      chunks('softmax backward', outer, [per, per, per], [], (first, count) =>
-        rt.dispatch(spec, [bind(y, first * per, count * per), bind(dy, first * per, count * per), bind(dx, first * per, count * per)],
-          { n: count * inner, dim, inner }, groupsFor(count * inner)));
-    },
-    rSoftmaxBackward(y, dy, dx, batch, card, radix, rest) {
-      const per = card * radix * rest;
-      chunks('rsoftmax backward', batch, [per, per, per], [], (first, count) =>
-        rt.dispatch(rSoftmaxBackwardProgram(wg), [bind(y, first * per, count * per), bind(dy, first * per, count * per), bind(dx, first * per, count * per)],
-          { n: count * card * rest, card, radix, rest }, groupsFor(count * card * rest)));
-    },
-    channelMoments(x, mean, variance, n, c, hw) {
-      whole('batch_norm (training)', n * c * hw);
-      rt.dispatch(channelMomentsProgram(wg), [bind(x, 0, n * c * hw), bind(mean, 0, c), bind(variance, 0, c)], { n: c, images: n, hw }, groupsFor(c));
-    },
-    batchNormBackward(x, dy, mean, variance, weight, eps, n, c, hw, dx, dweight, dbias) {
-      const all = n * c * hw;
-      whole('batch_norm backward', all);
-      rt.dispatch(batchNormGradStatsProgram(wg), [bind(x, 0, all), bind(dy, 0, all), bind(mean, 0, c), bind(variance, 0, c), bind(dweight, 0, c), bind(dbias, 0, c)],
-        { n: c, images: n, hw, eps }, groupsFor(c));
-      rt.dispatch(batchNormGradInputProgram(wg), [bind(x, 0, all), bind(dy, 0, all), bind(mean, 0, c), bind(variance, 0, c), bind(weight, 0, c),
-        bind(dweight, 0, c), bind(dbias, 0, c), bind(dx, 0, all)], { n: all, c, hw, m: n * hw, eps }, groupsFor(all));
-    },
-    sgdStep(p, grad, buf, numel, lr, momentum, weightDecay, nesterov, first) {
-      const spec = sgdStepProgram(!!buf && momentum !== 0, wg);
-      chunks('SGD step', numel, buf ? [1, 1, 1] : [1, 1], [], (at, n) =>
-        rt.dispatch(spec, [bind(p, at, n), bind(grad, at, n), ...(buf && momentum !== 0 ? [bind(buf, at, n)] : [])],
-          { n, lr, momentum, wd: weightDecay, nesterov: nesterov ? 1 : 0, first: first ? 1 : 0 }, groupsFor(n)));
-    },
-    adamwStep(p, grad, expAvg, expAvgSq, numel, lr, beta1, beta2, eps, weightDecay, step) {
-      const f = Math.fround;
-      const values = { decay: f(1 - lr * weightDecay), step: f(lr / (1 - beta1 ** step)), bc2: f(Math.sqrt(1 - beta2 ** step)), b1: beta1, b2: beta2, c1: f(1 - beta1), c2: f(1 - beta2), eps };
-      chunks('AdamW step', numel, [1, 1, 1, 1], [], (at, n) =>
-        rt.dispatch(adamwStepProgram(wg), [bind(p, at, n), bind(grad, at, n), bind(expAvg, at, n), bind(expAvgSq, at, n)], { n, ...values }, groupsFor(n)));
-    },
-    interpolateBackward(g, dy, dx) {
-      const spec = interpolateBackwardProgram(wg), inPer = g.ih * g.iw, outPer = g.oh * g.ow;
-      chunks('interpolate backward', g.planes, [outPer, inPer], [], (first, count) =>
-        rt.dispatch(spec, [bind(dy, first * outPer, count * outPer), bind(dx, first * inPer, count * inPer)], resizeValues(g, count * inPer),
-          groupsFor(count * inPer)));
-    },
-  } satisfies Partial<TrainingKernels<GpuBuf>>;
+  // The training kernels, in a chunk of their own: inference never loads their WGSL.
+  const { gradientKernels } = await import('./gradients.js');
+  (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = gradientKernels({ rt, wg, fb, chunks, bind, groupsFor });
   return backend;
-}
-
-/** The resize kernels' parameters (n: threads). */
-function resizeValues(g: ResizeGeometry, n: number): Record<string, number> {
-  return { n, ih: g.ih, iw: g.iw, oh: g.oh, ow: g.ow, bilinear: g.mode === 'bilinear' ? 1 : 0, align: g.alignCorners ? 1 : 0, sh: g.scaleH, sw: g.scaleW };
 }

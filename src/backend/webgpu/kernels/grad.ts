@@ -171,3 +171,168 @@ export function adamwStepProgram(wg: number): ProgramSpec {
 }`,
   };
 }
+
+/** radixAttend's input gradient, one thread per element of x [b, radix·c, hw]: dx = atten[ch] · dy[b, j]. */
+export function radixAttendGradInputProgram(wg: number): ProgramSpec {
+  return {
+    key: `radix_attend_dx/${wg}`,
+    params: [['n', 'u32'], ['radix', 'u32'], ['c', 'u32'], ['hw', 'u32']],
+    storage: [{ name: 't_a', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
+    body: `${head(wg)}  let ch = i / p.hw;
+  let b = ch / (p.radix * p.c);
+  let j = ch % p.c;
+  t_dx[p.t_dx_off + i] = SF(f32(t_a[p.t_a_off + ch]) * f32(t_dy[p.t_dy_off + (b * p.c + j) * p.hw + i % p.hw]));
+}`,
+  };
+}
+
+/** radixAttend's attention gradient, one thread per (b, r, j): Σ_p x · dy. */
+export function radixAttendGradAttentionProgram(wg: number): ProgramSpec {
+  return {
+    key: `radix_attend_da/${wg}`,
+    params: [['n', 'u32'], ['radix', 'u32'], ['c', 'u32'], ['hw', 'u32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_da', type: 'float', write: true }],
+    body: `${head(wg)}  let b = i / (p.radix * p.c);
+  let j = i % p.c;
+  var s = 0.0;
+  for (var k = 0u; k < p.hw; k++) { s += f32(t_x[p.t_x_off + i * p.hw + k]) * f32(t_dy[p.t_dy_off + (b * p.c + j) * p.hw + k]); }
+  t_da[p.t_da_off + i] = SF(s);
+}`,
+  };
+}
+
+/**
+ * pool2d's gradient by gathering, one thread per input pixel: the windows that hold it (their
+ * range inverted from the stride), each tested exactly as the forward builds it — max: is this
+ * pixel the one the CPU kernels pick (the first maximum; a NaN wins, the last one), avg: dy / the
+ * window's count.
+ */
+export function poolBackwardProgram(max: boolean, wg: number): ProgramSpec {
+  return {
+    key: `pool_backward/${max}/${wg}`,
+    params: [['n', 'u32'], ['h', 'i32'], ['w', 'i32'], ['kh', 'i32'], ['kw', 'i32'], ['sh', 'i32'], ['sw', 'i32'], ['ph', 'i32'], ['pw', 'i32'],
+      ['oh', 'i32'], ['ow', 'i32'], ['include', 'u32']],
+    storage: [...(max ? [{ name: 't_x', type: 'float' as const }] : []), { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
+    body: `${head(wg)}  let ix = i32(i % u32(p.w));
+  let iy = i32((i / u32(p.w)) % u32(p.h));
+  let plane = i / u32(p.w * p.h);
+  let oy0 = max((iy + p.ph - p.kh + p.sh) / p.sh, 0);
+  let oy1 = min((iy + p.ph) / p.sh, p.oh - 1);
+  let ox0 = max((ix + p.pw - p.kw + p.sw) / p.sw, 0);
+  let ox1 = min((ix + p.pw) / p.sw, p.ow - 1);
+  var acc = 0.0;
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      let ys = oy * p.sh - p.ph;
+      let xs = ox * p.sw - p.pw;
+      let g = f32(t_dy[p.t_dy_off + plane * u32(p.oh * p.ow) + u32(oy * p.ow + ox)]);
+${max ? `      let y0 = max(ys, 0);
+      let y1 = min(ys + p.kh, p.h);
+      let x0 = max(xs, 0);
+      let x1 = min(xs + p.kw, p.w);
+      if (iy < y0 || iy >= y1 || ix < x0 || ix >= x1) { continue; }
+      let base = p.t_x_off + plane * u32(p.h * p.w);
+      var m = f32(t_x[base + u32(y0 * p.w + x0)]);
+      var at = y0 * p.w + x0;
+      for (var yy = y0; yy < y1; yy++) {
+        for (var xx = x0; xx < x1; xx++) {
+          let v = f32(t_x[base + u32(yy * p.w + xx)]);
+          if (v > m || v != v) { m = v; at = yy * p.w + xx; }
+        }
+      }
+      if (at == iy * p.w + ix) { acc += g; }` : `      let ye = min(ys + p.kh, p.h + p.ph);
+      let xe = min(xs + p.kw, p.w + p.pw);
+      let y0 = max(ys, 0);
+      let y1 = min(ye, p.h);
+      let x0 = max(xs, 0);
+      let x1 = min(xe, p.w);
+      if (iy < y0 || iy >= y1 || ix < x0 || ix >= x1) { continue; }
+      let count = select((y1 - y0) * (x1 - x0), (ye - ys) * (xe - xs), p.include != 0u);
+      acc += g / f32(count);`}
+    }
+  }
+  t_dx[p.t_dx_off + i] = SF(acc);
+}`,
+  };
+}
+
+const CONV_PARAMS: ProgramSpec['params'] = [['n', 'u32'], ['c', 'i32'], ['h', 'i32'], ['w', 'i32'], ['o', 'i32'], ['kh', 'i32'], ['kw', 'i32'],
+  ['sh', 'i32'], ['sw', 'i32'], ['ph', 'i32'], ['pw', 'i32'], ['dh', 'i32'], ['dw', 'i32'], ['groups', 'i32'], ['oh', 'i32'], ['ow', 'i32']];
+
+/** conv2d's input gradient, one thread per dx element: the taps of every output that read it, in a fixed order. */
+export function convGradInputProgram(wg: number): ProgramSpec {
+  return {
+    key: `conv_dx/${wg}`,
+    params: CONV_PARAMS,
+    storage: [{ name: 't_dy', type: 'float' }, { name: 't_w', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
+    body: `${head(wg)}  let ix = i32(i % u32(p.w));
+  let iy = i32((i / u32(p.w)) % u32(p.h));
+  let ci = i32((i / u32(p.w * p.h)) % u32(p.c));
+  let b = i32(i / u32(p.w * p.h * p.c));
+  let cg = p.c / p.groups;
+  let og = p.o / p.groups;
+  let grp = ci / cg;
+  let cc = ci % cg;
+  var acc = 0.0;
+  for (var o = grp * og; o < (grp + 1) * og; o++) {
+    for (var ky = 0; ky < p.kh; ky++) {
+      let ty = iy + p.ph - ky * p.dh;
+      if (ty < 0 || ty % p.sh != 0 || ty / p.sh >= p.oh) { continue; }
+      for (var kx = 0; kx < p.kw; kx++) {
+        let tx = ix + p.pw - kx * p.dw;
+        if (tx < 0 || tx % p.sw != 0 || tx / p.sw >= p.ow) { continue; }
+        acc += f32(t_w[p.t_w_off + u32(((o * cg + cc) * p.kh + ky) * p.kw + kx)])
+          * f32(t_dy[p.t_dy_off + u32(((b * p.o + o) * p.oh + ty / p.sh) * p.ow + tx / p.sw)]);
+      }
+    }
+  }
+  t_dx[p.t_dx_off + i] = SF(acc);
+}`,
+  };
+}
+
+/** conv2d's weight gradient, one thread per weight: Σ over images and output pixels of dy · the input it read. */
+export function convGradWeightProgram(wg: number): ProgramSpec {
+  return {
+    key: `conv_dw/${wg}`,
+    params: [...CONV_PARAMS, ['images', 'i32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dw', type: 'float', write: true }],
+    body: `${head(wg)}  let kx = i32(i % u32(p.kw));
+  let ky = i32((i / u32(p.kw)) % u32(p.kh));
+  let cg = p.c / p.groups;
+  let cc = i32((i / u32(p.kw * p.kh)) % u32(cg));
+  let o = i32(i / u32(p.kw * p.kh * cg));
+  let ci = (o / (p.o / p.groups)) * cg + cc;
+  var acc = 0.0;
+  for (var b = 0; b < p.images; b++) {
+    for (var oy = 0; oy < p.oh; oy++) {
+      let iy = oy * p.sh - p.ph + ky * p.dh;
+      if (iy < 0 || iy >= p.h) { continue; }
+      for (var ox = 0; ox < p.ow; ox++) {
+        let ix = ox * p.sw - p.pw + kx * p.dw;
+        if (ix < 0 || ix >= p.w) { continue; }
+        acc += f32(t_dy[p.t_dy_off + u32(((b * p.o + o) * p.oh + oy) * p.ow + ox)])
+          * f32(t_x[p.t_x_off + u32(((b * p.c + ci) * p.h + iy) * p.w + ix)]);
+      }
+    }
+  }
+  t_dw[p.t_dw_off + i] = SF(acc);
+}`,
+  };
+}
+
+/** out[j] = Σ_{b, p} x[b, j, p], one thread per channel (bias gradients). */
+export function channelSumProgram(wg: number): ProgramSpec {
+  return {
+    key: `channel_sum/${wg}`,
+    params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32']],
+    storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
+    body: `${head(wg)}  var s = 0.0;
+  for (var b = 0u; b < p.images; b++) {
+    let base = p.t_x_off + (b * p.n + i) * p.hw;
+    for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }
+  }
+  t_y[p.t_y_off + i] = SF(s);
+}`,
+  };
+}

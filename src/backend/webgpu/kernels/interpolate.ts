@@ -4,6 +4,7 @@
 // than scattering each dy to its taps, one thread per input pixel gathers the dy of every
 // output pixel that tapped it, in a fixed order: deterministic, the same bits every run.
 
+import type { ResizeGeometry } from '../../backend.js';
 import { ENTRY, type ProgramSpec } from '../program.js';
 
 const PARAMS: ProgramSpec['params'] = [['n', 'u32'], ['ih', 'u32'], ['iw', 'u32'], ['oh', 'u32'], ['ow', 'u32'], ['bilinear', 'u32'], ['align', 'u32'],
@@ -103,4 +104,9 @@ ${ENTRY} {
   t_dx[p.t_dx_off + i] = SF(acc);
 }`,
   };
+}
+
+/** The resize kernels' parameters (n: threads). */
+export function resizeValues(g: ResizeGeometry, n: number): Record<string, number> {
+  return { n, ih: g.ih, iw: g.iw, oh: g.oh, ow: g.ow, bilinear: g.mode === 'bilinear' ? 1 : 0, align: g.alignCorners ? 1 : 0, sh: g.scaleH, sw: g.scaleW };
 }
