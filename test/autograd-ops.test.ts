@@ -134,6 +134,7 @@ for (const { name: bk, backend } of await testBackends()) {
       max_pool2d: ['pool2dBackward'], avg_pool2d: ['pool2dBackward'], adaptive_avg_pool2d: ['pool2dBackward'],
       conv2d: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum'], rfconv2d: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum'],
       conv2d_rectify_residual_relu: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'activationBackward'],
+      conv2d_residual_relu: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'activationBackward'],
       // Gradients made of forward ops only.
       add: [], sub: [], mul: [], div: [], sum: [], mean: [], views: [], radix_gap: [], soft_cross_entropy: ['softmaxBackward'], linear: [],
     };
