@@ -14,7 +14,8 @@ const root = process.cwd();
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /** What the package may contain: the bundle and its kernels, the default model, the README. */
-const ALLOWED = [/^dist\/(index|node|cli|augment-worker|chunk-[A-Z0-9]+)\.js(\.map)?$/, /^dist\/kernels-(simd|relaxed)(-mt)?\.wasm$/, /^dist\/types\/[\w/.-]+\.d\.ts$/,
+// gradients-*: the webgpu backend's training kernels, a chunk it loads with itself.
+const ALLOWED = [/^dist\/(index|node|cli|augment-worker|(chunk|gradients)-[A-Z0-9]+)\.js(\.map)?$/, /^dist\/kernels-(simd|relaxed)(-mt)?\.wasm$/, /^dist\/types\/[\w/.-]+\.d\.ts$/,
   /^models\/default\.(pth|json)$/, /^models\/default-curves\.svg$/, /^README\.md$/, /^LICENSE$/, /^package\.json$/, /^bin\/resnest\.js$/];
 const REQUIRED = ['dist/index.js', 'dist/node.js', 'dist/types/index.d.ts', 'dist/types/node.d.ts', 'dist/cli.js', 'dist/augment-worker.js', 'dist/kernels-simd.wasm', 'dist/kernels-simd-mt.wasm',
   'dist/kernels-relaxed.wasm', 'dist/kernels-relaxed-mt.wasm', 'models/default.pth', 'models/default.json', 'README.md', 'LICENSE', 'package.json', 'bin/resnest.js'];
@@ -27,6 +28,7 @@ test('npm pack: exactly the bundle, its wasm kernels, the default model and the 
     const files = (JSON.parse(out.slice(out.search(/^\[/m))) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
     for (const f of files) assert.ok(ALLOWED.some((re) => re.test(f)), `unexpected file in the package: ${f}`);
     for (const f of REQUIRED) assert.ok(files.includes(f), `missing from the package: ${f}`);
+    assert.ok(files.some((f) => /^dist\/gradients-[A-Z0-9]+\.js$/.test(f)), 'missing from the package: the webgpu training kernels\' chunk');
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'runtime dependencies');
   } finally {
