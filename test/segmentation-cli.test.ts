@@ -14,9 +14,9 @@ import { decodeLabelPng } from '../src/io/image/png.js';
 import { loadTorch } from '../src/io/torch.js';
 import { SegmentationFolder } from '../src/data/seg-folder.js';
 import { resizeNearest, syncTransform } from '../src/data/seg-augment.js';
-import { SegmentationMetric, SEG_PAD_VALUE } from '../src/train/seg-evaluate.js';
+import { SegmentationMetric } from '../src/train/seg-evaluate.js';
 import { argmaxClasses, segmentScores } from '../src/models/segmentation/multi-eval.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized } from '../src/io/image/preprocess.js';
+import { writeNormalized, imagenetTables, IMAGENET_BLACK } from '../src/io/image/preprocess.js';
 import { loadSegmentationModel } from '../src/node.js';
 import { initBackend } from '../src/backend/registry.js';
 import { Rng } from '../src/util/random.js';
@@ -119,14 +119,14 @@ test('resnest train --arch fcn_resnest14d on images and masks, then resnest eval
   assert.is(got.images, 2);
   // The same predictions counted here: argmax of one pass at long side 40, against the masks.
   const model = await loadSegmentationModel('fcn_resnest14d', { weights: save, backend: await initBackend('wasm') });
-  const tables = [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!));
+  const tables = imagenetTables();
   const inter = [0, 0, 0], union = [0, 0, 0];
   let correct = 0, labelled = 0;
   for (const k of [5, 6]) {
     const { rgb, mask } = scene(k);
     const x = new Float32Array(3 * W * H);
     writeNormalized({ width: W, height: H, channels: 3, data: rgb }, x, 0, tables);
-    const pred = argmaxClasses(await segmentScores(model, x, H, W, { base: 40, padValue: SEG_PAD_VALUE }), 3);
+    const pred = argmaxClasses(await segmentScores(model, x, H, W, { base: 40, padValue: IMAGENET_BLACK }), 3);
     for (let i = 0; i < W * H; i++) {
       if (mask[i] === 0) continue;
       const t = mask[i]! - 1, p = pred[i]!;

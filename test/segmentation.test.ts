@@ -21,7 +21,7 @@ import { argmaxClasses, segmentScores } from '../src/models/segmentation/multi-e
 import { ADE20K_CLASSES, ADE20K_PALETTE } from '../src/models/segmentation/classes.js';
 import { encodePng } from '../src/viz/png.js';
 import { decodeImage } from '../src/io/image/decode.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized } from '../src/io/image/preprocess.js';
+import { writeNormalized, imagenetTables, IMAGENET_BLACK } from '../src/io/image/preprocess.js';
 import { initBackend } from '../src/backend/registry.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { metaBackend } from '../src/backend/meta.js';
@@ -128,7 +128,7 @@ test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W)
     const png = join(dir, 'scene.png');
     writeFileSync(png, encodePng(w, h, rgb));
     const x = new Float32Array(3 * w * h);
-    writeNormalized({ width: w, height: h, channels: 3, data: rgb }, x, 0, [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!)));
+    writeNormalized({ width: w, height: h, channels: 3, data: rgb }, x, 0, imagenetTables());
     const sceneX = join(dir, 'scene.npy'), sceneY = join(dir, 'scene-logits.npy');
     writeFileSync(sceneX, writeNpy({ dtype: 'float32', shape: [1, 3, h, w], data: x }));
     assert.is((await runCli(['infer', '--arch', c.model, '--weights', weights, '--input', sceneX, '--output', sceneY])).code, 0);
@@ -158,7 +158,7 @@ test('resnest infer --arch fcn_resnest50_ade --weights W.pth: (N, classes, H, W)
     const net = createSegmentationModel(c.model, { backend: await initBackend('wasm'), init: false });
     net.loadStateDict(syntheticStateDict(net, c.seed));
     net.eval();
-    const padValue = [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!);
+    const padValue = IMAGENET_BLACK;
     const want = argmaxClasses(await segmentScores(net, x, h, w, { scales: [0.5, 1], flip: true, base: 48, crop: 32, padValue }), 150);
     net.dispose();
     const msMask = decodeImage(new Uint8Array(readFileSync(mres!.mask)), mres!.mask);

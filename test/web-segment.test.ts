@@ -12,10 +12,9 @@ import '../src/index.js';
 import { initBackend } from '../src/backend/registry.js';
 import { saveTorch } from '../src/io/torch-save.js';
 import { decodeImage } from '../src/io/image/decode.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized } from '../src/io/image/preprocess.js';
+import { writeNormalized, imagenetTables, IMAGENET_BLACK } from '../src/io/image/preprocess.js';
 import { createSegmentationModel } from '../src/models/segmentation/zoo.js';
 import { argmaxClasses, segmentScores } from '../src/models/segmentation/multi-eval.js';
-import { SEG_PAD_VALUE } from '../src/train/seg-evaluate.js';
 import { ARTIFACTS, withSitePage } from './helpers/page.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'resnest-webseg-'));
@@ -29,8 +28,8 @@ test('segmentation view: a pixel\'s class and probability as segmentScores gives
   net.eval();
   const img = decodeImage(new Uint8Array(readFileSync(join('examples', 'bag.png'))), 'bag.png');
   const x = new Float32Array(3 * img.width * img.height);
-  writeNormalized(img, x, 0, [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!)));
-  const scores = await segmentScores(net, x, img.height, img.width, { base: SIZE, padValue: SEG_PAD_VALUE });
+  writeNormalized(img, x, 0, imagenetTables());
+  const scores = await segmentScores(net, x, img.height, img.width, { base: SIZE, padValue: IMAGENET_BLACK });
   net.dispose();
   const map = argmaxClasses(scores, 3), plane = img.width * img.height;
   const want = (px: number, py: number) => {

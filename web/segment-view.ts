@@ -7,7 +7,7 @@
 import type { Backend } from '../src/backend/backend.js';
 import { loadCheckpoint } from '../src/io/checkpoint.js';
 import { unwrapCheckpointZip } from '../src/io/wrapped-checkpoint.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized, type Image8 } from '../src/io/image/preprocess.js';
+import { writeNormalized, type Image8, imagenetTables, IMAGENET_BLACK } from '../src/io/image/preprocess.js';
 import { ADE20K_CLASSES, ADE20K_PALETTE, PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE } from '../src/models/segmentation/classes.js';
 import { argmaxClasses, segmentScores } from '../src/models/segmentation/multi-eval.js';
 import type { SegNet } from '../src/models/segmentation/segnet.js';
@@ -107,10 +107,10 @@ export class SegmentView {
     const { image } = current;
     const size = Math.max(32, Math.min(1024, Number($<HTMLInputElement>('seg-size').value) || 520));
     const x = new Float32Array(3 * image.width * image.height);
-    writeNormalized(image, x, 0, [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!)));
+    writeNormalized(image, x, 0, imagenetTables());
     this.host.status(`segmenting ${current.name} on ${model.backend.name}…`);
     const t0 = performance.now();
-    const scores = await segmentScores(model, x, image.height, image.width, { base: size, padValue: [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!) });
+    const scores = await segmentScores(model, x, image.height, image.width, { base: size, padValue: IMAGENET_BLACK });
     const classes = model.opts.numClasses;
     const published = segArch($<HTMLSelectElement>('seg-arch').value)?.published;
     const [labels, palette] = published?.dataset === 'pcontext' ? [PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE]

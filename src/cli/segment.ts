@@ -11,7 +11,7 @@ import { ArgumentError } from '../errors.js';
 import { defaultBackendName, initBackend } from '../backend/registry.js';
 import { readBytes, writeFileAtomic } from '../io/files.js';
 import { decodeImage } from '../io/image/decode.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '../io/image/preprocess.js';
+import { resizeBilinear, writeNormalized, type Image8, imagenetTables, IMAGENET_BLACK } from '../io/image/preprocess.js';
 import { ADE20K_CLASSES, ADE20K_PALETTE, PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE } from '../models/segmentation/classes.js';
 import { isSegmentationArch, segArch, SEG_ZOO } from '../models/segmentation/zoo.js';
 import { argmaxClasses, segmentScores } from '../models/segmentation/multi-eval.js';
@@ -72,8 +72,6 @@ export async function segment(argv: string[]): Promise<void> {
     : [published ? ADE20K_CLASSES : Array.from({ length: numClasses }, (_, k) => `class ${k}`), ADE20K_PALETTE];
   const out = str(p, 'out');
   if (out) await mkdir(out, { recursive: true });
-  const tables = [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!));
-  const padValue = [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!);
   model.eval();
   const json = flag(p, 'json');
   const results: SegmentResult[] = [];
@@ -84,11 +82,11 @@ export async function segment(argv: string[]): Promise<void> {
     const seen: Image8 = fit < 1 ? resizeBilinear(img, Math.max(1, Math.floor(img.width * fit)), Math.max(1, Math.floor(img.height * fit))) : img;
     const { width: w, height: h } = seen;
     const x = new Float32Array(3 * w * h);
-    writeNormalized(seen, x, 0, tables);
+    writeNormalized(seen, x, 0, imagenetTables());
     const t0 = performance.now();
     const tty = !json && process.stderr.isTTY;
     const scores = await segmentScores(model, x, h, w, {
-      scales, flip, base: size, crop, padValue,
+      scales, flip, base: size, crop, padValue: IMAGENET_BLACK,
       onProgress: tty ? (done, total) => process.stderr.write(`\r${path}: forward pass ${done}/${total}\x1b[K`) : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');

@@ -6,7 +6,7 @@
 // the crop, the centre crop. As a batch source: seeded per sample, order-independent.
 
 import type { BatchSource } from './batch-source.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, resizeBilinear, writeNormalized, type Image8 } from '../io/image/preprocess.js';
+import { resizeBilinear, writeNormalized, type Image8, imagenetTables } from '../io/image/preprocess.js';
 import { hash32, Rng } from '../util/random.js';
 import { SEG_IGNORE, type SegSample } from './seg-folder.js';
 import { longSide } from '../models/segmentation/multi-eval.js';
@@ -79,8 +79,6 @@ export function syncTransform(s: SegSample, o: SegTransformOptions, rng: Rng): S
   return cut(s, x0, y0, crop);
 }
 
-const TABLES = [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!));
-
 /** Images [n, 3, crop, crop] (ImageNet-normalised) and classes [n·crop·crop] from a data set, seeded per (key, position). */
 export function segBatchSource(set: { length: number; sample(i: number): Promise<SegSample> }, o: SegTransformOptions & { seed: number }): BatchSource {
   const { crop } = o, plane = 3 * crop * crop;
@@ -92,7 +90,7 @@ export function segBatchSource(set: { length: number; sample(i: number): Promise
       const samples = await Promise.all([...idx].map((i) => set.sample(i)));
       samples.forEach((s, i) => {
         const t = syncTransform(s, o, new Rng(hash32((o.seed ^ Math.imul(key + 1, 0x2545f491) ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0)));
-        writeNormalized(t.image as Image8, x, i * plane, TABLES);
+        writeNormalized(t.image as Image8, x, i * plane, imagenetTables());
         labels.set(t.labels, i * crop * crop);
       });
       return { x, labels };

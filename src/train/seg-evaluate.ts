@@ -6,7 +6,7 @@
 
 import type { SegNet } from '../models/segmentation/segnet.js';
 import { argmaxClasses, segmentScores, type MultiEvalOptions } from '../models/segmentation/multi-eval.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeTable, writeNormalized } from '../io/image/preprocess.js';
+import { writeNormalized, imagenetTables, IMAGENET_BLACK } from '../io/image/preprocess.js';
 import type { SegSample } from '../data/seg-folder.js';
 
 export interface SegMetrics {
@@ -62,8 +62,6 @@ export class SegmentationMetric {
   }
 }
 
-const TABLES = [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!));
-export const SEG_PAD_VALUE: readonly number[] = [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!);
 
 /** Each image at its own size through segmentScores (one pass, or the toolkit's scales and flips). */
 export async function evaluateSegmentation(model: SegNet, set: { length: number; sample(i: number): Promise<SegSample> }, numClasses: number,
@@ -75,8 +73,8 @@ export async function evaluateSegmentation(model: SegNet, set: { length: number;
     for (let i = 0; i < set.length; i++) {
       const { image, labels } = await set.sample(i);
       const x = new Float32Array(3 * image.width * image.height);
-      writeNormalized(image, x, 0, TABLES);
-      const scores = await segmentScores(model, x, image.height, image.width, { ...o, padValue: SEG_PAD_VALUE });
+      writeNormalized(image, x, 0, imagenetTables());
+      const scores = await segmentScores(model, x, image.height, image.width, { ...o, padValue: IMAGENET_BLACK });
       metric.update(argmaxClasses(scores, numClasses), labels);
       o.onImage?.(i + 1, set.length, metric.get());
     }

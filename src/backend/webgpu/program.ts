@@ -124,6 +124,9 @@ export function activationWgsl(act: string): string {
 
 export const ENTRY = '@compute @workgroup_size(WG) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32)';
 
+/** The opening of a one-thread-per-element kernel: its entry point, element i, and the bounds check on p.n. */
+export const elementHead = (wg: number) => `const WG = ${wg}u;\n${ENTRY} {\n  let i = flat_id(wid, nwg) * WG + lid;\n  if (i >= p.n) { return; }\n`;
+
 const made = new Map<string, ProgramSpec>();
 
 /** Builds a program's text once per key: generators run on every dispatch. */

@@ -185,6 +185,15 @@ export function normalizeTable(mean: number, std: number): Float32Array {
   return lut;
 }
 
+let imagenet: Float32Array[] | null = null;
+/** normalizeTable for ImageNet's mean and std, per channel (made once). */
+export function imagenetTables(): readonly Float32Array[] {
+  return (imagenet ??= [0, 1, 2].map((k) => normalizeTable(IMAGENET_MEAN[k]!, IMAGENET_STD[k]!)));
+}
+
+/** A black pixel after ImageNet normalisation, −mean/std per channel: what the segmentation toolkit pads with. */
+export const IMAGENET_BLACK: readonly number[] = [0, 1, 2].map((k) => -IMAGENET_MEAN[k]! / IMAGENET_STD[k]!);
+
 /** Writes a size × size image (1 or 3 channels; grayscale replicated) as normalised CHW float32 at out[offset…]. */
 export function writeNormalized(img: Image8, out: Float32Array, offset: number, tables: readonly Float32Array[]): void {
   const { width: w, height: h, channels: c, data } = img;

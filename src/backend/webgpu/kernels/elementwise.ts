@@ -3,12 +3,11 @@
 // and read-backs. One thread per output element.
 
 import type { BinaryOp, UnaryOp } from '../../backend.js';
-import { ENTRY, type ElementType, type ProgramSpec } from '../program.js';
+import { elementHead, type ElementType, type ProgramSpec } from '../program.js';
 
 /** Dimensions a strided kernel walks; views are coalesced to fewer before this limit applies. */
 export const MAX_RANK = 8;
 
-const head = (wg: number) => `const WG = ${wg}u;\n${ENTRY} {\n  let i = flat_id(wid, nwg) * WG + lid;\n  if (i >= p.n) { return; }\n`;
 
 /** Moves tensor elements without arithmetic: 'bits' for float tensors, 'u32' for int32. */
 export type MoveType = Extract<ElementType, 'bits' | 'u32'>;
@@ -19,7 +18,7 @@ export function fillProgram(wg: number, type: MoveType): ProgramSpec {
     key: `fill/${type}/${wg}`,
     params: [['n', 'u32'], ['bits', 'u32']],
     storage: [{ name: 't_y', type, write: true }],
-    body: `${head(wg)}  t_y[p.t_y_off + i] = ${type === 'bits' ? 'sb_of(p.bits)' : 'p.bits'};\n}`,
+    body: `${elementHead(wg)}  t_y[p.t_y_off + i] = ${type === 'bits' ? 'sb_of(p.bits)' : 'p.bits'};\n}`,
   };
 }
 
@@ -33,7 +32,7 @@ export function convertProgram(direction: 'store' | 'load', wg: number): Program
     key: `convert/${direction}/${wg}`,
     params: [['n', 'u32']],
     storage: [{ name: 't_x', type: store ? 'f32' : 'float' }, { name: 't_y', type: store ? 'float' : 'f32', write: true }],
-    body: `${head(wg)}  t_y[p.t_y_off + i] = ${store ? 'SF' : 'f32'}(t_x[p.t_x_off + i]);\n}`,
+    body: `${elementHead(wg)}  t_y[p.t_y_off + i] = ${store ? 'SF' : 'f32'}(t_x[p.t_x_off + i]);\n}`,
   };
 }
 
@@ -54,7 +53,7 @@ export function unaryProgram(op: UnaryOp, wg: number): ProgramSpec {
     key: `unary/${op}/${wg}`,
     params: [['n', 'u32'], ['alpha', 'f32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
-    body: `${head(wg)}  let v = f32(t_x[p.t_x_off + i]);\n  t_y[p.t_y_off + i] = SF(${UNARY[op]});\n}`,
+    body: `${elementHead(wg)}  let v = f32(t_x[p.t_x_off + i]);\n  t_y[p.t_y_off + i] = SF(${UNARY[op]});\n}`,
   };
 }
 
@@ -84,7 +83,7 @@ export function binaryProgram(op: BinaryOp, rank: number, wg: number): ProgramSp
     key: `binary/${op}/${rank}/${wg}`,
     params: [['shape', 'u32x8'], ['s_a', 'u32x8'], ['s_b', 'u32x8'], ['n', 'u32']],
     storage: [{ name: 't_a', type: 'float' }, { name: 't_b', type: 'float' }, { name: 't_y', type: 'float', write: true }],
-    body: `${head(wg)}${walk(['a', 'b'], rank)}  let a = f32(t_a[p.t_a_off + i_a]);
+    body: `${elementHead(wg)}${walk(['a', 'b'], rank)}  let a = f32(t_a[p.t_a_off + i_a]);
   let b = f32(t_b[p.t_b_off + i_b]);
   t_y[p.t_y_off + i] = SF(${BINARY[op]});\n}`,
   };
@@ -95,6 +94,6 @@ export function copyProgram(rank: number, wg: number, type: MoveType): ProgramSp
     key: `copy/${type}/${rank}/${wg}`,
     params: [['shape', 'u32x8'], ['s_x', 'u32x8'], ['s_y', 'u32x8'], ['n', 'u32']],
     storage: [{ name: 't_x', type }, { name: 't_y', type, write: true }],
-    body: `${head(wg)}${walk(['x', 'y'], rank)}  t_y[p.t_y_off + i_y] = t_x[p.t_x_off + i_x];\n}`,
+    body: `${elementHead(wg)}${walk(['x', 'y'], rank)}  t_y[p.t_y_off + i_y] = t_x[p.t_x_off + i_x];\n}`,
   };
 }

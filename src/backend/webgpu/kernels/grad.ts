@@ -3,7 +3,7 @@
 // are needed and the same inputs give the same bits.
 
 import type { Activation } from '../../backend.js';
-import { ENTRY, type ProgramSpec } from '../program.js';
+import { elementHead, type ProgramSpec } from '../program.js';
 
 const DX: Record<Exclude<Activation, 'none'>, string> = { relu: 'select(0.0, g, y > 0.0)', sigmoid: 'g * y * (1.0 - y)' };
 
@@ -13,11 +13,7 @@ export function activationBackwardProgram(act: Exclude<Activation, 'none'>, wg: 
     key: `activation_backward/${act}/${wg}`,
     params: [['n', 'u32']],
     storage: [{ name: 't_y', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `const WG = ${wg}u;
-${ENTRY} {
-  let i = flat_id(wid, nwg) * WG + lid;
-  if (i >= p.n) { return; }
-  let y = f32(t_y[p.t_y_off + i]);
+    body: `${elementHead(wg)}  let y = f32(t_y[p.t_y_off + i]);
   let g = f32(t_dy[p.t_dy_off + i]);
   t_dx[p.t_dx_off + i] = SF(${DX[act]});
 }`,
@@ -30,11 +26,7 @@ export function softmaxBackwardProgram(log: boolean, wg: number): ProgramSpec {
     key: `softmax_backward/${log}/${wg}`,
     params: [['n', 'u32'], ['dim', 'u32'], ['inner', 'u32']],
     storage: [{ name: 't_y', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `const WG = ${wg}u;
-${ENTRY} {
-  let i = flat_id(wid, nwg) * WG + lid;
-  if (i >= p.n) { return; }
-  let start = (i / p.inner) * p.dim * p.inner + i % p.inner;
+    body: `${elementHead(wg)}  let start = (i / p.inner) * p.dim * p.inner + i % p.inner;
   var s = 0.0;
   for (var d = 0u; d < p.dim; d++) {
     let k = start + d * p.inner;
@@ -50,7 +42,6 @@ ${ENTRY} {
   };
 }
 
-const head = (wg: number) => `const WG = ${wg}u;\n${ENTRY} {\n  let i = flat_id(wid, nwg) * WG + lid;\n  if (i >= p.n) { return; }\n`;
 
 /** r-softmax's gradient: one thread per (b, group, t); y, dy radix-major [b, radix, card, rest], dx [b, card, radix, rest]. */
 export function rSoftmaxBackwardProgram(wg: number): ProgramSpec {
@@ -58,7 +49,7 @@ export function rSoftmaxBackwardProgram(wg: number): ProgramSpec {
     key: `rsoftmax_backward/${wg}`,
     params: [['n', 'u32'], ['card', 'u32'], ['radix', 'u32'], ['rest', 'u32']],
     storage: [{ name: 't_y', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `${head(wg)}  let t = i % p.rest;
+    body: `${elementHead(wg)}  let t = i % p.rest;
   let ci = (i / p.rest) % p.card;
   let base = (i / (p.rest * p.card)) * p.card * p.radix * p.rest;
   var dot = 0.0;
@@ -80,7 +71,7 @@ export function channelMomentsProgram(wg: number): ProgramSpec {
     key: `channel_moments/${wg}`,
     params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_mean', type: 'float', write: true }, { name: 't_var', type: 'float', write: true }],
-    body: `${head(wg)}  let m = f32(p.images * p.hw);
+    body: `${elementHead(wg)}  let m = f32(p.images * p.hw);
   var s = 0.0;
   for (var b = 0u; b < p.images; b++) {
     let base = p.t_x_off + (b * p.n + i) * p.hw;
@@ -105,7 +96,7 @@ export function batchNormGradStatsProgram(wg: number): ProgramSpec {
     params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32'], ['eps', 'f32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_mean', type: 'float' }, { name: 't_var', type: 'float' },
       { name: 't_dw', type: 'float', write: true }, { name: 't_db', type: 'float', write: true }],
-    body: `${head(wg)}  let mu = f32(t_mean[p.t_mean_off + i]);
+    body: `${elementHead(wg)}  let mu = f32(t_mean[p.t_mean_off + i]);
   var sdy = 0.0;
   var sdyx = 0.0;
   for (var b = 0u; b < p.images; b++) {
@@ -129,7 +120,7 @@ export function batchNormGradInputProgram(wg: number): ProgramSpec {
     params: [['n', 'u32'], ['c', 'u32'], ['hw', 'u32'], ['m', 'f32'], ['eps', 'f32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_mean', type: 'float' }, { name: 't_var', type: 'float' },
       { name: 't_w', type: 'float' }, { name: 't_dw', type: 'float' }, { name: 't_db', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `${head(wg)}  let j = (i / p.hw) % p.c;
+    body: `${elementHead(wg)}  let j = (i / p.hw) % p.c;
   let invstd = 1.0 / sqrt(f32(t_var[p.t_var_off + j]) + p.eps);
   let xhat = (f32(t_x[p.t_x_off + i]) - f32(t_mean[p.t_mean_off + j])) * invstd;
   let g = f32(t_dy[p.t_dy_off + i]) - f32(t_db[p.t_db_off + j]) / p.m - xhat * (f32(t_dw[p.t_dw_off + j]) / p.m);
@@ -144,7 +135,7 @@ export function sgdStepProgram(buf: boolean, wg: number): ProgramSpec {
     key: `sgd_step/${buf}/${wg}`,
     params: [['n', 'u32'], ['lr', 'f32'], ['momentum', 'f32'], ['wd', 'f32'], ['nesterov', 'u32'], ['first', 'u32']],
     storage: [{ name: 't_p', type: 'float', write: true }, { name: 't_g', type: 'float' }, ...(buf ? [{ name: 't_b', type: 'float' as const, write: true }] : [])],
-    body: `${head(wg)}  let pi = f32(t_p[p.t_p_off + i]);
+    body: `${elementHead(wg)}  let pi = f32(t_p[p.t_p_off + i]);
   var d = f32(t_g[p.t_g_off + i]) + p.wd * pi;
 ${buf ? `  let bi = select(p.momentum * f32(t_b[p.t_b_off + i]) + d, d, p.first != 0u);
   t_b[p.t_b_off + i] = SF(bi);
@@ -161,7 +152,7 @@ export function adamwStepProgram(wg: number): ProgramSpec {
     params: [['n', 'u32'], ['decay', 'f32'], ['step', 'f32'], ['bc2', 'f32'], ['b1', 'f32'], ['b2', 'f32'], ['c1', 'f32'], ['c2', 'f32'], ['eps', 'f32']],
     storage: [{ name: 't_p', type: 'float', write: true }, { name: 't_g', type: 'float' }, { name: 't_m', type: 'float', write: true },
       { name: 't_v', type: 'float', write: true }],
-    body: `${head(wg)}  let g = f32(t_g[p.t_g_off + i]);
+    body: `${elementHead(wg)}  let g = f32(t_g[p.t_g_off + i]);
   let pi = f32(t_p[p.t_p_off + i]) * p.decay;
   let m = f32(t_m[p.t_m_off + i]) * p.b1 + g * p.c1;
   let v = f32(t_v[p.t_v_off + i]) * p.b2 + (g * g) * p.c2;
@@ -178,7 +169,7 @@ export function radixAttendGradInputProgram(wg: number): ProgramSpec {
     key: `radix_attend_dx/${wg}`,
     params: [['n', 'u32'], ['radix', 'u32'], ['c', 'u32'], ['hw', 'u32']],
     storage: [{ name: 't_a', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `${head(wg)}  let ch = i / p.hw;
+    body: `${elementHead(wg)}  let ch = i / p.hw;
   let b = ch / (p.radix * p.c);
   let j = ch % p.c;
   t_dx[p.t_dx_off + i] = SF(f32(t_a[p.t_a_off + ch]) * f32(t_dy[p.t_dy_off + (b * p.c + j) * p.hw + i % p.hw]));
@@ -192,7 +183,7 @@ export function radixAttendGradAttentionProgram(wg: number): ProgramSpec {
     key: `radix_attend_da/${wg}`,
     params: [['n', 'u32'], ['radix', 'u32'], ['c', 'u32'], ['hw', 'u32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_da', type: 'float', write: true }],
-    body: `${head(wg)}  let b = i / (p.radix * p.c);
+    body: `${elementHead(wg)}  let b = i / (p.radix * p.c);
   let j = i % p.c;
   var s = 0.0;
   for (var k = 0u; k < p.hw; k++) { s += f32(t_x[p.t_x_off + i * p.hw + k]) * f32(t_dy[p.t_dy_off + (b * p.c + j) * p.hw + k]); }
@@ -213,7 +204,7 @@ export function poolBackwardProgram(max: boolean, wg: number): ProgramSpec {
     params: [['n', 'u32'], ['h', 'i32'], ['w', 'i32'], ['kh', 'i32'], ['kw', 'i32'], ['sh', 'i32'], ['sw', 'i32'], ['ph', 'i32'], ['pw', 'i32'],
       ['oh', 'i32'], ['ow', 'i32'], ['include', 'u32']],
     storage: [...(max ? [{ name: 't_x', type: 'float' as const }] : []), { name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `${head(wg)}  let ix = i32(i % u32(p.w));
+    body: `${elementHead(wg)}  let ix = i32(i % u32(p.w));
   let iy = i32((i / u32(p.w)) % u32(p.h));
   let plane = i / u32(p.w * p.h);
   let oy0 = max((iy + p.ph - p.kh + p.sh) / p.sh, 0);
@@ -265,7 +256,7 @@ export function convGradInputProgram(wg: number): ProgramSpec {
     key: `conv_dx/${wg}`,
     params: CONV_PARAMS,
     storage: [{ name: 't_dy', type: 'float' }, { name: 't_w', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `${head(wg)}  let ix = i32(i % u32(p.w));
+    body: `${elementHead(wg)}  let ix = i32(i % u32(p.w));
   let iy = i32((i / u32(p.w)) % u32(p.h));
   let ci = i32((i / u32(p.w * p.h)) % u32(p.c));
   let b = i32(i / u32(p.w * p.h * p.c));
@@ -297,7 +288,7 @@ export function convGradWeightProgram(wg: number): ProgramSpec {
     key: `conv_dw/${wg}`,
     params: [...CONV_PARAMS, ['images', 'i32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dw', type: 'float', write: true }],
-    body: `${head(wg)}  let kx = i32(i % u32(p.kw));
+    body: `${elementHead(wg)}  let kx = i32(i % u32(p.kw));
   let ky = i32((i / u32(p.kw)) % u32(p.kh));
   let cg = p.c / p.groups;
   let cc = i32((i / u32(p.kw * p.kh)) % u32(cg));
@@ -327,7 +318,7 @@ export function channelSumProgram(wg: number): ProgramSpec {
     key: `channel_sum/${wg}`,
     params: [['n', 'u32'], ['images', 'u32'], ['hw', 'u32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
-    body: `${head(wg)}  var s = 0.0;
+    body: `${elementHead(wg)}  var s = 0.0;
   for (var b = 0u; b < p.images; b++) {
     let base = p.t_x_off + (b * p.n + i) * p.hw;
     for (var k = 0u; k < p.hw; k++) { s += f32(t_x[base + k]); }

@@ -5,7 +5,7 @@
 // output pixel that tapped it, in a fixed order: deterministic, the same bits every run.
 
 import type { ResizeGeometry } from '../../backend.js';
-import { ENTRY, type ProgramSpec } from '../program.js';
+import { elementHead, type ProgramSpec } from '../program.js';
 
 const PARAMS: ProgramSpec['params'] = [['n', 'u32'], ['ih', 'u32'], ['iw', 'u32'], ['oh', 'u32'], ['ow', 'u32'], ['bilinear', 'u32'], ['align', 'u32'],
   ['sh', 'f32'], ['sw', 'f32']];
@@ -26,12 +26,8 @@ export function interpolateProgram(wg: number): ProgramSpec {
     key: `interpolate/${wg}`,
     params: PARAMS,
     storage: [{ name: 't_x', type: 'float' }, { name: 't_y', type: 'float', write: true }],
-    body: `const WG = ${wg}u;
-${TAP}
-${ENTRY} {
-  let i = flat_id(wid, nwg) * WG + lid;
-  if (i >= p.n) { return; }
-  let xo = i % p.ow;
+    body: `${TAP}
+${elementHead(wg)}  let xo = i % p.ow;
   let y = (i / p.ow) % p.oh;
   let plane = i / (p.ow * p.oh);
   let sy = tap(y, p.ih, p.oh, p.sh);
@@ -62,8 +58,7 @@ export function interpolateBackwardProgram(wg: number): ProgramSpec {
     key: `interpolate_backward/${wg}`,
     params: PARAMS,
     storage: [{ name: 't_dy', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
-    body: `const WG = ${wg}u;
-${TAP}
+    body: `${TAP}
 fn weight(o: u32, i: u32, size: u32, count: u32, scale: f32) -> f32 {
   let s = tap(o, size, count, scale);
   let t0 = u32(s);
@@ -83,10 +78,7 @@ fn hi_of(i: u32, size: u32, count: u32, scale: f32) -> u32 {
   let off = select(0.5, 0.0, p.align != 0u || p.bilinear == 0u);
   return u32(min(ceil((f32(i) + 1.0 + off) / scale - off) + 1.0, f32(count - 1u)));
 }
-${ENTRY} {
-  let i = flat_id(wid, nwg) * WG + lid;
-  if (i >= p.n) { return; }
-  let ix = i % p.iw;
+${elementHead(wg)}  let ix = i % p.iw;
   let iy = (i / p.iw) % p.ih;
   let plane = i / (p.iw * p.ih);
   let base = p.t_dy_off + plane * p.oh * p.ow;
