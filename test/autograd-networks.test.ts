@@ -3,7 +3,8 @@
 // parameter's gradient (large tensors at 256 stored positions, scaled by the full tensor's
 // max |grad|; the reference is PyTorch in float64), the running statistics after the forward, and the parameters after one
 // Nesterov SGD step with the recipe's no-bias-decay groups (scaled by how far they moved).
-// Two configurations train with DropBlock in layers 3–4, its noise given by the fixture.
+// Two configurations train with DropBlock in layers 3–4, its noise given by the fixture. On
+// every backend that trains, webgpu included (read back asynchronously).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +14,7 @@ import * as F from '../src/ops/index.js';
 import { ResNet } from '../src/models/resnest/resnet.js';
 import { BatchNorm2d } from '../src/nn/layers.js';
 import { DropBlock2D } from '../src/nn/dropblock.js';
-import { tensor } from '../src/tensor/tensor.js';
+import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { tidy } from '../src/tensor/scope.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
@@ -65,11 +66,13 @@ function pick(values: Float32Array, idx: Float32Array | null): Float32Array {
 }
 
 const fmtErr = (x: number) => x.toExponential(2);
+/** A tensor's values on any backend (webgpu reads back asynchronously). */
+const read = async (t: Tensor) => (await t.data()) as Float32Array;
 
 for (const { name: bk, backend } of await testBackends()) {
   if (!backend.training) continue;
   for (const fx of nets) {
-    test(`${bk}: train step ${fx.name} matches PyTorch (loss, gradients, running stats, one SGD step)`, () => {
+    test(`${bk}: train step ${fx.name} matches PyTorch (loss, gradients, running stats, one SGD step)`, async () => {
       const ref = fixture(fx.name);
       const model = new ResNet(fx.layers, resnetOptions(fx.kwargs, fx.num_classes), backend);
       model.loadStateDict(syntheticStateDict(model, fx.seed));
@@ -78,11 +81,11 @@ for (const { name: bk, backend } of await testBackends()) {
       assert.equal([...model.namedParameters()].map(([k]) => k), fx.param_keys, 'named_parameters order');
       const x = tensor(syntheticInput(fx.input, fx.seed), fx.input, { backend });
       const labels = Array.from(ref.get('labels'));
-      const loss = tidy(() => {
+      const loss = (await read(tidy(() => {
         const l = F.crossEntropy(model.call(x), labels, { labelSmoothing: fx.label_smoothing });
         l.backward();
-        return l.dataSync()[0]!;
-      });
+        return l.detach();
+      })))[0]!;
       const want = ref.get('loss')[0]!;
       assert.ok(Math.abs(loss - want) / Math.abs(want) < 1e-5, `loss ${loss} vs ${want}`);
 
@@ -94,9 +97,9 @@ for (const { name: bk, backend } of await testBackends()) {
       const before = new Map<string, Float32Array>();
       for (const [key, p] of model.namedParameters()) {
         const idx = ref.has(`idx.${key}`) ? ref.get(`idx.${key}`) : null;
-        before.set(key, pick(p.dataSync() as Float32Array, idx));
+        before.set(key, pick(await read(p), idx));
         assert.ok(p.grad, `${key}: no gradient`);
-        const ours = pick(p.grad!.dataSync() as Float32Array, idx);
+        const ours = pick(await read(p.grad!), idx);
         const theirs = ref.get(`grad.${key}`);
         if (fx.zero_grad_params.includes(key)) {
           // Zero up to rounding (a bias feeding a training-mode BatchNorm): absolute check.
@@ -116,7 +119,7 @@ for (const { name: bk, backend } of await testBackends()) {
         if (!(m instanceof BatchNorm2d)) continue;
         for (const [k, t] of [['running_mean', m.runningMean], ['running_var', m.runningVar]] as const) {
           const idx = ref.has(`idx.${path}.${k}`) ? ref.get(`idx.${path}.${k}`) : null;
-          const err = relErr(pick(t.dataSync() as Float32Array, idx), ref.get(`${path}.${k}`));
+          const err = relErr(pick(await read(t), idx), ref.get(`${path}.${k}`));
           worstStats = Math.max(worstStats, err);
           assert.ok(err < 1e-5, `${path}.${k}: ${fmtErr(err)}`);
         }
@@ -128,7 +131,7 @@ for (const { name: bk, backend } of await testBackends()) {
       let worstStep = 0;
       for (const [key, p] of model.namedParameters()) {
         const idx = ref.has(`idx.${key}`) ? ref.get(`idx.${key}`) : null;
-        const ours = pick(p.dataSync() as Float32Array, idx);
+        const ours = pick(await read(p), idx);
         const theirs = ref.get(`param.${key}`);
         const moved = ref.get(`delta_max.${key}`)[0]!;
         if (moved === 0) continue;

@@ -1,7 +1,7 @@
 // Per-op gradients against torch.autograd (float64 reference of float32 inputs, from
 // scripts/make_grad_fixtures.py): every case's forward output and every input's gradient
-// of sum(out · gout), on each CPU backend, and on webgpu every case whose kernels it has (the
-// same bits twice: no float atomics). A missing kernel is one NotSupportedError naming it.
+// of sum(out · gout), on each CPU backend and on webgpu (there the same bits twice: no float
+// atomics). A backend that does not train raises one NotSupportedError naming op and kernel.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as F from '../src/ops/index.js';
 import { tensor as makeTensor, type Tensor } from '../src/tensor/tensor.js';
 import { NotSupportedError } from '../src/errors.js';
-import type { Backend, TrainingKernels } from '../src/backend/backend.js';
+import type { Backend } from '../src/backend/backend.js';
 import { gradKernel } from '../src/ops/op.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
@@ -115,31 +115,20 @@ function maxInvStd(x: Tensor): number {
 const ops = new Set(cases.map((c) => c.op));
 
 test('a backend without an op\'s training kernel: one NotSupportedError naming the op, the kernel and the backend', () => {
-  const bare = { name: 'bare', gradients: { sgdStep: () => {} } } as unknown as Backend<unknown>;
+  const bare = { name: 'bare' } as unknown as Backend<unknown>;
   assert.throws(() => gradKernel(bare, 'conv2dBackwardInput', 'conv2d backward'),
-    (e: unknown) => e instanceof NotSupportedError && (e as Error).message === 'conv2d backward: the bare backend has no conv2dBackwardInput kernel yet (train on js or wasm)');
-  assert.type(gradKernel(bare, 'sgdStep', 'SGD step'), 'function');
+    (e: unknown) => e instanceof NotSupportedError && (e as Error).message === 'conv2d backward: the bare backend has no conv2dBackwardInput kernel (it does not train)');
+  const trains = { name: 'trains', training: { sgdStep: () => {} } } as unknown as Backend<unknown>;
+  assert.type(gradKernel(trains, 'sgdStep', 'SGD step'), 'function');
 });
 const jsBackend = await initBackend('js');
 
 for (const { name: bk, backend } of await testBackends()) {
   const tensor = (data: ArrayLike<number>, shape: number[]) => makeTensor(data, shape, { backend });
 
-  if (!backend.training) {
-    // A backend with some training kernels (webgpu so far): the cases whose backward needs only those.
-    const NEEDS: Record<string, (keyof TrainingKernels<unknown>)[]> = {
-      interpolate: ['interpolateBackward'], relu: ['activationBackward'], sigmoid: ['activationBackward'],
-      softmax: ['softmaxBackward'], log_softmax: ['softmaxBackward'], cross_entropy: ['softmaxBackward'],
-      rsoftmax: ['rSoftmaxBackward'], batch_norm_train: ['channelMoments', 'batchNormBackward'], radix_attend: ['radixAttendBackward'],
-      max_pool2d: ['pool2dBackward'], avg_pool2d: ['pool2dBackward'], adaptive_avg_pool2d: ['pool2dBackward'],
-      conv2d: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum'], rfconv2d: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum'],
-      conv2d_rectify_residual_relu: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'activationBackward'],
-      conv2d_residual_relu: ['conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSum', 'activationBackward'],
-      // Gradients made of forward ops only.
-      add: [], sub: [], mul: [], div: [], sum: [], mean: [], views: [], radix_gap: [], soft_cross_entropy: ['softmaxBackward'], linear: [],
-    };
-    const has = (c: GradCase) => NEEDS[c.op]?.every((k) => backend.gradients?.[k]) ?? false;
-    for (const c of cases.filter(has)) {
+  if (backend.asyncRead) {
+    // A backend that reads back asynchronously (webgpu): every case, read with await, the same bits twice.
+    for (const c of cases) {
       test(`${bk}: grad ${c.name} (${c.op}) matches torch.autograd, the same bits twice`, async () => {
         const run = async () => {
           const x: Record<string, Tensor> = {};
@@ -152,12 +141,17 @@ for (const { name: bk, backend } of await testBackends()) {
           const errOut = relErr((await out.data()) as Float32Array, values(`${c.name}.out`));
           out.backward(tensor(values(`${c.name}.gout`), [...out.shape]));
           const grads = await Promise.all(c.grad.map(async (k) => Float32Array.from((await x[k]!.grad!.data()) as Float32Array)));
+          const stats = c.op === 'batch_norm_train' ? [(await x.rm!.data()) as Float32Array, (await x.rv!.data()) as Float32Array] : [];
           out.dispose();
           for (const t of Object.values(x)) t.dispose();
-          return { errOut, grads };
+          return { errOut, grads, stats };
         };
         const a = await run(), b = await run();
         assert.ok(a.errOut < 1e-5, `forward ${a.errOut}`);
+        a.stats.forEach((v, i) => {
+          const k = i ? 'running_var' : 'running_mean', err = relErr(v, values(`${c.name}.${k}`));
+          assert.ok(err < 1e-6, `${k}: ${err}`);
+        });
         c.grad.forEach((k, i) => {
           const want = values(`${c.name}.grad.${k}`);
           let err = relErr(a.grads[i]!, want);

@@ -128,11 +128,6 @@ export interface Backend<B = unknown> {
 
   /** The kernels of the backward pass and the optimizers; absent where training is not supported. */
   readonly training?: TrainingKernels<B>;
-  /**
-   * Some of those kernels, on a backend growing toward the full set (webgpu): an op's backward
-   * asks for its own kernel by name (gradKernel in src/ops/op.ts), so each can be used as it lands.
-   */
-  readonly gradients?: Partial<TrainingKernels<B>>;
 
   /**
    * Records the kernels fn launches instead of running them, and gives the memory fn allocates

@@ -33,7 +33,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const json = flag(p, 'json');
   const tty = process.stderr.isTTY && !json;
   const t0 = performance.now();
-  const r = evaluate(model, ds, pre, {
+  const r = await evaluate(model, ds, pre, {
     batchSize: bs,
     onProgress: tty ? (done, n) => process.stderr.write(`\reval ${done}/${n}`) : undefined,
   });

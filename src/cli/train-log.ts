@@ -75,7 +75,7 @@ export async function runLog(p: Parsed, o: RunLogOptions): Promise<RunLog> {
       let epochAcc: number | null = null;
       if (set?.test) {
         const te = performance.now();
-        epochAcc = accuracy = evaluate(model, set.test, set.pre).accuracy;
+        epochAcc = accuracy = (await evaluate(model, set.test, set.pre)).accuracy;
         line += `, test accuracy ${(100 * accuracy).toFixed(2)} % (${set.test.length} images, ${((performance.now() - te) / 1000).toFixed(1)} s)`;
       }
       progress.line(`${line}, ${((performance.now() - t0) / 1000).toFixed(0)} s so far`);

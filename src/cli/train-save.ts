@@ -39,7 +39,7 @@ export async function saveCard(save: string, saved: Uint8Array, set: DataSetRun,
   // The card's accuracy is that of the file as written (half precision, BatchNorm folded), as classify and eval will load it.
   if (set.test) {
     const shipped = await loadModel(o.entry, { weights: save, backend: o.backend });
-    accuracy = evaluate(shipped, set.test, set.pre).accuracy;
+    accuracy = (await evaluate(shipped, set.test, set.pre)).accuracy;
     shipped.dispose();
   }
   const { pre } = set;

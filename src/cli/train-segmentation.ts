@@ -12,7 +12,7 @@ import { createSegmentationModel, segArch, segClassesOf, SEG_ZOO } from '../mode
 import { loadWeightsFile } from '../node.js';
 import { toolkitCheckpoint } from '../io/toolkit-download.js';
 import { evaluateSegmentation } from '../train/seg-evaluate.js';
-import { AUX_WEIGHT, segLossAndBackward, segParamGroups } from '../train/segmentation.js';
+import { AUX_WEIGHT, segBackwardLoss, segParamGroups } from '../train/segmentation.js';
 import { SGD } from '../train/optim.js';
 import { stepsPerEpoch, trainLoop } from '../train/trainer.js';
 import { writeFileAtomic } from '../io/files.js';
@@ -91,7 +91,7 @@ export async function trainSegmentation(p: Parsed): Promise<void> {
     + `${crop}×${crop} crops, ${epochs} epoch${epochs > 1 ? 's' : ''} × ${steps} steps, lr ${lr.toPrecision(3)} (heads 10×, ${schedule}) on ${backend.name}`);
   const result = await trainLoop(model, opt, source, {
     ...o,
-    objective: (x, shape, labels, scale) => segLossAndBackward(model, x, shape, labels, { auxWeight, scale }),
+    objective: (x, shape, labels, scale) => segBackwardLoss(model, x, shape, labels, { auxWeight, scale }),
     onStep: (s) => {
       done++;
       const elapsed = (performance.now() - t0) / 1000;

@@ -77,14 +77,13 @@ export function apply<P>(op: OpDef<P, OpName>, xs: readonly (Tensor | null)[], p
   return out;
 }
 
-/** The backend's training kernels, or a NotSupportedError naming the op that needed them. */
 /**
- * One training kernel by name, from the full set or from a backend's partial one; missing, a
- * NotSupportedError naming the op, the kernel and the backend.
+ * One training kernel by name; on a backend without training kernels, a NotSupportedError
+ * naming the op, the kernel and the backend.
  */
 export function gradKernel<B, K extends keyof TrainingKernels<B>>(backend: Backend<B>, name: K, op: string): TrainingKernels<B>[K] {
-  const set = backend.training?.[name] ? backend.training : backend.gradients?.[name] ? backend.gradients : null;
-  if (!set) throw new NotSupportedError(`${op}: the ${backend.name} backend has no ${name} kernel yet (train on js or wasm)`);
+  const set = backend.training;
+  if (!set) throw new NotSupportedError(`${op}: the ${backend.name} backend has no ${name} kernel (it does not train)`);
   return (set[name] as (...a: unknown[]) => void).bind(set) as TrainingKernels<B>[K];
 }
 

@@ -24,7 +24,7 @@ export interface TrainingCheckpoint {
 }
 
 export async function checkpointBytes(model: Module, opt: SGD | AdamW, at: { epoch: number; step: number }, args: Record<string, PyValue>): Promise<Uint8Array> {
-  const sd = opt.stateDict();
+  const sd = await opt.exportStateDict();
   const optimizer = new Map<string, PyValue>([
     ['state', new Map([...sd.state].map(([i, s]) => [i, s as unknown as PyValue]))],
     ['param_groups', sd.param_groups as PyValue[]],

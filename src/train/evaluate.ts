@@ -33,7 +33,7 @@ export interface EvalResult {
   perClass: [number, number][];
 }
 
-export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { batchSize?: number; onProgress?: (done: number, n: number) => void } = {}): EvalResult {
+export async function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { batchSize?: number; onProgress?: (done: number, n: number) => void } = {}): Promise<EvalResult> {
   if (ds.length === 0) throw new ArgumentError(`evaluate: ${ds.source} holds no images (an accuracy of 0 of 0 means nothing)`);
   // Modes and requiresGrad are restored exactly afterwards (a frozen backbone stays frozen).
   const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const);
@@ -48,7 +48,9 @@ export function evaluate(model: Module, ds: Dataset, pre: Preprocessing, o: { ba
       const n = Math.min(bs, ds.length - at);
       const x = new Float32Array(n * plane);
       for (let i = 0; i < n; i++) x.set(preprocess(ds.image(at + i), { crop: pre.size, resize: pre.resize, mean: pre.mean, std: pre.std }).data, i * plane);
-      const logits = noGrad(() => tidy(() => model.call(tensor(x, [n, 3, pre.size, pre.size], { backend: model.backend })).dataSync() as Float32Array));
+      const out = noGrad(() => tidy(() => model.call(tensor(x, [n, 3, pre.size, pre.size], { backend: model.backend }))));
+      const logits = (await out.data()) as Float32Array;
+      out.dispose();
       const k = logits.length / n;
       for (let i = 0; i < n; i++) {
         let best = 0;

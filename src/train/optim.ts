@@ -75,11 +75,27 @@ abstract class Optimizer<H extends { lr: number; weightDecay: number }> {
   }
 
   abstract step(): void;
+
+  /** torch.optim's state_dict(), read synchronously (js, wasm). */
+  stateDict(): OptimizerState {
+    return this.stateWith((t) => t.dataSync() as Float32Array);
+  }
+
+  /** state_dict() from any backend (webgpu reads back asynchronously): what checkpoints save. */
+  async exportStateDict(): Promise<OptimizerState> {
+    const tensors = this.stateTensors();
+    const values = await Promise.all(tensors.map((t) => t.data()));
+    const byTensor = new Map(tensors.map((t, i) => [t, values[i] as Float32Array]));
+    return this.stateWith((t) => byTensor.get(t)!);
+  }
+
+  /** The tensors state_dict() holds. */
+  protected abstract stateTensors(): Tensor[];
+  /** state_dict() with each state tensor's values from `read`. */
+  protected abstract stateWith(read: (t: Tensor) => Float32Array): OptimizerState;
 }
 
-function raw(t: Tensor): RawTensor {
-  return { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array };
-}
+const rawOf = (t: Tensor, read: (t: Tensor) => Float32Array): RawTensor => ({ dtype: 'float32', shape: [...t.shape], data: read(t) });
 
 export interface SgdOptions {
   lr: number;
@@ -123,11 +139,15 @@ export class SGD extends Optimizer<SgdHyper> {
     }
   }
 
-  stateDict(): OptimizerState {
+  protected stateTensors(): Tensor[] {
+    return [...this.buffers.values()];
+  }
+
+  protected stateWith(read: (t: Tensor) => Float32Array): OptimizerState {
     const state = new Map<number, Record<string, RawTensor>>();
     this.params.forEach((p, i) => {
       const b = this.buffers.get(p);
-      if (b) state.set(i, { momentum_buffer: raw(b) });
+      if (b) state.set(i, { momentum_buffer: rawOf(b, read) });
     });
     let at = 0;
     const param_groups = this.groups.map((g) => ({
@@ -246,11 +266,15 @@ export class AdamW extends Optimizer<AdamWHyper> {
     }
   }
 
-  stateDict(): OptimizerState {
+  protected stateTensors(): Tensor[] {
+    return [...this.moments.values()].flatMap((m) => [m.expAvg, m.expAvgSq]);
+  }
+
+  protected stateWith(read: (t: Tensor) => Float32Array): OptimizerState {
     const state = new Map<number, Record<string, RawTensor>>();
     this.params.forEach((p, i) => {
       const m = this.moments.get(p);
-      if (m) state.set(i, { step: { dtype: 'float32', shape: [], data: Float32Array.of(m.step) }, exp_avg: raw(m.expAvg), exp_avg_sq: raw(m.expAvgSq) });
+      if (m) state.set(i, { step: { dtype: 'float32', shape: [], data: Float32Array.of(m.step) }, exp_avg: rawOf(m.expAvg, read), exp_avg_sq: rawOf(m.expAvgSq, read) });
     });
     let at = 0;
     const param_groups = this.groups.map((g) => ({

@@ -10,6 +10,7 @@ import { crossEntropy } from '../ops/loss.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { ParamGroup } from './optim.js';
+import { readScalar } from './trainer.js';
 
 /** The auxiliary head's share of the loss (the toolkit's --aux-weight default). */
 export const AUX_WEIGHT = 0.2;
@@ -30,15 +31,22 @@ export function segmentationLoss(main: Tensor, aux: Tensor | null, labels: Array
   return aux ? add(l, mulScalar(crossEntropy(aux, labels, opts), o.auxWeight ?? AUX_WEIGHT)) : l;
 }
 
-/** Forward in train mode, the segmentation loss, backward (gradients add to .grad). Returns the loss. */
-export function segLossAndBackward(model: SegNet, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>, o: SegLossOptions = {}): number {
+/**
+ * Forward in train mode, the segmentation loss, backward (gradients add to .grad). Returns the
+ * loss as a scalar tensor the caller owns (read when convenient, as backwardLoss's).
+ */
+export function segBackwardLoss(model: SegNet, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>, o: SegLossOptions = {}): Tensor {
   return tidy(() => {
     const { main, aux } = model.forwardAll(tensor(x, shape, { backend: model.backend }));
     const l = segmentationLoss(main, aux, labels, o);
-    const value = l.dataSync()[0]!;
     (o.scale !== undefined && o.scale !== 1 ? mulScalar(l, o.scale) : l).backward();
-    return value;
+    return l.detach();
   });
+}
+
+/** segBackwardLoss, read at once (js, wasm). */
+export function segLossAndBackward(model: SegNet, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>, o: SegLossOptions = {}): number {
+  return readScalar(segBackwardLoss(model, x, shape, labels, o));
 }
 
 /** The toolkit's groups: the backbone at the schedule's rate, head and auxlayer at 10×, weight decay on all. */

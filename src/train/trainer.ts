@@ -9,7 +9,8 @@
 import type { Batch, BatchSource } from '../data/batch-source.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { mulScalar } from '../ops/elementwise.js';
+import { noGrad } from '../autograd/tape.js';
+import { add, mulScalar } from '../ops/elementwise.js';
 import { crossEntropy, softCrossEntropy } from '../ops/loss.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -61,11 +62,11 @@ export interface LoopOptions extends TrainOptions {
   /** Polled after every step: true stops the loop there (Ctrl-C), reporting where. */
   shouldStop?: () => boolean;
   /**
-   * The loss of one micro-batch, with backward (gradients add to .grad), returning its value;
-   * labels are whatever the source gives (one per image, or one per pixel). Default: the
-   * recipe's classification loss (label smoothing, mixup).
+   * The loss of one micro-batch, with backward (gradients add to .grad), returning it as a
+   * scalar tensor the loop owns (backwardLoss); labels are whatever the source gives (one per
+   * image, or one per pixel). Default: the recipe's classification loss (label smoothing, mixup).
    */
-  objective?: (x: Float32Array, shape: readonly number[], labels: Int32Array, scale: number, iteration: number) => number;
+  objective?: (x: Float32Array, shape: readonly number[], labels: Int32Array, scale: number, iteration: number) => Tensor;
 }
 
 export interface EpochInfo {
@@ -106,10 +107,12 @@ export interface LossOptions {
 
 /**
  * Forward in train mode, the recipe's loss (label-smoothed cross-entropy; with mixup, soft
- * cross-entropy on the mixed targets), backward: gradients add to .grad. Returns the loss.
+ * cross-entropy on the mixed targets), backward: gradients add to .grad. Returns the loss as
+ * a scalar tensor the caller owns, left where it was computed: a GPU backend reads it back
+ * when the caller chooses (once a step), not between the forward and the backward.
  */
-export function lossAndBackward(model: Module, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>,
-  o: LossOptions = {}): number {
+export function backwardLoss(model: Module, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>,
+  o: LossOptions = {}): Tensor {
   const n = shape[0]!, eps = o.labelSmoothing ?? 0, lam = o.lam ?? null;
   return tidy(() => {
     const images = lam === null ? x : mixBatch(x, n, lam);
@@ -121,10 +124,24 @@ export function lossAndBackward(model: Module, x: Float32Array, shape: readonly 
       const targets = mixBatch(smoothedTargets(labels, k, eps), n, lam);
       l = softCrossEntropy(logits, tensor(targets, [n, k], { backend: model.backend }));
     }
-    const value = l.dataSync()[0]!;
     (o.scale !== undefined && o.scale !== 1 ? mulScalar(l, o.scale) : l).backward();
-    return value;
+    return l.detach();
   });
+}
+
+/** backwardLoss, read at once (backends that read synchronously: js, wasm). */
+export function lossAndBackward(model: Module, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>,
+  o: LossOptions = {}): number {
+  return readScalar(backwardLoss(model, x, shape, labels, o));
+}
+
+/** A scalar tensor's value, synchronously; the tensor is freed. */
+export function readScalar(t: Tensor): number {
+  try {
+    return t.dataSync()[0]!;
+  } finally {
+    t.dispose();
+  }
 }
 
 /** One step: forward in train mode, cross-entropy, backward, update. Returns the loss. */
@@ -135,6 +152,17 @@ export function trainStep(model: Module, opt: SGD | AdamW, x: Float32Array, shap
   if (!Number.isFinite(loss)) throw new ShapeError(`training diverged: the loss is ${loss} (lower the learning rate)`);
   opt.step();
   return loss;
+}
+
+/** total + share·piece, on the device, without a tape; both inputs are freed. */
+function addLoss(total: Tensor | null, piece: Tensor, share: number): Tensor {
+  const out = noGrad(() => tidy(() => {
+    const scaled = share === 1 ? piece.detach() : mulScalar(piece, share);
+    return total ? add(total, scaled) : scaled;
+  }));
+  total?.dispose();
+  piece.dispose();
+  return out;
 }
 
 /** The seeded permutation of n samples for one epoch (Fisher–Yates over a hash stream). */
@@ -264,7 +292,7 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
       const lr = o.schedule === 'cosine' ? lrAt(iteration, total, warmup, o.lr) : o.schedule === 'poly' ? polyLr(iteration, total, o.lr) : o.lr;
       opt.setLr(lr);
       opt.zeroGrad();
-      let loss = 0, dataMs = 0;
+      let dataMs = 0, stepLoss: Tensor | null = null;
       const first = s * perStep, last = Math.min(n, (s + 1) * perStep);
       const pieces = piecesOf(s);
       for (let m = 0; m < pieces; m++) {
@@ -279,14 +307,19 @@ export async function trainLoop(model: Module, opt: SGD | AdamW, source: BatchSo
         }
         // Each piece's mean loss weighted by its share of the step, so the sum is the step's mean.
         const share = size / (last - first);
-        if (o.objective) loss += share * o.objective(b.x, [size, c, h, w], b.labels, share, iteration);
+        let piece: Tensor;
+        if (o.objective) piece = o.objective(b.x, [size, c, h, w], b.labels, share, iteration);
         else {
           const lam = o.mixup ? new Rng(hash32((seed ^ 0x6d1e7a ^ Math.imul(iteration * accumulate + m, 0x27d4eb2f)) >>> 0)).beta(o.mixup, o.mixup) : null;
-          loss += share * lossAndBackward(model, b.x, [size, c, h, w], b.labels, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
+          piece = backwardLoss(model, b.x, [size, c, h, w], b.labels, { labelSmoothing: o.labelSmoothing ?? 0, lam, scale: share });
         }
+        stepLoss = addLoss(stepLoss, piece, share);
       }
-      if (!Number.isFinite(loss)) throw new ShapeError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, step ${s + 1} (lower the learning rate)`);
       opt.step();
+      // The one read of a step, after its last kernel is queued: a GPU is not left idle waiting for it.
+      const loss = (await stepLoss!.data())[0]!;
+      stepLoss!.dispose();
+      if (!Number.isFinite(loss)) throw new ShapeError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, step ${s + 1} (lower the learning rate)`);
       losses.push(loss);
       sum += loss;
       count++;

@@ -35,9 +35,7 @@ export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor }: Gradien
   const whole = (what: string, numel: number) => {
     if (numel * fb > rt.maxBind) throw new BackendError(`${what}: a ${numel}-element tensor is larger than one WebGPU binding (${rt.maxBind} bytes) on this adapter`);
   };
-  // The training kernels written so far (issue: training on WebGPU); an op whose kernel is not
-  // here says so by name (gradKernel).
-    return {
+  return {
     activationBackward(act, y, dy, dx, numel) {
       const spec = activationBackwardProgram(act, wg);
       chunks(`${act} backward`, numel, [1, 1, 1], [], (first, n) =>
@@ -99,12 +97,15 @@ export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor }: Gradien
     conv2dBackwardInput(g, dy, w, dx) {
       const nx = g.n * g.c * g.h * g.w, ny = g.n * g.o * g.oh * g.ow, nw = g.o * (g.c / g.groups) * g.kh * g.kw;
       whole('conv2d backward', Math.max(nx, ny, nw));
-      rt.dispatch(convGradInputProgram(wg), [bind(dy, 0, ny), bind(w, 0, nw), bind(dx, 0, nx)], { n: nx, ...convValues(g) }, groupsFor(nx));
+      const per = (g.c / g.groups) % 4 === 0 ? 4 : 1;
+      rt.dispatch(convGradInputProgram(wg, per), [bind(dy, 0, ny), bind(w, 0, nw), bind(dx, 0, nx)], { n: nx / per, ...convValues(g) }, groupsFor(nx / per));
     },
     conv2dBackwardWeight(g, x, dy, dw) {
       const nx = g.n * g.c * g.h * g.w, ny = g.n * g.o * g.oh * g.ow, nw = g.o * (g.c / g.groups) * g.kh * g.kw;
       whole('conv2d backward', Math.max(nx, ny, nw));
-      rt.dispatch(convGradWeightProgram(wg), [bind(x, 0, nx), bind(dy, 0, ny), bind(dw, 0, nw)], { n: nw, images: g.n, ...convValues(g) }, groupsFor(nw));
+      const per = (g.o / g.groups) % 4 === 0 ? 4 : 1;
+      rt.dispatch(convGradWeightProgram(wg, per), [bind(x, 0, nx), bind(dy, 0, ny), bind(dw, 0, nw)], { n: nw / per, images: g.n, ...convValues(g) },
+        groupsFor(nw / per));
     },
     channelSum(x, out, n, c, hw) {
       whole('bias gradient', n * c * hw);
@@ -116,5 +117,5 @@ export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor }: Gradien
         rt.dispatch(spec, [bind(dy, first * outPer, count * outPer), bind(dx, first * inPer, count * inPer)], resizeValues(g, count * inPer),
           groupsFor(count * inPer)));
     },
-  } satisfies Partial<TrainingKernels<GpuBuf>>;
+  } satisfies TrainingKernels<GpuBuf>;
 }

@@ -4,7 +4,7 @@
 // declarations; kernels compute in f32 either way); int32 tensors are always 32-bit.
 
 import type {
-  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, TrainingKernels, UnaryOp,
+  Activation, Backend, BackendOptions, BinaryOp, Conv2dGeometry, DType, HostArray, Pool2dGeometry, Ref, StridedRef, UnaryOp,
 } from '../backend.js';
 import { BackendError } from '../../errors.js';
 import type { GpuBuf, PoolStats } from './buffer-pool.js';
@@ -99,8 +99,13 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     }, 4);
   }
 
+  // The training kernels, in a chunk of their own: inference never runs their WGSL.
+  const { gradientKernels } = await import('./gradients.js');
+  const training = gradientKernels({ rt, wg, fb, chunks, bind, groupsFor });
+
   const backend: WebGpuBackend = {
     name: 'webgpu',
+    training,
     asyncRead: true,
     adapterName: acquired.adapterName,
     storage,
@@ -294,8 +299,5 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
     });
   }
 
-  // The training kernels, in a chunk of their own: inference never loads their WGSL.
-  const { gradientKernels } = await import('./gradients.js');
-  (backend as { gradients?: Partial<TrainingKernels<GpuBuf>> }).gradients = gradientKernels({ rt, wg, fb, chunks, bind, groupsFor });
   return backend;
 }

@@ -250,64 +250,96 @@ ${max ? `      let y0 = max(ys, 0);
 const CONV_PARAMS: ProgramSpec['params'] = [['n', 'u32'], ['c', 'i32'], ['h', 'i32'], ['w', 'i32'], ['o', 'i32'], ['kh', 'i32'], ['kw', 'i32'],
   ['sh', 'i32'], ['sw', 'i32'], ['ph', 'i32'], ['pw', 'i32'], ['dh', 'i32'], ['dw', 'i32'], ['groups', 'i32'], ['oh', 'i32'], ['ow', 'i32']];
 
-/** conv2d's input gradient, one thread per dx element: the taps of every output that read it, in a fixed order. */
-export function convGradInputProgram(wg: number): ProgramSpec {
+/**
+ * conv2d's input gradient: for each dx element, the taps of every output that read it, in a
+ * fixed order. A thread owns `per` consecutive input channels of a group at one pixel, so each
+ * dy value it loads serves `per` sums.
+ */
+export function convGradInputProgram(wg: number, per: 1 | 4): ProgramSpec {
+  const r = [...Array(per).keys()];
   return {
-    key: `conv_dx/${wg}`,
+    key: `conv_dx/${wg}/${per}`,
     params: CONV_PARAMS,
     storage: [{ name: 't_dy', type: 'float' }, { name: 't_w', type: 'float' }, { name: 't_dx', type: 'float', write: true }],
     body: `${elementHead(wg)}  let ix = i32(i % u32(p.w));
   let iy = i32((i / u32(p.w)) % u32(p.h));
-  let ci = i32((i / u32(p.w * p.h)) % u32(p.c));
-  let b = i32(i / u32(p.w * p.h * p.c));
+  let ci = i32((i / u32(p.w * p.h)) % u32(p.c / ${per})) * ${per};
+  let b = i32(i / u32(p.w * p.h * (p.c / ${per})));
   let cg = p.c / p.groups;
   let og = p.o / p.groups;
   let grp = ci / cg;
   let cc = ci % cg;
-  var acc = 0.0;
-  for (var o = grp * og; o < (grp + 1) * og; o++) {
-    for (var ky = 0; ky < p.kh; ky++) {
-      let ty = iy + p.ph - ky * p.dh;
-      if (ty < 0 || ty % p.sh != 0 || ty / p.sh >= p.oh) { continue; }
-      for (var kx = 0; kx < p.kw; kx++) {
-        let tx = ix + p.pw - kx * p.dw;
-        if (tx < 0 || tx % p.sw != 0 || tx / p.sw >= p.ow) { continue; }
-        acc += f32(t_w[p.t_w_off + u32(((o * cg + cc) * p.kh + ky) * p.kw + kx)])
-          * f32(t_dy[p.t_dy_off + u32(((b * p.o + o) * p.oh + ty / p.sh) * p.ow + tx / p.sw)]);
+  // The taps (ky, kx) outside, their division done once; inside, the group's outputs at fixed strides.
+  let o0 = grp * og;
+  let taps = u32(p.kh * p.kw);
+  let wstep = u32(cg) * taps;
+  let dstep = u32(p.oh * p.ow);
+${r.map((k) => `  var acc${k} = 0.0;`).join('\n')}
+  for (var ky = 0; ky < p.kh; ky++) {
+    let ty = iy + p.ph - ky * p.dh;
+    if (ty < 0 || ty % p.sh != 0 || ty / p.sh >= p.oh) { continue; }
+    for (var kx = 0; kx < p.kw; kx++) {
+      let tx = ix + p.pw - kx * p.dw;
+      if (tx < 0 || tx % p.sw != 0 || tx / p.sw >= p.ow) { continue; }
+      var wi = p.t_w_off + u32(((o0 * cg + cc) * p.kh + ky) * p.kw + kx);
+      var di = p.t_dy_off + u32(((b * p.o + o0) * p.oh + ty / p.sh) * p.ow + tx / p.sw);
+      for (var k = 0; k < og; k++) {
+        let dv = f32(t_dy[di]);
+${r.map((k) => `        acc${k} += f32(t_w[wi${k ? ` + ${k}u * taps` : ''}]) * dv;`).join('\n')}
+        wi += wstep;
+        di += dstep;
       }
     }
   }
-  t_dx[p.t_dx_off + i] = SF(acc);
+  let plane = u32(p.h * p.w);
+  let at = p.t_dx_off + (u32(b * p.c + ci) * u32(p.h) + u32(iy)) * u32(p.w) + u32(ix);
+${r.map((k) => `  t_dx[at${k ? ` + ${k}u * plane` : ''}] = SF(acc${k});`).join('\n')}
 }`,
   };
 }
 
-/** conv2d's weight gradient, one thread per weight: Σ over images and output pixels of dy · the input it read. */
-export function convGradWeightProgram(wg: number): ProgramSpec {
+/**
+ * conv2d's weight gradient: Σ over images and output pixels of dy · the input it read. A thread
+ * owns `per` weights — one tap of one input channel for `per` consecutive outputs of a group —
+ * so each input value it loads serves `per` sums (a thread per weight spends more on starting
+ * than on summing where the maps are small).
+ */
+export function convGradWeightProgram(wg: number, per: 1 | 4): ProgramSpec {
+  const r = [...Array(per).keys()];
   return {
-    key: `conv_dw/${wg}`,
+    key: `conv_dw/${wg}/${per}`,
     params: [...CONV_PARAMS, ['images', 'i32']],
     storage: [{ name: 't_x', type: 'float' }, { name: 't_dy', type: 'float' }, { name: 't_dw', type: 'float', write: true }],
     body: `${elementHead(wg)}  let kx = i32(i % u32(p.kw));
   let ky = i32((i / u32(p.kw)) % u32(p.kh));
   let cg = p.c / p.groups;
   let cc = i32((i / u32(p.kw * p.kh)) % u32(cg));
-  let o = i32(i / u32(p.kw * p.kh * cg));
+  let o = i32(i / u32(p.kw * p.kh * cg)) * ${per};
   let ci = (o / (p.o / p.groups)) * cg + cc;
-  var acc = 0.0;
+  let plane = u32(p.oh * p.ow);
+  // The output rows and columns whose tap lands inside the input, found once: the loops inside are branch-free.
+  let ay = p.ph - ky * p.dh;
+  let ax = p.pw - kx * p.dw;
+  let oy0 = select(0, (ay + p.sh - 1) / p.sh, ay > 0);
+  let oy1 = select(0, min(p.oh, (p.h - 1 + ay) / p.sh + 1), p.h - 1 + ay >= 0);
+  let ox0 = select(0, (ax + p.sw - 1) / p.sw, ax > 0);
+  let ox1 = select(0, min(p.ow, (p.w - 1 + ax) / p.sw + 1), p.w - 1 + ax >= 0);
+${r.map((k) => `  var acc${k} = 0.0;`).join('\n')}
   for (var b = 0; b < p.images; b++) {
-    for (var oy = 0; oy < p.oh; oy++) {
-      let iy = oy * p.sh - p.ph + ky * p.dh;
-      if (iy < 0 || iy >= p.h) { continue; }
-      for (var ox = 0; ox < p.ow; ox++) {
-        let ix = ox * p.sw - p.pw + kx * p.dw;
-        if (ix < 0 || ix >= p.w) { continue; }
-        acc += f32(t_dy[p.t_dy_off + u32(((b * p.o + o) * p.oh + oy) * p.ow + ox)])
-          * f32(t_x[p.t_x_off + u32(((b * p.c + ci) * p.h + iy) * p.w + ix)]);
+    for (var oy = oy0; oy < oy1; oy++) {
+      var di = p.t_dy_off + u32(((b * p.o + o) * p.oh + oy) * p.ow + ox0);
+      var xi = p.t_x_off + u32(((b * p.c + ci) * p.h + oy * p.sh - ay) * p.w + ox0 * p.sw - ax);
+      for (var ox = ox0; ox < ox1; ox++) {
+        let xv = f32(t_x[xi]);
+${r.map((k) => `        acc${k} += f32(t_dy[di${k ? ` + ${k}u * plane` : ''}]) * xv;`).join('\n')}
+        di += 1u;
+        xi += u32(p.sw);
       }
     }
   }
-  t_dw[p.t_dw_off + i] = SF(acc);
+  let step = u32(cg * p.kh * p.kw);
+  let at = p.t_dw_off + u32(o) * step + i % step;
+${r.map((k) => `  t_dw[at${k ? ` + ${k}u * step` : ''}] = SF(acc${k});`).join('\n')}
 }`,
   };
 }
