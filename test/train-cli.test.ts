@@ -19,6 +19,7 @@ import { writeNpy } from '../src/io/npy.js';
 import { FIXTURES, resnetOptions } from './helpers/fixtures.js';
 import { syntheticStateDict } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
+import { testBackends } from './helpers/backends.js';
 
 interface CliFixture {
   layers: number[];
@@ -54,7 +55,9 @@ const recipe = (out: string, backend: string) => [
   '--lr-schedule', 'constant', '--backend', backend, '--save', out,
 ];
 
-for (const backend of ['js', 'wasm']) {
+// Every backend that trains here: js, wasm, and webgpu where an adapter is (CI's software one).
+const trainBackends = (await testBackends()).filter((b) => b.backend.training).map((b) => b.name);
+for (const backend of trainBackends) {
   test(`train (${backend}): two steps of the recipe give PyTorch's losses and weights; the .pth has torch's keys`, async () => {
     const out = join(dir, `out-${backend}.pth`);
     const r = await runCli(recipe(out, backend));

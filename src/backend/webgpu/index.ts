@@ -32,7 +32,7 @@ export interface WebGpuBackend extends Backend<GpuBuf> {
   readonly storage: FloatStorage;
   readonly runtime: Runtime;
   /** Buffer pool and command counters. */
-  stats(): PoolStats & { dispatches: number; submits: number; pipelines: number };
+  stats(): PoolStats & Runtime['counters'];
   /** Resolves when every kernel encoded so far has run (benchmarks). */
   sync(): Promise<void>;
 }

@@ -62,7 +62,8 @@ export class Runtime {
   flushEvery: number;
   private error: string | null = null;
   private lost: string | null = null;
-  readonly counters = { dispatches: 0, submits: 0, pipelines: 0 };
+  /** Kernels encoded, command buffers submitted, pipelines compiled, read-backs and uploads (each a host ⇄ device transfer). */
+  readonly counters = { dispatches: 0, submits: 0, pipelines: 0, reads: 0, writes: 0 };
   /** Bytes per element of a float tensor. */
   readonly floatBytes: number;
 
@@ -102,6 +103,7 @@ export class Runtime {
   write(buf: GpuBuf, offset: number, data: Float32Array | Int32Array): void {
     this.check();
     if (data.length === 0) return;
+    this.counters.writes++;
     // queue.writeBuffer runs before anything still being encoded; keep program order.
     if (this.encoder) this.flush();
     this.queue.writeBuffer(buf.buffer, offset * 4, data as Float32Array<ArrayBuffer>);
@@ -112,6 +114,7 @@ export class Runtime {
     this.check();
     const bytes = numel * 4;
     if (bytes === 0) return new ArrayBuffer(0);
+    this.counters.reads++;
     const st = this.staging.acquire(bytes);
     this.commandEncoder().copyBufferToBuffer(buf.buffer, offset * 4, st.buffer, 0, bytes);
     this.flush();
