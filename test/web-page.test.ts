@@ -16,11 +16,16 @@ import { CHROMIUM } from './helpers/browser.js';
 import { relErr } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { ARTIFACTS, buildSite, WEBGPU_ARGS, withSitePage } from './helpers/page.js';
+import { barImages, idxBytes } from './helpers/idx.js';
+import { gzipSync } from 'node:zlib';
 
 const root = process.cwd();
 const TOLERANCE = 1e-4;
 
 interface Trace { block: string; radix: number; channels: number; gap: number[]; attention: number[][]; top: { label: string; probability: number }[] }
+
+/** The Train tab's losses on wasm, for the webgpu run of the same seed to be held against. */
+let wasmLosses: number[] = [];
 
 const withPage = <T>(isolated: boolean, fn: (page: import('playwright-core').Page, errors: string[]) => Promise<T>, args: string[] = []) => withSitePage({ isolated, args }, fn);
 
@@ -74,6 +79,7 @@ for (const isolated of [true, false]) {
         await page.waitForFunction(() => /done/.test(document.getElementById('train-info')!.textContent ?? ''), null, { timeout: 240_000 });
         const losses = JSON.parse(await page.getAttribute('#train-info', 'data-losses') ?? '[]') as number[];
         assert.is(losses.length, 24);
+        wasmLosses = losses;
         const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
         assert.ok(mean(losses.slice(-6)) < mean(losses.slice(0, 6)), `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
         await page.waitForFunction(() => /network trained here/.test(document.getElementById('model-info')!.textContent ?? ''));
@@ -126,9 +132,18 @@ test('weights by URL and by file with the architecture picker: resnest14d\'s che
   }
 });
 
-test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.0 as resnest explain does, to webgpu\'s 1e-3', async () => {
+test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.0 as resnest explain does, to webgpu\'s 1e-3, and trains on the GPU (the loss falls)', async () => {
   if (!existsSync(CHROMIUM)) return void console.log(`  (skipping: no Chromium at ${CHROMIUM})`);
   const want = JSON.parse((await runCli(['explain', join('examples', 'bag.png'), '--json'])).stdout) as Trace;
+  // The Train tab needs a subset: Fashion-MNIST's where the build found it, else synthetic bars of the same size.
+  const data = join(root, 'build', 'site', 'data'), images = join(data, 'fmnist-subset-images.idx.gz');
+  const subsetKind = existsSync(images) ? 'Fashion-MNIST subset' : 'synthetic bars';
+  if (!existsSync(images)) {
+    const { pixels, labels } = barImages(256, 28, 9);
+    mkdirSync(data, { recursive: true });
+    writeFileSync(images, gzipSync(idxBytes(0x08, [256, 28, 28], pixels)));
+    writeFileSync(join(data, 'fmnist-subset-labels.idx.gz'), gzipSync(idxBytes(0x08, [256], labels)));
+  }
   await withPage(true, async (page, errors) => {
     const names = await page.$$eval('#backend option', (os) => os.map((o) => (o as HTMLOptionElement).value));
     if (!names.includes('webgpu')) return void console.log('  (skipping: this Chromium has no navigator.gpu)');
@@ -141,9 +156,27 @@ test('the backend switch: webgpu in the page (SwiftShader) steps through layer2.
     for (const [k, e] of Object.entries(errs)) assert.ok(e <= 1e-3, `${k}: webgpu page vs resnest explain ${e.toExponential(2)}`);
     await page.click('#time-layers');
     await page.waitForFunction(() => document.querySelectorAll('#timings tbody tr').length >= 6);
+    console.log(`  webgpu: ${status}; gap ${errs.gap.toExponential(2)}, attention ${errs.attention.toExponential(2)}`);
+
+    // The Train tab on webgpu: the network learns on the GPU with its live curve.
+    await page.fill('#train-steps', '24');
+    await page.fill('#train-batch', '16');
+    await page.click('#train-start');
+    await page.waitForFunction(() => /done|rror/.test(document.getElementById('train-info')!.textContent ?? '') || /rror/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 400_000 });
+    const info = await page.textContent('#train-info');
+    assert.match(info ?? '', /on webgpu — done/, `${info} / ${await page.textContent('#status')}`);
+    const losses = JSON.parse(await page.getAttribute('#train-info', 'data-losses') ?? '[]') as number[];
+    assert.is(losses.length, 24);
+    const mean = (xs: number[]) => xs.reduce((a, v) => a + v, 0) / xs.length;
+    assert.ok(mean(losses.slice(-6)) < mean(losses.slice(0, 6)), `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+    // The same seed and subset on wasm (the page tests above): the same first step, to float32 rounding.
+    if (wasmLosses.length && subsetKind === 'Fashion-MNIST subset') {
+      assert.ok(Math.abs(losses[0]! - wasmLosses[0]!) < 1e-4 * wasmLosses[0]!, `first loss: webgpu ${losses[0]} vs wasm ${wasmLosses[0]}`);
+    }
+    assert.ok(await page.$('#loss-curve svg'), 'a loss curve');
     await page.screenshot({ path: join(ARTIFACTS, 'web-webgpu.png'), fullPage: true });
     assert.equal(errors, [], `console errors: ${errors.join(' | ')}`);
-    console.log(`  webgpu: ${status}; gap ${errs.gap.toExponential(2)}, attention ${errs.attention.toExponential(2)}`);
+    console.log(`  webgpu: trained 24 steps in the page (${subsetKind}): loss ${losses[0]!.toFixed(3)} → ${losses.at(-1)!.toFixed(3)}; ${info}`);
   }, WEBGPU_ARGS);
 });
 

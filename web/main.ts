@@ -49,7 +49,7 @@ async function useBackend(name: string): Promise<void> {
   const isolated = globalThis.crossOriginIsolated === true;
   const note = name === 'wasm'
     ? `${threads ?? 1} thread${threads === 1 ? '' : 's'}${isolated ? ' (cross-origin isolated)' : ' — served without COOP/COEP headers, so one thread'}`
-    : name === 'webgpu' ? 'inference only (training runs on wasm)' : 'the reference kernels';
+    : name === 'webgpu' ? 'inference and training on the GPU' : 'the reference kernels';
   $('backend').title = note;
   status(`backend ${name}: ${note}`);
   if (weights) await rebuild();
@@ -182,7 +182,7 @@ async function train(): Promise<void> {
   }
   const labels = Array.from(labs.data, Number);
   const classes = weights.labels?.length ?? 10;
-  // Training needs the autograd kernels of a CPU backend.
+  // Every backend the page offers trains (js, wasm, webgpu); one without training kernels would hand over to wasm.
   const trainOn = backend.training ? backend : await initBackend('wasm');
   const net = createModel(weights.entry, { backend: trainOn, numClasses: classes, seed: 1 });
   const perEpoch = Math.ceil(n / batch), epochs = Math.ceil(steps / perEpoch);

@@ -18,7 +18,7 @@ import { createSegmentationModel, isSegmentationArch } from '../models/segmentat
 import type { SegNet } from '../models/segmentation/segnet.js';
 import { SGD } from '../train/optim.js';
 import { paramGroups } from '../train/param-groups.js';
-import { trainStep } from '../train/trainer.js';
+import { backwardLoss } from '../train/trainer.js';
 import { flag, int, parseArgs, str } from './args.js';
 import { round, RssSampler, summarize } from './measure.js';
 import { printProfile } from './profile.js';
@@ -72,7 +72,12 @@ export async function bench(argv: string[]): Promise<void> {
   const once = async (): Promise<number> => {
     const start = performance.now();
     if (opt) {
-      trainStep(model, opt, images, [batch, 3, size, size], labels, 0.1);
+      // A step is done when its loss is read back: on webgpu, when the device has run it.
+      opt.zeroGrad();
+      const loss = backwardLoss(model, images, [batch, 3, size, size], labels, { labelSmoothing: 0.1 });
+      opt.step();
+      await loss.data();
+      loss.dispose();
     } else {
       if (!eager) graph ??= new InferenceGraph(model, x!.shape);
       const out = graph ? graph.run(x!) : tidy(() => model.call(x!));
@@ -97,7 +102,12 @@ export async function bench(argv: string[]): Promise<void> {
   const coldStart = performance.now();
   for (let i = 0; i < warmup; i++) await once();
   const times: number[] = [];
+  const counters = () => (backend as { stats?: () => Record<string, number> }).stats?.();
+  const before = counters();
   for (let i = 0; i < runs; i++) times.push(await once());
+  const after = counters();
+  // What one run launches, where the backend counts it (webgpu: kernels, submits, transfers).
+  const perRun = before && after ? Object.fromEntries(['dispatches', 'submits', 'reads', 'writes'].map((k) => [k, round((after[k]! - before[k]!) / runs, 1)])) : null;
   rss.stop();
   opt?.zeroGrad();
   const replayed = graph as InferenceGraph | null;
@@ -115,6 +125,7 @@ export async function bench(argv: string[]): Promise<void> {
     threads: reported,
     arch, size, batch, runs, warmup,
     ...(training ? {} : { execution: recorded ? 'graph' : 'eager' }),
+    ...(perRun ? { per_run: perRun } : {}),
     ...detail,
     weights: weights ? 'file' : 'random',
     node: process.version,
@@ -126,5 +137,6 @@ export async function bench(argv: string[]): Promise<void> {
   }
   const th = `${result.threads} thread${result.threads === 1 ? '' : 's'}`;
   console.log(`${arch} ${size}×${size} batch ${batch}${training ? ' training step' : ''} on ${result.backend} (${th}): median ${result.median_ms} ms, `
-    + `p90 ${result.p90_ms} ms over ${runs} runs; peak RSS ${result.peak_rss_mb} MB; cold start ${result.cold_start_ms} ms`);
+    + `p90 ${result.p90_ms} ms over ${runs} runs; peak RSS ${result.peak_rss_mb} MB; cold start ${result.cold_start_ms} ms`
+    + (perRun ? `; a run launches ${perRun.dispatches} kernels in ${perRun.submits} submits with ${perRun.writes} uploads and ${perRun.reads} read-backs` : ''));
 }
