@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../src/cli/measure.js';
 import { runCli } from './helpers/cli.js';
+import { testBackends } from './helpers/backends.js';
 import { resultsFile } from '../bench/results-file.js';
 
 const KEYS = ['median_ms', 'p90_ms', 'peak_rss_mb', 'backend', 'threads'] as const;
@@ -65,6 +66,24 @@ test('bench --train --json: one line with the step time, images/s and peak RSS, 
   sane(out, String(out.backend), 2);
   assert.is(out.mode, 'train');
   assert.ok(Math.abs((out.images_per_s as number) - (4 * 1000) / (out.median_ms as number)) < 0.02 * (out.images_per_s as number));
+});
+
+test('bench --train --backend webgpu --json: the step time, and what a step launches (kernels, submits, one read-back)', async () => {
+  if (!(await testBackends()).some((b) => b.name === 'webgpu')) return void console.log('  (no webgpu adapter)');
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-bench-'));
+  const cfg = join(dir, 'tiny.json');
+  writeFileSync(cfg, JSON.stringify({ layers: [1, 1, 1, 1], radix: 2, bottleneck_width: 8, deep_stem: true, stem_width: 8, avg_down: true, avd: true, num_classes: 5 }));
+  const r = await runCli(['bench', '--train', '--backend', 'webgpu', '--arch', cfg, '--size', '16', '--batch', '2', '--runs', '2', '--warmup', '1', '--json']);
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(r.code, 0, r.stderr);
+  const out = parse(r.stdout);
+  assert.is(out.backend, 'webgpu');
+  assert.is(out.mode, 'train');
+  const per = out.per_run as { dispatches: number; submits: number; reads: number; writes: number };
+  assert.is(per.reads, 1, 'one read-back a step: the loss');
+  assert.is(per.writes, 2, 'two uploads a step: the images and the targets');
+  assert.ok(per.dispatches > 100 && per.submits >= 1 && per.submits < per.dispatches / 8, JSON.stringify(per));
+  console.log(`  webgpu training step (tiny network, 16², batch 2): ${out.median_ms} ms, ${JSON.stringify(per)}`);
 });
 
 test('bench --profile --json: one row per module whose self times add up to the total, conv GFLOP from the geometry, never above the peak', async () => {

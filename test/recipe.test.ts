@@ -12,13 +12,14 @@ import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { mixup, smoothedTargets } from '../src/train/mixup.js';
 import { lrAt, scaledLr } from '../src/train/schedule.js';
-import { trainArrays, lossAndBackward } from '../src/train/trainer.js';
+import { backwardLoss, trainArrays, lossAndBackward } from '../src/train/trainer.js';
 import { Conv2d, GlobalAvgPool2d, Linear, ReLU, Sequential } from '../src/nn/layers.js';
 import { Rng, uniform } from '../src/util/random.js';
 import * as F from '../src/ops/index.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { FIXTURES, relErr } from './helpers/fixtures.js';
+import { testBackends } from './helpers/backends.js';
 
 const dir = join(FIXTURES, 'grad');
 const meta = JSON.parse(readFileSync(join(dir, 'recipe.json'), 'utf8')) as {
@@ -56,9 +57,9 @@ test('Beta(α, α) draws: seeded, with the mean and variance of the distribution
   assert.ok(xs.every((v) => v >= 0 && v <= 1));
 });
 
-for (const name of ['js', 'wasm']) {
+// Every backend that trains (webgpu where an adapter is), read back asynchronously.
+for (const { name, backend } of (await testBackends()).filter((b) => b.backend.training)) {
   test(`${name}: two accumulated micro-batches of 2 give the step of one batch of 4 (no BatchNorm)`, async () => {
-    const backend = await initBackend(name);
     const make = () => new Sequential([new Conv2d(3, 6, 3, { padding: 1 }, backend), new ReLU(backend), new GlobalAvgPool2d(backend), new Linear(6, 4, true, backend)], backend).resetParameters(9);
     const x = uniform(4 * 3 * 5 * 5, 3, -1, 1), y = [0, 1, 2, 3];
     const opts = { epochs: 1, lr: 0.5, momentum: 0.9, nesterov: true, labelSmoothing: 0.1, shuffle: false, augment: false };
@@ -67,7 +68,7 @@ for (const name of ['js', 'wasm']) {
     const rb = await trainArrays(b, x, [4, 3, 5, 5], y, { ...opts, batchSize: 2, accumulate: 2 });
     assert.ok(Math.abs(ra.losses[0]! - rb.losses[0]!) < 1e-6, `loss ${ra.losses[0]} vs ${rb.losses[0]}`);
     const pb = new Map(b.namedParameters());
-    for (const [k, p] of a.namedParameters()) assert.ok(relErr(p.dataSync(), pb.get(k)!.dataSync()) < 2e-6, k);
+    for (const [k, p] of a.namedParameters()) assert.ok(relErr((await p.data()) as Float32Array, (await pb.get(k)!.data()) as Float32Array) < 2e-6, k);
     a.dispose();
     b.dispose();
   });
@@ -89,5 +90,23 @@ test('mixup in the loss: λ = 1 is the label-smoothed cross-entropy; λ = 0.3 mi
   assert.ok(Math.abs(mixed - plain) > 1e-3);
   m.dispose();
 });
+
+for (const { name, backend } of (await testBackends()).filter((b) => b.backend.training && b.name !== 'js')) {
+  test(`${name}: the mixup loss and its gradients equal js's`, async () => {
+    const js = await initBackend('js');
+    const run = async (b: typeof js) => {
+      const m = new Sequential([new Conv2d(3, 6, 3, { padding: 1 }, b), new ReLU(b), new GlobalAvgPool2d(b), new Linear(6, 5, true, b)], b).resetParameters(4).train();
+      const l = backwardLoss(m, uniform(4 * 3 * 6 * 6, 8, -1, 1), [4, 3, 6, 6], [4, 0, 2, 1], { labelSmoothing: 0.1, lam: 0.3 });
+      const loss = (await l.data())[0]!;
+      const grads = await Promise.all([...m.namedParameters()].map(async ([, p]) => (await p.grad!.data()) as Float32Array));
+      l.dispose();
+      m.dispose();
+      return { loss, grads };
+    };
+    const want = await run(js), got = await run(backend);
+    assert.ok(Math.abs(got.loss - want.loss) < 1e-6 * want.loss, `loss ${got.loss} vs ${want.loss}`);
+    got.grads.forEach((g, i) => assert.ok(relErr(g, want.grads[i]!) < 1e-5, `gradient ${i}: ${relErr(g, want.grads[i]!)}`));
+  });
+}
 
 test.run();

@@ -21,6 +21,7 @@ import { loadSegmentationModel } from '../src/node.js';
 import { initBackend } from '../src/backend/registry.js';
 import { Rng } from '../src/util/random.js';
 import { runCli } from './helpers/cli.js';
+import { testBackends } from './helpers/backends.js';
 
 const root = mkdtempSync(join(tmpdir(), 'resnest-segcli-'));
 const W = 40, H = 36;
@@ -97,6 +98,24 @@ test('masks: greyscale values as classes v − 1 with 0 and 255 unlabelled; the 
   }
   assert.equal([...resizeNearest(Int16Array.from([1, 2, 3, 4]), 2, 2, 4, 2)], [1, 1, 2, 2, 3, 3, 4, 4]);
   assert.is(decodeLabelPng(encodeGreyPng(2, 1, Uint8Array.from([7, 255])), 'm.png').data[1], 255);
+});
+
+test('resnest train --backend webgpu --arch fcn_resnest14d: the same run on the GPU; eval on webgpu counts what eval on wasm counts', async () => {
+  if (!(await testBackends()).some((b) => b.name === 'webgpu')) return void console.log('  (no webgpu adapter)');
+  const save = join(root, 'seg-gpu.pth');
+  const r = await runCli(['train', '--arch', 'fcn_resnest14d', '--data', data, '--num-classes', '3', '--epochs', '1', '--batch-size', '2',
+    '--base-size', '40', '--crop-size', '32', '--lr', '0.01', '--seed', '3', '--backend', 'webgpu', '--save', save, '--quiet']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /after 1 epoch of 2 steps on webgpu, mean loss of the last epoch \d+\.\d{4}, validation pixAcc/);
+  const evalOn = async (backend: string) => {
+    const ev = await runCli(['eval', '--arch', 'fcn_resnest14d', '--weights', save, '--data', data, '--base-size', '40', '--backend', backend, '--json']);
+    assert.is(ev.code, 0, ev.stderr);
+    return JSON.parse(ev.stdout) as { labelled: number; correct: number; mIoU: number };
+  };
+  const gpu = await evalOn('webgpu'), cpu = await evalOn('wasm');
+  assert.is(gpu.labelled, cpu.labelled);
+  // The same weights: the class maps may differ only where two scores tie to float32 rounding.
+  assert.ok(Math.abs(gpu.correct - cpu.correct) <= 0.002 * cpu.labelled, `correct pixels: webgpu ${gpu.correct}, wasm ${cpu.correct} of ${cpu.labelled}`);
 });
 
 test('resnest train --arch fcn_resnest14d on images and masks, then resnest eval: the toolkit\'s keys, pixAcc and mIoU as counted directly', async () => {

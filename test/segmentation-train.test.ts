@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Tensor } from '../src/tensor/tensor.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { toFloat32 } from '../src/io/raw.js';
 import { SegNet } from '../src/models/segmentation/segnet.js';
@@ -15,7 +16,7 @@ import { passCount, segmentScores } from '../src/models/segmentation/multi-eval.
 import { Dropout2d } from '../src/models/segmentation/heads.js';
 import { Dropout } from '../src/nn/layers.js';
 import { SGD } from '../src/train/optim.js';
-import { segLossAndBackward, segParamGroups } from '../src/train/segmentation.js';
+import { segBackwardLoss, segParamGroups } from '../src/train/segmentation.js';
 import { polyLr } from '../src/train/schedule.js';
 import { FIXTURES, resnetOptions } from './helpers/fixtures.js';
 import { syntheticInput, syntheticStateDict } from './helpers/synthetic.js';
@@ -75,9 +76,9 @@ for (const { name: bk, backend } of backends.filter((b) => b.name === 'wasm')) {
 
 for (const { name: bk, backend } of backends) {
   if (!backend.training) continue;
-  // The js reference backend (no SIMD, one thread) takes the FCN; wasm both.
+  // The js reference backend (no SIMD, one thread) takes the FCN; wasm and webgpu both.
   for (const fx of cases.filter((c) => bk !== 'js' || c.head === 'fcn')) {
-    test(`${bk}: segmentation train step ${fx.case} matches PyTorch's float64 step as one vector`, () => {
+    test(`${bk}: segmentation train step ${fx.case} matches PyTorch's float64 step as one vector`, async () => {
       const ref = fixture(fx.case);
       const { layers, ...kwargs } = fx.backbone as { layers: number[] } & Record<string, number | boolean>;
       const model = new SegNet(fx.head, { backbone: { layers, options: resnetOptions(kwargs, 0) }, numClasses: fx.classes }, backend);
@@ -85,17 +86,21 @@ for (const { name: bk, backend } of backends) {
       model.train();
       for (const [, m] of model.namedModules()) if (m instanceof Dropout || m instanceof Dropout2d) m.training = false;
       assert.equal([...model.namedParameters()].map(([k]) => k), fx.param_keys, 'named_parameters order (the toolkit\'s keys)');
-      const before = new Map([...model.namedParameters()].map(([k, p]) => [k, Float32Array.from(p.dataSync() as Float32Array)]));
+      const read = async (t: Tensor) => (await t.data()) as Float32Array;
+      const before = new Map<string, Float32Array>();
+      for (const [k, p] of model.namedParameters()) before.set(k, Float32Array.from(await read(p)));
       const opt = new SGD(segParamGroups(model, fx.weight_decay), { lr: fx.lr, momentum: fx.momentum });
       assert.equal(opt.groups.map((g) => g.lr), [fx.lr, fx.lr * fx.head_lr_scale, fx.lr * fx.head_lr_scale]);
       const labels = Array.from(ref.get('labels'));
       assert.ok(labels.includes(fx.ignore_index), 'some pixels are ignored');
-      const loss = segLossAndBackward(model, syntheticInput(fx.input, fx.seed), fx.input, labels, { auxWeight: fx.aux_weight, ignoreIndex: fx.ignore_index });
+      const l = segBackwardLoss(model, syntheticInput(fx.input, fx.seed), fx.input, labels, { auxWeight: fx.aux_weight, ignoreIndex: fx.ignore_index });
+      const loss = (await read(l))[0]!;
+      l.dispose();
       assert.ok(Math.abs(loss - fx.loss) / fx.loss < 1e-5, `loss ${loss} vs ${fx.loss}`);
       opt.step();
       let diff2 = 0, norm2 = 0, stored = 0;
       for (const [key, p] of model.namedParameters()) {
-        const now = p.dataSync() as Float32Array, was = before.get(key)!;
+        const now = await read(p), was = before.get(key)!;
         const idx = ref.has(`idx.${key}`) ? ref.get(`idx.${key}`) : null;
         const want = ref.get(`delta.${key}`);
         const weight = p.size / want.length;
