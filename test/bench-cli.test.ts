@@ -111,6 +111,30 @@ test('bench --profile --json: one row per module whose self times add up to the 
   assert.match(table.stdout, /\nlayer3\.0 +Bottleneck/);
 });
 
+test('bench --train --profile --json: forward and backward per module; a conv\'s backward is twice its forward\'s work (once for the stem\'s first)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'resnest-bench-'));
+  const cfg = join(dir, 'tiny.json');
+  writeFileSync(cfg, JSON.stringify({ layers: [1, 1, 1, 1], radix: 2, bottleneck_width: 8, deep_stem: true, stem_width: 8, avg_down: true, avd: true, num_classes: 5 }));
+  const r = await runCli(['bench', '--train', '--profile', '--arch', cfg, '--size', '32', '--batch', '4', '--threads', '1', '--runs', '3', '--json']);
+  rmSync(dir, { recursive: true, force: true });
+  assert.is(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { step_ms: number; forward_ms: number; backward_ms: number; optimizer_ms: number; loss_ms: number; kernel_ms: number; outside_kernels_ms: number;
+    rows: { module: string; kind: string; forward_ms: number; backward_ms: number; gflop_forward: number; gflop_backward: number }[] };
+  const row = (m: string) => out.rows.find((x) => x.module === m)!;
+  // 4 images of 3×32×32 into 8 channels of 16×16 by a 3×3 conv: 2·4·8·16·16·27 flops.
+  assert.ok(Math.abs(row('conv1.0').gflop_forward - (2 * 4 * 8 * 16 * 16 * 27) / 1e9) < 1e-12);
+  assert.ok(Math.abs(row('conv1.0').gflop_backward - row('conv1.0').gflop_forward) < 1e-12, 'the image needs no gradient: the weights\' only');
+  for (const m of ['conv1.3', 'layer1.0.conv1', 'layer3.0.conv2.conv', 'layer4.0.conv3', 'fc']) {
+    assert.ok(Math.abs(row(m).gflop_backward - 2 * row(m).gflop_forward) < 1e-12, `${m}: input and weight gradients`);
+  }
+  const rows = out.rows.reduce((a, x) => a + x.forward_ms + x.backward_ms, 0);
+  // Medians of separate runs do not add exactly; the parts stay within the step.
+  assert.ok(out.forward_ms + out.loss_ms + out.backward_ms + out.optimizer_ms <= out.step_ms * 1.02, JSON.stringify(out).slice(0, 300));
+  assert.ok(rows <= out.step_ms * 1.1 && rows >= 0.5 * out.step_ms, `modules ${rows} ms of a ${out.step_ms} ms step`);
+  assert.ok(out.kernel_ms > 0 && out.kernel_ms <= out.step_ms && Math.abs(out.kernel_ms + out.outside_kernels_ms - out.step_ms) < 1e-6 * out.step_ms + 0.5);
+  assert.ok(out.rows.some((x) => x.kind === 'SplAtConv2d' && x.backward_ms > 0));
+});
+
 test('bench errors are one line', async () => {
   for (const args of [['--runs', '0'], ['--backend', 'nope'], ['--arch', 'resnest51']]) {
     const r = await runCli(['bench', '--size', '32', ...args, '--json']);

@@ -10,6 +10,21 @@ import { keep, tidy } from '../tensor/scope.js';
 import { full, Tensor } from '../tensor/tensor.js';
 import { noGrad, type GradNode } from './tape.js';
 
+/** Sees each node's backward as it runs: its time (rule and gradient accumulation) and which inputs wanted gradients. */
+export type BackwardObserver = (node: GradNode, ms: number, needs: readonly boolean[]) => void;
+let backwardObserver: BackwardObserver | null = null;
+
+/** Runs fn with `o` told of every node backward() runs (a training profile). */
+export function observeBackward<T>(o: BackwardObserver, fn: () => T): T {
+  const was = backwardObserver;
+  backwardObserver = o;
+  try {
+    return fn();
+  } finally {
+    backwardObserver = was;
+  }
+}
+
 /** a + b into a new contiguous tensor (gradient accumulation; no recording). */
 function addInto(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(a.shape, 'float32', a.backend);
@@ -87,6 +102,7 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
           node.dispose();
           continue;
         }
+        const t0 = backwardObserver ? performance.now() : 0;
         const ctx = node.context();
         const grads = tidy(() => node.rule(ctx, g));
         node.edges.forEach((edge, i) => {
@@ -110,6 +126,7 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
         });
         for (const t of grads) t?.dispose();
         g.dispose();
+        backwardObserver?.(node, performance.now() - t0, ctx.needs);
         node.dispose();
       }
     } finally {

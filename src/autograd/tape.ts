@@ -86,9 +86,24 @@ export const noGrad = <T>(fn: () => T): T => withGrad(false, fn);
 /** Runs fn with gradient recording on (inside a noGrad block too). */
 export const enableGrad = <T>(fn: () => T): T => withGrad(true, fn);
 
+let nodeTag: unknown = null;
+
+/** Runs fn with every node it records tagged `tag` (a profiler's module: who made this node). */
+export function withNodeTag<T>(tag: unknown, fn: () => T): T {
+  const was = nodeTag;
+  nodeTag = tag;
+  try {
+    return fn();
+  } finally {
+    nodeTag = was;
+  }
+}
+
 export class GradNode {
   private static ids = 0;
   readonly id = GradNode.ids++;
+  /** What withNodeTag said was running when the node was recorded (null outside it). */
+  readonly tag: unknown = nodeTag;
   private savedTensors: Tensor[] | null;
   private freed = false;
 

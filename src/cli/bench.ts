@@ -21,7 +21,7 @@ import { paramGroups } from '../train/param-groups.js';
 import { backwardLoss } from '../train/trainer.js';
 import { flag, int, parseArgs, str } from './args.js';
 import { round, RssSampler, summarize } from './measure.js';
-import { printProfile } from './profile.js';
+import { printProfile, printTrainProfile } from './profile.js';
 
 export const BENCH_USAGE = 'resnest bench [--arch resnest50|cfg.json] [--size S] [--batch 1] [--threads N] [--backend B] [--runs 10] [--warmup 2] [--weights <file>] [--eager] [--train] [--profile [--depth D]] [--json]';
 
@@ -88,8 +88,14 @@ export async function bench(argv: string[]): Promise<void> {
     rss.sample();
     return ms;
   };
+  if (flag(p, 'profile') && opt) {
+    await printTrainProfile(model, opt, { x: images, shape: [batch, 3, size, size], labels }, backend,
+      { runs, depth: int(p, 'depth', 0) ?? 0, json: flag(p, 'json'), title: `${arch} ${size}×${size} batch ${batch} training on ${backend.name}` });
+    model.dispose();
+    backend.dispose?.();
+    return;
+  }
   if (flag(p, 'profile')) {
-    if (training) throw new ArgumentError('bench: --profile times a forward pass; drop --train');
     await printProfile(model as ResNet, x!, backend, { runs, depth: int(p, 'depth', 0) ?? 0, json: flag(p, 'json'), title: `${arch} ${size}×${size} batch ${batch} on ${backend.name}` });
     x!.dispose();
     model.dispose();

@@ -88,7 +88,7 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
 }
 
 /** 2 × multiply-adds of a conv or linear layer's call (from its input and output shapes). */
-function flopsOf(m: Module, input: Tensor, out: Tensor): number {
+export function flopsOf(m: Module, input: Tensor, out: Tensor): number {
   if (m instanceof Conv2d) {
     const [n, o, oh, ow] = out.shape as [number, number, number, number];
     return 2 * n * o * oh * ow * (m.inChannels / m.groups) * m.kernelSize[0] * m.kernelSize[1];
