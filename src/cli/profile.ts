@@ -82,7 +82,7 @@ export async function printTrainProfile(model: Module, opt: SGD | AdamW, batch: 
   if (o.json) {
     console.log(JSON.stringify({
       title: o.title, mode: 'train', step_ms: p.stepMs, forward_ms: p.forwardMs, loss_ms: p.lossMs, backward_ms: p.backwardMs, optimizer_ms: p.optimizerMs,
-      kernel_ms: p.kernelMs, outside_kernels_ms: p.outsideMs, gflop: totalFlops / 1e9, runs: p.runs, backend: backend.name, threads, peak_gflops: peak, noisy: !!around?.warning,
+      kernel_ms: p.kernelMs, outside_kernels_ms: p.outsideMs, kernels: p.kernels, gflop: totalFlops / 1e9, runs: p.runs, backend: backend.name, threads, peak_gflops: peak, noisy: !!around?.warning,
       rows: rows.map((r) => ({
         module: r.path || '(model)', kind: r.kind, forward_ms: r.forwardMs, backward_ms: r.backwardMs, share: r.share,
         gflop: (r.forwardFlops + r.backwardFlops) / 1e9, gflop_forward: r.forwardFlops / 1e9, gflop_backward: r.backwardFlops / 1e9, gflops: rate(r), pct_peak: pct(r),
@@ -109,4 +109,5 @@ export async function printTrainProfile(model: Module, opt: SGD | AdamW, batch: 
       + `${((r.forwardFlops + r.backwardFlops) / 1e9).toFixed(3).padStart(7)} ${g === null ? '-'.padStart(8) : g.toFixed(1).padStart(8)} ${q === null ? '-'.padStart(7) : `${q.toFixed(0).padStart(6)}%`}`);
   }
   if (hidden) console.log(`(${hidden} modules under 0.2 % each, ${hiddenMs.toFixed(2)} ms in all; --depth 2 sums by block, --json lists every one)`);
+  console.log(`by kernel: ${p.kernels.filter((k) => k.ms >= 0.005 * p.stepMs).map((k) => `${k.name} ${k.ms.toFixed(1)} ms (${k.calls}×)`).join(', ')}`);
 }

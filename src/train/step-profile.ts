@@ -42,6 +42,8 @@ export interface StepProfile {
   /** Time inside the backend's kernels, and the rest of the step (JavaScript, allocation, the tape). */
   kernelMs: number;
   outsideMs: number;
+  /** Per backend kernel (conv2d, conv2dBackwardWeight, batchNormBackward, …): median ms a step and calls a step, slowest first. */
+  kernels: { name: string; ms: number; calls: number }[];
   runs: number;
 }
 
@@ -49,8 +51,9 @@ export interface StepProfile {
 const NOT_KERNELS = new Set(['alloc', 'free', 'read', 'readSync', 'write', 'stats', 'sync', 'capture', 'convAlgorithm', 'configure', 'dispose', 'measurePeak']);
 
 /** Times every compute kernel the backend runs (outermost calls only: a kernel may call another). */
-function timeKernels(backend: Backend): { ms: () => number; reset(): void; restore(): void } {
+function timeKernels(backend: Backend): { ms: () => number; byName: Map<string, { ms: number; calls: number }>; reset(): void; restore(): void } {
   let total = 0, depth = 0;
+  const byName = new Map<string, { ms: number; calls: number }>();
   const undo: (() => void)[] = [];
   for (const target of [backend, backend.training].filter(Boolean) as unknown as Record<string, unknown>[]) {
     for (const [name, f] of Object.entries(target)) {
@@ -60,13 +63,20 @@ function timeKernels(backend: Backend): { ms: () => number; reset(): void; resto
         try {
           return (f as (...a: unknown[]) => unknown).apply(target, args);
         } finally {
-          if (--depth === 0) total += performance.now() - t0;
+          if (--depth === 0) {
+            const dt = performance.now() - t0;
+            total += dt;
+            const k = byName.get(name) ?? { ms: 0, calls: 0 };
+            k.ms += dt;
+            k.calls++;
+            byName.set(name, k);
+          }
         }
       };
       undo.push(() => { target[name] = f; });
     }
   }
-  return { ms: () => total, reset: () => { total = 0; }, restore: () => undo.forEach((u) => u()) };
+  return { ms: () => total, byName, reset: () => { total = 0; byName.clear(); }, restore: () => undo.forEach((u) => u()) };
 }
 
 /**
@@ -84,6 +94,7 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
   const fwd = new Map<Module, number>(), bwd = new Map<Module, number>();
   const fwdFlops = new Map<Module, number>(), bwdFlops = new Map<Module, number>();
   const series = new Map<Module, { f: number[]; b: number[] }>(modules.map(([, m]) => [m, { f: [], b: [] }]));
+  const perKernel = new Map<string, { ms: number[]; calls: number }>();
   const phases = { step: [] as number[], forward: [] as number[], loss: [] as number[], backward: [] as number[], optimizer: [] as number[], kernels: [] as number[] };
   const stack: { child: number }[] = [];
   let counting = false;
@@ -139,6 +150,11 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
       phases.backward.push(t3 - t2);
       phases.optimizer.push(t4 - t3);
       phases.kernels.push(kernels.ms());
+      for (const [name, k] of kernels.byName) {
+        const e = perKernel.get(name) ?? { ms: [], calls: k.calls };
+        e.ms.push(k.ms);
+        perKernel.set(name, e);
+      }
       for (const [, m] of modules) {
         const s = series.get(m)!;
         s.f.push(fwd.get(m) ?? 0);
@@ -160,6 +176,7 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
   return {
     rows, stepMs, forwardMs: median(phases.forward), lossMs: median(phases.loss), backwardMs: median(phases.backward), optimizerMs: median(phases.optimizer),
     kernelMs, outsideMs: Math.max(0, stepMs - kernelMs), runs,
+    kernels: [...perKernel].map(([name, k]) => ({ name, ms: median(k.ms), calls: k.calls })).sort((a, b) => b.ms - a.ms),
   };
 }
 
