@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseTrainArgs, recipeOptions } from '../src/cli/train-options.js';
 
 const root = process.cwd();
 
@@ -55,6 +56,21 @@ test('every documented resnest command names a real command and real options', (
     assert.ok(options, `${file}:${line}: 'resnest ${command}' is not a command`);
     for (const opt of text.match(/--[a-z][\w-]*/g) ?? []) assert.ok(options!.has(opt), `${file}:${line}: resnest ${command} has no option ${opt}`);
   }
+});
+
+test('every documented resnest train line of the classification recipe is a valid combination of options', () => {
+  let checked = 0;
+  for (const { file, line, text } of documented()) {
+    const args = text.split(/\s+/).slice(2);
+    if (args[0] !== 'train' || /[<>[\]|…]|\.\.\./.test(text) || /--arch (fcn|deeplab)_/.test(text)) continue;
+    try {
+      recipeOptions(parseTrainArgs(args.slice(1)));
+    } catch (e) {
+      assert.unreachable(`${file}:${line}: ${text}\n${(e as Error).message}`);
+    }
+    checked++;
+  }
+  assert.ok(checked >= 1, 'the README\'s training command at least');
 });
 
 // Options whose value is written, not read; a line whose every other path exists in the clone runs as written.
