@@ -3,14 +3,14 @@
 // their WGSL. WGSL has no float atomics: every kernel here owns its outputs (gathers rather
 // than scatters), so a step gives the same bits every time.
 
-import type { Conv2dGeometry, Ref, TrainingKernels } from '../backend.js';
+import { inputGradientConv, type Backend, type Conv2dGeometry, type Ref, type TrainingKernels } from '../backend.js';
 import { BackendError } from '../../errors.js';
 import type { GpuBuf } from './buffer-pool.js';
 import type { Binding, Runtime } from './runtime.js';
 import { interpolateBackwardProgram, resizeValues } from './kernels/interpolate.js';
 import {
   activationBackwardProgram, adamwStepProgram, batchNormGradInputProgram, batchNormGradStatsProgram, channelMomentsProgram, channelSumProgram,
-  convGradInputProgram, convGradWeightProgram, poolBackwardProgram,
+  convGradInputProgram, convGradWeightProgram, flipTransposeProgram, poolBackwardProgram,
   radixAttendGradAttentionProgram, radixAttendGradInputProgram, rSoftmaxBackwardProgram, sgdStepProgram, softmaxBackwardProgram,
 } from './kernels/grad.js';
 
@@ -23,6 +23,9 @@ export interface GradientContext {
   chunks: (what: string, units: number, perUnit: number[], fixed: number[], run: (first: number, count: number) => void) => void;
   bind: (r: Ref<GpuBuf>, offset: number, extent: number) => Binding;
   groupsFor: (threads: number) => number;
+  /** The backend's forward convolution (a stride-1 conv's input gradient is one; a pointwise conv's weight gradient too) and strided copy. */
+  conv2d: Backend<GpuBuf>['conv2d'];
+  copy: Backend<GpuBuf>['copy'];
 }
 
 /** The conv gradient kernels' geometry parameters. */
@@ -30,7 +33,7 @@ function convValues(g: Conv2dGeometry): Record<string, number> {
   return { c: g.c, h: g.h, w: g.w, o: g.o, kh: g.kh, kw: g.kw, sh: g.strideH, sw: g.strideW, ph: g.padH, pw: g.padW, dh: g.dilH, dw: g.dilW, groups: g.groups, oh: g.oh, ow: g.ow };
 }
 
-export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor }: GradientContext) {
+export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor, conv2d, copy }: GradientContext) {
   /** Per-channel reductions read a whole [n, c, hw] tensor in one binding. */
   const whole = (what: string, numel: number) => {
     if (numel * fb > rt.maxBind) throw new BackendError(`${what}: a ${numel}-element tensor is larger than one WebGPU binding (${rt.maxBind} bytes) on this adapter`);
@@ -96,12 +99,38 @@ export function gradientKernels({ rt, wg, fb, chunks, bind, groupsFor }: Gradien
     },
     conv2dBackwardInput(g, dy, w, dx) {
       const nx = g.n * g.c * g.h * g.w, ny = g.n * g.o * g.oh * g.ow, nw = g.o * (g.c / g.groups) * g.kh * g.kw;
+      const t = inputGradientConv(g);
+      if (g.strideH === 1 && g.strideW === 1 && t.padH >= 0 && t.padW >= 0) {
+        // dX = dY convolved with the flipped, transposed weights: the forward's conv kernel
+        // (tiled on GPUs), which also splits a large batch into bindings.
+        const wt = rt.alloc(nw * fb);
+        rt.dispatch(flipTransposeProgram(wg), [bind(w, 0, nw), { buf: wt, offset: 0, extent: nw }],
+          { n: nw, c: g.c, o: g.o, groups: g.groups, kh: g.kh, kw: g.kw }, groupsFor(nw));
+        conv2d(t, dy, { buf: wt, offset: 0 }, null, null, null, 'none', dx);
+        rt.free(wt); // later users of the buffer are encoded after the conv
+        return;
+      }
       whole('conv2d backward', Math.max(nx, ny, nw));
       const per = (g.c / g.groups) % 4 === 0 ? 4 : 1;
       rt.dispatch(convGradInputProgram(wg, per), [bind(dy, 0, ny), bind(w, 0, nw), bind(dx, 0, nx)], { n: nx / per, ...convValues(g) }, groupsFor(nx / per));
     },
     conv2dBackwardWeight(g, x, dy, dw) {
       const nx = g.n * g.c * g.h * g.w, ny = g.n * g.o * g.oh * g.ow, nw = g.o * (g.c / g.groups) * g.kh * g.kw;
+      const plane = g.oh * g.ow, k = g.n * plane;
+      const pointwise = g.kh === 1 && g.kw === 1 && g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0 && g.groups === 1;
+      if (pointwise && Math.max(g.o, g.c) * k * fb <= rt.maxBind) {
+        // dW [o, c] = dY [o, (b, p)] · X [(b, p), c]: the forward's pointwise conv (tiled on GPUs)
+        // with dY as its weights and X as one image of n·p channels and c pixels.
+        const dyT = rt.alloc(ny * fb), xT = plane === 1 ? null : rt.alloc(nx * fb);
+        copy([g.o, g.n, plane], { buf: dy.buf, offset: dy.offset, strides: [plane, g.o * plane, 1] }, { buf: dyT, offset: 0, strides: [k, plane, 1] }, 'float32');
+        if (xT) copy([g.n, plane, g.c], { buf: x.buf, offset: x.offset, strides: [g.c * plane, 1, plane] }, { buf: xT, offset: 0, strides: [plane * g.c, g.c, 1] }, 'float32');
+        const t: Conv2dGeometry = { n: 1, c: k, h: 1, w: g.c, o: g.o, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilH: 1, dilW: 1, groups: 1, oh: 1, ow: g.c };
+        conv2d(t, xT ? { buf: xT, offset: 0 } : x, { buf: dyT, offset: 0 }, null, null, null, 'none', dw);
+        // Later users of these buffers are encoded after the conv.
+        rt.free(dyT);
+        if (xT) rt.free(xT);
+        return;
+      }
       whole('conv2d backward', Math.max(nx, ny, nw));
       const per = (g.o / g.groups) % 4 === 0 ? 4 : 1;
       rt.dispatch(convGradWeightProgram(wg, per), [bind(x, 0, nx), bind(dy, 0, ny), bind(dw, 0, nw)], { n: nw / per, images: g.n, ...convValues(g) },

@@ -101,7 +101,8 @@ export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<Web
 
   // The training kernels, in a chunk of their own: inference never runs their WGSL.
   const { gradientKernels } = await import('./gradients.js');
-  const training = gradientKernels({ rt, wg, fb, chunks, bind, groupsFor });
+  // (The forward conv is the backend's own, defined below: called only once the backend exists.)
+  const training = gradientKernels({ rt, wg, fb, chunks, bind, groupsFor, conv2d: (...a) => backend.conv2d(...a), copy: (...a) => backend.copy(...a) });
 
   const backend: WebGpuBackend = {
     name: 'webgpu',

@@ -299,6 +299,28 @@ ${r.map((k) => `  t_dx[at${k ? ` + ${k}u * plane` : ''}] = SF(acc${k});`).join('
 }
 
 /**
+ * The weights of the conv that computes a stride-1 conv's input gradient: w [o, c/groups, kh,
+ * kw] flipped in both taps and transposed within each group, wt [c, o/groups, kh, kw].
+ */
+export function flipTransposeProgram(wg: number): ProgramSpec {
+  return {
+    key: `flip_transpose/${wg}`,
+    params: [['n', 'u32'], ['c', 'i32'], ['o', 'i32'], ['groups', 'i32'], ['kh', 'i32'], ['kw', 'i32']],
+    storage: [{ name: 't_w', type: 'float' }, { name: 't_wt', type: 'float', write: true }],
+    body: `${elementHead(wg)}  let kx = i32(i % u32(p.kw));
+  let ky = i32((i / u32(p.kw)) % u32(p.kh));
+  let og = p.o / p.groups;
+  let cg = p.c / p.groups;
+  let oo = i32((i / u32(p.kw * p.kh)) % u32(og));
+  let ci = i32(i / u32(p.kw * p.kh * og));
+  let grp = ci / cg;
+  let src = (((grp * og + oo) * cg + ci % cg) * p.kh + p.kh - 1 - ky) * p.kw + p.kw - 1 - kx;
+  t_wt[p.t_wt_off + i] = t_w[p.t_w_off + u32(src)];
+}`,
+  };
+}
+
+/**
  * conv2d's weight gradient: Σ over images and output pixels of dy · the input it read. A thread
  * owns `per` weights — one tap of one input channel for `per` consecutive outputs of a group —
  * so each input value it loads serves `per` sums (a thread per weight spends more on starting
