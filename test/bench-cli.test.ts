@@ -127,11 +127,11 @@ test('bench --train --profile --json: forward and backward per module; a conv\'s
   for (const m of ['conv1.3', 'layer1.0.conv1', 'layer3.0.conv2.conv', 'layer4.0.conv3', 'fc']) {
     assert.ok(Math.abs(row(m).gflop_backward - 2 * row(m).gflop_forward) < 1e-12, `${m}: input and weight gradients`);
   }
-  const rows = out.rows.reduce((a, x) => a + x.forward_ms + x.backward_ms, 0);
-  // Medians of separate runs do not add exactly; the parts stay within the step.
-  assert.ok(out.forward_ms + out.loss_ms + out.backward_ms + out.optimizer_ms <= out.step_ms * 1.02, JSON.stringify(out).slice(0, 300));
-  assert.ok(rows <= out.step_ms * 1.1 && rows >= 0.5 * out.step_ms, `modules ${rows} ms of a ${out.step_ms} ms step`);
-  assert.ok(out.kernel_ms > 0 && out.kernel_ms <= out.step_ms && Math.abs(out.kernel_ms + out.outside_kernels_ms - out.step_ms) < 1e-6 * out.step_ms + 0.5);
+  // Medians of separate runs do not add up; what holds run by run holds for the medians: a
+  // phase within the step, a module's self time within its phase, the kernels within the step.
+  for (const k of ['forward_ms', 'loss_ms', 'backward_ms', 'optimizer_ms', 'kernel_ms'] as const) assert.ok(out[k] >= 0 && out[k] <= out.step_ms, `${k} ${out[k]} of a ${out.step_ms} ms step`);
+  for (const x of out.rows) assert.ok(x.forward_ms <= out.forward_ms && x.backward_ms <= out.backward_ms, `${x.module}: ${x.forward_ms} / ${x.backward_ms} ms`);
+  assert.ok(out.kernel_ms > 0 && Math.abs(out.kernel_ms + out.outside_kernels_ms - out.step_ms) < 1e-6 * out.step_ms + 0.5);
   assert.ok(out.rows.some((x) => x.kind === 'SplAtConv2d' && x.backward_ms > 0));
 });
 

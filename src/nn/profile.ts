@@ -38,6 +38,27 @@ export interface Profile {
 
 const kindOf = (m: Module) => m.constructor.name;
 
+/**
+ * Self times of nested module calls: time(m, run) runs run and adds to into[m] its time less
+ * that of the calls nested in it.
+ */
+export function selfTimer(into: Map<Module, number>): <T>(m: Module, run: () => T) => T {
+  const stack: { child: number }[] = [];
+  return (m, run) => {
+    const frame = { child: 0 };
+    stack.push(frame);
+    const t0 = performance.now();
+    try {
+      return run();
+    } finally {
+      stack.pop();
+      const dt = performance.now() - t0;
+      into.set(m, (into.get(m) ?? 0) + dt - frame.child);
+      if (stack.length) stack[stack.length - 1]!.child += dt;
+    }
+  };
+}
+
 /** Profiles `runs` forward passes of `model` on `x` (after one warm-up), per module. */
 export async function profileModel(model: Module, x: Tensor, opts: { runs?: number } = {}): Promise<Profile> {
   const runs = Math.max(1, opts.runs ?? 5);
@@ -45,21 +66,10 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
   const self = new Map<Module, number[]>(modules.map(([, m]) => [m, []]));
   const flops = new Map<Module, number>();
   const winograd = new Set<Module>();
-  const stack: { child: number }[] = [];
   const current = new Map<Module, number>();
+  const time = selfTimer(current);
   const restore = model.interceptForwards((_path, m, run, input) => {
-    const frame = { child: 0 };
-    stack.push(frame);
-    const t0 = performance.now();
-    let y: Tensor;
-    try {
-      y = run();
-    } finally {
-      stack.pop();
-      const dt = performance.now() - t0;
-      current.set(m, (current.get(m) ?? 0) + dt - frame.child);
-      if (stack.length) stack[stack.length - 1]!.child += dt;
-    }
+    const y = time(m, run);
     if (!flops.has(m)) {
       flops.set(m, flopsOf(m, input, y));
       if (m instanceof Conv2d && x.backend.convAlgorithm?.(conv2dGeometry(input.shape, m.weight.shape, m), isFixedWeight(m.weight)) === 'winograd') winograd.add(m);

@@ -11,10 +11,10 @@ import { observeBackward } from '../autograd/engine.js';
 import { withNodeTag } from '../autograd/tape.js';
 import { ArgumentError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { flopsOf } from '../nn/profile.js';
+import { flopsOf, selfTimer } from '../nn/profile.js';
 import { crossEntropy } from '../ops/loss.js';
 import { tidy } from '../tensor/scope.js';
-import { tensor, type Tensor } from '../tensor/tensor.js';
+import { tensor } from '../tensor/tensor.js';
 import type { AdamW, SGD } from './optim.js';
 
 export interface StepProfileRow {
@@ -96,21 +96,10 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
   const series = new Map<Module, { f: number[]; b: number[] }>(modules.map(([, m]) => [m, { f: [], b: [] }]));
   const perKernel = new Map<string, { ms: number[]; calls: number }>();
   const phases = { step: [] as number[], forward: [] as number[], loss: [] as number[], backward: [] as number[], optimizer: [] as number[], kernels: [] as number[] };
-  const stack: { child: number }[] = [];
   let counting = false;
+  const time = selfTimer(fwd);
   const restoreForwards = model.interceptForwards((_path, m, run, input) => {
-    const frame = { child: 0 };
-    stack.push(frame);
-    const t0 = performance.now();
-    let y: Tensor;
-    try {
-      y = withNodeTag(m, run);
-    } finally {
-      stack.pop();
-      const dt = performance.now() - t0;
-      fwd.set(m, (fwd.get(m) ?? 0) + dt - frame.child);
-      if (stack.length) stack[stack.length - 1]!.child += dt;
-    }
+    const y = time(m, () => withNodeTag(m, run));
     if (counting) fwdFlops.set(m, (fwdFlops.get(m) ?? 0) + flopsOf(m, input, y));
     return y;
   });
