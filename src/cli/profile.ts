@@ -18,14 +18,21 @@ export interface ProfileOptions {
   title: string;
 }
 
-export async function printProfile(model: ResNet, x: Tensor, backend: Backend, o: ProfileOptions): Promise<void> {
+/**
+ * Runs fn between two measurements of the backend's SIMD peak (wasm): the peak of all the
+ * threads the kernels ran on, and the measurements' warning where they differ (a busy machine).
+ */
+async function withPeak<T>(backend: Backend, fn: () => T | Promise<T>) {
   const meter = 'measurePeak' in backend ? (backend as unknown as PeakMeter) : null;
   const threads = (backend as { threads?: number }).threads ?? 1;
   const before = meter ? bestPeak(meter) : null;
-  const p = await profileModel(model, x, { runs: o.runs });
+  const result = await fn();
   const around = meter && before !== null ? peakAround(before, bestPeak(meter)) : null;
-  // The peak of all the threads the kernels ran on.
-  const peak = around ? around.peak * threads : null;
+  return { result, threads, peak: around ? around.peak * threads : null, around };
+}
+
+export async function printProfile(model: ResNet, x: Tensor, backend: Backend, o: ProfileOptions): Promise<void> {
+  const { result: p, threads, peak, around } = await withPeak(backend, () => profileModel(model, x, { runs: o.runs }));
   // Winograd's rate is effective (fewer multiplies than counted): no % of a peak for it.
   const pct = (r: ProfileRow) => (r.gflops !== null && peak && !r.winograd ? (100 * r.gflops) / peak : null);
   const rows = (o.depth > 0 ? groupProfile(p, o.depth) : p.rows).filter((r) => r.ms > 0 || r.flops > 0);
@@ -63,12 +70,7 @@ export async function printProfile(model: ResNet, x: Tensor, backend: Backend, o
  */
 export async function printTrainProfile(model: Module, opt: SGD | AdamW, batch: { x: Float32Array; shape: readonly number[]; labels: ArrayLike<number> },
   backend: Backend, o: ProfileOptions): Promise<void> {
-  const meter = 'measurePeak' in backend ? (backend as unknown as PeakMeter) : null;
-  const threads = (backend as { threads?: number }).threads ?? 1;
-  const before = meter ? bestPeak(meter) : null;
-  const p = profileTrainStep(model, opt, batch, { runs: o.runs });
-  const around = meter && before !== null ? peakAround(before, bestPeak(meter)) : null;
-  const peak = around ? around.peak * threads : null;
+  const { result: p, threads, peak, around } = await withPeak(backend, () => profileTrainStep(model, opt, batch, { runs: o.runs }));
   const rate = (r: StepProfileRow) => {
     const flops = r.forwardFlops + r.backwardFlops, ms = r.forwardMs + r.backwardMs;
     return flops && ms ? flops / (ms * 1e6) : null;

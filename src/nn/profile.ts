@@ -88,7 +88,6 @@ export async function profileModel(model: Module, x: Tensor, opts: { runs?: numb
   } finally {
     restore();
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0;
   const rows = modules.map(([path, m]) => ({ path, kind: kindOf(m), ms: median(self.get(m)!), flops: flops.get(m) ?? 0, ...(winograd.has(m) ? { winograd: true } : {}) }));
   const totalMs = rows.reduce((s, r) => s + r.ms, 0);
   return {
@@ -107,16 +106,30 @@ export function flopsOf(m: Module, input: Tensor, out: Tensor): number {
   return 0;
 }
 
-/** Rows summed by the first `depth` parts of their path ('layer3.0' at depth 2), in model order. */
-export function groupProfile(p: Profile, depth: number): ProfileRow[] {
-  const groups = new Map<string, ProfileRow>();
-  for (const r of p.rows) {
+/**
+ * Rows summed by the first `depth` parts of their path ('layer3.0' at depth 2), in model order:
+ * a group starts as a copy of its first row (its kind, or 'group' where that row is a child)
+ * and `add` adds each later row into it.
+ */
+export function groupByPath<R extends { path: string; kind: string }>(rows: readonly R[], depth: number, add: (group: R, row: R) => void): R[] {
+  const groups = new Map<string, R>();
+  for (const r of rows) {
     const key = r.path.split('.').slice(0, depth).join('.');
-    const g = groups.get(key) ?? { path: key, kind: key === r.path ? r.kind : 'group', ms: 0, share: 0, flops: 0, gflops: null };
+    const g = groups.get(key);
+    if (g) add(g, r);
+    else groups.set(key, { ...r, path: key, kind: key === r.path ? r.kind : 'group' });
+  }
+  return [...groups.values()];
+}
+
+/** The median of a sample (the upper one of an even count). */
+export const median = (v: readonly number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0;
+
+/** Rows summed by the first `depth` parts of their path, with share and GFLOP/s of the sums. */
+export function groupProfile(p: Profile, depth: number): ProfileRow[] {
+  return groupByPath(p.rows, depth, (g, r) => {
     g.ms += r.ms;
     g.flops += r.flops;
     if (r.winograd) g.winograd = true;
-    groups.set(key, g);
-  }
-  return [...groups.values()].map((g) => ({ ...g, share: p.totalMs ? g.ms / p.totalMs : 0, gflops: g.flops && g.ms ? g.flops / (g.ms * 1e6) : null }));
+  }).map((g) => ({ ...g, share: p.totalMs ? g.ms / p.totalMs : 0, gflops: g.flops && g.ms ? g.flops / (g.ms * 1e6) : null }));
 }

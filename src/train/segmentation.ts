@@ -10,7 +10,7 @@ import { crossEntropy } from '../ops/loss.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { ParamGroup } from './optim.js';
-import { readScalar } from './trainer.js';
+import { backwardScaled } from './trainer.js';
 
 /** The auxiliary head's share of the loss (the toolkit's --aux-weight default). */
 export const AUX_WEIGHT = 0.2;
@@ -39,14 +39,8 @@ export function segBackwardLoss(model: SegNet, x: Float32Array, shape: readonly 
   return tidy(() => {
     const { main, aux } = model.forwardAll(tensor(x, shape, { backend: model.backend }));
     const l = segmentationLoss(main, aux, labels, o);
-    (o.scale !== undefined && o.scale !== 1 ? mulScalar(l, o.scale) : l).backward();
-    return l.detach();
+    return backwardScaled(l, o.scale);
   });
-}
-
-/** segBackwardLoss, read at once (js, wasm). */
-export function segLossAndBackward(model: SegNet, x: Float32Array, shape: readonly number[], labels: ArrayLike<number>, o: SegLossOptions = {}): number {
-  return readScalar(segBackwardLoss(model, x, shape, labels, o));
 }
 
 /** The toolkit's groups: the backbone at the schedule's rate, head and auxlayer at 10×, weight decay on all. */

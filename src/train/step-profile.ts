@@ -11,7 +11,7 @@ import { observeBackward } from '../autograd/engine.js';
 import { withNodeTag } from '../autograd/tape.js';
 import { ArgumentError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { flopsOf, selfTimer } from '../nn/profile.js';
+import { flopsOf, groupByPath, median, selfTimer } from '../nn/profile.js';
 import { crossEntropy } from '../ops/loss.js';
 import { tidy } from '../tensor/scope.js';
 import { tensor } from '../tensor/tensor.js';
@@ -154,7 +154,6 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
     kernels.restore();
     restoreForwards();
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1] ?? 0;
   const stepMs = median(phases.step);
   const rows = modules.map(([path, m]) => {
     const s = series.get(m)!;
@@ -171,15 +170,10 @@ export function profileTrainStep(model: Module, opt: SGD | AdamW, batch: { x: Fl
 
 /** Rows summed by the first `depth` parts of their path ('layer3.0' at depth 2), in model order. */
 export function groupStepProfile(p: StepProfile, depth: number): StepProfileRow[] {
-  const groups = new Map<string, StepProfileRow>();
-  for (const r of p.rows) {
-    const key = r.path.split('.').slice(0, depth).join('.');
-    const g = groups.get(key) ?? { path: key, kind: key === r.path ? r.kind : 'group', forwardMs: 0, backwardMs: 0, share: 0, forwardFlops: 0, backwardFlops: 0 };
+  return groupByPath(p.rows, depth, (g, r) => {
     g.forwardMs += r.forwardMs;
     g.backwardMs += r.backwardMs;
     g.forwardFlops += r.forwardFlops;
     g.backwardFlops += r.backwardFlops;
-    groups.set(key, g);
-  }
-  return [...groups.values()].map((g) => ({ ...g, share: p.stepMs ? (g.forwardMs + g.backwardMs) / p.stepMs : 0 }));
+  }).map((g) => ({ ...g, share: p.stepMs ? (g.forwardMs + g.backwardMs) / p.stepMs : 0 }));
 }

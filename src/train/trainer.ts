@@ -124,9 +124,14 @@ export function backwardLoss(model: Module, x: Float32Array, shape: readonly num
       const targets = mixBatch(smoothedTargets(labels, k, eps), n, lam);
       l = softCrossEntropy(logits, tensor(targets, [n, k], { backend: model.backend }));
     }
-    (o.scale !== undefined && o.scale !== 1 ? mulScalar(l, o.scale) : l).backward();
-    return l.detach();
+    return backwardScaled(l, o.scale);
   });
+}
+
+/** Backward from scale·loss (1/k for k accumulated micro-batches); returns the unscaled loss, detached. */
+export function backwardScaled(loss: Tensor, scale = 1): Tensor {
+  (scale !== 1 ? mulScalar(loss, scale) : loss).backward();
+  return loss.detach();
 }
 
 /** backwardLoss, read at once (backends that read synchronously: js, wasm). */
@@ -136,7 +141,7 @@ export function lossAndBackward(model: Module, x: Float32Array, shape: readonly 
 }
 
 /** A scalar tensor's value, synchronously; the tensor is freed. */
-export function readScalar(t: Tensor): number {
+function readScalar(t: Tensor): number {
   try {
     return t.dataSync()[0]!;
   } finally {
