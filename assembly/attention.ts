@@ -163,28 +163,35 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
   const mean = <usize>arg(args, BatchNormArg.Mean), vr = <usize>arg(args, BatchNormArg.Variance), out = <usize>arg(args, BatchNormArg.Out);
   const n = arg(args, BatchNormArg.N), c = arg(args, BatchNormArg.C), hw = arg(args, BatchNormArg.Hw), act = arg(args, BatchNormArg.Act);
   const eps = argf(args, BatchNormArg.Eps);
-  for (let t = tid; t < n * c; t += nth) {
-    const ch = t % c;
-    const scale = <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
-    const mu = load<f32>(mean + <usize>ch * 4), shift = load<f32>(bs + <usize>ch * 4);
-    const sv = f32x4.splat(scale), mv = f32x4.splat(mu), bv = f32x4.splat(shift);
-    const src = x + <usize>(t * hw) * 4, dst = out + <usize>(t * hw) * 4;
-    let i = 0;
-    for (; i + 4 <= hw; i += 4) {
-      let y = f32x4.add(f32x4.mul(f32x4.sub(v128.load(src + <usize>i * 4), mv), sv), bv);
-      if (act == Act.Relu) y = relu4(y);
-      v128.store(dst + <usize>i * 4, y);
+  // Tasks: runs of planes at least 256 floats long, so that on small maps two threads do not
+  // write into the same cache lines (alternate planes did).
+  const per = max(1, (256 + hw - 1) / hw), planes = n * c, blocks = (planes + per - 1) / per;
+  for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
+    for (let t = b * per, t1 = min(planes, t + per); t < t1; t++) {
+      const ch = t % c;
+      const scale = <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
+      normalizePlane(x + <usize>(t * hw) * 4, out + <usize>(t * hw) * 4, hw, load<f32>(mean + <usize>ch * 4), scale, load<f32>(bs + <usize>ch * 4), act);
     }
-    for (; i < hw; i++) {
-      let y = (load<f32>(src + <usize>i * 4) - mu) * scale + shift;
-      if (act == Act.Relu && y <= 0) y = 0;
-      store<f32>(dst + <usize>i * 4, y);
-    }
-    if (act == Act.Sigmoid) {
-      let j = 0;
-      for (; j + 4 <= hw; j += 4) v128.store(dst + <usize>j * 4, sigmoid4(v128.load(dst + <usize>j * 4)));
-      for (; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
-    }
+  }
+}
+
+@inline function normalizePlane(src: usize, dst: usize, hw: i32, mu: f32, scale: f32, shift: f32, act: i32): void {
+  const sv = f32x4.splat(scale), mv = f32x4.splat(mu), bv = f32x4.splat(shift);
+  let i = 0;
+  for (; i + 4 <= hw; i += 4) {
+    let y = f32x4.add(f32x4.mul(f32x4.sub(v128.load(src + <usize>i * 4), mv), sv), bv);
+    if (act == Act.Relu) y = relu4(y);
+    v128.store(dst + <usize>i * 4, y);
+  }
+  for (; i < hw; i++) {
+    let y = (load<f32>(src + <usize>i * 4) - mu) * scale + shift;
+    if (act == Act.Relu && y <= 0) y = 0;
+    store<f32>(dst + <usize>i * 4, y);
+  }
+  if (act == Act.Sigmoid) {
+    let j = 0;
+    for (; j + 4 <= hw; j += 4) v128.store(dst + <usize>j * 4, sigmoid4(v128.load(dst + <usize>j * 4)));
+    for (; j < hw; j++) store<f32>(dst + <usize>j * 4, sigmoidf(load<f32>(dst + <usize>j * 4)));
   }
 }
 
@@ -392,7 +399,12 @@ export function stridedCopy(args: usize, tid: i32, nth: i32): void {
     }
     for (let rr = 0; rr < rb && i2 + rr < d2; rr++) {
       const sp = sBase + <usize>(rr * s2) * 4, dp = dBase + <usize>(rr * d3) * 4;
-      if (s3 == 1) {
+      if (s3 == 1 && d3 < 32) {
+        // Short runs (the pixels of a small map): memory.copy's call would cost more than the copy.
+        let j = 0;
+        for (; j + 4 <= d3; j += 4) v128.store(dp + <usize>j * 4, v128.load(sp + <usize>j * 4));
+        for (; j < d3; j++) store<u32>(dp + <usize>j * 4, load<u32>(sp + <usize>j * 4));
+      } else if (s3 == 1) {
         memory.copy(dp, sp, <usize>d3 * 4);
       } else if (s3 == 0) {
         const v = v128.load32_splat(sp);

@@ -63,6 +63,15 @@ import { PoolArg, RowsArg, MaxPoolBackwardArg } from '../src/backend/wasm/ids';
   }
 }
 
+/**
+ * Planes a task takes where tasks are planes: at least 1024 input floats, so that on small maps
+ * (131072 planes of 2×2 in a batch) a task is not one claim per plane, and two threads write
+ * into the same cache line only at a run's edge.
+ */
+@inline function planesPerTask(hw: i32): i32 {
+  return max(1, 1024 / max(hw, 1));
+}
+
 function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   const x = <usize>arg(args, PoolArg.X), out = <usize>arg(args, PoolArg.Out);
   const planes = arg(args, PoolArg.Planes), h = arg(args, PoolArg.H), w = arg(args, PoolArg.W), kh = arg(args, PoolArg.Kh), kw = arg(args, PoolArg.Kw);
@@ -75,8 +84,9 @@ function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   // thread's tasks cover contiguous pixels as the convs' do (tasks.ts), about four a thread;
   // on small maps, planes (contiguous ones a thread, as the convs there split channels).
   if (nth > 1 && h * w < PIXEL_SPLIT_MIN) {
-    for (let pl = claim(args, tid, nth, planes); pl < planes; pl = claim(args, tid, nth, planes, pl)) {
-      poolPlanes(x, out, pl, pl + 1, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 0, oh, xa, xb, includePad, isMax);
+    const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+    for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
+      poolPlanes(x, out, b * per, min(planes, (b + 1) * per), h, w, kh, kw, sh, sw, ph, pw, oh, ow, 0, oh, xa, xb, includePad, isMax);
     }
     return;
   }
@@ -160,49 +170,53 @@ export function maxPool2dBackward(args: usize, tid: i32, nth: i32): void {
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
   const lanes = i32x4(0, sw, 2 * sw, 3 * sw);
-  for (let pl = tid; pl < planes; pl += nth) {
-    const base = x + <usize>(pl * h * w) * 4, g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
-    memory.fill(d, 0, <usize>(h * w) * 4);
-    for (let oy = 0; oy < oh; oy++) {
-      const y0 = max(oy * sh - ph, 0), y1 = min(oy * sh - ph + kh, h);
-      const gr = g + <usize>(oy * ow) * 4;
-      let ox = 0;
-      while (ox < ow) {
-        if ((sw == 1 || sw == 2) && ox >= xa && ox + 3 <= xb && ox + 3 < ow && y1 > y0) {
-          const xs = ox * sw - pw;
-          let m = f32x4.splat(-Infinity);
-          let idx = i32x4.add(i32x4.splat(y0 * w + xs), lanes);
+  const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+  for (let bl = claim(args, tid, nth, blocks); bl < blocks; bl = claim(args, tid, nth, blocks, bl)) {
+    const p0 = bl * per, p1 = min(planes, p0 + per);
+    memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);
+    for (let pl = p0; pl < p1; pl++) {
+      const base = x + <usize>(pl * h * w) * 4, g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
+      for (let oy = 0; oy < oh; oy++) {
+        const y0 = max(oy * sh - ph, 0), y1 = min(oy * sh - ph + kh, h);
+        const gr = g + <usize>(oy * ow) * 4;
+        let ox = 0;
+        while (ox < ow) {
+          if ((sw == 1 || sw == 2) && ox >= xa && ox + 3 <= xb && ox + 3 < ow && y1 > y0) {
+            const xs = ox * sw - pw;
+            let m = f32x4.splat(-Infinity);
+            let idx = i32x4.add(i32x4.splat(y0 * w + xs), lanes);
+            for (let iy = y0; iy < y1; iy++) {
+              const row = base + <usize>(iy * w + xs) * 4;
+              for (let t = 0; t < kw; t++) {
+                const v = sw == 1 ? v128.load(row + <usize>t * 4) : taps(row + <usize>t * 4, 2);
+                const take = v128.or(f32x4.gt(v, m), f32x4.ne(v, v));
+                m = v128.bitselect(v, m, take);
+                idx = v128.bitselect(i32x4.add(i32x4.splat(iy * w + xs + t), lanes), idx, take);
+              }
+            }
+            const q = gr + <usize>ox * 4;
+            addAt(d, i32x4.extract_lane(idx, 0), load<f32>(q));
+            addAt(d, i32x4.extract_lane(idx, 1), load<f32>(q, 4));
+            addAt(d, i32x4.extract_lane(idx, 2), load<f32>(q, 8));
+            addAt(d, i32x4.extract_lane(idx, 3), load<f32>(q, 12));
+            ox += 4;
+            continue;
+          }
+          const x0 = max(ox * sw - pw, 0), x1 = min(ox * sw - pw + kw, w);
+          let m: f32 = -Infinity;
+          let at = y0 * w + x0;
           for (let iy = y0; iy < y1; iy++) {
-            const row = base + <usize>(iy * w + xs) * 4;
-            for (let t = 0; t < kw; t++) {
-              const v = sw == 1 ? v128.load(row + <usize>t * 4) : taps(row + <usize>t * 4, 2);
-              const take = v128.or(f32x4.gt(v, m), f32x4.ne(v, v));
-              m = v128.bitselect(v, m, take);
-              idx = v128.bitselect(i32x4.add(i32x4.splat(iy * w + xs + t), lanes), idx, take);
+            for (let ix = x0; ix < x1; ix++) {
+              const v = load<f32>(base + <usize>(iy * w + ix) * 4);
+              if (v > m || v != v) {
+                m = v;
+                at = iy * w + ix;
+              }
             }
           }
-          const q = gr + <usize>ox * 4;
-          addAt(d, i32x4.extract_lane(idx, 0), load<f32>(q));
-          addAt(d, i32x4.extract_lane(idx, 1), load<f32>(q, 4));
-          addAt(d, i32x4.extract_lane(idx, 2), load<f32>(q, 8));
-          addAt(d, i32x4.extract_lane(idx, 3), load<f32>(q, 12));
-          ox += 4;
-          continue;
+          addAt(d, at, load<f32>(gr + <usize>ox * 4));
+          ox++;
         }
-        const x0 = max(ox * sw - pw, 0), x1 = min(ox * sw - pw + kw, w);
-        let m: f32 = -Infinity;
-        let at = y0 * w + x0;
-        for (let iy = y0; iy < y1; iy++) {
-          for (let ix = x0; ix < x1; ix++) {
-            const v = load<f32>(base + <usize>(iy * w + ix) * 4);
-            if (v > m || v != v) {
-              m = v;
-              at = iy * w + ix;
-            }
-          }
-        }
-        addAt(d, at, load<f32>(gr + <usize>ox * 4));
-        ox++;
       }
     }
   }
@@ -219,20 +233,24 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
   const planes = arg(args, PoolArg.Planes), h = arg(args, PoolArg.H), w = arg(args, PoolArg.W), kh = arg(args, PoolArg.Kh), kw = arg(args, PoolArg.Kw);
   const sh = arg(args, PoolArg.StrideH), sw = arg(args, PoolArg.StrideW), ph = arg(args, PoolArg.PadH), pw = arg(args, PoolArg.PadW);
   const oh = arg(args, PoolArg.Oh), ow = arg(args, PoolArg.Ow), includePad = arg(args, PoolArg.CountIncludePad) != 0;
-  for (let pl = tid; pl < planes; pl += nth) {
-    const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
-    memory.fill(d, 0, <usize>(h * w) * 4);
-    for (let oy = 0; oy < oh; oy++) {
-      const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
-      const y0 = max(ys, 0), y1 = min(ye, h);
-      for (let ox = 0; ox < ow; ox++) {
-        const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
-        const x0 = max(xs, 0), x1 = min(xe, w);
-        const count = includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
-        const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>count;
-        for (let iy = y0; iy < y1; iy++) {
-          const row = d + <usize>(iy * w) * 4;
-          for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
+  const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+  for (let bl = claim(args, tid, nth, blocks); bl < blocks; bl = claim(args, tid, nth, blocks, bl)) {
+    const p0 = bl * per, p1 = min(planes, p0 + per);
+    memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);
+    for (let pl = p0; pl < p1; pl++) {
+      const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
+      for (let oy = 0; oy < oh; oy++) {
+        const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
+        const y0 = max(ys, 0), y1 = min(ye, h);
+        for (let ox = 0; ox < ow; ox++) {
+          const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
+          const x0 = max(xs, 0), x1 = min(xe, w);
+          const count = includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
+          const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>count;
+          for (let iy = y0; iy < y1; iy++) {
+            const row = d + <usize>(iy * w) * 4;
+            for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
+          }
         }
       }
     }

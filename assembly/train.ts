@@ -10,6 +10,7 @@
 import { lo64, hi64, exp4, loadPartial, storePartial, rowMax, expSum } from './simd';
 import { Act, ChannelSumArg, ChannelMomentsArg, BatchNormBackwardArg, ActivationBackwardArg, RadixAttendBackwardArg, SgdStepArg, AdamwStepArg, RowsArg, SoftmaxFamilyArg, RSoftmaxBackwardArg } from '../src/backend/wasm/ids';
 import { arg, argf } from './args';
+import { claim } from './tasks';
 
 // What a run reduction adds up, per element (literals at every call site).
 const SUM = 0; // a
@@ -74,11 +75,37 @@ const DOTDEV = 3; // a · (b − μ)
   return s;
 }
 
+/**
+ * Channels a task of the per-channel kernels owns: at least 256 floats of each image, so that
+ * on small maps (1×1, 2×2: deep layers at training batch sizes) two threads write into the
+ * same cache line only at a block's edge, where alternate channels made every line shared.
+ * A multiple of 4 on 1×1 maps, for the four-channel path.
+ */
+@inline function channelBlock(hw: i32): i32 {
+  return hw == 1 ? 256 : max(1, (256 + hw - 1) / hw);
+}
+
+/** Lane l of the four float64 lanes lo, hi. */
+@inline function lane(lo: v128, hi: v128, l: i32): f64 {
+  if (l == 0) return f64x2.extract_lane(lo, 0);
+  if (l == 1) return f64x2.extract_lane(lo, 1);
+  if (l == 2) return f64x2.extract_lane(hi, 0);
+  return f64x2.extract_lane(hi, 1);
+}
+
+/** Four channels' float64 means of a 1×1 map's sums, as float32 lanes. */
+@inline function means4(lo: v128, hi: v128, m: f64): v128 {
+  return f32x4(<f32>(f64x2.extract_lane(lo, 0) / m), <f32>(f64x2.extract_lane(lo, 1) / m), <f32>(f64x2.extract_lane(hi, 0) / m), <f32>(f64x2.extract_lane(hi, 1) / m));
+}
+
 /** out[j] = Σ_{b, p} x[b, j, p]. Slots: x, out, n, c, hw. */
 export function channelSum(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, ChannelSumArg.X), out = <usize>arg(args, ChannelSumArg.Out);
   const n = arg(args, ChannelSumArg.N), c = arg(args, ChannelSumArg.C), hw = arg(args, ChannelSumArg.Hw);
-  for (let j = tid; j < c; j += nth) store<f32>(out + <usize>j * 4, <f32>channelReduce(SUM, x, 0, n, c, hw, j, 0));
+  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
+    for (let j = t * cb, j1 = min(c, j + cb); j < j1; j++) store<f32>(out + <usize>j * 4, <f32>channelReduce(SUM, x, 0, n, c, hw, j, 0));
+  }
 }
 
 /** Per-channel mean and biased variance (two passes). Slots: x, mean, variance, n, c, hw. */
@@ -86,10 +113,39 @@ export function channelMoments(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, ChannelMomentsArg.X), mean = <usize>arg(args, ChannelMomentsArg.Mean), variance = <usize>arg(args, ChannelMomentsArg.Variance);
   const n = arg(args, ChannelMomentsArg.N), c = arg(args, ChannelMomentsArg.C), hw = arg(args, ChannelMomentsArg.Hw);
   const m = <f64>n * <f64>hw;
-  for (let j = tid; j < c; j += nth) {
-    const mu = <f32>(channelReduce(SUM, x, 0, n, c, hw, j, 0) / m);
-    store<f32>(mean + <usize>j * 4, mu);
-    store<f32>(variance + <usize>j * 4, <f32>(channelReduce(SQDEV, x, 0, n, c, hw, j, mu) / m));
+  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
+    let j = t * cb;
+    const j1 = min(c, j + cb);
+    if (hw == 1) {
+      // On 1×1 maps a channel is one float per image, c floats apart: four channels are one
+      // vector load per image, added in float64 lanes in the per-channel path's order (the
+      // same bits).
+      for (; j + 4 <= j1; j += 4) {
+        let lo = f64x2.splat(0), hi = f64x2.splat(0);
+        for (let bi = 0; bi < n; bi++) {
+          const v = v128.load(x + <usize>(bi * c + j) * 4);
+          lo = f64x2.add(lo, lo64(v));
+          hi = f64x2.add(hi, hi64(v));
+        }
+        const mu = means4(lo, hi, m);
+        v128.store(mean + <usize>j * 4, mu);
+        lo = f64x2.splat(0);
+        hi = f64x2.splat(0);
+        for (let bi = 0; bi < n; bi++) {
+          const d = f32x4.sub(v128.load(x + <usize>(bi * c + j) * 4), mu);
+          const v = f32x4.mul(d, d);
+          lo = f64x2.add(lo, lo64(v));
+          hi = f64x2.add(hi, hi64(v));
+        }
+        v128.store(variance + <usize>j * 4, means4(lo, hi, m));
+      }
+    }
+    for (; j < j1; j++) {
+      const mu = <f32>(channelReduce(SUM, x, 0, n, c, hw, j, 0) / m);
+      store<f32>(mean + <usize>j * 4, mu);
+      store<f32>(variance + <usize>j * 4, <f32>(channelReduce(SQDEV, x, 0, n, c, hw, j, mu) / m));
+    }
   }
 }
 
@@ -106,30 +162,72 @@ export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
   const n = arg(args, BatchNormBackwardArg.N), c = arg(args, BatchNormBackwardArg.C), hw = arg(args, BatchNormBackwardArg.Hw);
   const eps = argf(args, BatchNormBackwardArg.Eps);
   const m = <f64>n * <f64>hw;
-  for (let j = tid; j < c; j += nth) {
-    const mu = load<f32>(mean + <usize>j * 4);
-    const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>j * 4) + <f64>eps);
-    const sdy = channelReduce(SUM, dy, 0, n, c, hw, j, 0);
-    const sdyx = channelReduce(DOTDEV, dy, x, n, c, hw, j, mu);
-    const dw = sdyx * invstd;
-    store<f32>(dweight + <usize>j * 4, <f32>dw);
-    store<f32>(dbias + <usize>j * 4, <f32>sdy);
-    const scale = <f32>(<f64>load<f32>(weight + <usize>j * 4) * invstd);
-    const shift = <f32>(sdy / m), k = <f32>(invstd * (dw / m));
-    const sv = f32x4.splat(scale), bv = f32x4.splat(shift), kv = f32x4.splat(k), mv = f32x4.splat(mu);
-    for (let bi = 0; bi < n; bi++) {
-      const o = <usize>((bi * c + j) * hw) * 4;
-      const px = x + o, pd = dy + o, po = dx + o;
-      let i = 0;
-      for (; i + 4 <= hw; i += 4) {
-        const q = <usize>i * 4;
-        const xm = f32x4.sub(v128.load(px + q), mv);
-        v128.store(po + q, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(pd + q), bv), f32x4.mul(xm, kv))));
+  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
+    let j = t * cb;
+    const j1 = min(c, j + cb);
+    if (hw == 1) {
+      // Four channels a step, as in channelMoments.
+      for (; j + 4 <= j1; j += 4) {
+        const mu = v128.load(mean + <usize>j * 4);
+        let slo = f64x2.splat(0), shi = f64x2.splat(0), dlo = f64x2.splat(0), dhi = f64x2.splat(0);
+        for (let bi = 0; bi < n; bi++) {
+          const o = <usize>(bi * c + j) * 4;
+          const g = v128.load(dy + o), v = f32x4.mul(g, f32x4.sub(v128.load(x + o), mu));
+          slo = f64x2.add(slo, lo64(g));
+          shi = f64x2.add(shi, hi64(g));
+          dlo = f64x2.add(dlo, lo64(v));
+          dhi = f64x2.add(dhi, hi64(v));
+        }
+        // The per-channel path's scalars, channel by channel: each is put in lane 0 and the
+        // vectors rotated, so that after four channels lane l holds channel j + l.
+        let sv = f32x4.splat(0), bv = f32x4.splat(0), kv = f32x4.splat(0);
+        for (let l = 0; l < 4; l++) {
+          const ch = j + l;
+          const s1 = lane(slo, shi, l), s2 = lane(dlo, dhi, l);
+          const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>ch * 4) + <f64>eps);
+          const dw = s2 * invstd;
+          store<f32>(dweight + <usize>ch * 4, <f32>dw);
+          store<f32>(dbias + <usize>ch * 4, <f32>s1);
+          sv = v128.shuffle<f32>(f32x4.replace_lane(sv, 0, <f32>(<f64>load<f32>(weight + <usize>ch * 4) * invstd)), sv, 1, 2, 3, 0);
+          bv = v128.shuffle<f32>(f32x4.replace_lane(bv, 0, <f32>(s1 / m)), bv, 1, 2, 3, 0);
+          kv = v128.shuffle<f32>(f32x4.replace_lane(kv, 0, <f32>(invstd * (dw / m))), kv, 1, 2, 3, 0);
+        }
+        for (let bi = 0; bi < n; bi++) {
+          const o = <usize>(bi * c + j) * 4;
+          const xm = f32x4.sub(v128.load(x + o), mu);
+          v128.store(dx + o, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(dy + o), bv), f32x4.mul(xm, kv))));
+        }
       }
-      for (; i < hw; i++) {
-        const q = <usize>i * 4;
-        store<f32>(po + q, scale * ((load<f32>(pd + q) - shift) - (load<f32>(px + q) - mu) * k));
-      }
+    }
+    for (; j < j1; j++) bnBackwardChannel(x, dy, mean, variance, weight, dx, dweight, dbias, n, c, hw, eps, m, j);
+  }
+}
+
+@inline function bnBackwardChannel(x: usize, dy: usize, mean: usize, variance: usize, weight: usize, dx: usize, dweight: usize, dbias: usize,
+  n: i32, c: i32, hw: i32, eps: f32, m: f64, j: i32): void {
+  const mu = load<f32>(mean + <usize>j * 4);
+  const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>j * 4) + <f64>eps);
+  const sdy = channelReduce(SUM, dy, 0, n, c, hw, j, 0);
+  const sdyx = channelReduce(DOTDEV, dy, x, n, c, hw, j, mu);
+  const dw = sdyx * invstd;
+  store<f32>(dweight + <usize>j * 4, <f32>dw);
+  store<f32>(dbias + <usize>j * 4, <f32>sdy);
+  const scale = <f32>(<f64>load<f32>(weight + <usize>j * 4) * invstd);
+  const shift = <f32>(sdy / m), k = <f32>(invstd * (dw / m));
+  const sv = f32x4.splat(scale), bv = f32x4.splat(shift), kv = f32x4.splat(k), mv = f32x4.splat(mu);
+  for (let bi = 0; bi < n; bi++) {
+    const o = <usize>((bi * c + j) * hw) * 4;
+    const px = x + o, pd = dy + o, po = dx + o;
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      const q = <usize>i * 4;
+      const xm = f32x4.sub(v128.load(px + q), mv);
+      v128.store(po + q, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(pd + q), bv), f32x4.mul(xm, kv))));
+    }
+    for (; i < hw; i++) {
+      const q = <usize>i * 4;
+      store<f32>(po + q, scale * ((load<f32>(pd + q) - shift) - (load<f32>(px + q) - mu) * k));
     }
   }
 }

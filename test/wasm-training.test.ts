@@ -15,7 +15,7 @@ import { uniform } from '../src/util/random.js';
 import { pool2dGeometry } from '../src/ops/pool.js';
 
 // The training kernels, and the forward ones that training leans on (log-softmax, row sums).
-type Name = keyof TrainingKernels | 'softmax' | 'reduceRows';
+type Name = keyof TrainingKernels | 'softmax' | 'reduceRows' | 'conv2d' | 'batchNorm' | 'pool2d';
 const jsForward = createJsBackend();
 const kernelOf = (training: object, backend: object, name: Name): unknown =>
   (name in training ? (training as Record<string, unknown>)[name] : (backend as Record<string, unknown>)[name]);
@@ -131,6 +131,9 @@ const CONVS: [string, Conv2dGeometry][] = [
   ['1×1 on 2×2 maps, batch 5, 300→24 (K over several dW column blocks)', geometry(5, 300, 2, 2, 24, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
   ['3×3 s1 p1 on 7×7 maps, batch 20 (blocks of 7, 7 and 6 images)', geometry(20, 8, 7, 7, 12, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   ['1×1 on 3×3 maps, batch 50 (two blocks of 25 images)', geometry(50, 16, 3, 3, 20, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
+  // Maps under a panel's 8 pixels: the batch's images side by side, one [c, n·P] map.
+  ['1×1 on 1×1 maps, batch 37, 40→36 (images side by side)', geometry(37, 40, 1, 1, 36, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
+  ['1×1 on 1×2 maps, batch 3, 9→70 (images side by side, odd sizes)', geometry(3, 9, 1, 2, 70, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
 ];
 
 for (const [label, g] of CONVS) {
@@ -141,13 +144,19 @@ for (const [label, g] of CONVS) {
     const w = uniform(g.o * k, 3, -0.5, 0.5);
     parity(`${label} dW`, 'conv2dBackwardWeight', [g, inp(x), inp(dy), out(g.o * k)]);
     parity(`${label} dX`, 'conv2dBackwardInput', [g, inp(dy), inp(w), out(g.n * g.c * g.h * g.w)]);
+    if (g.kh === 1 && g.padH === 0) {
+      const bias = uniform(g.o, 4, -1, 1);
+      parity(`${label} forward, bias and ReLU`, 'conv2d', [g, inp(x), inp(w), null, inp(bias), null, 'relu', out(g.n * g.o * g.oh * g.ow)]);
+    }
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 
 test('channelSum, channelMoments and batchNormBackward on [4, 64, 9, 9] and odd sizes', () => {
-  for (const [n, c, hw] of [[4, 64, 81], [3, 5, 7], [6, 3, 1], [1, 17, 130]] as const) {
+  // 1×1 maps take four channels a step (here with two left over, and past one block of 256
+  // channels); small maps, blocks of channels.
+  for (const [n, c, hw] of [[4, 64, 81], [3, 5, 7], [6, 3, 1], [1, 17, 130], [40, 10, 1], [5, 300, 1], [20, 70, 4]] as const) {
     const x = uniform(n * c * hw, 11, -2, 3), dy = uniform(n * c * hw, 12, -1, 1);
     const label = `[${n}, ${c}, ${hw}]`;
     parity(`channelSum ${label}`, 'channelSum', [inp(x), out(c), n, c, hw]);
@@ -157,6 +166,8 @@ test('channelSum, channelMoments and batchNormBackward on [4, 64, 9, 9] and odd 
     const weight = uniform(c, 13, 0.5, 1.5);
     parity(`batchNormBackward ${label}`, 'batchNormBackward',
       [inp(x), inp(dy), inp(mean.buf), inp(variance.buf), inp(weight), 1e-5, n, c, hw, out(n * c * hw), out(c, 6), out(c, 7)]);
+    const bias = uniform(c, 14, -1, 1);
+    parity(`batchNorm ${label}`, 'batchNorm', [inp(x), inp(weight), inp(bias), inp(mean.buf), inp(variance.buf), 1e-5, n, c, hw, 'relu', out(n * c * hw)]);
   }
 });
 
@@ -220,6 +231,9 @@ const POOLS: [string, Pool2dGeometry][] = [
   ['2×2 s2 ceil', pool(5, 9, 11, 2, 2, 0, true)],
   ['3×3 s2 p1 ceil, pad not counted', pool(4, 10, 8, 3, 2, 1, true, false)],
   ['2×2 s1', pool(3, 7, 9, 2, 1, 0)],
+  // Small maps: tasks are runs of planes.
+  ['2×2 s2 on 2×2 maps, 3000 planes', pool(3000, 2, 2, 2, 2, 0)],
+  ['2×2 s2 ceil on 7×7 maps, 700 planes', pool(700, 7, 7, 2, 2, 0, true)],
 ];
 
 test('maxPool2dBackward: the first maximum of each window (ties, overlaps, a NaN)', () => {
@@ -237,6 +251,9 @@ test('avgPool2dBackward', () => {
   for (const [label, g] of POOLS) {
     const dy = uniform(g.planes * g.oh * g.ow, 63, -1, 1);
     parity(label, 'pool2dBackward', ['avg', g, inp(dy), inp(dy), out(g.planes * g.h * g.w)]);
+    const x = uniform(g.planes * g.h * g.w, 64, -1, 1);
+    parity(`${label} forward`, 'pool2d', ['avg', g, inp(x), out(g.planes * g.oh * g.ow)]);
+    parity(`${label} forward, max`, 'pool2d', ['max', g, inp(x), out(g.planes * g.oh * g.ow)]);
     parity(`${label}, pad not counted`, 'pool2dBackward', ['avg', { ...g, countIncludePad: false }, inp(dy), inp(dy), out(g.planes * g.h * g.w)]);
   }
 });

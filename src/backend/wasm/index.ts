@@ -216,6 +216,19 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         backend.fill(dw, g.o * k, 0, 'float32');
         return;
       }
+      if (sideBySide(g)) {
+        const P = g.oh * g.ow, xs = alloc(g.n * g.c * P * 4), dys = alloc(g.n * g.o * P * 4);
+        try {
+          swapLeading(addr(x), xs, g.n, g.c, P);
+          swapLeading(addr(dy), dys, g.n, g.o, P);
+          run(Kernel.Conv2dBackwardWeight, ConvBackwardArg, { A: xs, B: dys, Out: addr(dw), ...geometrySlots(asOneImage(g)), Scratch: scratch, ScratchStride: scratchStride },
+            g.n * g.o * P * k);
+        } finally {
+          release(xs);
+          release(dys);
+        }
+        return;
+      }
       run(Kernel.Conv2dBackwardWeight, ConvBackwardArg, { A: addr(x), B: addr(dy), Out: addr(dw), ...geometrySlots(g), Scratch: scratch, ScratchStride: scratchStride },
         g.n * g.o * g.oh * g.ow * k);
     },
@@ -318,6 +331,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
    */
   const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
     bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
+    if (sideBySide(g) && !factor && !residual) {
+      onSideBySide(g.n, g.oh * g.ow, [[x, g.c]], g.o, out, ([xs], ys) => convolve(asOneImage(g), xs!, w, flipped, null, bias, null, act, ys, fixedWeight));
+      return;
+    }
     const wino = useWinograd(g, fixedWeight);
     const inTask = wino && winogradTiles(g) <= WINOGRAD_TILE_BLOCK;
     const perCall = wino && !inTask;
@@ -333,6 +350,39 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       }, g.n * g.o * g.oh * g.ow * Math.max(8, ((g.c / g.groups) * g.kh * g.kw) >> 3));
     } finally {
       if (perCall) release(u);
+    }
+  };
+  // A 1×1, stride-1, unpadded, ungrouped conv is a GEMM per image, [o × c] · [c × P]. On maps of
+  // fewer pixels than a packed panel's eight columns (deep layers at training batch sizes: 1×1,
+  // 2×2 maps), a panel spans several images, so the kernels gather its columns and scatter
+  // its results one image at a time. Set side by side, [n, c, P] → [c, n·P], the batch's
+  // images make one map of n·P pixels and the conv one long GEMM with contiguous rows; the
+  // two moves cost c + o floats a column against 2·c·o flops.
+  const sideBySide = (g: Conv2dGeometry) => g.n > 1 && g.oh * g.ow < 8 && g.groups === 1 && g.kh === 1 && g.kw === 1 &&
+    g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0;
+  const asOneImage = (g: Conv2dGeometry): Conv2dGeometry => ({ ...g, n: 1, h: 1, w: g.n * g.h * g.w, oh: 1, ow: g.n * g.oh * g.ow });
+  /** dst [b, a, p] = src [a, b, p] (floats, at addresses): the 4×4-block transpose when p = 1. */
+  const swapLeading = (src: number, dst: number, a: number, b: number, p: number) => {
+    const slots = p === 1 ? { D0: 1, D1: 1, D2: b, D3: a, S0: 0, S1: 0, S2: 1, S3: b } : { D0: 1, D1: b, D2: a, D3: p, S0: 0, S1: p, S2: b * p, S3: 1 };
+    run(Kernel.StridedCopy, StridedCopyArg, { Src: src, Dst: dst, ...slots }, a * b * p);
+  };
+  /** Runs `body` on the side-by-side copies of `inputs` ([n, channels, P] each), then moves its [o, n·P] result into `out` [n, o, P]. */
+  const onSideBySide = (n: number, P: number, inputs: [Ref<number>, number][], o: number, out: Ref<number>,
+    body: (moved: Ref<number>[], result: Ref<number>) => void) => {
+    const moved: number[] = [];
+    let result = 0;
+    try {
+      for (const [x, channels] of inputs) {
+        const t = alloc(n * channels * P * 4);
+        moved.push(t);
+        swapLeading(addr(x), t, n, channels, P);
+      }
+      result = alloc(n * o * P * 4);
+      body(moved.map((buf) => ({ buf, offset: 0 })), { buf: result, offset: 0 });
+      swapLeading(result, addr(out), o, n, P);
+    } finally {
+      for (const t of moved) release(t);
+      if (result) release(result);
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
