@@ -332,7 +332,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const convolve = (g: Conv2dGeometry, x: Ref<number>, w: Ref<number> | number, flipped: boolean, factor: Ref<number> | null,
     bias: Ref<number> | null, residual: Ref<number> | null, act: Activation, out: Ref<number>, fixedWeight = false) => {
     if (sideBySide(g) && !factor && !residual) {
-      onSideBySide(g.n, g.oh * g.ow, [[x, g.c]], g.o, out, ([xs], ys) => convolve(asOneImage(g), xs!, w, flipped, null, bias, null, act, ys, fixedWeight));
+      onSideBySide(x, g.n, g.c, g.oh * g.ow, g.o, out, (xs, ys) => convolve(asOneImage(g), xs, w, flipped, null, bias, null, act, ys, fixedWeight));
       return;
     }
     const wino = useWinograd(g, fixedWeight);
@@ -366,23 +366,18 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     const slots = p === 1 ? { D0: 1, D1: 1, D2: b, D3: a, S0: 0, S1: 0, S2: 1, S3: b } : { D0: 1, D1: b, D2: a, D3: p, S0: 0, S1: p, S2: b * p, S3: 1 };
     run(Kernel.StridedCopy, StridedCopyArg, { Src: src, Dst: dst, ...slots }, a * b * p);
   };
-  /** Runs `body` on the side-by-side copies of `inputs` ([n, channels, P] each), then moves its [o, n·P] result into `out` [n, o, P]. */
-  const onSideBySide = (n: number, P: number, inputs: [Ref<number>, number][], o: number, out: Ref<number>,
-    body: (moved: Ref<number>[], result: Ref<number>) => void) => {
-    const moved: number[] = [];
-    let result = 0;
+  /** Runs `body` on x [n, c, P] set side by side, then moves its [o, n·P] result into `out` [n, o, P]. */
+  const onSideBySide = (x: Ref<number>, n: number, c: number, P: number, o: number, out: Ref<number>, body: (xs: Ref<number>, ys: Ref<number>) => void) => {
+    const xs = alloc(n * c * P * 4);
+    let ys = 0;
     try {
-      for (const [x, channels] of inputs) {
-        const t = alloc(n * channels * P * 4);
-        moved.push(t);
-        swapLeading(addr(x), t, n, channels, P);
-      }
-      result = alloc(n * o * P * 4);
-      body(moved.map((buf) => ({ buf, offset: 0 })), { buf: result, offset: 0 });
-      swapLeading(result, addr(out), o, n, P);
+      swapLeading(addr(x), xs, n, c, P);
+      ys = alloc(n * o * P * 4);
+      body({ buf: xs, offset: 0 }, { buf: ys, offset: 0 });
+      swapLeading(ys, addr(out), o, n, P);
     } finally {
-      for (const t of moved) release(t);
-      if (result) release(result);
+      release(xs);
+      if (ys) release(ys);
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {
