@@ -4,6 +4,7 @@
 
 import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
+import { winogradWeightGrad } from './winograd-grad';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
 import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
@@ -35,6 +36,7 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
     case Kernel.FlipTransposeGroups: flipTransposeGroups(args, tid, nth); break;
     case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;
+    case Kernel.WinogradWeightGrad: winogradWeightGrad(args, tid, nth); break;
     case Kernel.Conv2dBackwardInput: conv2dBackwardInput(args, tid, nth); break;
     case Kernel.ChannelSum: channelSum(args, tid, nth); break;
     case Kernel.ChannelMoments: channelMoments(args, tid, nth); break;

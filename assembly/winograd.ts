@@ -13,17 +13,18 @@ import { relu4, sigmoid4 } from './simd';
 import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK, WinogradWeightsArg, Conv2dArg } from '../src/backend/wasm/ids';
 import { arg } from './args';
 
-const TB: i32 = WINOGRAD_TILE_BLOCK;
-const OC: i32 = 128;
+export const TB: i32 = WINOGRAD_TILE_BLOCK;
+export const OC: i32 = 128;
 /** Largest group input-channel count the scratch holds transformed (the JS side checks it). */
-const MAX_CG: i32 = WINOGRAD_MAX_CG;
+export const MAX_CG: i32 = WINOGRAD_MAX_CG;
 /** Floats of a task's own transformed weights (16 · chunk · cg): chunks of 128 channels up to cg = 256. */
-const TASK_U: i32 = 16 * OC * 256;
+export const TASK_U: i32 = 16 * OC * 256;
 const PLANE_PAD: i32 = WINOGRAD_PLANE_PAD;
-export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U + 3 * 16 * PLANE_PAD) * 4;
+// (The weight gradient, winograd-grad.ts, uses the same regions and a packed block of MAX_CG · TB.)
+export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U + 3 * 16 * PLANE_PAD + MAX_CG * TB) * 4;
 
 /** Bytes from one ξ plane of `floats` floats to the next (padded: see WINOGRAD_PLANE_PAD). */
-@inline function planeBytes(floats: i32): usize {
+@inline export function planeBytes(floats: i32): usize {
   return <usize>(floats + PLANE_PAD) * 4;
 }
 
@@ -132,19 +133,20 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
  * neighbours of one tile row inside the image take their patch columns from the even and odd
  * lanes of two loads per row; any other four (across a row's end or an image's, or touching
  * the zero padding) gather a 4-float row of each patch and transpose. Only the last tn mod 4
- * tiles go one by one.
+ * tiles go one by one. With `rows`, the layout is V[ξ][c][j] instead, rows TB floats long
+ * (the weight gradient's A operand, winograd-grad.ts); no padding tiles.
  */
-function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32,
-  dst: usize, xiStride: usize): void {
-  const panels = (tn + NR - 1) / NR;
-  const imagePlane = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = <usize>NR * 4;
+export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32,
+  dst: usize, xiStride: usize, rows: bool = false): void {
+  const panels = rows ? 0 : (tn + NR - 1) / NR;
+  const imagePlane = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = rows ? <usize>TB * 4 : <usize>NR * 4;
   for (let j = tn; j < panels * NR; j++) {
-    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    const d = tileAt(dst, j, cg, rows);
     for (let c = 0; c < cg; c++) for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>c * cStep + <usize>xi * xiStride, 0);
   }
   let j = 0;
   for (; j + 4 <= tn; j += 4) {
-    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    const d = tileAt(dst, j, cg, rows);
     const tg = t0 + j;
     const y0 = tileY(T, tilesX, tg) - ph, x0 = tileX(T, tilesX, tg) - pw;
     const plane0 = tilePlane(x, imgStride, T, tg);
@@ -165,7 +167,7 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
     }
   }
   for (; j < tn; j++) {
-    const d = dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+    const d = tileAt(dst, j, cg, rows);
     const tg = t0 + j;
     const y0 = tileY(T, tilesX, tg) - ph, x0 = tileX(T, tilesX, tg) - pw;
     let plane = tilePlane(x, imgStride, T, tg);
@@ -173,14 +175,19 @@ function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i3
   }
 }
 
+/** Where tile j of a block goes: its lane in the micro-kernel's panels, or (`rows`) column j of rows TB floats long, V[ξ][c][j]. */
+@inline function tileAt(dst: usize, j: i32, cg: i32, rows: bool): usize {
+  return rows ? dst + <usize>j * 4 : dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
+}
+
 /** Tile tg's image plane (its first channel), and its top row and left column (of its 2×2 outputs; of its 4×4 patch before padding). */
 @inline function tilePlane(x: usize, imgStride: i32, T: i32, tg: i32): usize {
   return x + <usize>((tg / T) * imgStride) * 4;
 }
-@inline function tileY(T: i32, tilesX: i32, tg: i32): i32 {
+@inline export function tileY(T: i32, tilesX: i32, tg: i32): i32 {
   return ((tg % T) / tilesX) * 2;
 }
-@inline function tileX(T: i32, tilesX: i32, tg: i32): i32 {
+@inline export function tileX(T: i32, tilesX: i32, tg: i32): i32 {
   return ((tg % T) % tilesX) * 2;
 }
 

@@ -131,6 +131,11 @@ const CONVS: [string, Conv2dGeometry][] = [
   ['1×1 on 2×2 maps, batch 5, 300→24 (K over several dW column blocks)', geometry(5, 300, 2, 2, 24, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
   ['3×3 s1 p1 on 7×7 maps, batch 20 (blocks of 7, 7 and 6 images)', geometry(20, 8, 7, 7, 12, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   ['1×1 on 3×3 maps, batch 50 (two blocks of 25 images)', geometry(50, 16, 3, 3, 20, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
+  // Winograd's weight gradient: odd channel counts a group (a scalar tail in each transform),
+  // odd map sizes (tiles past the edge), two chunks of output channels and two tile blocks.
+  ['3×3 s1 p1 g2 on 11×9 maps, batch 4, 26→300 (Winograd dW, odd sizes)', geometry(4, 26, 11, 9, 300, 3, 3, [1, 1], [1, 1], [1, 1], 2)],
+  // Large maps: the tile blocks summed in two segments, added in a second launch.
+  ['3×3 s1 p1 on 45×47 maps, batch 3, 12→20 (Winograd dW in two segments)', geometry(3, 12, 45, 47, 20, 3, 3, [1, 1], [1, 1], [1, 1], 1)],
   // Maps under a panel's 8 pixels: the batch's images side by side, one [c, n·P] map.
   ['1×1 on 1×1 maps, batch 37, 40→36 (images side by side)', geometry(37, 40, 1, 1, 36, 1, 1, [1, 1], [0, 0], [1, 1], 1)],
   ['1×1 on 1×2 maps, batch 3, 9→70 (images side by side, odd sizes)', geometry(3, 9, 1, 2, 70, 1, 1, [1, 1], [0, 0], [1, 1], 1)],

@@ -44,6 +44,8 @@ export enum Kernel {
   // Resizing and its gradient (assembly/interpolate.ts).
   Interpolate = 33,
   InterpolateBackward = 34,
+  // Training: the weight gradient of a Winograd convolution (assembly/winograd-grad.ts).
+  WinogradWeightGrad = 35,
 }
 
 // Each kernel's argument slots: the JS side writes slot `Layout.Name` of the args block
@@ -70,6 +72,13 @@ export enum ConvBackwardArg {
   N, C, H, Wd, O, Kh, Kw, StrideH, StrideW, PadH, PadW, DilH, DilW, Groups, Oh, Ow,
   Scratch, ScratchStride,
 }
+
+/**
+ * Kernel.WinogradWeightGrad. Phase 0 sums ∂L/∂U over tile blocks — with Segments > 1, each
+ * segment of the blocks into its own part of Partials ([segment][group][ξ][og][cg]); phase 1
+ * adds the segments in order and writes Dw (the JS side runs it after phase 0).
+ */
+export enum WinogradGradArg { X, Dy, Dw, N, C, H, Wd, O, PadH, PadW, Groups, Oh, Ow, Scratch, ScratchStride, Partials, Segments, Phase }
 
 /** Kernel.TransposeGroups: each group's [og × k] weight block transposed to [k × og]. */
 export enum TransposeGroupsArg { W, Wt, O, Groups, K }

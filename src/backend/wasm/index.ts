@@ -17,7 +17,7 @@ import {
   Act, ActivationBackwardArg, AdamwStepArg, ARG_SLOTS, BatchNormArg, BatchNormBackwardArg, BinaryArg, BinaryCode, ChannelMomentsArg, ChannelSumArg, CLAIM_SLOT,
   Conv2dArg, ConvBackwardArg, FlipTransposeGroupsArg, InterpolateArg, Kernel, LinearArg, MaxPoolBackwardArg, PEAK_MADDS_PER_ROUND, PeakArg, PoolArg, RadixAttendArg,
   RadixAttendBackwardArg, RadixGapArg, RowsArg, RSoftmaxArg, RSoftmaxBackwardArg, SgdStepArg, SoftmaxArg, SoftmaxFamilyArg, StridedCopyArg, TransposeGroupsArg,
-  UnaryArg, UnaryCode, WinogradWeightsArg, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK,
+  UnaryArg, UnaryCode, WinogradGradArg, WinogradWeightsArg, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK,
 } from './ids.js';
 
 const ACT: Record<Activation, Act> = { none: Act.None, relu: Act.Relu, sigmoid: Act.Sigmoid };
@@ -39,6 +39,8 @@ const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
  */
 const WINOGRAD_MIN_TILES_FIXED = 16;
 const WINOGRAD_MIN_TILES_TRAINING = 64;
+/** Most floats of Winograd weight-gradient partial sums a launch may add (16 · o · cg), per segment. */
+const WINOGRAD_GRAD_PARTIALS = 1 << 21;
 
 interface Exports {
   dispatch(kernel: number, args: number, tid: number, nth: number): void;
@@ -229,6 +231,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
         }
         return;
       }
+      if (useWinograd(g)) return winogradWeightGrad(g, x, dy, dw);
       run(Kernel.Conv2dBackwardWeight, ConvBackwardArg, { A: addr(x), B: addr(dy), Out: addr(dw), ...geometrySlots(g), Scratch: scratch, ScratchStride: scratchStride },
         g.n * g.o * g.oh * g.ow * k);
     },
@@ -378,6 +381,28 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     } finally {
       release(xs);
       if (ys) release(ys);
+    }
+  };
+  /**
+   * Where the forward conv takes Winograd, so does its weight gradient: 16 multiply-adds per
+   * tile where the direct one takes 36 (assembly/winograd-grad.ts). Large maps (16 tile blocks
+   * and more) sum two halves of the batch's tiles apart, so that two threads share a group with
+   * few output channels (the stem's convs); the halves are added in a second launch. The split
+   * depends on the geometry only, so results are the same on any number of threads.
+   */
+  const winogradWeightGrad = (g: Conv2dGeometry, x: Ref<number>, dy: Ref<number>, dw: Ref<number>) => {
+    const cg = g.c / g.groups, blocks = Math.ceil(winogradTiles(g) / WINOGRAD_TILE_BLOCK);
+    const segments = blocks >= 16 && 16 * g.o * cg <= WINOGRAD_GRAD_PARTIALS ? 2 : 1;
+    const partials = segments > 1 ? alloc(segments * 16 * g.o * cg * 4) : 0;
+    try {
+      const slots = {
+        X: addr(x), Dy: addr(dy), Dw: addr(dw), N: g.n, C: g.c, H: g.h, Wd: g.w, O: g.o, PadH: g.padH, PadW: g.padW, Groups: g.groups,
+        Oh: g.oh, Ow: g.ow, Scratch: scratch, ScratchStride: scratchStride, Partials: partials, Segments: segments,
+      };
+      run(Kernel.WinogradWeightGrad, WinogradGradArg, { ...slots, Phase: 0 }, g.n * g.o * g.oh * g.ow * cg * 4);
+      if (segments > 1) run(Kernel.WinogradWeightGrad, WinogradGradArg, { ...slots, Phase: 1 }, segments * 16 * g.o * cg);
+    } finally {
+      if (partials) release(partials);
     }
   };
   const transformWeights = (w: number, o: number, cg: number, groups: number, flipped: boolean) => {

@@ -1,0 +1,233 @@
+// The weight gradient of a Winograd F(2×2, 3×3) convolution (stride 1, undilated 3×3). The
+// forward pass is Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A per 2×2 output tile, linear in U = G g Gᵀ, so
+//   ∂L/∂U[ξ][o][c] = Σ_tiles (A ∂Y Aᵀ)[ξ][o] · (Bᵀ d B)[ξ][c],   ∂L/∂g = Gᵀ (∂L/∂U) G:
+// 16 GEMMs whose reduction runs over the batch's tiles, 16 multiply-adds per (o, c, tile)
+// where the direct gradient (backward.ts) takes 36. The output tiles cover the map exactly
+// (an odd map's last row or column of a tile reads dY as zero), so the sum is the gradient.
+// Tasks own (group, chunk of output channels, segment of the tile blocks) and loop over their
+// blocks in order; on large maps the blocks are cut into two segments (a choice of the JS side
+// from the geometry alone), summed apart and added in a second phase. Each ∂L/∂U is summed in
+// the same order whatever the chunks and threads.
+
+import { claim } from './tasks';
+import { micro, packTransposed, NR } from './gemm';
+import { transformInput, planeBytes, tileX, tileY, TB, OC, MAX_CG, TASK_U } from './winograd';
+import { WinogradGradArg, WINOGRAD_PLANE_PAD } from '../src/backend/wasm/ids';
+import { arg } from './args';
+
+/** Slots: WinogradGradArg (src/backend/wasm/ids.ts). */
+export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
+  const x = <usize>arg(args, WinogradGradArg.X), dy = <usize>arg(args, WinogradGradArg.Dy), dw = <usize>arg(args, WinogradGradArg.Dw);
+  const n = arg(args, WinogradGradArg.N), c = arg(args, WinogradGradArg.C), h = arg(args, WinogradGradArg.H), w = arg(args, WinogradGradArg.Wd);
+  const o = arg(args, WinogradGradArg.O), ph = arg(args, WinogradGradArg.PadH), pw = arg(args, WinogradGradArg.PadW);
+  const groups = arg(args, WinogradGradArg.Groups), oh = arg(args, WinogradGradArg.Oh), ow = arg(args, WinogradGradArg.Ow);
+  const scratch = <usize>arg(args, WinogradGradArg.Scratch) + <usize>(tid * arg(args, WinogradGradArg.ScratchStride));
+  const partials = <usize>arg(args, WinogradGradArg.Partials), segments = arg(args, WinogradGradArg.Segments);
+  const cg = c / groups, og = o / groups;
+  if (arg(args, WinogradGradArg.Phase) == 1) {
+    addSegments(partials, segments, groups, og, cg, dw, scratch, args, tid, nth);
+    return;
+  }
+  const tilesX = (ow + 1) >> 1, T = ((oh + 1) >> 1) * tilesX, TT = n * T;
+  const tBlocks = (TT + TB - 1) / TB;
+  // Chunks of output channels: ∂L/∂U of a chunk (16 · chunk · cg floats) fits the task's
+  // region; with threads, smaller chunks until there are two tasks a thread (each chunk
+  // transforms the input again).
+  let chunk = min(min(OC, ((TASK_U / 16 - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
+  while (nth > 1 && chunk > 16 && groups * segments * ((og + chunk - 1) / chunk) < 2 * nth) chunk = max(16, (chunk >> 1) & ~3);
+  const chunks = (og + chunk - 1) / chunk;
+  const total = groups * chunks * segments;
+  // Scratch: V[ξ][c][t] (rows TB long), D[ξ][o][t], ∂L/∂U[ξ][o][c], one ξ's V packed.
+  const v = scratch, d = v + 16 * planeBytes(MAX_CG * TB), du = d + 16 * planeBytes(OC * TB), packed = du + <usize>TASK_U * 4;
+  const vXi = planeBytes(cg * TB), dXi = planeBytes(chunk * TB), uXi = planeBytes(chunk * cg);
+  const imgStride = c * h * w, P = oh * ow, ld = <usize>TB * 4, ldu = <usize>cg * 4;
+  for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
+    const seg = task % segments, rest = task / segments;
+    const g = rest / chunks, o0 = (rest - g * chunks) * chunk, on = min(chunk, og - o0);
+    const xg = x + <usize>(g * cg * h * w) * 4;
+    const b0 = seg * tBlocks / segments, b1 = (seg + 1) * tBlocks / segments;
+    for (let tb = b0; tb < b1; tb++) {
+      const t0 = tb * TB, tn = min(TB, TT - t0);
+      transformInput(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, true);
+      transformOutputGrad(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi);
+      for (let xi = 0; xi < 16; xi++) {
+        packTransposed(v + <usize>xi * vXi, ld, cg, tn, packed);
+        const dRows = d + <usize>xi * dXi, uRows = du + <usize>xi * uXi;
+        for (let r = 0; r < on; r += 4) {
+          for (let p = 0; p < cg; p += NR) {
+            micro(tn, dRows + <usize>r * ld, ld, min(4, on - r), packed + <usize>(p * tn) * 4, uRows + <usize>(r * cg + p) * 4, ldu,
+              min(NR, cg - p), tb > b0, false, 0, 0, 0);
+          }
+        }
+      }
+    }
+    if (segments == 1) {
+      for (let r = 0; r < on; r++) weightsFromU(du + <usize>(r * cg) * 4, uXi, cg, dw + <usize>(((g * og + o0 + r) * cg) * 9) * 4);
+    } else {
+      // This segment's sums, into its part of the partials: [segment][group][ξ][og][cg].
+      const part = partials + <usize>((seg * groups + g) * 16 * og * cg) * 4;
+      for (let xi = 0; xi < 16; xi++) {
+        memory.copy(part + <usize>((xi * og + o0) * cg) * 4, du + <usize>xi * uXi, <usize>(on * cg) * 4);
+      }
+    }
+  }
+}
+
+/** Phase 1: per output channel, ∂L/∂U as the segments' sums added in order, then dw = Gᵀ (∂L/∂U) G. */
+function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i32, dw: usize, scratch: usize, args: usize, tid: i32, nth: i32): void {
+  const total = groups * og, plane = <usize>(og * cg) * 4, block = 16 * plane;
+  for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
+    const g = t / og, oo = t - g * og;
+    const first = partials + <usize>g * block + <usize>(oo * cg) * 4;
+    for (let xi = 0; xi < 16; xi++) {
+      const dst = scratch + <usize>(xi * cg) * 4;
+      memory.copy(dst, first + <usize>xi * plane, <usize>cg * 4);
+      for (let s = 1; s < segments; s++) {
+        const src = first + <usize>(s * groups) * block + <usize>xi * plane;
+        let k = 0;
+        for (; k + 4 <= cg; k += 4) v128.store(dst + <usize>k * 4, f32x4.add(v128.load(dst + <usize>k * 4), v128.load(src + <usize>k * 4)));
+        for (; k < cg; k++) store<f32>(dst + <usize>k * 4, load<f32>(dst + <usize>k * 4) + load<f32>(src + <usize>k * 4));
+      }
+    }
+    weightsFromU(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
+  }
+}
+
+/**
+ * D[ξ][r][j] = (A ∂Y_t Aᵀ)[ξ] for output channels oc0 + r (r < on) and tiles t0 + j (j < tn)
+ * of the batch: rows TB floats long, ξ planes xiStride bytes apart. Four neighbouring tiles of
+ * one tile row whose 2×2 blocks lie inside the map go as one vector per entry; the rest one by
+ * one, reading dY as zero past the map's edge.
+ */
+function transformOutputGrad(dy: usize, o: i32, P: i32, oh: i32, ow: i32, T: i32, tilesX: i32, oc0: i32, on: i32, t0: i32, tn: i32,
+  dst: usize, xiStride: usize): void {
+  const rowBytes = <usize>ow * 4, ld = <usize>TB * 4;
+  let j = 0;
+  while (j < tn) {
+    const tg = t0 + j;
+    const b = tg / T, y = tileY(T, tilesX, tg), x = tileX(T, tilesX, tg);
+    if (j + 4 <= tn && x + 8 <= ow && y + 2 <= oh) {
+      let p = dy + <usize>((b * o + oc0) * P + y * ow + x) * 4;
+      let q = dst + <usize>j * 4;
+      for (let r = 0; r < on; r++, p += <usize>P * 4, q += ld) {
+        const a0 = v128.load(p), a1 = v128.load(p, 16), b0 = v128.load(p + rowBytes), b1 = v128.load(p + rowBytes, 16);
+        tileGrad(q, xiStride, v128.shuffle<f32>(a0, a1, 0, 2, 4, 6), v128.shuffle<f32>(a0, a1, 1, 3, 5, 7),
+          v128.shuffle<f32>(b0, b1, 0, 2, 4, 6), v128.shuffle<f32>(b0, b1, 1, 3, 5, 7));
+      }
+      j += 4;
+      continue;
+    }
+    let p = dy + <usize>((b * o + oc0) * P) * 4;
+    let q = dst + <usize>j * 4;
+    for (let r = 0; r < on; r++, p += <usize>P * 4, q += ld) {
+      tileGrad1(q, xiStride, at(p, oh, ow, y, x), at(p, oh, ow, y, x + 1), at(p, oh, ow, y + 1, x), at(p, oh, ow, y + 1, x + 1));
+    }
+    j++;
+  }
+}
+
+@inline function at(plane: usize, oh: i32, ow: i32, y: i32, x: i32): f32 {
+  return y < oh && x < ow ? load<f32>(plane + <usize>(y * ow + x) * 4) : 0;
+}
+
+/**
+ * A Δ Aᵀ of 2×2 blocks Δ (entries e_yx, one tile per lane), stored at ξ = 0 … 15. With Aᵀ's
+ * rows (1, 1, 1, 0) and (0, 1, −1, −1), A Δ's rows are Δ0, Δ0 + Δ1, Δ0 − Δ1, −Δ1, and each
+ * row (u0, u1) becomes u0, u0 + u1, u0 − u1, −u1.
+ */
+@inline function tileGrad(q: usize, xi: usize, e00: v128, e01: v128, e10: v128, e11: v128): void {
+  rowA(q, xi, 0, e00, e01);
+  rowA(q, xi, 4, f32x4.add(e00, e10), f32x4.add(e01, e11));
+  rowA(q, xi, 8, f32x4.sub(e00, e10), f32x4.sub(e01, e11));
+  rowA(q, xi, 12, f32x4.neg(e10), f32x4.neg(e11));
+}
+
+@inline function rowA(q: usize, xi: usize, first: i32, u0: v128, u1: v128): void {
+  v128.store(q + <usize>first * xi, u0);
+  v128.store(q + <usize>(first + 1) * xi, f32x4.add(u0, u1));
+  v128.store(q + <usize>(first + 2) * xi, f32x4.sub(u0, u1));
+  v128.store(q + <usize>(first + 3) * xi, f32x4.neg(u1));
+}
+
+/** tileGrad of one tile. */
+@inline function tileGrad1(q: usize, xi: usize, e00: f32, e01: f32, e10: f32, e11: f32): void {
+  rowA1(q, xi, 0, e00, e01);
+  rowA1(q, xi, 4, e00 + e10, e01 + e11);
+  rowA1(q, xi, 8, e00 - e10, e01 - e11);
+  rowA1(q, xi, 12, -e10, -e11);
+}
+
+@inline function rowA1(q: usize, xi: usize, first: i32, u0: f32, u1: f32): void {
+  store<f32>(q + <usize>first * xi, u0);
+  store<f32>(q + <usize>(first + 1) * xi, u0 + u1);
+  store<f32>(q + <usize>(first + 2) * xi, u0 - u1);
+  store<f32>(q + <usize>(first + 3) * xi, -u1);
+}
+
+/**
+ * dw[c][3×3] = Gᵀ M_c G for the cg 4×4 matrices M_c[ξ] = u[ξ][c] (ξ planes xiStride bytes
+ * apart). With G's rows (1, 0, 0), (½, ½, ½), (½, −½, ½), (0, 0, 1), Gᵀ M's rows are
+ * m0 + (m1 + m2)/2, (m1 − m2)/2, (m1 + m2)/2 + m3, and the columns are combined the same way.
+ * Four input channels a step, one per lane.
+ */
+function weightsFromU(u: usize, xiStride: usize, cg: i32, dw: usize): void {
+  const half = f32x4.splat(0.5);
+  let c = 0;
+  for (; c + 4 <= cg; c += 4) {
+    const p = u + <usize>c * 4;
+    // Gᵀ M: three rows of four columns.
+    const r00 = gRow0(p, xiStride, 0, half), r01 = gRow0(p, xiStride, 1, half), r02 = gRow0(p, xiStride, 2, half), r03 = gRow0(p, xiStride, 3, half);
+    const r10 = gRow1(p, xiStride, 0, half), r11 = gRow1(p, xiStride, 1, half), r12 = gRow1(p, xiStride, 2, half), r13 = gRow1(p, xiStride, 3, half);
+    const r20 = gRow2(p, xiStride, 0, half), r21 = gRow2(p, xiStride, 1, half), r22 = gRow2(p, xiStride, 2, half), r23 = gRow2(p, xiStride, 3, half);
+    const out = dw + <usize>(c * 9) * 4;
+    storeTaps(out, 0, r00, r01, r02, r03, half);
+    storeTaps(out, 3, r10, r11, r12, r13, half);
+    storeTaps(out, 6, r20, r21, r22, r23, half);
+  }
+  for (; c < cg; c++) {
+    const p = u + <usize>c * 4;
+    for (let i = 0; i < 3; i++) {
+      // Row i of Gᵀ M, column k: the same combination of rows 0–3 of M as above.
+      let x0: f32 = 0, x1: f32 = 0, x2: f32 = 0, x3: f32 = 0;
+      for (let k = 0; k < 4; k++) {
+        const m0 = mAt(p, xiStride, k), m1 = mAt(p, xiStride, 4 + k), m2 = mAt(p, xiStride, 8 + k), m3 = mAt(p, xiStride, 12 + k);
+        const v: f32 = i == 0 ? m0 + (m1 + m2) * 0.5 : i == 1 ? (m1 - m2) * 0.5 : (m1 + m2) * 0.5 + m3;
+        if (k == 0) x0 = v; else if (k == 1) x1 = v; else if (k == 2) x2 = v; else x3 = v;
+      }
+      const t = dw + <usize>(c * 9 + i * 3) * 4;
+      store<f32>(t, x0 + (x1 + x2) * 0.5);
+      store<f32>(t, (x1 - x2) * 0.5, 4);
+      store<f32>(t, (x1 + x2) * 0.5 + x3, 8);
+    }
+  }
+}
+
+@inline function mAt(p: usize, xiStride: usize, xi: i32): f32 {
+  return load<f32>(p + <usize>xi * xiStride);
+}
+
+@inline function mv(p: usize, xiStride: usize, xi: i32): v128 {
+  return v128.load(p + <usize>xi * xiStride);
+}
+
+/** Column k of Gᵀ M's rows 0, 1, 2 (vectors over four channels). */
+@inline function gRow0(p: usize, xs: usize, k: i32, half: v128): v128 {
+  return f32x4.add(mv(p, xs, k), f32x4.mul(f32x4.add(mv(p, xs, 4 + k), mv(p, xs, 8 + k)), half));
+}
+@inline function gRow1(p: usize, xs: usize, k: i32, half: v128): v128 {
+  return f32x4.mul(f32x4.sub(mv(p, xs, 4 + k), mv(p, xs, 8 + k)), half);
+}
+@inline function gRow2(p: usize, xs: usize, k: i32, half: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.add(mv(p, xs, 4 + k), mv(p, xs, 8 + k)), half), mv(p, xs, 12 + k));
+}
+
+/** Row i of four channels' 3×3 gradients from (Gᵀ M)'s row x0 … x3: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3, at tap 3i of each channel (9 floats apart). */
+@inline function storeTaps(out: usize, tap: i32, x0: v128, x1: v128, x2: v128, x3: v128, half: v128): void {
+  const s = f32x4.mul(f32x4.add(x1, x2), half);
+  const t0 = f32x4.add(x0, s), t1 = f32x4.mul(f32x4.sub(x1, x2), half), t2 = f32x4.add(s, x3);
+  const q = out + <usize>tap * 4;
+  store<f32>(q, f32x4.extract_lane(t0, 0)); store<f32>(q, f32x4.extract_lane(t1, 0), 4); store<f32>(q, f32x4.extract_lane(t2, 0), 8);
+  store<f32>(q, f32x4.extract_lane(t0, 1), 36); store<f32>(q, f32x4.extract_lane(t1, 1), 40); store<f32>(q, f32x4.extract_lane(t2, 1), 44);
+  store<f32>(q, f32x4.extract_lane(t0, 2), 72); store<f32>(q, f32x4.extract_lane(t1, 2), 76); store<f32>(q, f32x4.extract_lane(t2, 2), 80);
+  store<f32>(q, f32x4.extract_lane(t0, 3), 108); store<f32>(q, f32x4.extract_lane(t1, 3), 112); store<f32>(q, f32x4.extract_lane(t2, 3), 116);
+}
