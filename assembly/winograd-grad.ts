@@ -11,9 +11,17 @@
 
 import { claim } from './tasks';
 import { micro, packTransposed, NR } from './gemm';
-import { transformInput, planeBytes, tileX, tileY, TB, OC, MAX_CG, TASK_U } from './winograd';
+import { transformInput, planeBytes, tileX, tileY, TB, OC, TASK_U, WINOGRAD_SCRATCH } from './winograd';
 import { WinogradGradArg, WINOGRAD_PLANE_PAD } from '../src/backend/wasm/ids';
 import { arg } from './args';
+
+/** Floats of a thread's scratch. */
+const SCRATCH_FLOATS: i32 = WINOGRAD_SCRATCH / 4;
+
+/** Floats the weight gradient's scratch takes: V, D and ∂L/∂U (16 padded planes each) and one packed ξ of V. */
+@inline function scratchFloats(cg: i32, chunk: i32, tbw: i32): i32 {
+  return 16 * (cg * tbw + chunk * tbw + chunk * cg + 3 * WINOGRAD_PLANE_PAD) + cg * tbw;
+}
 
 /** Slots: WinogradGradArg (src/backend/wasm/ids.ts). */
 export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
@@ -29,27 +37,32 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
     return;
   }
   const tilesX = (ow + 1) >> 1, T = ((oh + 1) >> 1) * tilesX, TT = n * T;
-  const tBlocks = (TT + TB - 1) / TB;
   // Chunks of output channels: ∂L/∂U of a chunk (16 · chunk · cg floats) fits the task's
-  // region; with threads, smaller chunks until there are two tasks a thread (each chunk
-  // transforms the input again).
+  // region. Tile blocks as long as the scratch holds at that chunk (up to 256 tiles: the
+  // GEMMs' reduction, which short blocks cut into short micro-kernel calls); both depend on
+  // the geometry only, so each sum runs in the same order on any number of threads.
   let chunk = min(min(OC, ((TASK_U / 16 - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
+  let tbw = 256;
+  while (tbw > TB && scratchFloats(cg, chunk, tbw) > SCRATCH_FLOATS) tbw >>= 1;
+  const tBlocks = (TT + tbw - 1) / tbw;
+  // With threads, smaller chunks until there are two tasks a thread (each chunk transforms
+  // the input again).
   while (nth > 1 && chunk > 16 && groups * segments * ((og + chunk - 1) / chunk) < 2 * nth) chunk = max(16, (chunk >> 1) & ~3);
   const chunks = (og + chunk - 1) / chunk;
   const total = groups * chunks * segments;
-  // Scratch: V[ξ][c][t] (rows TB long), D[ξ][o][t], ∂L/∂U[ξ][o][c], one ξ's V packed.
-  const v = scratch, d = v + 16 * planeBytes(MAX_CG * TB), du = d + 16 * planeBytes(OC * TB), packed = du + <usize>TASK_U * 4;
-  const vXi = planeBytes(cg * TB), dXi = planeBytes(chunk * TB), uXi = planeBytes(chunk * cg);
-  const imgStride = c * h * w, P = oh * ow, ld = <usize>TB * 4, ldu = <usize>cg * 4;
+  // Scratch: V[ξ][c][t] (rows tbw long), D[ξ][o][t], ∂L/∂U[ξ][o][c], one ξ's V packed.
+  const vXi = planeBytes(cg * tbw), dXi = planeBytes(chunk * tbw), uXi = planeBytes(chunk * cg);
+  const v = scratch, d = v + 16 * vXi, du = d + 16 * dXi, packed = du + 16 * uXi;
+  const imgStride = c * h * w, P = oh * ow, ld = <usize>tbw * 4, ldu = <usize>cg * 4;
   for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
     const seg = task % segments, rest = task / segments;
     const g = rest / chunks, o0 = (rest - g * chunks) * chunk, on = min(chunk, og - o0);
     const xg = x + <usize>(g * cg * h * w) * 4;
     const b0 = seg * tBlocks / segments, b1 = (seg + 1) * tBlocks / segments;
     for (let tb = b0; tb < b1; tb++) {
-      const t0 = tb * TB, tn = min(TB, TT - t0);
-      transformInput(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, true);
-      transformOutputGrad(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi);
+      const t0 = tb * tbw, tn = min(tbw, TT - t0);
+      transformInput(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, tbw);
+      transformOutputGrad(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi, ld);
       for (let xi = 0; xi < 16; xi++) {
         packTransposed(v + <usize>xi * vXi, ld, cg, tn, packed);
         const dRows = d + <usize>xi * dXi, uRows = du + <usize>xi * uXi;
@@ -95,13 +108,13 @@ function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i
 
 /**
  * D[ξ][r][j] = (A ∂Y_t Aᵀ)[ξ] for output channels oc0 + r (r < on) and tiles t0 + j (j < tn)
- * of the batch: rows TB floats long, ξ planes xiStride bytes apart. Four neighbouring tiles of
+ * of the batch: rows ld bytes apart, ξ planes xiStride bytes apart. Four neighbouring tiles of
  * one tile row whose 2×2 blocks lie inside the map go as one vector per entry; the rest one by
  * one, reading dY as zero past the map's edge.
  */
 function transformOutputGrad(dy: usize, o: i32, P: i32, oh: i32, ow: i32, T: i32, tilesX: i32, oc0: i32, on: i32, t0: i32, tn: i32,
-  dst: usize, xiStride: usize): void {
-  const rowBytes = <usize>ow * 4, ld = <usize>TB * 4;
+  dst: usize, xiStride: usize, ld: usize): void {
+  const rowBytes = <usize>ow * 4;
   let j = 0;
   while (j < tn) {
     const tg = t0 + j;

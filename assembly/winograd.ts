@@ -133,13 +133,14 @@ export function winogradWeights(args: usize, tid: i32, nth: i32): void {
  * neighbours of one tile row inside the image take their patch columns from the even and odd
  * lanes of two loads per row; any other four (across a row's end or an image's, or touching
  * the zero padding) gather a 4-float row of each patch and transpose. Only the last tn mod 4
- * tiles go one by one. With `rows`, the layout is V[ξ][c][j] instead, rows TB floats long
- * (the weight gradient's A operand, winograd-grad.ts); no padding tiles.
+ * tiles go one by one. With rowLen > 0, the layout is V[ξ][c][j] instead, rows rowLen floats
+ * long (the weight gradient's operand, winograd-grad.ts); no padding tiles.
  */
 export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32, w: i32, ph: i32, pw: i32, tilesX: i32, t0: i32, tn: i32,
-  dst: usize, xiStride: usize, rows: bool = false): void {
+  dst: usize, xiStride: usize, rowLen: i32 = 0): void {
+  const rows = rowLen > 0;
   const panels = rows ? 0 : (tn + NR - 1) / NR;
-  const imagePlane = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = rows ? <usize>TB * 4 : <usize>NR * 4;
+  const imagePlane = <usize>(h * w) * 4, rowBytes = <usize>w * 4, cStep = rows ? <usize>rowLen * 4 : <usize>NR * 4;
   for (let j = tn; j < panels * NR; j++) {
     const d = tileAt(dst, j, cg, rows);
     for (let c = 0; c < cg; c++) for (let xi = 0; xi < 16; xi++) store<f32>(d + <usize>c * cStep + <usize>xi * xiStride, 0);
@@ -175,7 +176,7 @@ export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32
   }
 }
 
-/** Where tile j of a block goes: its lane in the micro-kernel's panels, or (`rows`) column j of rows TB floats long, V[ξ][c][j]. */
+/** Where tile j of a block goes: its lane in the micro-kernel's panels, or (`rows`) column j of V[ξ][c][j]. */
 @inline function tileAt(dst: usize, j: i32, cg: i32, rows: bool): usize {
   return rows ? dst + <usize>j * 4 : dst + <usize>(((j >> 3) * cg) * NR + (j & 7)) * 4;
 }
