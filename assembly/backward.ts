@@ -9,7 +9,8 @@
 // column buffer that col2im adds into dX. The JS side uses this col2im kernel for strided
 // convs only: with stride 1, dX is itself a convolution of dY — weights flipped and
 // transposed (Kernel.FlipTransposeGroups), padding d·(k − 1) − p — and runs on the forward
-// conv kernel, Winograd included, with no col2im.
+// conv kernel, Winograd included, with no col2im. Likewise dW, where the forward takes
+// Winograd, is Winograd's own weight gradient (winograd-grad.ts).
 //
 // Threads write disjoint outputs: dW tasks own (group, block of K columns) and loop over
 // every image; dX tasks own (image, group, block of input channels). Block sizes along the

@@ -95,8 +95,9 @@ function convBackward(name: string, which: 'dW' | 'dX', c: number, o: number, k:
   return {
     name: `${name} ${which}`, kind: `${which} (${how})`,
     flops: 2 * o * out * out * (c / groups) * k * k,
-    // A stride-1 dX is a forward conv of dY, which may take Winograd (its rate then effective).
-    ...(which === 'dX' && stride === 1 ? { geometry: inputGradientConv(g), fixedWeight: false } : {}),
+    // A stride-1 dX is a forward conv of dY, which may take Winograd (its rate then effective);
+    // dW takes Winograd where the conv's forward does in training.
+    ...(which === 'dX' && stride === 1 ? { geometry: inputGradientConv(g), fixedWeight: false } : which === 'dW' ? { geometry: g, fixedWeight: false } : {}),
     setup: (b) => {
       const x = rand(b, [1, c, hw, hw]), w = rand(b, [o, c / groups, k, k]), dy = rand(b, [1, o, out, out]);
       const grad = tensor(new Float32Array(which === 'dW' ? w.size : x.size), which === 'dW' ? [...w.shape] : [...x.shape], { backend: b });
