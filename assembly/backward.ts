@@ -12,8 +12,8 @@
 // conv kernel, Winograd included, with no col2im. Likewise dW, where the forward takes
 // Winograd, is Winograd's own weight gradient (winograd-grad.ts).
 //
-// Threads write disjoint outputs: dW tasks own (group, block of K columns) and loop over
-// every image; dX tasks own (image, group, block of input channels). Block sizes along the
+// Threads write disjoint outputs: dW tasks own (group, block of K columns, block of output
+// channels) and loop over every image; dX tasks own (image, group, block of input channels). Block sizes along the
 // reduction (pixels for dW, output channels for dX) never depend on the thread count, so
 // results are the same on any number of threads.
 
@@ -161,12 +161,21 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   const cg = c / groups, og = o / groups;
   const K = cg * kh * kw, P = oh * ow;
   const direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-  // Blocks of K columns, equal widths (multiples of NR, at most KN); with threads, at least
-  // about four tasks a thread (each block packs only its own columns, so splitting is free).
+  // Blocks of K columns, equal widths (multiples of NR, at most KN). With threads, about four
+  // tasks a thread: cut K into narrower blocks, or, where dY has more
+  // rows than X̂ columns, the output channels into row blocks. A K block reads every dY row of
+  // the batch; a row block packs every X̂ column (about twice the cost a float, as it is read
+  // and written): so rows are cut when og > K / 2 (a 64→256 1×1 conv on 56² maps took longer
+  // on two threads than on one with eight K blocks of eight columns, each reading all of dY).
   let nBlocks = (K + KN - 1) / KN;
-  if (nth > 1) nBlocks = max(nBlocks, min((4 * nth + groups - 1) / groups, (K + NR - 1) / NR));
+  const wanted = (4 * nth + groups - 1) / groups;
+  const rowSplit = nth > 1 && 2 * og > K;
+  if (nth > 1 && !rowSplit) nBlocks = max(nBlocks, min(wanted, (K + NR - 1) / NR));
   const kb = min(KN, ((K + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
   nBlocks = (K + kb - 1) / kb;
+  const rowPanels = (og + 3) >> 2;
+  const mSplit = rowSplit ? min(rowPanels, max(1, (wanted + nBlocks - 1) / nBlocks)) : 1;
+  const perSplit = (rowPanels + mSplit - 1) / mSplit;
   // Reduction blocks: whole images when maps are small (several images' pixels in one block,
   // so the micro-kernel runs long k loops and updates dW once per block, not per image),
   // else equal pixel blocks within each image. None depends on the thread count.
@@ -176,10 +185,13 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   const pBlocks = perBlock > 1 ? 1 : (P + PC - 1) / PC;
   const pc = (P + pBlocks - 1) / pBlocks;
   const rowsBuf = scratch, panels = scratch + <usize>(KN * PC) * 4, aBuf = panels + <usize>(KN * PC) * 4;
-  const total = groups * nBlocks;
+  const total = groups * nBlocks * mSplit;
   const ldc = <usize>K * 4;
   for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
-    const g = t / nBlocks, k0 = (t - g * nBlocks) * kb;
+    const ms = t % mSplit, rest = t / mSplit;
+    const g = rest / nBlocks, k0 = (rest - g * nBlocks) * kb;
+    const mLo = ms * perSplit * 4, mHi = min(og, mLo + perSplit * 4);
+    if (mLo >= mHi) continue;
     const kn = min(kb, K - k0);
     const np = (kn + NR - 1) / NR;
     let first = true;
@@ -202,8 +214,8 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
           }
           packTransposed(rowsBuf, <usize>kc * 4, kn, kc, panels);
         }
-        for (let m0 = 0; m0 < og; m0 += 4) {
-          const rows = min(4, og - m0);
+        for (let m0 = mLo; m0 < mHi; m0 += 4) {
+          const rows = min(4, mHi - m0);
           // A: dY's rows of this block, in place for one image, else gathered (rows kc floats apart).
           let a = dy + <usize>((b0 * o + g * og + m0) * P + p0) * 4;
           let lda = <usize>P * 4;
