@@ -1,10 +1,10 @@
 // Split attention's reductions, r-softmax, softmax, inference batch norm, linear, strided copies.
 // Work is split across threads by independent rows.
 
-import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, rowMax, expSum } from './simd';
+import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, rowMax, expSum, copyFloats } from './simd';
 import { Act, UnaryCode, BinaryCode, RadixGapArg, RadixAttendArg, RSoftmaxArg, SoftmaxArg, BatchNormArg, LinearArg, UnaryArg, BinaryArg, StridedCopyArg } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
-import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
+import { claim, partStart, planesPerTask, PIXEL_SPLIT_MIN } from './tasks';
 import { micro, packTransposed, NR, KC, NC } from './gemm';
 import { arg, argf } from './args';
 
@@ -163,9 +163,8 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
   const mean = <usize>arg(args, BatchNormArg.Mean), vr = <usize>arg(args, BatchNormArg.Variance), out = <usize>arg(args, BatchNormArg.Out);
   const n = arg(args, BatchNormArg.N), c = arg(args, BatchNormArg.C), hw = arg(args, BatchNormArg.Hw), act = arg(args, BatchNormArg.Act);
   const eps = argf(args, BatchNormArg.Eps);
-  // Tasks: runs of planes at least 256 floats long, so that on small maps two threads do not
-  // write into the same cache lines (alternate planes did).
-  const per = max(1, (256 + hw - 1) / hw), planes = n * c, blocks = (planes + per - 1) / per;
+  // Tasks: runs of planes (tasks.ts).
+  const per = planesPerTask(hw, 256), planes = n * c, blocks = (planes + per - 1) / per;
   for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
     for (let t = b * per, t1 = min(planes, t + per); t < t1; t++) {
       const ch = t % c;
@@ -399,13 +398,10 @@ export function stridedCopy(args: usize, tid: i32, nth: i32): void {
     }
     for (let rr = 0; rr < rb && i2 + rr < d2; rr++) {
       const sp = sBase + <usize>(rr * s2) * 4, dp = dBase + <usize>(rr * d3) * 4;
-      if (s3 == 1 && d3 < 32) {
-        // Short runs (the pixels of a small map): memory.copy's call would cost more than the copy.
-        let j = 0;
-        for (; j + 4 <= d3; j += 4) v128.store(dp + <usize>j * 4, v128.load(sp + <usize>j * 4));
-        for (; j < d3; j++) store<u32>(dp + <usize>j * 4, load<u32>(sp + <usize>j * 4));
-      } else if (s3 == 1) {
-        memory.copy(dp, sp, <usize>d3 * 4);
+      if (s3 == 1) {
+        // Short runs (the pixels of a small map) by vectors: memory.copy's call costs more.
+        if (d3 < 32) copyFloats(dp, sp, d3);
+        else memory.copy(dp, sp, <usize>d3 * 4);
       } else if (s3 == 0) {
         const v = v128.load32_splat(sp);
         let j = 0;

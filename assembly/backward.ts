@@ -20,6 +20,7 @@
 import { claim } from './tasks';
 import { micro, packRows, packTransposed, NR, KC, NC } from './gemm';
 import { arg } from './args';
+import { copyFloats } from './simd';
 import { TransposeGroupsArg, FlipTransposeGroupsArg, ConvBackwardArg } from '../src/backend/wasm/ids';
 
 /** Pixels per reduction block of dW (the micro-kernel's k); blocks are equal and no longer. */
@@ -140,13 +141,6 @@ function im2colRows(x: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32
       oy++;
     }
   }
-}
-
-/** dst[0, n) = src[0, n) (floats): short runs, where memory.copy's call costs more than the copy. */
-@inline function copyFloats(dst: usize, src: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(dst + <usize>i * 4, v128.load(src + <usize>i * 4));
-  for (; i < n; i++) store<f32>(dst + <usize>i * 4, load<f32>(src + <usize>i * 4));
 }
 
 /** Slots: x, dy, dw, n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow, scratch, scratch stride. */

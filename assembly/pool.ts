@@ -4,7 +4,7 @@
 // threads (all planes of them), the backward passes planes.
 
 import { loadPartial } from './simd';
-import { claim, partStart, PIXEL_SPLIT_MIN } from './tasks';
+import { claim, partStart, planesPerTask, PIXEL_SPLIT_MIN } from './tasks';
 import { arg } from './args';
 import { PoolArg, RowsArg, MaxPoolBackwardArg } from '../src/backend/wasm/ids';
 
@@ -63,14 +63,8 @@ import { PoolArg, RowsArg, MaxPoolBackwardArg } from '../src/backend/wasm/ids';
   }
 }
 
-/**
- * Planes a task takes where tasks are planes: at least 1024 input floats, so that on small maps
- * (131072 planes of 2×2 in a batch) a task is not one claim per plane, and two threads write
- * into the same cache line only at a run's edge.
- */
-@inline function planesPerTask(hw: i32): i32 {
-  return max(1, 1024 / max(hw, 1));
-}
+/** Planes a task takes where tasks are planes (tasks.ts): runs of at least 1024 input floats. */
+const MIN_TASK_FLOATS: i32 = 1024;
 
 function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   const x = <usize>arg(args, PoolArg.X), out = <usize>arg(args, PoolArg.Out);
@@ -84,7 +78,7 @@ function pool(args: usize, tid: i32, nth: i32, isMax: bool): void {
   // thread's tasks cover contiguous pixels as the convs' do (tasks.ts), about four a thread;
   // on small maps, planes (contiguous ones a thread, as the convs there split channels).
   if (nth > 1 && h * w < PIXEL_SPLIT_MIN) {
-    const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+    const per = planesPerTask(h * w, MIN_TASK_FLOATS), blocks = (planes + per - 1) / per;
     for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
       poolPlanes(x, out, b * per, min(planes, (b + 1) * per), h, w, kh, kw, sh, sw, ph, pw, oh, ow, 0, oh, xa, xb, includePad, isMax);
     }
@@ -170,7 +164,7 @@ export function maxPool2dBackward(args: usize, tid: i32, nth: i32): void {
   const xa = (pw + sw - 1) / sw;
   const xb = w - kw + pw >= 0 ? (w - kw + pw) / sw : -1;
   const lanes = i32x4(0, sw, 2 * sw, 3 * sw);
-  const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+  const per = planesPerTask(h * w, MIN_TASK_FLOATS), blocks = (planes + per - 1) / per;
   for (let bl = claim(args, tid, nth, blocks); bl < blocks; bl = claim(args, tid, nth, blocks, bl)) {
     const p0 = bl * per, p1 = min(planes, p0 + per);
     memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);
@@ -233,7 +227,7 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
   const planes = arg(args, PoolArg.Planes), h = arg(args, PoolArg.H), w = arg(args, PoolArg.W), kh = arg(args, PoolArg.Kh), kw = arg(args, PoolArg.Kw);
   const sh = arg(args, PoolArg.StrideH), sw = arg(args, PoolArg.StrideW), ph = arg(args, PoolArg.PadH), pw = arg(args, PoolArg.PadW);
   const oh = arg(args, PoolArg.Oh), ow = arg(args, PoolArg.Ow), includePad = arg(args, PoolArg.CountIncludePad) != 0;
-  const per = planesPerTask(h * w), blocks = (planes + per - 1) / per;
+  const per = planesPerTask(h * w, MIN_TASK_FLOATS), blocks = (planes + per - 1) / per;
   for (let bl = claim(args, tid, nth, blocks); bl < blocks; bl = claim(args, tid, nth, blocks, bl)) {
     const p0 = bl * per, p1 = min(planes, p0 + per);
     memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);

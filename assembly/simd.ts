@@ -89,6 +89,13 @@ export function sigmoid4(x: v128): v128 {
   return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));
 }
 
+/** dst[0, n) = src[0, n) (floats): short runs, where memory.copy's call costs more than the copy. */
+@inline export function copyFloats(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + <usize>i * 4, v128.load(src + <usize>i * 4));
+  for (; i < n; i++) store<f32>(dst + <usize>i * 4, load<f32>(src + <usize>i * 4));
+}
+
 /** Stores the first n (0..4) lanes of v at p. */
 @inline export function storePartial(p: usize, v: v128, n: i32): void {
   if (n > 0) store<f32>(p, f32x4.extract_lane(v, 0));

@@ -31,6 +31,16 @@ export const PIXEL_SPLIT_MIN: i32 = 256;
   return min(total, (<i32>((<i64>b * total + parts - 1) / parts) + align - 1) & ~(align - 1));
 }
 
+/**
+ * Planes (or channels) a task takes where a kernel splits [planes, planeFloats] into runs: at
+ * least minFloats floats, so that on small maps (2×2 and 1×1 planes at training batch sizes) a
+ * task is not one claim per plane, and two threads write into the same cache line only at a
+ * run's edge (alternate planes made every line shared).
+ */
+@inline export function planesPerTask(planeFloats: i32, minFloats: i32): i32 {
+  return max(1, (minFloats + planeFloats - 1) / max(planeFloats, 1));
+}
+
 /** Byte offset in the argument block of segment 0's claim word; the JS side zeroes all of them before each dispatch. */
 const CLAIMS: usize = <usize>CLAIM_SLOT * 4;
 

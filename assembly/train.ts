@@ -10,7 +10,7 @@
 import { lo64, hi64, exp4, loadPartial, storePartial, rowMax, expSum } from './simd';
 import { Act, ChannelSumArg, ChannelMomentsArg, BatchNormBackwardArg, ActivationBackwardArg, RadixAttendBackwardArg, SgdStepArg, AdamwStepArg, RowsArg, SoftmaxFamilyArg, RSoftmaxBackwardArg } from '../src/backend/wasm/ids';
 import { arg, argf } from './args';
-import { claim } from './tasks';
+import { claim, planesPerTask } from './tasks';
 
 // What a run reduction adds up, per element (literals at every call site).
 const SUM = 0; // a
@@ -75,14 +75,9 @@ const DOTDEV = 3; // a · (b − μ)
   return s;
 }
 
-/**
- * Channels a task of the per-channel kernels owns: at least 256 floats of each image, so that
- * on small maps (1×1, 2×2: deep layers at training batch sizes) two threads write into the
- * same cache line only at a block's edge, where alternate channels made every line shared.
- * A multiple of 4 on 1×1 maps, for the four-channel path.
- */
+/** Channels a task of the per-channel kernels owns (tasks.ts): 256 on 1×1 maps, a multiple of 4 for the four-channel path. */
 @inline function channelBlock(hw: i32): i32 {
-  return hw == 1 ? 256 : max(1, (256 + hw - 1) / hw);
+  return planesPerTask(hw, 256);
 }
 
 /** Lane l of the four float64 lanes lo, hi. */

@@ -181,42 +181,22 @@ function transformOutputGrad(dy: usize, o: i32, P: i32, oh: i32, ow: i32, T: i32
  * dw[c][3×3] = Gᵀ M_c G for the cg 4×4 matrices M_c[ξ] = u[ξ][c] (ξ planes xiStride bytes
  * apart). With G's rows (1, 0, 0), (½, ½, ½), (½, −½, ½), (0, 0, 1), Gᵀ M's rows are
  * m0 + (m1 + m2)/2, (m1 − m2)/2, (m1 + m2)/2 + m3, and the columns are combined the same way.
- * Four input channels a step, one per lane.
+ * Four input channels a step, one per lane; past cg the lanes read what follows a row (the
+ * next row, or a plane's padding) and are not stored.
  */
 function weightsFromU(u: usize, xiStride: usize, cg: i32, dw: usize): void {
   const half = f32x4.splat(0.5);
-  let c = 0;
-  for (; c + 4 <= cg; c += 4) {
-    const p = u + <usize>c * 4;
+  for (let c = 0; c < cg; c += 4) {
+    const p = u + <usize>c * 4, lanes = min(4, cg - c);
     // Gᵀ M: three rows of four columns.
     const r00 = gRow0(p, xiStride, 0, half), r01 = gRow0(p, xiStride, 1, half), r02 = gRow0(p, xiStride, 2, half), r03 = gRow0(p, xiStride, 3, half);
     const r10 = gRow1(p, xiStride, 0, half), r11 = gRow1(p, xiStride, 1, half), r12 = gRow1(p, xiStride, 2, half), r13 = gRow1(p, xiStride, 3, half);
     const r20 = gRow2(p, xiStride, 0, half), r21 = gRow2(p, xiStride, 1, half), r22 = gRow2(p, xiStride, 2, half), r23 = gRow2(p, xiStride, 3, half);
     const out = dw + <usize>(c * 9) * 4;
-    storeTaps(out, 0, r00, r01, r02, r03, half);
-    storeTaps(out, 3, r10, r11, r12, r13, half);
-    storeTaps(out, 6, r20, r21, r22, r23, half);
+    storeTaps(out, 0, r00, r01, r02, r03, half, lanes);
+    storeTaps(out, 3, r10, r11, r12, r13, half, lanes);
+    storeTaps(out, 6, r20, r21, r22, r23, half, lanes);
   }
-  for (; c < cg; c++) {
-    const p = u + <usize>c * 4;
-    for (let i = 0; i < 3; i++) {
-      // Row i of Gᵀ M, column k: the same combination of rows 0–3 of M as above.
-      let x0: f32 = 0, x1: f32 = 0, x2: f32 = 0, x3: f32 = 0;
-      for (let k = 0; k < 4; k++) {
-        const m0 = mAt(p, xiStride, k), m1 = mAt(p, xiStride, 4 + k), m2 = mAt(p, xiStride, 8 + k), m3 = mAt(p, xiStride, 12 + k);
-        const v: f32 = i == 0 ? m0 + (m1 + m2) * 0.5 : i == 1 ? (m1 - m2) * 0.5 : (m1 + m2) * 0.5 + m3;
-        if (k == 0) x0 = v; else if (k == 1) x1 = v; else if (k == 2) x2 = v; else x3 = v;
-      }
-      const t = dw + <usize>(c * 9 + i * 3) * 4;
-      store<f32>(t, x0 + (x1 + x2) * 0.5);
-      store<f32>(t, (x1 - x2) * 0.5, 4);
-      store<f32>(t, (x1 + x2) * 0.5 + x3, 8);
-    }
-  }
-}
-
-@inline function mAt(p: usize, xiStride: usize, xi: i32): f32 {
-  return load<f32>(p + <usize>xi * xiStride);
 }
 
 @inline function mv(p: usize, xiStride: usize, xi: i32): v128 {
@@ -234,13 +214,13 @@ function weightsFromU(u: usize, xiStride: usize, cg: i32, dw: usize): void {
   return f32x4.add(f32x4.mul(f32x4.add(mv(p, xs, 4 + k), mv(p, xs, 8 + k)), half), mv(p, xs, 12 + k));
 }
 
-/** Row i of four channels' 3×3 gradients from (Gᵀ M)'s row x0 … x3: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3, at tap 3i of each channel (9 floats apart). */
-@inline function storeTaps(out: usize, tap: i32, x0: v128, x1: v128, x2: v128, x3: v128, half: v128): void {
+/** Row i of the first `lanes` channels' 3×3 gradients from (Gᵀ M)'s row x0 … x3: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3, at tap 3i of each channel (9 floats apart). */
+@inline function storeTaps(out: usize, tap: i32, x0: v128, x1: v128, x2: v128, x3: v128, half: v128, lanes: i32): void {
   const s = f32x4.mul(f32x4.add(x1, x2), half);
   const t0 = f32x4.add(x0, s), t1 = f32x4.mul(f32x4.sub(x1, x2), half), t2 = f32x4.add(s, x3);
   const q = out + <usize>tap * 4;
   store<f32>(q, f32x4.extract_lane(t0, 0)); store<f32>(q, f32x4.extract_lane(t1, 0), 4); store<f32>(q, f32x4.extract_lane(t2, 0), 8);
-  store<f32>(q, f32x4.extract_lane(t0, 1), 36); store<f32>(q, f32x4.extract_lane(t1, 1), 40); store<f32>(q, f32x4.extract_lane(t2, 1), 44);
-  store<f32>(q, f32x4.extract_lane(t0, 2), 72); store<f32>(q, f32x4.extract_lane(t1, 2), 76); store<f32>(q, f32x4.extract_lane(t2, 2), 80);
-  store<f32>(q, f32x4.extract_lane(t0, 3), 108); store<f32>(q, f32x4.extract_lane(t1, 3), 112); store<f32>(q, f32x4.extract_lane(t2, 3), 116);
+  if (lanes > 1) { store<f32>(q, f32x4.extract_lane(t0, 1), 36); store<f32>(q, f32x4.extract_lane(t1, 1), 40); store<f32>(q, f32x4.extract_lane(t2, 1), 44); }
+  if (lanes > 2) { store<f32>(q, f32x4.extract_lane(t0, 2), 72); store<f32>(q, f32x4.extract_lane(t1, 2), 76); store<f32>(q, f32x4.extract_lane(t2, 2), 80); }
+  if (lanes > 3) { store<f32>(q, f32x4.extract_lane(t0, 3), 108); store<f32>(q, f32x4.extract_lane(t1, 3), 112); store<f32>(q, f32x4.extract_lane(t2, 3), 116); }
 }

@@ -39,6 +39,8 @@ const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
  */
 const WINOGRAD_MIN_TILES_FIXED = 16;
 const WINOGRAD_MIN_TILES_TRAINING = 64;
+/** Tiles from which Winograd's weight gradient sums two segments of them apart. */
+const WINOGRAD_GRAD_SEGMENT_TILES = 1024;
 /** Most floats of Winograd weight-gradient partial sums a launch may add (16 · o · cg), per segment. */
 const WINOGRAD_GRAD_PARTIALS = 1 << 21;
 
@@ -385,14 +387,14 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   };
   /**
    * Where the forward conv takes Winograd, so does its weight gradient: 16 multiply-adds per
-   * tile where the direct one takes 36 (assembly/winograd-grad.ts). Large maps (16 tile blocks
+   * tile where the direct one takes 36 (assembly/winograd-grad.ts). Large maps (1024 tiles
    * and more) sum two halves of the batch's tiles apart, so that two threads share a group with
    * few output channels (the stem's convs); the halves are added in a second launch. The split
    * depends on the geometry only, so results are the same on any number of threads.
    */
   const winogradWeightGrad = (g: Conv2dGeometry, x: Ref<number>, dy: Ref<number>, dw: Ref<number>) => {
-    const cg = g.c / g.groups, blocks = Math.ceil(winogradTiles(g) / WINOGRAD_TILE_BLOCK);
-    const segments = blocks >= 16 && 16 * g.o * cg <= WINOGRAD_GRAD_PARTIALS ? 2 : 1;
+    const cg = g.c / g.groups;
+    const segments = winogradTiles(g) >= WINOGRAD_GRAD_SEGMENT_TILES && 16 * g.o * cg <= WINOGRAD_GRAD_PARTIALS ? 2 : 1;
     const partials = segments > 1 ? alloc(segments * 16 * g.o * cg * 4) : 0;
     try {
       const slots = {
