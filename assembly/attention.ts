@@ -369,9 +369,14 @@ export function stridedCopy(args: usize, tid: i32, nth: i32): void {
   const total = d0 * d1 * blocks2;
   const chunk = (total + nth - 1) / nth;
   const t0 = tid * chunk, t1 = min(total, t0 + chunk);
-  for (let t = t0; t < t1; t++) {
-    const i2b = t % blocks2, r = t / blocks2;
-    const i1 = r % d1, i0 = r / d1;
+  // The row's indices are carried from row to row: on small maps a row is a few floats, and
+  // dividing for them each time cost more than the copy.
+  let i2b = t0 % blocks2, i1 = (t0 / blocks2) % d1, i0 = t0 / blocks2 / d1;
+  for (let t = t0; t < t1; t++, i2b = i2b + 1 < blocks2 ? i2b + 1 : 0) {
+    if (t > t0 && i2b == 0 && ++i1 == d1) {
+      i1 = 0;
+      i0++;
+    }
     const i2 = i2b * rb;
     const sBase = src + <usize>(i0 * s0 + i1 * s1 + i2 * s2) * 4;
     const dBase = dst + <usize>(((i0 * d1 + i1) * d2 + i2) * d3) * 4;

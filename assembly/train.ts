@@ -16,7 +16,6 @@ import { claim, planesPerTask } from './tasks';
 const SUM = 0; // a
 const SQDEV = 1; // (a − μ)²
 const DOT = 2; // a · b
-const DOTDEV = 3; // a · (b − μ)
 
 @inline function term(mode: i32, a: v128, b: v128, mu: v128): v128 {
   if (mode == SUM) return a;
@@ -24,15 +23,13 @@ const DOTDEV = 3; // a · (b − μ)
     const d = f32x4.sub(a, mu);
     return f32x4.mul(d, d);
   }
-  if (mode == DOT) return f32x4.mul(a, b);
-  return f32x4.mul(a, f32x4.sub(b, mu));
+  return f32x4.mul(a, b);
 }
 
 @inline function term1(mode: i32, a: f32, b: f32, mu: f32): f32 {
   if (mode == SUM) return a;
   if (mode == SQDEV) return (a - mu) * (a - mu);
-  if (mode == DOT) return a * b;
-  return a * (b - mu);
+  return a * b;
 }
 
 /** Σ term(a[i], b[i]) over n floats: float32 lanes within blocks of 64, blocks in float64. */
@@ -65,6 +62,49 @@ const DOTDEV = 3; // a · (b − μ)
   return s;
 }
 
+/**
+ * Σ a and Σ a·(b − μ) over one run in one sweep, each in reduceRun's order (blocks of 64 in
+ * float32 lanes, blocks in float64), added into the float64 pair at acc.
+ */
+@inline function addRunSums(a: usize, b: usize, n: i32, mu: f32, acc: usize): void {
+  const muv = f32x4.splat(mu);
+  let sa = f64x2.splat(0), da = f64x2.splat(0);
+  let i = 0;
+  const n4 = n & ~3;
+  while (i < n4) {
+    const end = min(n4, i + 64);
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
+    for (; i + 8 <= end; i += 8) {
+      const o = <usize>i * 4;
+      const a0 = v128.load(a + o), a1 = v128.load(a + o, 16);
+      s0 = f32x4.add(s0, a0);
+      s1 = f32x4.add(s1, a1);
+      d0 = f32x4.add(d0, f32x4.mul(a0, f32x4.sub(v128.load(b + o), muv)));
+      d1 = f32x4.add(d1, f32x4.mul(a1, f32x4.sub(v128.load(b + o, 16), muv)));
+    }
+    if (i < end) {
+      const o = <usize>i * 4;
+      const a0 = v128.load(a + o);
+      s0 = f32x4.add(s0, a0);
+      d0 = f32x4.add(d0, f32x4.mul(a0, f32x4.sub(v128.load(b + o), muv)));
+      i += 4;
+    }
+    const sv = f32x4.add(s0, s1), dv = f32x4.add(d0, d1);
+    sa = f64x2.add(sa, f64x2.add(lo64(sv), hi64(sv)));
+    da = f64x2.add(da, f64x2.add(lo64(dv), hi64(dv)));
+  }
+  let ss = f64x2.extract_lane(sa, 0) + f64x2.extract_lane(sa, 1);
+  let ds = f64x2.extract_lane(da, 0) + f64x2.extract_lane(da, 1);
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    const av = load<f32>(a + o);
+    ss += <f64>av;
+    ds += <f64>(av * (load<f32>(b + o) - mu));
+  }
+  store<f64>(acc, load<f64>(acc) + ss);
+  store<f64>(acc, load<f64>(acc, 8) + ds, 8);
+}
+
 /** The reduction over channel j of [n, c, hw]: its n runs of hw floats. */
 @inline function channelReduce(mode: i32, a: usize, b: usize, n: i32, c: i32, hw: i32, j: i32, mu: f32): f64 {
   let s: f64 = 0;
@@ -77,8 +117,12 @@ const DOTDEV = 3; // a · (b − μ)
 
 /** Channels a task of the per-channel kernels owns (tasks.ts): 256 on 1×1 maps, a multiple of 4 for the four-channel path. */
 @inline function channelBlock(hw: i32): i32 {
-  return planesPerTask(hw, 256);
+  return planesPerTask(hw, CHANNEL_BLOCK_FLOATS);
 }
+const CHANNEL_BLOCK_FLOATS: i32 = 256;
+
+/** Scratch bytes a thread needs for a channel block's sums and coefficients (32 a channel, at most CHANNEL_BLOCK_FLOATS channels). */
+export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_FLOATS * 32;
 
 /** Lane l of the four float64 lanes lo, hi. */
 @inline function lane(lo: v128, hi: v128, l: i32): f64 {
@@ -107,6 +151,7 @@ export function channelSum(args: usize, tid: i32, nth: i32): void {
 export function channelMoments(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, ChannelMomentsArg.X), mean = <usize>arg(args, ChannelMomentsArg.Mean), variance = <usize>arg(args, ChannelMomentsArg.Variance);
   const n = arg(args, ChannelMomentsArg.N), c = arg(args, ChannelMomentsArg.C), hw = arg(args, ChannelMomentsArg.Hw);
+  const scratch = <usize>arg(args, ChannelMomentsArg.Scratch) + <usize>(tid * arg(args, ChannelMomentsArg.ScratchStride));
   const m = <f64>n * <f64>hw;
   const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
@@ -136,12 +181,37 @@ export function channelMoments(args: usize, tid: i32, nth: i32): void {
         v128.store(variance + <usize>j * 4, means4(lo, hi, m));
       }
     }
-    for (; j < j1; j++) {
-      const mu = <f32>(channelReduce(SUM, x, 0, n, c, hw, j, 0) / m);
-      store<f32>(mean + <usize>j * 4, mu);
-      store<f32>(variance + <usize>j * 4, <f32>(channelReduce(SQDEV, x, 0, n, c, hw, j, mu) / m));
+    if (j < j1) momentsBlock(x, mean, variance, n, c, hw, m, j, j1, scratch);
+  }
+}
+
+/**
+ * Channels [j0, j1) of channelMoments, image by image (as bnBackwardBlock): each channel's
+ * sums in the per-channel order, into float64 scratch, one per channel.
+ */
+function momentsBlock(x: usize, mean: usize, variance: usize, n: i32, c: i32, hw: i32, m: f64, j0: i32, j1: i32, scratch: usize): void {
+  const cn = j1 - j0, run = <usize>hw * 4;
+  memory.fill(scratch, 0, <usize>cn * 8);
+  for (let bi = 0; bi < n; bi++) {
+    let o = x + <usize>((bi * c + j0) * hw) * 4;
+    for (let jj = 0; jj < cn; jj++, o += run) {
+      const at = scratch + <usize>jj * 8;
+      store<f64>(at, load<f64>(at) + reduceRun(SUM, o, 0, hw, 0));
     }
   }
+  for (let jj = 0; jj < cn; jj++) {
+    const at = scratch + <usize>jj * 8;
+    store<f32>(mean + <usize>(j0 + jj) * 4, <f32>(load<f64>(at) / m));
+    store<f64>(at, 0);
+  }
+  for (let bi = 0; bi < n; bi++) {
+    let o = x + <usize>((bi * c + j0) * hw) * 4;
+    for (let jj = 0; jj < cn; jj++, o += run) {
+      const at = scratch + <usize>jj * 8;
+      store<f64>(at, load<f64>(at) + reduceRun(SQDEV, o, 0, hw, load<f32>(mean + <usize>(j0 + jj) * 4)));
+    }
+  }
+  for (let jj = 0; jj < cn; jj++) store<f32>(variance + <usize>(j0 + jj) * 4, <f32>(load<f64>(scratch + <usize>jj * 8) / m));
 }
 
 /**
@@ -156,6 +226,7 @@ export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
   const dweight = <usize>arg(args, BatchNormBackwardArg.DWeight), dbias = <usize>arg(args, BatchNormBackwardArg.DBias);
   const n = arg(args, BatchNormBackwardArg.N), c = arg(args, BatchNormBackwardArg.C), hw = arg(args, BatchNormBackwardArg.Hw);
   const eps = argf(args, BatchNormBackwardArg.Eps);
+  const scratch = <usize>arg(args, BatchNormBackwardArg.Scratch) + <usize>(tid * arg(args, BatchNormBackwardArg.ScratchStride));
   const m = <f64>n * <f64>hw;
   const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
@@ -195,34 +266,57 @@ export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
         }
       }
     }
-    for (; j < j1; j++) bnBackwardChannel(x, dy, mean, variance, weight, dx, dweight, dbias, n, c, hw, eps, m, j);
+    if (j < j1) bnBackwardBlock(x, dy, mean, variance, weight, dx, dweight, dbias, n, c, hw, eps, m, j, j1, scratch);
   }
 }
 
-@inline function bnBackwardChannel(x: usize, dy: usize, mean: usize, variance: usize, weight: usize, dx: usize, dweight: usize, dbias: usize,
-  n: i32, c: i32, hw: i32, eps: f32, m: f64, j: i32): void {
-  const mu = load<f32>(mean + <usize>j * 4);
-  const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>j * 4) + <f64>eps);
-  const sdy = channelReduce(SUM, dy, 0, n, c, hw, j, 0);
-  const sdyx = channelReduce(DOTDEV, dy, x, n, c, hw, j, mu);
-  const dw = sdyx * invstd;
-  store<f32>(dweight + <usize>j * 4, <f32>dw);
-  store<f32>(dbias + <usize>j * 4, <f32>sdy);
-  const scale = <f32>(<f64>load<f32>(weight + <usize>j * 4) * invstd);
-  const shift = <f32>(sdy / m), k = <f32>(invstd * (dw / m));
-  const sv = f32x4.splat(scale), bv = f32x4.splat(shift), kv = f32x4.splat(k), mv = f32x4.splat(mu);
+/**
+ * Channels [j0, j1) of batch norm's gradient, image by image: each image's runs of the block
+ * lie side by side, so both sweeps (the two sums in one, then dx) read memory in order,
+ * where channel by channel every run was a jump of c·hw floats. Each channel's sums are the
+ * per-channel path's, added in the same order (the same bits). scratch: two float64 sums,
+ * then four float32 coefficients, per channel.
+ */
+function bnBackwardBlock(x: usize, dy: usize, mean: usize, variance: usize, weight: usize, dx: usize, dweight: usize, dbias: usize,
+  n: i32, c: i32, hw: i32, eps: f32, m: f64, j0: i32, j1: i32, scratch: usize): void {
+  const cn = j1 - j0;
+  const sums = scratch, coef = scratch + <usize>cn * 16;
+  memory.fill(sums, 0, <usize>cn * 16);
+  const run = <usize>hw * 4;
   for (let bi = 0; bi < n; bi++) {
-    const o = <usize>((bi * c + j) * hw) * 4;
-    const px = x + o, pd = dy + o, po = dx + o;
-    let i = 0;
-    for (; i + 4 <= hw; i += 4) {
-      const q = <usize>i * 4;
-      const xm = f32x4.sub(v128.load(px + q), mv);
-      v128.store(po + q, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(pd + q), bv), f32x4.mul(xm, kv))));
-    }
-    for (; i < hw; i++) {
-      const q = <usize>i * 4;
-      store<f32>(po + q, scale * ((load<f32>(pd + q) - shift) - (load<f32>(px + q) - mu) * k));
+    let o = <usize>((bi * c + j0) * hw) * 4;
+    for (let jj = 0; jj < cn; jj++, o += run) addRunSums(dy + o, x + o, hw, load<f32>(mean + <usize>(j0 + jj) * 4), sums + <usize>jj * 16);
+  }
+  for (let jj = 0; jj < cn; jj++) {
+    const j = j0 + jj;
+    const sdy = load<f64>(sums + <usize>jj * 16), sdyx = load<f64>(sums + <usize>jj * 16, 8);
+    const invstd = 1 / Math.sqrt(<f64>load<f32>(variance + <usize>j * 4) + <f64>eps);
+    const dw = sdyx * invstd;
+    store<f32>(dweight + <usize>j * 4, <f32>dw);
+    store<f32>(dbias + <usize>j * 4, <f32>sdy);
+    const q = coef + <usize>jj * 16;
+    store<f32>(q, load<f32>(mean + <usize>j * 4));
+    store<f32>(q, <f32>(<f64>load<f32>(weight + <usize>j * 4) * invstd), 4);
+    store<f32>(q, <f32>(sdy / m), 8);
+    store<f32>(q, <f32>(invstd * (dw / m)), 12);
+  }
+  for (let bi = 0; bi < n; bi++) {
+    let o = <usize>((bi * c + j0) * hw) * 4;
+    for (let jj = 0; jj < cn; jj++, o += run) {
+      const q = coef + <usize>jj * 16;
+      const mu = load<f32>(q), scale = load<f32>(q, 4), shift = load<f32>(q, 8), k = load<f32>(q, 12);
+      const sv = f32x4.splat(scale), bv = f32x4.splat(shift), kv = f32x4.splat(k), mv = f32x4.splat(mu);
+      const px = x + o, pd = dy + o, po = dx + o;
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
+        const e = <usize>i * 4;
+        const xm = f32x4.sub(v128.load(px + e), mv);
+        v128.store(po + e, f32x4.mul(sv, f32x4.sub(f32x4.sub(v128.load(pd + e), bv), f32x4.mul(xm, kv))));
+      }
+      for (; i < hw; i++) {
+        const e = <usize>i * 4;
+        store<f32>(po + e, scale * ((load<f32>(pd + e) - shift) - (load<f32>(px + e) - mu) * k));
+      }
     }
   }
 }

@@ -199,6 +199,19 @@ export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32
 /** Row y of a tile's patch (columns x0 … x0+3), zeros outside the image unless `ok` says it lies inside. */
 @inline function patchRow(plane: usize, ok: bool, h: i32, w: i32, y: i32, x0: i32): v128 {
   if (ok) return v128.load(plane + <usize>(y * w + x0) * 4);
+  const zero = f32x4.splat(0);
+  if (<u32>y >= <u32>h) return zero;
+  // On small maps most tiles touch the padding: a row that lies inside, or sticks out by one
+  // or two columns at either edge, is one load inside the row and a shuffle with zeros.
+  const row = plane + <usize>(y * w) * 4;
+  if (w >= 4) {
+    if (x0 >= 0 && x0 + 4 <= w) return v128.load(row + <usize>x0 * 4);
+    if (x0 == -1) return v128.shuffle<f32>(zero, v128.load(row), 0, 4, 5, 6);
+    if (x0 == -2) return v128.shuffle<f32>(zero, v128.load(row), 0, 1, 4, 5);
+    const last = row + <usize>(w - 4) * 4;
+    if (x0 == w - 3) return v128.shuffle<f32>(v128.load(last), zero, 1, 2, 3, 4);
+    if (x0 == w - 2) return v128.shuffle<f32>(v128.load(last), zero, 2, 3, 4, 5);
+  }
   return f32x4(px(plane, h, w, y, x0), px(plane, h, w, y, x0 + 1), px(plane, h, w, y, x0 + 2), px(plane, h, w, y, x0 + 3));
 }
 

@@ -198,3 +198,18 @@ test('200 training steps on wasm keep live memory flat', async () => {
 });
 
 test.run();
+
+test('a 1×1 pool at stride 1 (avg_down on a stride-1 block) is the identity: same values, the gradient passes straight through', () => {
+  const x = rand([2, 3, 4, 5], 11).requiresGrad_();
+  const w = rand([2, 3, 4, 5], 12);
+  for (const pool of [F.avgPool2d, F.maxPool2d]) {
+    const y = pool(x, 1, { stride: 1, ceilMode: true, countIncludePad: false });
+    assert.ok(y === x, 'no kernel, no copy');
+    assert.equal(Array.from(y.dataSync()), Array.from(x.dataSync()));
+    F.sum(F.mul(y, w)).backward();
+    assert.equal(Array.from(x.grad!.dataSync()), Array.from(w.dataSync()));
+    x.zeroGrad();
+  }
+  // Any other window still pools.
+  assert.equal(F.avgPool2d(x, 1, { stride: 2 }).shape, [2, 3, 2, 3]);
+});

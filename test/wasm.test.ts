@@ -129,6 +129,8 @@ const FOLDED: [string, Conv2dGeometry, Activation, boolean][] = [
   ['3×3 on 1×1 maps, batch 9 (P = 1)', geom(9, 8, 1, 1, 12, 3, 1, 1, 1), 'none', true],
   ['1×1 s2 on 7×7 maps, batch 3', geom(3, 16, 7, 7, 24, 1, 2, 0, 1), 'none', true],
   ['3×3 g2 on 7×7 maps, batch 6 (Winograd, odd tiles)', geom(6, 32, 7, 7, 64, 3, 1, 1, 2), 'relu', true],
+  // Winograd patches that stick out by two columns on the left, and by one to three on the right.
+  ['3×3 pad 2 on 6×5 maps, batch 6 (Winograd, patches past both edges)', geom(6, 16, 6, 5, 32, 3, 1, 2, 1), 'none', true],
   // Split attention's fc1 / fc2 at small batches: matrix–vector products (gemv), K past the 8-float steps.
   ['1×1 on 1×1 maps, batch 1, 1024 → 256 (gemv)', geom(1, 1024, 1, 1, 256, 1, 1, 0, 1), 'relu', false],
   ['1×1 g4 on 1×1 maps, batch 3, 4·27 → 4·37 (gemv, K tails)', geom(3, 108, 1, 1, 148, 1, 1, 0, 4), 'sigmoid', true],

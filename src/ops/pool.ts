@@ -68,6 +68,9 @@ function pool(kind: 'max' | 'avg', x: Tensor, kernel: IntOrPair, opts: Pool2dOpt
   floatInput(op, x);
   rank(op, x, 4, 'input', 'N, C, H, W');
   const g = pool2dGeometry(x.shape, kernel, opts, op);
+  // A 1×1 window at stride 1 is the identity (the seed's avg_down puts AvgPool2d(1, 1) on a
+  // stride-1 block's shortcut): no copy forward, no kernel backward.
+  if (g.kh === 1 && g.kw === 1 && g.strideH === 1 && g.strideW === 1 && g.padH === 0 && g.padW === 0) return x;
   return apply(kind === 'max' ? maxPool2dOp : avgPool2dOp, [x], { g, input: x.shape });
 }
 

@@ -124,9 +124,9 @@ export enum RSoftmaxBackwardArg { Y, Dy, Dx, Batch, Card, Radix, Rest }
 /** Kernel.ChannelSum. */
 export enum ChannelSumArg { X, Out, N, C, Hw }
 /** Kernel.ChannelMoments. */
-export enum ChannelMomentsArg { X, Mean, Variance, N, C, Hw }
+export enum ChannelMomentsArg { X, Mean, Variance, N, C, Hw, Scratch, ScratchStride }
 /** Kernel.BatchNormBackward; Eps is a float. */
-export enum BatchNormBackwardArg { X, Dy, Mean, Variance, Weight, Dx, DWeight, DBias, N, C, Hw, Eps }
+export enum BatchNormBackwardArg { X, Dy, Mean, Variance, Weight, Dx, DWeight, DBias, N, C, Hw, Eps, Scratch, ScratchStride }
 /** Kernel.ActivationBackward. */
 export enum ActivationBackwardArg { Act, Y, Dy, Dx, N }
 /** Kernel.RadixAttendBackward. */

@@ -267,12 +267,12 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       run(Kernel.ChannelSum, ChannelSumArg, { X: addr(x), Out: addr(out), N: n, C: c, Hw: hw }, n * c * hw);
     },
     channelMoments(x, mean, variance, n, c, hw) {
-      run(Kernel.ChannelMoments, ChannelMomentsArg, { X: addr(x), Mean: addr(mean), Variance: addr(variance), N: n, C: c, Hw: hw }, 2 * n * c * hw);
+      run(Kernel.ChannelMoments, ChannelMomentsArg, { X: addr(x), Mean: addr(mean), Variance: addr(variance), N: n, C: c, Hw: hw, Scratch: scratch, ScratchStride: scratchStride }, 2 * n * c * hw);
     },
     batchNormBackward(x, dy, mean, variance, weight, eps, n, c, hw, dx, dweight, dbias) {
       run(Kernel.BatchNormBackward, BatchNormBackwardArg, {
         X: addr(x), Dy: addr(dy), Mean: addr(mean), Variance: addr(variance), Weight: addr(weight), Dx: addr(dx), DWeight: addr(dweight), DBias: addr(dbias),
-        N: n, C: c, Hw: hw, Eps: new Float(eps),
+        N: n, C: c, Hw: hw, Eps: new Float(eps), Scratch: scratch, ScratchStride: scratchStride,
       }, 3 * n * c * hw);
     },
     activationBackward(act, y, dy, dx, numel) {
