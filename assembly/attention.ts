@@ -163,15 +163,45 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
   const mean = <usize>arg(args, BatchNormArg.Mean), vr = <usize>arg(args, BatchNormArg.Variance), out = <usize>arg(args, BatchNormArg.Out);
   const n = arg(args, BatchNormArg.N), c = arg(args, BatchNormArg.C), hw = arg(args, BatchNormArg.Hw), act = arg(args, BatchNormArg.Act);
   const eps = argf(args, BatchNormArg.Eps);
+  if (hw < SMALL_MAP) {
+    // Small maps: a plane is a few floats, and its channel's scale (a square root and a
+    // division) cost more than normalizing it. Tasks are blocks of channels instead, each
+    // scale made once into scratch, then the block swept image by image (its planes lie side
+    // by side in each image).
+    const scratch = <usize>arg(args, BatchNormArg.Scratch) + <usize>(tid * arg(args, BatchNormArg.ScratchStride));
+    const cb = planesPerTask(hw, SMALL_MAP_CHANNELS), cBlocks = (c + cb - 1) / cb;
+    for (let t = claim(args, tid, nth, cBlocks); t < cBlocks; t = claim(args, tid, nth, cBlocks, t)) {
+      const j0 = t * cb, j1 = min(c, j0 + cb);
+      for (let j = j0; j < j1; j++) store<f32>(scratch + <usize>(j - j0) * 4, channelScale(wt, vr, eps, j));
+      for (let b = 0; b < n; b++) {
+        for (let j = j0; j < j1; j++) {
+          const at = <usize>((b * c + j) * hw) * 4;
+          normalizePlane(x + at, out + at, hw, load<f32>(mean + <usize>j * 4), load<f32>(scratch + <usize>(j - j0) * 4), load<f32>(bs + <usize>j * 4), act);
+        }
+      }
+    }
+    return;
+  }
   // Tasks: runs of planes (tasks.ts).
   const per = planesPerTask(hw, 256), planes = n * c, blocks = (planes + per - 1) / per;
   for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
     for (let t = b * per, t1 = min(planes, t + per); t < t1; t++) {
       const ch = t % c;
-      const scale = <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
-      normalizePlane(x + <usize>(t * hw) * 4, out + <usize>(t * hw) * 4, hw, load<f32>(mean + <usize>ch * 4), scale, load<f32>(bs + <usize>ch * 4), act);
+      normalizePlane(x + <usize>(t * hw) * 4, out + <usize>(t * hw) * 4, hw, load<f32>(mean + <usize>ch * 4), channelScale(wt, vr, eps, ch), load<f32>(bs + <usize>ch * 4), act);
     }
   }
+}
+
+/** Maps smaller than this many pixels are normalized by blocks of channels. */
+const SMALL_MAP: i32 = 16;
+/** Floats of one image a small-map channel block covers: its channel count is at most this (1×1 maps). */
+const SMALL_MAP_CHANNELS: i32 = 256;
+/** Scratch bytes a thread needs for a channel block's scales. */
+export const BATCH_NORM_SCRATCH: i32 = SMALL_MAP_CHANNELS * 4;
+
+/** γ / √(σ² + ε) of channel ch, in float64, rounded once. */
+@inline function channelScale(wt: usize, vr: usize, eps: f32, ch: i32): f32 {
+  return <f32>(<f64>load<f32>(wt + <usize>ch * 4) / Math.sqrt(<f64>load<f32>(vr + <usize>ch * 4) + <f64>eps));
 }
 
 @inline function normalizePlane(src: usize, dst: usize, hw: i32, mu: f32, scale: f32, shift: f32, act: i32): void {

@@ -228,8 +228,15 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
   const sh = arg(args, PoolArg.StrideH), sw = arg(args, PoolArg.StrideW), ph = arg(args, PoolArg.PadH), pw = arg(args, PoolArg.PadW);
   const oh = arg(args, PoolArg.Oh), ow = arg(args, PoolArg.Ow), includePad = arg(args, PoolArg.CountIncludePad) != 0;
   const per = planesPerTask(h * w, MIN_TASK_FLOATS), blocks = (planes + per - 1) / per;
+  // Windows that tile the input without overlap or padding (avg_down's shortcut pool, kernel =
+  // stride): each input takes its one window's share, stored once; no zeroing, no adds.
+  const tiles = kh == sh && kw == sw && ph == 0 && pw == 0 && oh * sh >= h && ow * sw >= w;
   for (let bl = claim(args, tid, nth, blocks); bl < blocks; bl = claim(args, tid, nth, blocks, bl)) {
     const p0 = bl * per, p1 = min(planes, p0 + per);
+    if (tiles) {
+      for (let pl = p0; pl < p1; pl++) spreadTiles(dy + <usize>(pl * oh * ow) * 4, dx + <usize>(pl * h * w) * 4, h, w, kh, kw, oh, ow);
+      continue;
+    }
     memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);
     for (let pl = p0; pl < p1; pl++) {
       const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
@@ -246,6 +253,25 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
             for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
           }
         }
+      }
+    }
+  }
+}
+
+/**
+ * dx of one plane where the windows tile it (kernel = stride, no padding, every input in a
+ * window): dy over the window's count of inputs, which is also count_include_pad's divisor
+ * here (a ceil-mode window past the edge pads nothing).
+ */
+@inline function spreadTiles(g: usize, d: usize, h: i32, w: i32, kh: i32, kw: i32, oh: i32, ow: i32): void {
+  for (let oy = 0; oy < oh; oy++) {
+    const y0 = oy * kh, y1 = min(y0 + kh, h);
+    for (let ox = 0; ox < ow; ox++) {
+      const x0 = ox * kw, x1 = min(x0 + kw, w);
+      const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>((y1 - y0) * (x1 - x0));
+      for (let iy = y0; iy < y1; iy++) {
+        const row = d + <usize>(iy * w) * 4;
+        for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, v);
       }
     }
   }

@@ -99,7 +99,7 @@ export enum SoftmaxArg { X, Out, Outer, Dim, Inner }
 /** Kernel.LogSoftmax (A = x, B unused), SoftmaxBackward and LogSoftmaxBackward (A = y, B = dy). */
 export enum SoftmaxFamilyArg { A, B, Out, Outer, Dim, Inner }
 /** Kernel.BatchNorm (inference); Eps is a float. */
-export enum BatchNormArg { X, Weight, Bias, Mean, Variance, Out, N, C, Hw, Act, Eps }
+export enum BatchNormArg { X, Weight, Bias, Mean, Variance, Out, N, C, Hw, Act, Eps, Scratch, ScratchStride }
 /** Kernel.Linear. */
 export enum LinearArg { X, W, Bias, Out, M, K, N, Scratch, ScratchStride }
 /** Kernel.Unary; Alpha is a float. */

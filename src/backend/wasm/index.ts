@@ -495,7 +495,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
     batchNorm(x, weight, bias, mean, variance, eps, n, c, hw, act, out) {
       run(Kernel.BatchNorm, BatchNormArg, {
         X: addr(x), Weight: addr(weight), Bias: addr(bias), Mean: addr(mean), Variance: addr(variance), Out: addr(out), N: n, C: c, Hw: hw, Act: ACT[act],
-        Eps: new Float(eps),
+        Eps: new Float(eps), Scratch: scratch, ScratchStride: scratchStride,
       }, n * c * hw);
     },
     pool2d(kind: PoolKind, g: Pool2dGeometry, x: Ref<number>, out: Ref<number>) {
