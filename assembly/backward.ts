@@ -161,9 +161,12 @@ export function conv2dBackwardWeight(args: usize, tid: i32, nth: i32): void {
   // the batch; a row block packs every X̂ column (about twice the cost a float, as it is read
   // and written): so rows are cut when og > K / 2 (a 64→256 1×1 conv on 56² maps took longer
   // on two threads than on one with eight K blocks of eight columns, each reading all of dY).
+  // Only for 1×1 stride-1 convs, whose X̂ is the input itself: an im2col column is gathered tap
+  // by tap, and a strided stem (3 → 32, K = 27) packing all of it in every row block ran
+  // slower on two threads than on one.
   let nBlocks = (K + KN - 1) / KN;
   const wanted = (4 * nth + groups - 1) / groups;
-  const rowSplit = nth > 1 && 2 * og > K;
+  const rowSplit = nth > 1 && 2 * og > K && direct;
   if (nth > 1 && !rowSplit) nBlocks = max(nBlocks, min(wanted, (K + NR - 1) / NR));
   const kb = min(KN, ((K + nBlocks - 1) / nBlocks + NR - 1) & ~(NR - 1));
   nBlocks = (K + kb - 1) / kb;
