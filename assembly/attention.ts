@@ -4,7 +4,7 @@
 import { exp4, lo64, hi64, fma, relu4, sigmoid4, sigmoidf, hsum, loadPartial, rowMax, expSum, copyFloats } from './simd';
 import { Act, UnaryCode, BinaryCode, RadixGapArg, RadixAttendArg, RSoftmaxArg, SoftmaxArg, BatchNormArg, LinearArg, UnaryArg, BinaryArg, StridedCopyArg } from '../src/backend/wasm/ids';
 import { rowSum } from './pool';
-import { claim, partStart, planesPerTask, PIXEL_SPLIT_MIN } from './tasks';
+import { claim, partStart, planesPerTask, channelBlock, CHANNEL_BLOCK_FLOATS, PIXEL_SPLIT_MIN } from './tasks';
 import { micro, packTransposed, NR, KC, NC } from './gemm';
 import { arg, argf } from './args';
 
@@ -169,7 +169,7 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
     // scale made once into scratch, then the block swept image by image (its planes lie side
     // by side in each image).
     const scratch = <usize>arg(args, BatchNormArg.Scratch) + <usize>(tid * arg(args, BatchNormArg.ScratchStride));
-    const cb = planesPerTask(hw, SMALL_MAP_CHANNELS), cBlocks = (c + cb - 1) / cb;
+    const cb = channelBlock(hw), cBlocks = (c + cb - 1) / cb;
     for (let t = claim(args, tid, nth, cBlocks); t < cBlocks; t = claim(args, tid, nth, cBlocks, t)) {
       const j0 = t * cb, j1 = min(c, j0 + cb);
       for (let j = j0; j < j1; j++) store<f32>(scratch + <usize>(j - j0) * 4, channelScale(wt, vr, eps, j));
@@ -182,8 +182,8 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
     }
     return;
   }
-  // Tasks: runs of planes (tasks.ts).
-  const per = planesPerTask(hw, 256), planes = n * c, blocks = (planes + per - 1) / per;
+  // Tasks: runs of planes (tasks.ts), as long as a channel block.
+  const per = planesPerTask(hw, CHANNEL_BLOCK_FLOATS), planes = n * c, blocks = (planes + per - 1) / per;
   for (let b = claim(args, tid, nth, blocks); b < blocks; b = claim(args, tid, nth, blocks, b)) {
     for (let t = b * per, t1 = min(planes, t + per); t < t1; t++) {
       const ch = t % c;
@@ -194,10 +194,6 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
 
 /** Maps smaller than this many pixels are normalized by blocks of channels. */
 const SMALL_MAP: i32 = 16;
-/** Floats of one image a small-map channel block covers: its channel count is at most this (1×1 maps). */
-const SMALL_MAP_CHANNELS: i32 = 256;
-/** Scratch bytes a thread needs for a channel block's scales. */
-export const BATCH_NORM_SCRATCH: i32 = SMALL_MAP_CHANNELS * 4;
 
 /** γ / √(σ² + ε) of channel ch, in float64, rounded once. */
 @inline function channelScale(wt: usize, vr: usize, eps: f32, ch: i32): f32 {
@@ -399,14 +395,9 @@ export function stridedCopy(args: usize, tid: i32, nth: i32): void {
   const total = d0 * d1 * blocks2;
   const chunk = (total + nth - 1) / nth;
   const t0 = tid * chunk, t1 = min(total, t0 + chunk);
-  // The row's indices are carried from row to row: on small maps a row is a few floats, and
-  // dividing for them each time cost more than the copy.
-  let i2b = t0 % blocks2, i1 = (t0 / blocks2) % d1, i0 = t0 / blocks2 / d1;
-  for (let t = t0; t < t1; t++, i2b = i2b + 1 < blocks2 ? i2b + 1 : 0) {
-    if (t > t0 && i2b == 0 && ++i1 == d1) {
-      i1 = 0;
-      i0++;
-    }
+  for (let t = t0; t < t1; t++) {
+    const i2b = t % blocks2, r = t / blocks2;
+    const i1 = r % d1, i0 = r / d1;
     const i2 = i2b * rb;
     const sBase = src + <usize>(i0 * s0 + i1 * s1 + i2 * s2) * 4;
     const dBase = dst + <usize>(((i0 * d1 + i1) * d2 + i2) * d3) * 4;

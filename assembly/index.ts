@@ -6,9 +6,10 @@ import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { winogradWeightGrad } from './winograd-grad';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
-import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy, BATCH_NORM_SCRATCH } from './attention';
+import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
 import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
-import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep, CHANNEL_SCRATCH } from './train';
+import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
+import { CHANNEL_SCRATCH } from './tasks';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
 import { Kernel, PeakArg } from '../src/backend/wasm/ids';
 import { interpolate, interpolateBackward } from './interpolate';
@@ -63,7 +64,7 @@ export function heapBase(): usize {
 }
 
 export function convScratchBytes(): i32 {
-  return max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), BACKWARD_SCRATCH), max(CHANNEL_SCRATCH, BATCH_NORM_SCRATCH));
+  return max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), BACKWARD_SCRATCH), CHANNEL_SCRATCH);
 }
 
 export function relaxed(): bool {

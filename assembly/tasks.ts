@@ -41,6 +41,18 @@ export const PIXEL_SPLIT_MIN: i32 = 256;
   return max(1, (minFloats + planeFloats - 1) / max(planeFloats, 1));
 }
 
+/**
+ * Channels a task of the per-channel kernels (batch statistics, batch norm's gradient, batch
+ * norm on small maps) owns: at least CHANNEL_BLOCK_FLOATS floats of each image, a multiple of
+ * 4 on 1×1 maps (the four-channel paths).
+ */
+export const CHANNEL_BLOCK_FLOATS: i32 = 256;
+@inline export function channelBlock(hw: i32): i32 {
+  return planesPerTask(hw, CHANNEL_BLOCK_FLOATS);
+}
+/** Scratch bytes a thread needs for one channel block: 32 a channel (float64 sums, float32 coefficients). */
+export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_FLOATS * 32;
+
 /** Byte offset in the argument block of segment 0's claim word; the JS side zeroes all of them before each dispatch. */
 const CLAIMS: usize = <usize>CLAIM_SLOT * 4;
 

@@ -10,7 +10,7 @@
 import { lo64, hi64, exp4, loadPartial, storePartial, rowMax, expSum } from './simd';
 import { Act, ChannelSumArg, ChannelMomentsArg, BatchNormBackwardArg, ActivationBackwardArg, RadixAttendBackwardArg, SgdStepArg, AdamwStepArg, RowsArg, SoftmaxFamilyArg, RSoftmaxBackwardArg } from '../src/backend/wasm/ids';
 import { arg, argf } from './args';
-import { claim, planesPerTask } from './tasks';
+import { claim, channelBlock } from './tasks';
 
 // What a run reduction adds up, per element (literals at every call site).
 const SUM = 0; // a
@@ -105,24 +105,23 @@ const DOT = 2; // a · b
   store<f64>(acc, load<f64>(acc, 8) + ds, 8);
 }
 
-/** The reduction over channel j of [n, c, hw]: its n runs of hw floats. */
-@inline function channelReduce(mode: i32, a: usize, b: usize, n: i32, c: i32, hw: i32, j: i32, mu: f32): f64 {
-  let s: f64 = 0;
+/**
+ * acc[jj] = Σ over channel j0 + jj's n runs of hw floats in [n, c, hw] of reduceRun(mode) (SUM,
+ * or SQDEV about mean[j0 + jj]), runs added in image order into float64 scratch. The block is
+ * swept image by image: each image's runs of it lie side by side, where channel by channel
+ * every run was a jump of c·hw floats. Inlined, so that mode is a literal in each loop.
+ */
+@inline function sumChannels(mode: i32, x: usize, n: i32, c: i32, hw: i32, j0: i32, cn: i32, mean: usize, acc: usize): void {
+  memory.fill(acc, 0, <usize>cn * 8);
+  const run = <usize>hw * 4;
   for (let bi = 0; bi < n; bi++) {
-    const o = <usize>((bi * c + j) * hw) * 4;
-    s += reduceRun(mode, a + o, b + o, hw, mu);
+    let o = x + <usize>((bi * c + j0) * hw) * 4;
+    for (let jj = 0; jj < cn; jj++, o += run) {
+      const at = acc + <usize>jj * 8;
+      store<f64>(at, load<f64>(at) + reduceRun(mode, o, 0, hw, mode == SQDEV ? load<f32>(mean + <usize>(j0 + jj) * 4) : 0));
+    }
   }
-  return s;
 }
-
-/** Channels a task of the per-channel kernels owns (tasks.ts): 256 on 1×1 maps, a multiple of 4 for the four-channel path. */
-@inline function channelBlock(hw: i32): i32 {
-  return planesPerTask(hw, CHANNEL_BLOCK_FLOATS);
-}
-const CHANNEL_BLOCK_FLOATS: i32 = 256;
-
-/** Scratch bytes a thread needs for a channel block's sums and coefficients (32 a channel, at most CHANNEL_BLOCK_FLOATS channels). */
-export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_FLOATS * 32;
 
 /** Lane l of the four float64 lanes lo, hi. */
 @inline function lane(lo: v128, hi: v128, l: i32): f64 {
@@ -137,13 +136,16 @@ export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_FLOATS * 32;
   return f32x4(<f32>(f64x2.extract_lane(lo, 0) / m), <f32>(f64x2.extract_lane(lo, 1) / m), <f32>(f64x2.extract_lane(hi, 0) / m), <f32>(f64x2.extract_lane(hi, 1) / m));
 }
 
-/** out[j] = Σ_{b, p} x[b, j, p]. Slots: x, out, n, c, hw. */
+/** out[j] = Σ_{b, p} x[b, j, p]. Slots: x, out, n, c, hw, scratch, scratch stride. */
 export function channelSum(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, ChannelSumArg.X), out = <usize>arg(args, ChannelSumArg.Out);
   const n = arg(args, ChannelSumArg.N), c = arg(args, ChannelSumArg.C), hw = arg(args, ChannelSumArg.Hw);
+  const scratch = <usize>arg(args, ChannelSumArg.Scratch) + <usize>(tid * arg(args, ChannelSumArg.ScratchStride));
   const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
-    for (let j = t * cb, j1 = min(c, j + cb); j < j1; j++) store<f32>(out + <usize>j * 4, <f32>channelReduce(SUM, x, 0, n, c, hw, j, 0));
+    const j0 = t * cb, cn = min(c, j0 + cb) - j0;
+    sumChannels(SUM, x, n, c, hw, j0, cn, 0, scratch);
+    for (let jj = 0; jj < cn; jj++) store<f32>(out + <usize>(j0 + jj) * 4, <f32>load<f64>(scratch + <usize>jj * 8));
   }
 }
 
@@ -185,32 +187,12 @@ export function channelMoments(args: usize, tid: i32, nth: i32): void {
   }
 }
 
-/**
- * Channels [j0, j1) of channelMoments, image by image (as bnBackwardBlock): each channel's
- * sums in the per-channel order, into float64 scratch, one per channel.
- */
+/** Channels [j0, j1) of channelMoments: the means' sums, then the squared deviations' (sumChannels). */
 function momentsBlock(x: usize, mean: usize, variance: usize, n: i32, c: i32, hw: i32, m: f64, j0: i32, j1: i32, scratch: usize): void {
-  const cn = j1 - j0, run = <usize>hw * 4;
-  memory.fill(scratch, 0, <usize>cn * 8);
-  for (let bi = 0; bi < n; bi++) {
-    let o = x + <usize>((bi * c + j0) * hw) * 4;
-    for (let jj = 0; jj < cn; jj++, o += run) {
-      const at = scratch + <usize>jj * 8;
-      store<f64>(at, load<f64>(at) + reduceRun(SUM, o, 0, hw, 0));
-    }
-  }
-  for (let jj = 0; jj < cn; jj++) {
-    const at = scratch + <usize>jj * 8;
-    store<f32>(mean + <usize>(j0 + jj) * 4, <f32>(load<f64>(at) / m));
-    store<f64>(at, 0);
-  }
-  for (let bi = 0; bi < n; bi++) {
-    let o = x + <usize>((bi * c + j0) * hw) * 4;
-    for (let jj = 0; jj < cn; jj++, o += run) {
-      const at = scratch + <usize>jj * 8;
-      store<f64>(at, load<f64>(at) + reduceRun(SQDEV, o, 0, hw, load<f32>(mean + <usize>(j0 + jj) * 4)));
-    }
-  }
+  const cn = j1 - j0;
+  sumChannels(SUM, x, n, c, hw, j0, cn, 0, scratch);
+  for (let jj = 0; jj < cn; jj++) store<f32>(mean + <usize>(j0 + jj) * 4, <f32>(load<f64>(scratch + <usize>jj * 8) / m));
+  sumChannels(SQDEV, x, n, c, hw, j0, cn, mean, scratch);
   for (let jj = 0; jj < cn; jj++) store<f32>(variance + <usize>(j0 + jj) * 4, <f32>(load<f64>(scratch + <usize>jj * 8) / m));
 }
 

@@ -122,7 +122,7 @@ export enum RSoftmaxArg { X, Out, Batch, Card, Radix, Rest }
 export enum RSoftmaxBackwardArg { Y, Dy, Dx, Batch, Card, Radix, Rest }
 
 /** Kernel.ChannelSum. */
-export enum ChannelSumArg { X, Out, N, C, Hw }
+export enum ChannelSumArg { X, Out, N, C, Hw, Scratch, ScratchStride }
 /** Kernel.ChannelMoments. */
 export enum ChannelMomentsArg { X, Mean, Variance, N, C, Hw, Scratch, ScratchStride }
 /** Kernel.BatchNormBackward; Eps is a float. */

@@ -264,7 +264,7 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
       }
     },
     channelSum(x, out, n, c, hw) {
-      run(Kernel.ChannelSum, ChannelSumArg, { X: addr(x), Out: addr(out), N: n, C: c, Hw: hw }, n * c * hw);
+      run(Kernel.ChannelSum, ChannelSumArg, { X: addr(x), Out: addr(out), N: n, C: c, Hw: hw, Scratch: scratch, ScratchStride: scratchStride }, n * c * hw);
     },
     channelMoments(x, mean, variance, n, c, hw) {
       run(Kernel.ChannelMoments, ChannelMomentsArg, { X: addr(x), Mean: addr(mean), Variance: addr(variance), N: n, C: c, Hw: hw, Scratch: scratch, ScratchStride: scratchStride }, 2 * n * c * hw);
