@@ -237,25 +237,58 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
       for (let pl = p0; pl < p1; pl++) spreadTiles(dy + <usize>(pl * oh * ow) * 4, dx + <usize>(pl * h * w) * 4, h, w, kh, kw, oh, ow);
       continue;
     }
-    memory.fill(dx + <usize>(p0 * h * w) * 4, 0, <usize>((p1 - p0) * h * w) * 4);
     for (let pl = p0; pl < p1; pl++) {
-      const g = dy + <usize>(pl * oh * ow) * 4, d = dx + <usize>(pl * h * w) * 4;
-      for (let oy = 0; oy < oh; oy++) {
-        const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
-        const y0 = max(ys, 0), y1 = min(ye, h);
-        for (let ox = 0; ox < ow; ox++) {
-          const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
-          const x0 = max(xs, 0), x1 = min(xe, w);
-          const count = includePad ? (ye - ys) * (xe - xs) : (y1 - y0) * (x1 - x0);
-          const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>count;
-          for (let iy = y0; iy < y1; iy++) {
-            const row = d + <usize>(iy * w) * 4;
-            for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
-          }
-        }
-      }
+      spreadPlane(dy + <usize>(pl * oh * ow) * 4, dx + <usize>(pl * h * w) * 4, h, w, kh, kw, sh, sw, ph, pw, oh, ow, includePad);
     }
   }
+}
+
+/**
+ * dx of one plane, output row by output row. A window's count is a product of its rows and
+ * its columns, so each output row spreads along x once, into the first of its window's rows
+ * that no earlier window reached (zeroed first); that row is then copied to the window's
+ * other new rows and added to the rows it shares with earlier windows. Rows no window covers
+ * are zeroed. Only where a window has no new row (the last rows of a clipped or ceil-mode
+ * pool) does the spread go into each of its rows.
+ */
+function spreadPlane(g: usize, d: usize, h: i32, w: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32,
+  includePad: bool): void {
+  const rowBytes = <usize>w * 4;
+  let done = 0;
+  for (let oy = 0; oy < oh; oy++) {
+    const ys = oy * sh - ph, ye = min(ys + kh, h + ph);
+    const y0 = max(ys, 0), y1 = min(ye, h);
+    const rowCount = includePad ? ye - ys : y1 - y0;
+    const gRow = g + <usize>(oy * ow) * 4;
+    const f = max(y0, done);
+    if (f >= y1) {
+      for (let iy = y0; iy < y1; iy++) spreadRow(gRow, d + <usize>iy * rowBytes, w, kw, sw, pw, ow, rowCount, includePad);
+      continue;
+    }
+    const fresh = d + <usize>f * rowBytes;
+    memory.fill(d + <usize>done * rowBytes, 0, <usize>(f + 1 - done) * rowBytes);
+    spreadRow(gRow, fresh, w, kw, sw, pw, ow, rowCount, includePad);
+    for (let iy = f + 1; iy < y1; iy++) memory.copy(d + <usize>iy * rowBytes, fresh, rowBytes);
+    for (let iy = y0; iy < f; iy++) addRow(d + <usize>iy * rowBytes, fresh, w);
+    done = y1;
+  }
+  if (done < h) memory.fill(d + <usize>done * rowBytes, 0, <usize>(h - done) * rowBytes);
+}
+
+/** Adds each output of the row at g, over its window's count (rowCount times its columns), to its window's inputs in one row. */
+@inline function spreadRow(g: usize, row: usize, w: i32, kw: i32, sw: i32, pw: i32, ow: i32, rowCount: i32, includePad: bool): void {
+  for (let ox = 0; ox < ow; ox++) {
+    const xs = ox * sw - pw, xe = min(xs + kw, w + pw);
+    const x0 = max(xs, 0), x1 = min(xe, w);
+    const v = load<f32>(g + <usize>ox * 4) / <f32>(rowCount * (includePad ? xe - xs : x1 - x0));
+    for (let ix = x0; ix < x1; ix++) store<f32>(row + <usize>ix * 4, load<f32>(row + <usize>ix * 4) + v);
+  }
+}
+
+@inline function addRow(dst: usize, src: usize, w: i32): void {
+  let i = 0;
+  for (; i + 4 <= w; i += 4) v128.store(dst + <usize>i * 4, f32x4.add(v128.load(dst + <usize>i * 4), v128.load(src + <usize>i * 4)));
+  for (; i < w; i++) store<f32>(dst + <usize>i * 4, load<f32>(dst + <usize>i * 4) + load<f32>(src + <usize>i * 4));
 }
 
 /**
@@ -266,7 +299,21 @@ export function avgPool2dBackward(args: usize, tid: i32, nth: i32): void {
 @inline function spreadTiles(g: usize, d: usize, h: i32, w: i32, kh: i32, kw: i32, oh: i32, ow: i32): void {
   for (let oy = 0; oy < oh; oy++) {
     const y0 = oy * kh, y1 = min(y0 + kh, h);
-    for (let ox = 0; ox < ow; ox++) {
+    let ox = 0;
+    if (kw == 2) {
+      // 2-wide windows (avg_down's 2×2): four outputs a step, each stored to its two columns.
+      const count = f32x4.splat(<f32>((y1 - y0) * 2));
+      for (; 2 * ox + 8 <= w; ox += 4) {
+        const v = f32x4.div(v128.load(g + <usize>(oy * ow + ox) * 4), count);
+        const lo = v128.shuffle<f32>(v, v, 0, 0, 1, 1), hi = v128.shuffle<f32>(v, v, 2, 2, 3, 3);
+        for (let iy = y0; iy < y1; iy++) {
+          const at = d + <usize>(iy * w + 2 * ox) * 4;
+          v128.store(at, lo);
+          v128.store(at, hi, 16);
+        }
+      }
+    }
+    for (; ox < ow; ox++) {
       const x0 = ox * kw, x1 = min(x0 + kw, w);
       const v = load<f32>(g + <usize>(oy * ow + ox) * 4) / <f32>((y1 - y0) * (x1 - x0));
       for (let iy = y0; iy < y1; iy++) {

@@ -236,6 +236,10 @@ const POOLS: [string, Pool2dGeometry][] = [
   ['2×2 s2 ceil', pool(5, 9, 11, 2, 2, 0, true)],
   ['3×3 s2 p1 ceil, pad not counted', pool(4, 10, 8, 3, 2, 1, true, false)],
   ['2×2 s1', pool(3, 7, 9, 2, 1, 0)],
+  ['2×2 s3 p1 ceil (rows and columns no window covers)', pool(3, 11, 11, 2, 3, 1, true)],
+  ['2×2 s2 ceil on 21×20 (four windows a step, a one-row last window)', pool(4, 21, 20, 2, 2, 0, true)],
+  ['5×5 s2 p2 ceil (the last windows add to rows they share)', pool(3, 9, 10, 5, 2, 2, true)],
+  ['3×3 s1 p1 on 37-wide rows', pool(2, 6, 37, 3, 1, 1)],
   // Small maps: tasks are runs of planes.
   ['2×2 s2 on 2×2 maps, 3000 planes', pool(3000, 2, 2, 2, 2, 0)],
   ['2×2 s2 ceil on 7×7 maps, 700 planes', pool(700, 7, 7, 2, 2, 0, true)],
