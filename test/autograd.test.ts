@@ -146,6 +146,9 @@ finiteDifference('conv2d (groups 2, stride 2, dilation 2, bias) input', (x) =>
 finiteDifference('conv2d weight', (w) => weighted(F.conv2d(rand([2, 3, 5, 5], 20), w, null, { padding: 1 }), 21), rand([2, 3, 3, 3], 22));
 finiteDifference('batch norm (training) input', (x) =>
   weighted(F.batchNorm(x, t([0, 0, 0], [3]), t([1, 1, 1], [3]), rand([3], 31, 0.5, 1.5), rand([3], 32), { training: true }), 33), rand([4, 3, 3, 2], 30));
+finiteDifference('batch norm (training) with its sigmoid in the same pass, input', (x) =>
+  weighted(F.batchNorm(x, t([0, 0, 0], [3]), t([1, 1, 1], [3]), rand([3], 31, 0.5, 1.5), rand([3], 32), { training: true, act: 'sigmoid' }), 33),
+  rand([4, 3, 3, 2], 30));
 finiteDifference('r-softmax (radix 4, cardinality 2)', (x) => weighted(F.rSoftmax(x, 4, 2), 41), rand([2, 16, 1, 1], 40, -2, 2), { eps: 1e-2 });
 finiteDifference('split attention (radixGap → rSoftmax → radixAttend)', (x) => {
   const gap = F.radixGap(x, 2).reshape(2, 3);
@@ -171,6 +174,58 @@ test('the op entry point frees the contiguous copies it makes (a transposed weig
   const mid = wasm.memoryStats().liveBytes;
   for (let i = 0; i < 5; i++) F.batchNorm(xb, bn[0]!, bn[1]!, bn[2]!, bn[3]!, 1e-5).dispose();
   assert.is(wasm.memoryStats().liveBytes, mid);
+});
+
+test('training batch norm with its activation in the same pass: the same bits and gradients as BN then the activation, js and wasm', async () => {
+  const wasm = await initBackend('wasm');
+  for (const b of [js, wasm]) {
+    for (const act of ['relu', 'sigmoid'] as const) {
+      const run = (fused: boolean) => tidy(() => {
+        const mk = (d: Float32Array, s: number[]) => makeTensor(d, s, { backend: b });
+        const x = mk(uniform(4 * 5 * 3 * 3, 7, -2, 2), [4, 5, 3, 3]).requiresGrad_();
+        const w = mk(uniform(5, 8, 0.5, 1.5), [5]).requiresGrad_(), bias = mk(uniform(5, 9, -1, 1), [5]).requiresGrad_();
+        const rm = mk(new Float32Array(5), [5]), rv = mk(new Float32Array(5).fill(1), [5]);
+        const bn = (opts: object) => F.batchNorm(x, rm, rv, w, bias, { training: true, ...opts });
+        const y = fused ? bn({ act }) : act === 'relu' ? F.relu(bn({})) : F.sigmoid(bn({}));
+        F.sum(F.mul(y, mk(uniform(y.size, 10, -1, 1), [...y.shape]))).backward();
+        return [y, x.grad!, w.grad!, bias.grad!, rm, rv].map((v) => Array.from(v.dataSync()));
+      });
+      const [fused, plain] = [run(true), run(false)];
+      assert.ok(fused[0]!.some((v) => v === 0 || v < 0.3) && fused[1]!.some((v) => v !== 0), `${b.name} ${act}: the activation bites and gradients flow`);
+      // relu: the same bits. sigmoid: the kernels' epilogue and the unary op may round exp apart.
+      ['y', 'dx', 'dweight', 'dbias', 'running_mean', 'running_var'].forEach((k, i) => {
+        if (act === 'relu') return assert.equal(fused[i], plain[i], `${b.name} relu: ${k}`);
+        const scale = Math.max(...plain[i]!.map(Math.abs));
+        const err = Math.max(...fused[i]!.map((v, j) => Math.abs(v - plain[i]![j]!)));
+        assert.ok(err <= 1e-6 * scale, `${b.name} sigmoid: ${k} differs by ${err} of ${scale}`);
+      });
+    }
+  }
+});
+
+test('in training, BatchNorm2d runs the ReLU after it in its own pass unless a hook must see its output', async () => {
+  const net = new Sequential([new Conv2d(2, 4, 3, { padding: 1, bias: false }, js), new BatchNorm2d(4, 1e-5, js), new ReLU(js)], js);
+  net.resetParameters(5);
+  const x = rand([2, 2, 5, 5], 6);
+  const reluCalls = () => {
+    let calls = 0;
+    const restore = net.interceptForwards((path, _m, fwd) => (path === '2' && calls++, fwd()));
+    const y = net.call(x);
+    restore();
+    return { calls, y: Array.from(y.dataSync()) };
+  };
+  net.train();
+  const fused = reluCalls();
+  assert.is(fused.calls, 0, 'no separate ReLU in training');
+  let seen: number[] = [];
+  const remove = (net.layers[1] as BatchNorm2d).registerForwardHook((_m, _x, y) => { seen = Array.from(y.dataSync()); });
+  const hooked = reluCalls();
+  remove();
+  assert.is(hooked.calls, 1, 'the ReLU runs apart when the BN is hooked');
+  assert.ok(seen.some((v) => v < 0), 'the hook sees the BN output before the ReLU');
+  assert.equal(hooked.y, fused.y);
+  net.eval();
+  assert.is(reluCalls().calls, 1, 'inference keeps the modules apart (fuse() folds instead)');
 });
 
 test('200 training steps on wasm keep live memory flat', async () => {

@@ -150,11 +150,13 @@ export class BatchNorm2d extends Module {
   /** Batches seen in training mode (the state dict's num_batches_tracked). */
   numBatchesTracked = 0;
 
-  override forward(x: Tensor): Tensor {
-    if (foldOf(this)) return x;
+  /** extra: { act } runs an activation in the normalising pass (convBn, in training). */
+  override forward(x: Tensor, extra?: { act?: Activation }): Tensor {
+    const act = extra?.act ?? 'none';
+    if (foldOf(this)) return act === 'relu' ? F.relu(x) : act === 'sigmoid' ? F.sigmoid(x) : x;
     if (this.training) this.numBatchesTracked++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
-      { training: this.training, momentum: this.momentum, eps: this.eps });
+      { training: this.training, momentum: this.momentum, eps: this.eps, act });
   }
 
   protected override loadExtra(name: string, value: RawTensor): void {
@@ -267,10 +269,14 @@ export class Sequential extends Module {
       const m = this.layers[i]!;
       const fold = foldOf(m);
       let next: Tensor;
+      const after = this.layers[i + 1];
       if (fold?.run && fold.conv === m) {
         // What fuse() decided: the conv's epilogue stands for the layers it covers.
         next = m.call(y, { act: fold.run.act });
         i += fold.run.covers;
+      } else if (after instanceof ReLU && fusesActivation(m, after)) {
+        next = m.call(y, { act: 'relu' });
+        i++;
       } else {
         next = m.call(y);
       }
@@ -291,12 +297,22 @@ export class Sequential extends Module {
 }
 
 /**
+ * Whether bn, followed by an activation (the module `act`, or convBn's), runs it in its own
+ * normalising pass: in training (inference folds the BN into the conv instead), and only
+ * where no hook must see what passes between them. One read and write of the map fewer.
+ */
+export function fusesActivation(bn: Module, act: Module | null = null): bn is BatchNorm2d {
+  return bn instanceof BatchNorm2d && bn.training && !foldOf(bn) && !bn.hasForwardHooks && !act?.hasForwardHooks;
+}
+
+/**
  * conv → bn → (DropBlock) → (+ residual) → act, the seed's recurring pattern. Once the BN is folded
  * (model.fuse()) this is a single conv whose epilogue adds the residual and applies act.
  */
 export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation = 'none', residual: Tensor | null = null,
   drop: Module | null = null): Tensor {
   if (foldOf(conv)?.bn === bn) return conv.call(x, { act, residual });
+  if (!drop && !residual && act !== 'none' && fusesActivation(bn)) return bn.call(conv.call(x), { act });
   let out = bn.call(conv.call(x));
   if (drop) out = drop.call(out); // DropBlock after the BN, before the residual and the activation (the seed's order)
   if (residual) out = F.add(out, residual);

@@ -77,6 +77,11 @@ export abstract class Module {
     return y;
   }
 
+  /** Whether forward hooks are registered (a caller fusing this module's output with the next step's must not then). */
+  get hasForwardHooks(): boolean {
+    return this.hooks.length > 0;
+  }
+
   /** fn(module, input, output) after every call; returns a function that removes the hook. */
   registerForwardHook(fn: ForwardHook): () => void {
     this.hooks.push(fn);

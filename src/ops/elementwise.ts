@@ -2,7 +2,7 @@
 // read their operands through broadcast strides; their gradients are summed back over the
 // broadcast dims (sumTo).
 
-import type { BinaryOp, UnaryOp } from '../backend/backend.js';
+import type { Activation, BinaryOp, UnaryOp } from '../backend/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../tensor/shape.js';
 import { ShapeError } from '../errors.js';
@@ -22,13 +22,17 @@ function unaryDef<N extends UnaryOp>(op: N, rule: UnaryRule, saves: 'x' | 'y' | 
   });
 }
 
-const activationGrad = (act: 'relu' | 'sigmoid'): UnaryRule => (_, y, g) => {
+/** The gradient through relu or sigmoid from the activation's output y (also batch norm's fused activation, norm.ts). */
+export function activationBackward(act: Activation, y: Tensor, g: Tensor): Tensor {
+  if (act !== 'relu' && act !== 'sigmoid') throw new ShapeError(`activation backward: no rule for '${act}'`);
   const dx = Tensor.empty(g.shape, 'float32', g.backend);
   const gc = g.contiguous();
   gradKernel(g.backend, 'activationBackward', `${act} backward`)(act, y.ref, gc.ref, dx.ref, g.size);
   if (gc !== g) gc.dispose();
   return dx;
-};
+}
+
+const activationGrad = (act: 'relu' | 'sigmoid'): UnaryRule => (_, y, g) => activationBackward(act, y, g);
 
 export const reluOp = unaryDef('relu', activationGrad('relu'), 'y');
 export const sigmoidOp = unaryDef('sigmoid', activationGrad('sigmoid'), 'y');

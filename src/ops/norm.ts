@@ -10,7 +10,7 @@ import { noGrad } from '../autograd/tape.js';
 import { tidy } from '../tensor/scope.js';
 import { floatInput } from './check.js';
 import { apply, defineOp, gradKernel } from './op.js';
-import { add, mul, rsqrt, addScalar, sub, mulScalar } from './elementwise.js';
+import { add, mul, rsqrt, addScalar, sub, mulScalar, activationBackward } from './elementwise.js';
 import { sumDims } from './reduce.js';
 
 interface Layout {
@@ -60,6 +60,8 @@ export const batchNormOp = defineOp<{ eps: number; act: Activation }, 'batchNorm
 
 export interface TrainParams {
   eps: number;
+  /** Applied in the normalising pass; its gradient is taken from the output. */
+  act: Activation;
   /** Filled by the kernel with the batch's mean and biased variance. */
   mean: Tensor;
   variance: Tensor;
@@ -68,20 +70,23 @@ export interface TrainParams {
 export const batchNormTrainOp = defineOp<TrainParams, 'batchNormTrain'>({
   name: 'batchNormTrain',
   shape: ([x, w, b]) => (layout(x!, [['weight', w], ['bias', b]]), x!.shape),
-  kernel: ([x, w, b], out, { eps, mean, variance }) => {
+  kernel: ([x, w, b], out, { eps, act, mean, variance }) => {
     const { n, c, hw } = layout(x!, []);
     gradKernel(x!.backend, 'channelMoments', 'batch_norm (training)')(x!.ref, mean.ref, variance.ref, n, c, hw);
     // Normalising with the batch statistics is inference BN with those as its "running" ones.
-    x!.backend.batchNorm(x!.ref, w!.ref, b!.ref, mean.ref, variance.ref, eps, n, c, hw, 'none', out.ref);
+    x!.backend.batchNorm(x!.ref, w!.ref, b!.ref, mean.ref, variance.ref, eps, n, c, hw, act, out.ref);
   },
-  save: ([x, w], _, { mean, variance }) => [x!, w!, mean, variance],
-  backward: ([x, w, mean, variance], g, { eps }) => {
+  save: ([x, w], out, { act, mean, variance }) => (act === 'none' ? [x!, w!, mean, variance] : [x!, w!, mean, variance, out]),
+  backward: ([x, w, mean, variance, y], g, { eps, act }) => {
     const { n, c, hw } = layout(x!, []);
-    const gc = g.contiguous();
+    // Through the activation first, from its output (as relu's and sigmoid's own rules do).
+    const ga = act === 'none' ? g : activationBackward(act, y!, g);
+    const gc = ga.contiguous();
     const dx = Tensor.empty(x!.shape, 'float32', g.backend);
     const dw = Tensor.empty([c], 'float32', g.backend), db = Tensor.empty([c], 'float32', g.backend);
     gradKernel(g.backend, 'batchNormBackward', 'batch_norm backward')(x!.ref, gc.ref, mean!.ref, variance!.ref, w!.ref, eps,
       n, c, hw, dx.ref, dw.ref, db.ref);
+    if (ga !== g) ga.dispose();
     return [dx, dw.reshape(w!.shape), db.reshape(w!.shape)];
   },
 });
@@ -91,7 +96,7 @@ export interface BatchNormOptions {
   training?: boolean;
   momentum?: number;
   eps?: number;
-  /** Inference only: an activation in the same pass. */
+  /** An activation in the same pass (in training, relu or sigmoid: one read and write of the map fewer). */
   act?: Activation;
 }
 
@@ -109,7 +114,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor, runningVar: Tensor, we
   const count = n * hw;
   if (count <= 1) throw new ShapeError(`batch_norm: expected more than 1 value per channel when training, got input ${fmt(x.shape)}`);
   const mean = Tensor.empty([c], 'float32', x.backend), variance = Tensor.empty([c], 'float32', x.backend);
-  const out = apply(batchNormTrainOp, [x, weight, bias], { eps, mean, variance });
+  const out = apply(batchNormTrainOp, [x, weight, bias], { eps, act: o.act ?? 'none', mean, variance });
   const m = o.momentum ?? 0.1;
   noGrad(() => tidy(() => {
     const newMean = add(mulScalar(runningMean, 1 - m), mulScalar(mean, m));

@@ -6,7 +6,7 @@ import { ArgumentError, ShapeError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { tidy } from '../../tensor/scope.js';
 import {
-  AvgPool2d, BatchNorm2d, Conv2d, convBn, Dropout, foldBatchNorm, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, RFConv2d, Sequential,
+  AvgPool2d, BatchNorm2d, Conv2d, convBn, fusesActivation, Dropout, foldBatchNorm, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, RFConv2d, Sequential,
   type Conv2dOptions,
 } from '../../nn/layers.js';
 import { Module, type FuseOptions } from '../../nn/module.js';
@@ -245,7 +245,8 @@ export class ResNet extends Module {
   stem(x: Tensor): Tensor {
     this.requireRank(x, 4, 'N, 3, H, W');
     if (x.shape[1] !== 3) throw new ShapeError(`ResNet: input must have 3 channels (N, 3, H, W), got [${x.shape.join(', ')}]`);
-    return this.sequence(x, this.conv1, this.bn1, this.relu, this.maxpool);
+    const fused = fusesActivation(this.bn1, this.relu);
+    return this.sequence(x, this.conv1, fused ? (t) => this.bn1.call(t, { act: 'relu' }) : this.bn1, fused ? null : this.relu, this.maxpool);
   }
 
   /** Logits [N, num_classes] for images [N, 3, H, W]. */
