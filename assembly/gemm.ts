@@ -88,7 +88,8 @@ export const NC: i32 = 256;
     if (rows > 2) { c20 = f32x4.add(c20, loadRow(c + 2 * ldc, cols, 0)); c21 = f32x4.add(c21, loadRow(c + 2 * ldc, cols, 1)); }
     if (rows > 3) { c30 = f32x4.add(c30, loadRow(c + 3 * ldc, cols, 0)); c31 = f32x4.add(c31, loadRow(c + 3 * ldc, cols, 1)); }
   }
-  if (last) {
+  // Nothing to add or apply (training's convs): straight to the stores.
+  if (last && (fac != 0 || bias != 0 || res != 0 || act != Act.None)) {
     if (fac) {
       const f0 = loadRow(fac, cols, 0), f1 = loadRow(fac, cols, 1);
       c00 = f32x4.mul(c00, f0); c01 = f32x4.mul(c01, f1);
