@@ -153,7 +153,7 @@ export class BatchNorm2d extends Module {
   /** extra: { act } runs an activation in the normalising pass (convBn, in training). */
   override forward(x: Tensor, extra?: { act?: Activation }): Tensor {
     const act = extra?.act ?? 'none';
-    if (foldOf(this)) return act === 'relu' ? F.relu(x) : act === 'sigmoid' ? F.sigmoid(x) : x;
+    if (foldOf(this)) return F.activate(x, act);
     if (this.training) this.numBatchesTracked++;
     return F.batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
       { training: this.training, momentum: this.momentum, eps: this.eps, act });
@@ -316,7 +316,5 @@ export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Tensor, act: Activation
   let out = bn.call(conv.call(x));
   if (drop) out = drop.call(out); // DropBlock after the BN, before the residual and the activation (the seed's order)
   if (residual) out = F.add(out, residual);
-  if (act === 'relu') out = F.relu(out);
-  else if (act === 'sigmoid') out = F.sigmoid(out);
-  return out;
+  return F.activate(out, act);
 }

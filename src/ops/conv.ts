@@ -7,7 +7,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../tensor/shape.js';
 import { floatInput, pair, positiveInts, rank } from './check.js';
-import { add, mul, relu, sigmoid } from './elementwise.js';
+import { add, mul, activate } from './elementwise.js';
 import { apply, defineOp, gradKernel } from './op.js';
 import { isGradEnabled } from '../autograd/tape.js';
 import { rectifies, rectifyFactorTensor, type RectifyMode } from './rectify.js';
@@ -133,5 +133,5 @@ export function rfConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, mode: R
   let y = conv2d(x, weight, bias, geometry);
   if (rectifies(mode, g.padH, g.padW)) y = mul(y, rectifyFactorTensor(x.backend, g, mode));
   if (residual) y = add(y, residual);
-  return act === 'relu' ? relu(y) : act === 'sigmoid' ? sigmoid(y) : y;
+  return activate(y, act);
 }

@@ -22,6 +22,11 @@ function unaryDef<N extends UnaryOp>(op: N, rule: UnaryRule, saves: 'x' | 'y' | 
   });
 }
 
+/** act as an op of its own (relu, sigmoid; x itself for none), where no kernel fuses it. */
+export function activate(x: Tensor, act: Activation): Tensor {
+  return act === 'relu' ? relu(x) : act === 'sigmoid' ? sigmoid(x) : x;
+}
+
 /** The gradient through relu or sigmoid from the activation's output y (also batch norm's fused activation, norm.ts). */
 export function activationBackward(act: Activation, y: Tensor, g: Tensor): Tensor {
   if (act !== 'relu' && act !== 'sigmoid') throw new ShapeError(`activation backward: no rule for '${act}'`);

@@ -1,6 +1,6 @@
 // The functional API (like torch.nn.functional): every op, defined once (src/ops/op.ts).
 
-export { add, sub, mul, div, addN, relu, sigmoid, exp, neg, sqrt, rsqrt, addScalar, mulScalar } from './elementwise.js';
+export { add, sub, mul, div, addN, relu, sigmoid, activate, exp, neg, sqrt, rsqrt, addScalar, mulScalar } from './elementwise.js';
 export { sum, mean, expand, sumTo } from './reduce.js';
 export { conv2d, rfConv2d, conv2dGeometry, type Conv2dOptions, type IntOrPair } from './conv.js';
 export { rectifyFactor, type RectifyMode } from './rectify.js';
