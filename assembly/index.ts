@@ -4,6 +4,7 @@
 
 import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
+import { winograd4Weights, WINOGRAD4_SCRATCH } from './winograd4';
 import { winogradWeightGrad } from './winograd-grad';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
@@ -11,7 +12,7 @@ import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackw
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { CHANNEL_SCRATCH } from './tasks';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
-import { Kernel, PeakArg } from '../src/backend/wasm/ids';
+import { Kernel, PeakArg, WinogradWeightsArg } from '../src/backend/wasm/ids';
 import { interpolate, interpolateBackward } from './interpolate';
 import { fma } from './simd';
 import { arg } from './args';
@@ -33,7 +34,10 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.Unary: unary(args, tid, nth); break;
     case Kernel.Binary: binary(args, tid, nth); break;
     case Kernel.Peak: peak(args, tid); break;
-    case Kernel.WinogradWeights: winogradWeights(args, tid, nth); break;
+    case Kernel.WinogradWeights:
+      if (arg(args, WinogradWeightsArg.F4) != 0) winograd4Weights(args, tid, nth);
+      else winogradWeights(args, tid, nth);
+      break;
     case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
     case Kernel.FlipTransposeGroups: flipTransposeGroups(args, tid, nth); break;
     case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;
@@ -64,7 +68,7 @@ export function heapBase(): usize {
 }
 
 export function convScratchBytes(): i32 {
-  return max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), BACKWARD_SCRATCH), CHANNEL_SCRATCH);
+  return max(max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), WINOGRAD4_SCRATCH), BACKWARD_SCRATCH), CHANNEL_SCRATCH);
 }
 
 export function relaxed(): bool {

@@ -7,20 +7,24 @@
 // Tasks own (group, chunk of output channels, segment of the tile blocks) and loop over their
 // blocks in order; on large maps the blocks are cut into two segments (a choice of the JS side
 // from the geometry alone), summed apart and added in a second phase. Each ∂L/∂U is summed in
-// the same order whatever the chunks and threads.
+// the same order whatever the chunks and threads. With slot F4 the tiles are F(4×4, 3×3)'s:
+// 36 products a 4×4 tile (winograd4-grad.ts has its transforms), 2.25 multiply-adds an output
+// pixel where F(2×2) takes 4.
 
 import { claim } from './tasks';
 import { micro, packTransposed, NR } from './gemm';
 import { transformInput, planeBytes, tileX, tileY, TB, OC, TASK_U, WINOGRAD_SCRATCH } from './winograd';
+import { transformInput4, WINOGRAD4_SCRATCH, TMP_BYTES } from './winograd4';
+import { transformOutputGrad4, weightsFromU4 } from './winograd4-grad';
 import { WinogradGradArg, WINOGRAD_PLANE_PAD } from '../src/backend/wasm/ids';
 import { arg } from './args';
 
 /** Floats of a thread's scratch. */
-const SCRATCH_FLOATS: i32 = WINOGRAD_SCRATCH / 4;
+const SCRATCH_FLOATS: i32 = max(WINOGRAD_SCRATCH, WINOGRAD4_SCRATCH) / 4;
 
-/** Floats the weight gradient's scratch takes: V, D and ∂L/∂U (16 padded planes each) and one packed ξ of V. */
-@inline function scratchFloats(cg: i32, chunk: i32, tbw: i32): i32 {
-  return 16 * (cg * tbw + chunk * tbw + chunk * cg + 3 * WINOGRAD_PLANE_PAD) + cg * tbw;
+/** Floats the weight gradient's scratch takes: V, D and ∂L/∂U (xis padded planes each), one packed ξ of V, the transforms' buffer. */
+@inline function scratchFloats(xis: i32, cg: i32, chunk: i32, tbw: i32): i32 {
+  return xis * (cg * tbw + chunk * tbw + chunk * cg + 3 * WINOGRAD_PLANE_PAD) + cg * tbw + TMP_BYTES / 4;
 }
 
 /** Slots: WinogradGradArg (src/backend/wasm/ids.ts). */
@@ -32,18 +36,19 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
   const scratch = <usize>arg(args, WinogradGradArg.Scratch) + <usize>(tid * arg(args, WinogradGradArg.ScratchStride));
   const partials = <usize>arg(args, WinogradGradArg.Partials), segments = arg(args, WinogradGradArg.Segments);
   const cg = c / groups, og = o / groups;
+  const f4 = arg(args, WinogradGradArg.F4) != 0, xis = f4 ? 36 : 16;
   if (arg(args, WinogradGradArg.Phase) == 1) {
-    addSegments(partials, segments, groups, og, cg, dw, scratch, args, tid, nth);
+    addSegments(partials, segments, groups, og, cg, dw, scratch, args, tid, nth, f4);
     return;
   }
-  const tilesX = (ow + 1) >> 1, T = ((oh + 1) >> 1) * tilesX, TT = n * T;
+  const tilesX = f4 ? (ow + 3) >> 2 : (ow + 1) >> 1, T = (f4 ? (oh + 3) >> 2 : (oh + 1) >> 1) * tilesX, TT = n * T;
   // Chunks of output channels: ∂L/∂U of a chunk (16 · chunk · cg floats) fits the task's
   // region. Tile blocks as long as the scratch holds at that chunk (up to 256 tiles: the
   // GEMMs' reduction, which short blocks cut into short micro-kernel calls); both depend on
   // the geometry only, so each sum runs in the same order on any number of threads.
-  let chunk = min(min(OC, ((TASK_U / 16 - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
+  let chunk = min(min(OC, ((TASK_U / xis - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
   let tbw = 256;
-  while (tbw > TB && scratchFloats(cg, chunk, tbw) > SCRATCH_FLOATS) tbw >>= 1;
+  while (tbw > (f4 ? 8 : TB) && scratchFloats(xis, cg, chunk, tbw) > SCRATCH_FLOATS) tbw >>= 1;
   const tBlocks = (TT + tbw - 1) / tbw;
   // With threads, smaller chunks until there are two tasks a thread (each chunk transforms
   // the input again).
@@ -52,7 +57,7 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
   const total = groups * chunks * segments;
   // Scratch: V[ξ][c][t] (rows tbw long), D[ξ][o][t], ∂L/∂U[ξ][o][c], one ξ's V packed.
   const vXi = planeBytes(cg * tbw), dXi = planeBytes(chunk * tbw), uXi = planeBytes(chunk * cg);
-  const v = scratch, d = v + 16 * vXi, du = d + 16 * dXi, packed = du + 16 * uXi;
+  const v = scratch, d = v + xis * vXi, du = d + xis * dXi, packed = du + xis * uXi, tmp = packed + <usize>(cg * tbw) * 4;
   const imgStride = c * h * w, P = oh * ow, ld = <usize>tbw * 4, ldu = <usize>cg * 4;
   for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
     const seg = task % segments, rest = task / segments;
@@ -61,9 +66,14 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
     const b0 = seg * tBlocks / segments, b1 = (seg + 1) * tBlocks / segments;
     for (let tb = b0; tb < b1; tb++) {
       const t0 = tb * tbw, tn = min(tbw, TT - t0);
-      transformInput(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, tbw);
-      transformOutputGrad(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi, ld);
-      for (let xi = 0; xi < 16; xi++) {
+      if (f4) {
+        transformInput4(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, tmp, tbw);
+        transformOutputGrad4(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi, ld, tmp);
+      } else {
+        transformInput(xg, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, tbw);
+        transformOutputGrad(dy, o, P, oh, ow, T, tilesX, g * og + o0, on, t0, tn, d, dXi, ld);
+      }
+      for (let xi = 0; xi < xis; xi++) {
         packTransposed(v + <usize>xi * vXi, ld, cg, tn, packed);
         const dRows = d + <usize>xi * dXi, uRows = du + <usize>xi * uXi;
         for (let r = 0; r < on; r += 4) {
@@ -75,11 +85,15 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
       }
     }
     if (segments == 1) {
-      for (let r = 0; r < on; r++) weightsFromU(du + <usize>(r * cg) * 4, uXi, cg, dw + <usize>(((g * og + o0 + r) * cg) * 9) * 4);
+      for (let r = 0; r < on; r++) {
+        const u = du + <usize>(r * cg) * 4, k = dw + <usize>(((g * og + o0 + r) * cg) * 9) * 4;
+        if (f4) weightsFromU4(u, uXi, cg, k);
+        else weightsFromU(u, uXi, cg, k);
+      }
     } else {
       // This segment's sums, into its part of the partials: [segment][group][ξ][og][cg].
-      const part = partials + <usize>((seg * groups + g) * 16 * og * cg) * 4;
-      for (let xi = 0; xi < 16; xi++) {
+      const part = partials + <usize>((seg * groups + g) * xis * og * cg) * 4;
+      for (let xi = 0; xi < xis; xi++) {
         memory.copy(part + <usize>((xi * og + o0) * cg) * 4, du + <usize>xi * uXi, <usize>(on * cg) * 4);
       }
     }
@@ -87,12 +101,14 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
 }
 
 /** Phase 1: per output channel, ∂L/∂U as the segments' sums added in order, then dw = Gᵀ (∂L/∂U) G. */
-function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i32, dw: usize, scratch: usize, args: usize, tid: i32, nth: i32): void {
-  const total = groups * og, plane = <usize>(og * cg) * 4, block = 16 * plane;
+function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i32, dw: usize, scratch: usize, args: usize, tid: i32, nth: i32,
+  f4: bool): void {
+  const xis = f4 ? 36 : 16;
+  const total = groups * og, plane = <usize>(og * cg) * 4, block = <usize>xis * plane;
   for (let t = claim(args, tid, nth, total); t < total; t = claim(args, tid, nth, total, t)) {
     const g = t / og, oo = t - g * og;
     const first = partials + <usize>g * block + <usize>(oo * cg) * 4;
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < xis; xi++) {
       const dst = scratch + <usize>(xi * cg) * 4;
       memory.copy(dst, first + <usize>xi * plane, <usize>cg * 4);
       for (let s = 1; s < segments; s++) {
@@ -102,7 +118,8 @@ function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i
         for (; k < cg; k++) store<f32>(dst + <usize>k * 4, load<f32>(dst + <usize>k * 4) + load<f32>(src + <usize>k * 4));
       }
     }
-    weightsFromU(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
+    if (f4) weightsFromU4(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
+    else weightsFromU(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
   }
 }
 

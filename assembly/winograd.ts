@@ -197,7 +197,7 @@ export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32
 }
 
 /** Row y of a tile's patch (columns x0 … x0+3), zeros outside the image unless `ok` says it lies inside. */
-@inline function patchRow(plane: usize, ok: bool, h: i32, w: i32, y: i32, x0: i32): v128 {
+@inline export function patchRow(plane: usize, ok: bool, h: i32, w: i32, y: i32, x0: i32): v128 {
   if (ok) return v128.load(plane + <usize>(y * w + x0) * 4);
   const zero = f32x4.splat(0);
   if (<u32>y >= <u32>h) return zero;
@@ -216,7 +216,7 @@ export function transformInput(x: usize, imgStride: i32, T: i32, cg: i32, h: i32
 }
 
 /** Lanes: [a0 b0 c0 e0], [a1 b1 c1 e1], … of four rows: column k of four patches as one vector over the tiles. */
-@inline function column(a: v128, b: v128, c: v128, e: v128, k: i32): v128 {
+@inline export function column(a: v128, b: v128, c: v128, e: v128, k: i32): v128 {
   const ab = k < 2 ? v128.shuffle<f32>(a, b, 0, 4, 1, 5) : v128.shuffle<f32>(a, b, 2, 6, 3, 7);
   const ce = k < 2 ? v128.shuffle<f32>(c, e, 0, 4, 1, 5) : v128.shuffle<f32>(c, e, 2, 6, 3, 7);
   return (k & 1) == 0 ? v128.shuffle<f32>(ab, ce, 0, 1, 4, 5) : v128.shuffle<f32>(ab, ce, 2, 3, 6, 7);
@@ -280,7 +280,7 @@ function transform1(plane: usize, h: i32, w: i32, y0: i32, x0: i32, d: usize, xi
   storeRowB(d, xiStride, 12, d10 - d30, d11 - d31, d12 - d32, d13 - d33);
 }
 
-@inline function px(plane: usize, h: i32, w: i32, y: i32, x: i32): f32 {
+@inline export function px(plane: usize, h: i32, w: i32, y: i32, x: i32): f32 {
   return <u32>y < <u32>h && <u32>x < <u32>w ? load<f32>(plane + <usize>(y * w + x) * 4) : 0;
 }
 
@@ -466,7 +466,7 @@ export function winogradConv(args: usize, tid: i32, nth: i32): void {
 }
 
 /** The store's epilogue on four outputs: · factor f (if any), + bias, + residual r (if any), then act. */
-@inline function epilogue4(v: v128, hasFac: bool, f: v128, bias: f32, hasRes: bool, r: v128, act: i32): v128 {
+@inline export function epilogue4(v: v128, hasFac: bool, f: v128, bias: f32, hasRes: bool, r: v128, act: i32): v128 {
   let z = hasFac ? f32x4.mul(v, f) : v;
   z = f32x4.add(z, f32x4.splat(bias));
   if (hasRes) z = f32x4.add(z, r);

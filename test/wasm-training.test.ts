@@ -142,13 +142,19 @@ const CONVS: [string, Conv2dGeometry][] = [
 ];
 
 for (const [label, g] of CONVS) {
-  test(`conv2dBackwardWeight and conv2dBackwardInput: ${label}`, () => {
+  test(`conv2dBackwardWeight and conv2dBackwardInput: ${label}`, async () => {
     const cg = g.c / g.groups, k = cg * g.kh * g.kw;
     const x = uniform(g.n * g.c * g.h * g.w, 1, -1, 1);
     const dy = uniform(g.n * g.o * g.oh * g.ow, 2, -1, 1);
     const w = uniform(g.o * k, 3, -0.5, 0.5);
-    parity(`${label} dW`, 'conv2dBackwardWeight', [g, inp(x), inp(dy), out(g.o * k)]);
-    parity(`${label} dX`, 'conv2dBackwardInput', [g, inp(dy), inp(w), out(g.n * g.c * g.h * g.w)]);
+    // Winograd's gradients take F(4×4, 3×3) where its tiles fill the map, else F(2×2): both.
+    const winograd = backends[0]!.b.convAlgorithm!(g) === 'winograd';
+    for (const winogradF4 of winograd ? [true, false] : [true]) {
+      for (const { b } of backends) await b.configure!({ winogradF4 });
+      const tag = winograd ? (winogradF4 ? ' (F(4×4) where it fits)' : ' (F(2×2))') : '';
+      parity(`${label} dW${tag}`, 'conv2dBackwardWeight', [g, inp(x), inp(dy), out(g.o * k)]);
+      parity(`${label} dX${tag}`, 'conv2dBackwardInput', [g, inp(dy), inp(w), out(g.n * g.c * g.h * g.w)]);
+    }
     if (g.kh === 1 && g.padH === 0) {
       const bias = uniform(g.o, 4, -1, 1);
       parity(`${label} forward, bias and ReLU`, 'conv2d', [g, inp(x), inp(w), null, inp(bias), null, 'relu', out(g.n * g.o * g.oh * g.ow)]);

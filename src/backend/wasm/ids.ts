@@ -64,6 +64,8 @@ export enum Conv2dArg {
   Factor,
   /** 0: GEMM (or Winograd with WinogradWeights); 1: Winograd transforming weights in each task; 2: the same, weights flipped. */
   WinogradInTask,
+  /** Winograd's tiles: 0 for F(2×2, 3×3), 1 for F(4×4, 3×3). */
+  WinogradF4,
 }
 
 /** Kernel.Conv2dBackwardWeight (A = x, B = dy, Out = dw) and Conv2dBackwardInput (A = dy, B = transposed weights, Out = dx). */
@@ -78,14 +80,14 @@ export enum ConvBackwardArg {
  * segment of the blocks into its own part of Partials ([segment][group][ξ][og][cg]); phase 1
  * adds the segments in order and writes Dw (the JS side runs it after phase 0).
  */
-export enum WinogradGradArg { X, Dy, Dw, N, C, H, Wd, O, PadH, PadW, Groups, Oh, Ow, Scratch, ScratchStride, Partials, Segments, Phase }
+export enum WinogradGradArg { X, Dy, Dw, N, C, H, Wd, O, PadH, PadW, Groups, Oh, Ow, Scratch, ScratchStride, Partials, Segments, Phase, F4 }
 
 /** Kernel.TransposeGroups: each group's [og × k] weight block transposed to [k × og]. */
 export enum TransposeGroupsArg { W, Wt, O, Groups, K }
 /** Kernel.FlipTransposeGroups: the weights of a stride-1 conv's input gradient. */
 export enum FlipTransposeGroupsArg { W, Wt, O, Groups, Cg, Taps }
 /** Kernel.WinogradWeights: U = G g Gᵀ for every output channel. */
-export enum WinogradWeightsArg { W, U, O, Cg, Groups, Flip }
+export enum WinogradWeightsArg { W, U, O, Cg, Groups, Flip, F4 }
 
 /** Kernel.MaxPool, AvgPool (X = x, Out = out) and AvgPoolBackward (X = dy, Out = dx). */
 export enum PoolArg { X, Out, Planes, H, W, Kh, Kw, StrideH, StrideW, PadH, PadW, Oh, Ow, CountIncludePad, Images }
@@ -179,8 +181,10 @@ export const CLAIM_SEGMENTS = (ARG_SLOTS - CLAIM_SLOT) / 2;
 export const WINOGRAD_MAX_CG = 512;
 /** Winograd's tiles per block (a multiple of 8, the micro-kernel's width); a map of at most one block transforms weights in each task. */
 export const WINOGRAD_TILE_BLOCK = 64;
+/** The same for F(4×4, 3×3)'s tiles (each has four times the outputs). */
+export const WINOGRAD4_TILE_BLOCK = 32;
 /**
- * Floats added after each of Winograd's 16 ξ planes (weights, inputs, products): planes a
+ * Floats added after each of Winograd's 16 (36) ξ planes (weights, inputs, products): planes a
  * multiple of 4 KB apart fall into the same L1 sets, and the transforms touch all 16 at once
  * (7×7 maps: 6.0 → 4.5 ms a conv).
  */
