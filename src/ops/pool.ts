@@ -89,8 +89,8 @@ export const adaptiveAvgPool2dOp = defineOp<null, 'adaptiveAvgPool2d'>({
     x!.backend.reduceRows('mean', x!.ref, out.ref, n * c, h * w);
   },
   save: ([x]) => [x!],
-  // Each cell of a plane gets its plane's gradient / (h·w).
-  backward: ([x], g) => [mulScalar(expand(g, x!.shape), 1 / (x!.shape[2]! * x!.shape[3]!))],
+  // Each cell of a plane gets its plane's gradient / (h·w), divided before it is spread.
+  backward: ([x], g) => [expand(mulScalar(g, 1 / (x!.shape[2]! * x!.shape[3]!)), x!.shape)],
 });
 
 /** adaptive_avg_pool2d(x, 1): the mean of each channel plane, kept as [N, C, 1, 1]. */

@@ -31,10 +31,11 @@ export const radixGapOp = defineOp<Splits, 'radixGap'>({
   name: 'radixGap',
   shape: (_, s) => [s.n, s.c, 1, 1],
   kernel: ([x], out, s) => x!.backend.radixGap(x!.ref, out.ref, s.n, s.radix, s.c, s.h * s.w),
-  // Every split and cell of channel j gets gap_j's gradient / (h·w).
+  // Every split and cell of channel j gets gap_j's gradient / (h·w): divided before it is
+  // spread, so the map is written once.
   backward: (_, g, s) => {
-    const spread = expand(g.reshape(s.n, 1, s.c, 1), [s.n, s.radix, s.c, s.h * s.w]);
-    return [mulScalar(spread, 1 / (s.h * s.w)).reshape(s.n, s.radix * s.c, s.h, s.w)];
+    const spread = expand(mulScalar(g, 1 / (s.h * s.w)).reshape(s.n, 1, s.c, 1), [s.n, s.radix, s.c, s.h * s.w]);
+    return [spread.reshape(s.n, s.radix * s.c, s.h, s.w)];
   },
 });
 
