@@ -5,7 +5,7 @@
 import { conv2d, DIRECT_SCRATCH } from './conv';
 import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
 import { winograd4Weights, WINOGRAD4_SCRATCH } from './winograd4';
-import { winogradWeightGrad } from './winograd-grad';
+import { winogradWeightGrad, WINOGRAD_GRAD_SCRATCH } from './winograd-grad';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
 import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackwardInput, BACKWARD_SCRATCH } from './backward';
@@ -68,7 +68,7 @@ export function heapBase(): usize {
 }
 
 export function convScratchBytes(): i32 {
-  return max(max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), WINOGRAD4_SCRATCH), BACKWARD_SCRATCH), CHANNEL_SCRATCH);
+  return max(max(max(max(max(DIRECT_SCRATCH, WINOGRAD_SCRATCH), WINOGRAD4_SCRATCH), WINOGRAD_GRAD_SCRATCH), BACKWARD_SCRATCH), CHANNEL_SCRATCH);
 }
 
 export function relaxed(): bool {

@@ -19,8 +19,12 @@ import { transformOutputGrad4, weightsFromU4 } from './winograd4-grad';
 import { WinogradGradArg, WINOGRAD_PLANE_PAD } from '../src/backend/wasm/ids';
 import { arg } from './args';
 
+/** Floats of scratch F(4×4)'s weight gradient takes a thread (8 MB: see the chunks below). */
+const F4_GRAD_FLOATS: i32 = 2 << 20;
+/** Bytes of scratch the weight gradient needs a thread. */
+export const WINOGRAD_GRAD_SCRATCH: i32 = F4_GRAD_FLOATS * 4;
 /** Floats of a thread's scratch. */
-const SCRATCH_FLOATS: i32 = max(WINOGRAD_SCRATCH, WINOGRAD4_SCRATCH) / 4;
+const SCRATCH_FLOATS: i32 = max(max(WINOGRAD_SCRATCH, WINOGRAD4_SCRATCH), WINOGRAD_GRAD_SCRATCH) / 4;
 
 /** Floats the weight gradient's scratch takes: V, D and ∂L/∂U (xis padded planes each), one packed ξ of V, the transforms' buffer. */
 @inline function scratchFloats(xis: i32, cg: i32, chunk: i32, tbw: i32): i32 {
@@ -46,9 +50,20 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
   // region. Tile blocks as long as the scratch holds at that chunk (up to 256 tiles: the
   // GEMMs' reduction, which short blocks cut into short micro-kernel calls); both depend on
   // the geometry only, so each sum runs in the same order on any number of threads.
-  let chunk = min(min(OC, ((TASK_U / xis - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
-  let tbw = 256;
-  while (tbw > (f4 ? 8 : TB) && scratchFloats(xis, cg, chunk, tbw) > SCRATCH_FLOATS) tbw >>= 1;
+  let chunk: i32, tbw: i32;
+  if (f4) {
+    // F(4×4)'s ∂L/∂U is 36 planes, and each chunk transforms the input again: blocks of 64
+    // tiles (fewer on small batches), and chunks as large as the scratch then holds (a
+    // 512 → 1024 g2 conv on 4×4 maps took 1.6× its forward with the chunks of F(2×2)'s rule).
+    tbw = 64;
+    while (tbw > 8 && (tbw >> 1) >= TT) tbw >>= 1;
+    const fixed = scratchFloats(xis, cg, 0, tbw);
+    chunk = min(((SCRATCH_FLOATS - fixed) / (xis * (tbw + cg))) & ~3, (og + 3) & ~3);
+  } else {
+    chunk = min(min(OC, ((TASK_U / xis - WINOGRAD_PLANE_PAD) / cg) & ~3), (og + 3) & ~3);
+    tbw = 256;
+    while (tbw > TB && scratchFloats(xis, cg, chunk, tbw) > SCRATCH_FLOATS) tbw >>= 1;
+  }
   const tBlocks = (TT + tbw - 1) / tbw;
   // With threads, smaller chunks until there are two tasks a thread (each chunk transforms
   // the input again).
