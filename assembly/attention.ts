@@ -169,12 +169,25 @@ export function batchNorm(args: usize, tid: i32, nth: i32): void {
     // scale made once into scratch, then the block swept image by image (its planes lie side
     // by side in each image).
     const scratch = <usize>arg(args, BatchNormArg.Scratch) + <usize>(tid * arg(args, BatchNormArg.ScratchStride));
-    const cb = channelBlock(hw), cBlocks = (c + cb - 1) / cb;
+    const cb = channelBlock(hw, c), cBlocks = (c + cb - 1) / cb;
     for (let t = claim(args, tid, nth, cBlocks); t < cBlocks; t = claim(args, tid, nth, cBlocks, t)) {
       const j0 = t * cb, j1 = min(c, j0 + cb);
       for (let j = j0; j < j1; j++) store<f32>(scratch + <usize>(j - j0) * 4, channelScale(wt, vr, eps, j));
       for (let b = 0; b < n; b++) {
-        for (let j = j0; j < j1; j++) {
+        let j = j0;
+        // 1×1 maps (split attention's and the last layer's at training batch sizes): a plane
+        // is one float, so four channels make a vector.
+        if (hw == 1) {
+          for (; j + 4 <= j1; j += 4) {
+            const at = <usize>(b * c + j) * 4;
+            let y = f32x4.sub(v128.load(x + at), v128.load(mean + <usize>j * 4));
+            y = f32x4.add(f32x4.mul(y, v128.load(scratch + <usize>(j - j0) * 4)), v128.load(bs + <usize>j * 4));
+            if (act == Act.Relu) y = relu4(y);
+            else if (act == Act.Sigmoid) y = sigmoid4(y);
+            v128.store(out + at, y);
+          }
+        }
+        for (; j < j1; j++) {
           const at = <usize>((b * c + j) * hw) * 4;
           normalizePlane(x + at, out + at, hw, load<f32>(mean + <usize>j * 4), load<f32>(scratch + <usize>(j - j0) * 4), load<f32>(bs + <usize>j * 4), act);
         }

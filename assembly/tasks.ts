@@ -44,14 +44,20 @@ export const PIXEL_SPLIT_MIN: i32 = 256;
 /**
  * Channels a task of the per-channel kernels (batch statistics, batch norm's gradient, batch
  * norm on small maps) owns: at least CHANNEL_BLOCK_FLOATS floats of each image, a multiple of
- * 4 on 1×1 maps (the four-channel paths).
+ * 4 on 1×1 maps (the four-channel paths), and more while c leaves eight blocks, up to
+ * CHANNEL_BLOCK_MOST_FLOATS. A task reads its block image by image, so each block is a
+ * contiguous stretch of every image: stretches of 256 floats (5 channels of 7×7) left the
+ * sweeps waiting on memory at every jump to the next image, and batch norm's gradient of
+ * [128, 256, 7²] took 4.5× its forward.
  */
 export const CHANNEL_BLOCK_FLOATS: i32 = 256;
-@inline export function channelBlock(hw: i32): i32 {
-  return planesPerTask(hw, CHANNEL_BLOCK_FLOATS);
+export const CHANNEL_BLOCK_MOST_FLOATS: i32 = 2048;
+@inline export function channelBlock(hw: i32, c: i32): i32 {
+  const least = planesPerTask(hw, CHANNEL_BLOCK_FLOATS), most = planesPerTask(hw, CHANNEL_BLOCK_MOST_FLOATS);
+  return min(most, max(least, ((c + 7) / 8 + 3) & ~3));
 }
 /** Scratch bytes a thread needs for one channel block: 32 a channel (float64 sums, float32 coefficients). */
-export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_FLOATS * 32;
+export const CHANNEL_SCRATCH: i32 = CHANNEL_BLOCK_MOST_FLOATS * 32;
 
 /** Byte offset in the argument block of segment 0's claim word; the JS side zeroes all of them before each dispatch. */
 const CLAIMS: usize = <usize>CLAIM_SLOT * 4;

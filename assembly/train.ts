@@ -141,7 +141,7 @@ export function channelSum(args: usize, tid: i32, nth: i32): void {
   const x = <usize>arg(args, ChannelSumArg.X), out = <usize>arg(args, ChannelSumArg.Out);
   const n = arg(args, ChannelSumArg.N), c = arg(args, ChannelSumArg.C), hw = arg(args, ChannelSumArg.Hw);
   const scratch = <usize>arg(args, ChannelSumArg.Scratch) + <usize>(tid * arg(args, ChannelSumArg.ScratchStride));
-  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  const cb = channelBlock(hw, c), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
     const j0 = t * cb, cn = min(c, j0 + cb) - j0;
     sumChannels(SUM, x, n, c, hw, j0, cn, 0, scratch);
@@ -155,7 +155,7 @@ export function channelMoments(args: usize, tid: i32, nth: i32): void {
   const n = arg(args, ChannelMomentsArg.N), c = arg(args, ChannelMomentsArg.C), hw = arg(args, ChannelMomentsArg.Hw);
   const scratch = <usize>arg(args, ChannelMomentsArg.Scratch) + <usize>(tid * arg(args, ChannelMomentsArg.ScratchStride));
   const m = <f64>n * <f64>hw;
-  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  const cb = channelBlock(hw, c), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
     let j = t * cb;
     const j1 = min(c, j + cb);
@@ -210,7 +210,7 @@ export function batchNormBackward(args: usize, tid: i32, nth: i32): void {
   const eps = argf(args, BatchNormBackwardArg.Eps);
   const scratch = <usize>arg(args, BatchNormBackwardArg.Scratch) + <usize>(tid * arg(args, BatchNormBackwardArg.ScratchStride));
   const m = <f64>n * <f64>hw;
-  const cb = channelBlock(hw), blocks = (c + cb - 1) / cb;
+  const cb = channelBlock(hw, c), blocks = (c + cb - 1) / cb;
   for (let t = claim(args, tid, nth, blocks); t < blocks; t = claim(args, tid, nth, blocks, t)) {
     let j = t * cb;
     const j1 = min(c, j + cb);

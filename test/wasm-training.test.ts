@@ -166,8 +166,9 @@ for (const [label, g] of CONVS) {
 
 test('channelSum, channelMoments and batchNormBackward on [4, 64, 9, 9] and odd sizes', () => {
   // 1×1 maps take four channels a step (here with two left over, and past one block of 256
-  // channels); small maps, blocks of channels.
-  for (const [n, c, hw] of [[4, 64, 81], [3, 5, 7], [6, 3, 1], [1, 17, 130], [40, 10, 1], [5, 300, 1], [20, 70, 4]] as const) {
+  // channels); small maps, blocks of channels (eight of them where c allows: [16, 256, 7²],
+  // and [3, 2100, 1], blocks of 264 channels).
+  for (const [n, c, hw] of [[4, 64, 81], [3, 5, 7], [6, 3, 1], [1, 17, 130], [40, 10, 1], [5, 300, 1], [20, 70, 4], [16, 256, 49], [3, 2100, 1]] as const) {
     const x = uniform(n * c * hw, 11, -2, 3), dy = uniform(n * c * hw, 12, -1, 1);
     const label = `[${n}, ${c}, ${hw}]`;
     parity(`channelSum ${label}`, 'channelSum', [inp(x), out(c), n, c, hw]);
@@ -179,6 +180,7 @@ test('channelSum, channelMoments and batchNormBackward on [4, 64, 9, 9] and odd 
       [inp(x), inp(dy), inp(mean.buf), inp(variance.buf), inp(weight), 1e-5, n, c, hw, out(n * c * hw), out(c, 6), out(c, 7)]);
     const bias = uniform(c, 14, -1, 1);
     parity(`batchNorm ${label}`, 'batchNorm', [inp(x), inp(weight), inp(bias), inp(mean.buf), inp(variance.buf), 1e-5, n, c, hw, 'relu', out(n * c * hw)]);
+    if (hw === 1) parity(`batchNorm ${label}, sigmoid`, 'batchNorm', [inp(x), inp(weight), inp(bias), inp(mean.buf), inp(variance.buf), 1e-5, n, c, hw, 'sigmoid', out(n * c * hw)]);
   }
 });
 
