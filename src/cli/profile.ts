@@ -59,7 +59,7 @@ export async function printProfile(model: ResNet, x: Tensor, backend: Backend, o
     console.log(`${(r.path || '(model)').padEnd(30)} ${(r.winograd ? `${r.kind} (W)` : r.kind).padEnd(14)} ${r.ms.toFixed(2).padStart(8)} ${(100 * r.share).toFixed(1).padStart(5)}% ${(r.flops / 1e9).toFixed(3).padStart(7)} `
       + `${r.gflops === null ? '-'.padStart(8) : r.gflops.toFixed(1).padStart(8)} ${q === null ? '-'.padStart(7) : `${q.toFixed(0).padStart(6)}%`}`);
   }
-  if (rows.some((r) => r.winograd)) console.log('(W): Winograd F(2×2, 3×3), 2.25× fewer multiplies than the GFLOP counted: an effective rate, so no % of peak');
+  if (rows.some((r) => r.winograd)) console.log('(W): Winograd F(2×2, 3×3) or F(4×4, 3×3), 2.25× or 4× fewer multiplies than the GFLOP counted: an effective rate, so no % of peak');
   if (hidden) console.log(`(${hidden} modules under 0.2 % each, ${hiddenMs.toFixed(2)} ms in all; --depth 2 sums by block, --json lists every one)`);
 }
 
