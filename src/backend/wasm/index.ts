@@ -39,6 +39,13 @@ const MAX_MEMORY = 4 * 1024 ** 3 - 65536;
  */
 const WINOGRAD_MIN_TILES_FIXED = 16;
 const WINOGRAD_MIN_TILES_TRAINING = 64;
+/**
+ * Fewest 4×4 tiles (all images) for F(4×4, 3×3). Its weight transform is 36 planes where
+ * F(2×2)'s is 16, over a quarter of the tiles: on fewer tiles it outweighs the products saved
+ * (512 → 1024 g2 on 7×7 at batch 1, 4 tiles: 1.35× F(2×2)'s time; 512 → 512 on 8×8: 1.44×;
+ * 8 tiles: 0.87–1.08×; 16 tiles, 7×7 at batch 4: 0.75×).
+ */
+const WINOGRAD4_MIN_TILES = 16;
 /** Tiles from which Winograd's weight gradient sums two segments of them apart. */
 const WINOGRAD_GRAD_SEGMENT_TILES = 1024;
 /** Most floats of Winograd weight-gradient partial sums a launch may add (16 or 36 · o · cg), per segment. */
@@ -337,9 +344,10 @@ export async function createWasmBackend(opts: BackendOptions = {}): Promise<Wasm
   const winograd4Tiles = (g: Conv2dGeometry) => g.n * ((g.oh + 3) >> 2) * ((g.ow + 3) >> 2);
   // F(4×4, 3×3) spends 36 multiply-adds a 4×4 tile where F(2×2, 3×3) spends 16 a 2×2 one:
   // 0.56× the products on maps of a multiple of 4, 0.73× on 14², 1.3× on 3², 2.25× on 2².
-  // Its transforms cost about what F(2×2)'s do per output, so it takes the maps where it
-  // saves a quarter or more.
-  const useWinograd4 = (g: Conv2dGeometry) => winogradF4 && 4 * 36 * winograd4Tiles(g) <= 3 * 16 * winogradTiles(g);
+  // Its input and output transforms cost about what F(2×2)'s do per output, so it takes the
+  // maps where it saves a quarter or more, from WINOGRAD4_MIN_TILES tiles.
+  const useWinograd4 = (g: Conv2dGeometry) => winogradF4 && winograd4Tiles(g) >= WINOGRAD4_MIN_TILES &&
+    4 * 36 * winograd4Tiles(g) <= 3 * 16 * winogradTiles(g);
 
   /**
    * The forward conv kernel with weights w (a tensor, or an address of scratch weights);
