@@ -10,8 +10,7 @@
 
 import { claim, partStart } from './tasks';
 import { micro, finish1, NR, KC, NC } from './gemm';
-import { winogradConv } from './winograd';
-import { winograd4Conv } from './winograd4';
+import { winogradConv } from './winograd-conv';
 import { fma, hsum } from './simd';
 import { Conv2dArg } from '../src/backend/wasm/ids';
 import { arg } from './args';
@@ -182,8 +181,7 @@ function gemv(x: usize, wt: usize, bias: usize, res: usize, out: usize, fac: usi
 /** Argument slots: Conv2dArg (src/backend/wasm/ids.ts), written by the JS side's conv2d. */
 export function conv2d(args: usize, tid: i32, nth: i32): void {
   if (arg(args, Conv2dArg.WinogradWeights) != 0 || arg(args, Conv2dArg.WinogradInTask) != 0) {
-    if (arg(args, Conv2dArg.WinogradF4) != 0) winograd4Conv(args, tid, nth);
-    else winogradConv(args, tid, nth);
+    winogradConv(args, tid, nth);
     return;
   }
   const x = <usize>arg(args, Conv2dArg.X), wt = <usize>arg(args, Conv2dArg.W), bias = <usize>arg(args, Conv2dArg.Bias);

@@ -3,8 +3,9 @@
 // it computes, so the JS main thread and the pool's workers call the same export.
 
 import { conv2d, DIRECT_SCRATCH } from './conv';
-import { winogradWeights, WINOGRAD_SCRATCH } from './winograd';
-import { winograd4Weights, WINOGRAD4_SCRATCH } from './winograd4';
+import { WINOGRAD_SCRATCH } from './winograd';
+import { WINOGRAD4_SCRATCH } from './winograd4';
+import { winogradWeights } from './winograd-conv';
 import { winogradWeightGrad, WINOGRAD_GRAD_SCRATCH } from './winograd-grad';
 import { maxPool2d, avgPool2d, meanRows, maxPool2dBackward, avgPool2dBackward } from './pool';
 import { radixGap, radixAttend, rSoftmax, softmax, batchNorm, linear, unary, binary, stridedCopy } from './attention';
@@ -12,7 +13,7 @@ import { transposeGroups, flipTransposeGroups, conv2dBackwardWeight, conv2dBackw
 import { channelSum, channelMoments, batchNormBackward, activationBackward, radixAttendBackward, sgdStep, adamwStep } from './train';
 import { CHANNEL_SCRATCH } from './tasks';
 import { sumRows, logSoftmax, softmaxBackward, logSoftmaxBackward, rSoftmaxBackward } from './train';
-import { Kernel, PeakArg, WinogradWeightsArg } from '../src/backend/wasm/ids';
+import { Kernel, PeakArg } from '../src/backend/wasm/ids';
 import { interpolate, interpolateBackward } from './interpolate';
 import { fma } from './simd';
 import { arg } from './args';
@@ -34,10 +35,7 @@ export function dispatch(kernel: i32, args: usize, tid: i32, nth: i32): void {
     case Kernel.Unary: unary(args, tid, nth); break;
     case Kernel.Binary: binary(args, tid, nth); break;
     case Kernel.Peak: peak(args, tid); break;
-    case Kernel.WinogradWeights:
-      if (arg(args, WinogradWeightsArg.F4) != 0) winograd4Weights(args, tid, nth);
-      else winogradWeights(args, tid, nth);
-      break;
+    case Kernel.WinogradWeights: winogradWeights(args, tid, nth); break;
     case Kernel.TransposeGroups: transposeGroups(args, tid, nth); break;
     case Kernel.FlipTransposeGroups: flipTransposeGroups(args, tid, nth); break;
     case Kernel.Conv2dBackwardWeight: conv2dBackwardWeight(args, tid, nth); break;

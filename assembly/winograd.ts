@@ -5,13 +5,12 @@
 //   M[ξ] = Σ_c U[ξ][o][c] · V[ξ][c][t] (16 GEMMs, the micro-kernel of gemm.ts), Y = Aᵀ M A.
 // Tiles are processed in blocks of TB; a block's transformed input is packed straight into
 // the micro-kernel's panel layout, and output channels go in chunks of OC so that the 16
-// products stay in cache for the output transform.
+// products stay in cache for the output transform. This file has the transforms;
+// winograd-conv.ts runs the tasks, for this tile and F(4×4)'s (winograd4.ts).
 
-import { claim, partStart } from './tasks';
-import { micro, finish1, NR } from './gemm';
+import { finish1, NR } from './gemm';
 import { relu4, sigmoid4 } from './simd';
-import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK, WinogradWeightsArg, Conv2dArg } from '../src/backend/wasm/ids';
-import { arg } from './args';
+import { Act, WINOGRAD_MAX_CG, WINOGRAD_PLANE_PAD, WINOGRAD_TILE_BLOCK } from '../src/backend/wasm/ids';
 
 export const TB: i32 = WINOGRAD_TILE_BLOCK;
 export const OC: i32 = 128;
@@ -29,29 +28,13 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U +
 }
 
 /**
- * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o (all groups), split over threads;
- * each (g, ξ) plane is og·cg floats and PLANE_PAD more.
- * Four input channels at a time, one per lane (the 16 results are four contiguous floats at
- * each ξ). With `flip` (slot 5), w holds the weights of the conv whose input gradient this
- * conv computes — [groups·cg][og][3×3], so g's kernel for (o, c) is w[g·cg + c][o] with its
- * taps reversed — and U is built from them directly, with no flipped copy.
- */
-export function winogradWeights(args: usize, tid: i32, nth: i32): void {
-  const w = <usize>arg(args, WinogradWeightsArg.W), u = <usize>arg(args, WinogradWeightsArg.U), o = arg(args, WinogradWeightsArg.O);
-  const cg = arg(args, WinogradWeightsArg.Cg), groups = arg(args, WinogradWeightsArg.Groups), flip = arg(args, WinogradWeightsArg.Flip) != 0;
-  const og = o / groups;
-  const xi = planeBytes(og * cg);
-  for (let oc = tid; oc < o; oc += nth) {
-    const g = oc / og, oo = oc - g * og;
-    transformKernels(w, flip, og, cg, g, oo, u + <usize>(g * 16) * xi + <usize>(oo * cg) * 4, xi);
-  }
-}
-
-/**
  * G g Gᵀ of the cg kernels (oo, 0 … cg−1) of group g, written at dst + c·4 + ξ·xi. Four input
  * channels at a time, one per lane (the 16 results are four contiguous floats at each ξ).
+ * With `flip`, w holds the weights of the conv whose input gradient this conv computes —
+ * [groups·cg][og][3×3], so g's kernel for (o, c) is w[g·cg + c][o] with its taps reversed —
+ * and U is built from them directly, with no flipped copy.
  */
-@inline function transformKernels(w: usize, flip: bool, og: i32, cg: i32, g: i32, oo: i32, dst: usize, xi: usize): void {
+@inline export function transformKernels(w: usize, flip: bool, og: i32, cg: i32, g: i32, oo: i32, dst: usize, xi: usize): void {
   const half = f32x4.splat(0.5);
   // Kernel (oc, c): its first float, the step between consecutive c, and the tap order.
   const cStep: usize = flip ? <usize>(og * 9) * 4 : 36;
@@ -292,111 +275,50 @@ function transform1(plane: usize, h: i32, w: i32, y0: i32, x0: i32, d: usize, xi
 }
 
 /**
- * The conv2d argument block (see conv.ts) with slot 24 = U from winogradWeights, or with slot
- * 26 = 1 (2: flipped, as winogradWeights' flip) each task transforms its own chunk's weights
- * from slot 1 into its scratch: on small maps (one tile block) no chunk is transformed twice,
- * and the transform is read from cache rather than memory.
+ * Y = Aᵀ M A for the tiles [t0, t0 + tn) of output channels oc0 … oc0 + on − 1 (M[ξ][r][j] at
+ * m, rows ldm bytes apart, ξ planes mXi apart), then rectify factor, bias, residual,
+ * activation; tiles four at a time (one per lane) wherever four remain, the channels
+ * innermost. (winograd-conv.ts runs the rest.)
  */
-export function winogradConv(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, Conv2dArg.X), bias = <usize>arg(args, Conv2dArg.Bias), res = <usize>arg(args, Conv2dArg.Residual), out = <usize>arg(args, Conv2dArg.Out);
-  const n = arg(args, Conv2dArg.N), c = arg(args, Conv2dArg.C), h = arg(args, Conv2dArg.H), w = arg(args, Conv2dArg.Wd), o = arg(args, Conv2dArg.O);
-  const ph = arg(args, Conv2dArg.PadH), pw = arg(args, Conv2dArg.PadW), groups = arg(args, Conv2dArg.Groups), oh = arg(args, Conv2dArg.Oh), ow = arg(args, Conv2dArg.Ow);
-  const act = arg(args, Conv2dArg.Act);
-  const scratch = <usize>arg(args, Conv2dArg.Scratch) + <usize>(tid * arg(args, Conv2dArg.ScratchStride));
-  const u = <usize>arg(args, Conv2dArg.WinogradWeights), fac = <usize>arg(args, Conv2dArg.Factor);
-  const inTask = arg(args, Conv2dArg.WinogradInTask) != 0, flip = arg(args, Conv2dArg.WinogradInTask) == 2, wt = <usize>arg(args, Conv2dArg.W);
-  const cg = c / groups, og = o / groups;
-  const tilesY = (oh + 1) >> 1, tilesX = (ow + 1) >> 1, T = tilesY * tilesX;
-  // Tiles run over (image, tile) of the whole batch: small maps (a 4×4 map has 4 tiles) of
-  // several images share one block, so each U row is streamed once per block, not per image.
-  const TT = n * T;
-  // Tile blocks of even sizes (partStart: whole panels of NR tiles but the last, at most TB),
-  // so threads get equal shares.
-  const tBlocks = (TT + TB - 1) / TB;
-  // Tasks: (tile block, group, output-channel chunk). With threads, chunks shrink (to 32
-  // channels) until there are four tasks a thread, so that a thread slowed down elsewhere
-  // holds up little: a thread transforms each tile block's input once, whatever the chunks.
-  let chunk = inTask ? min(OC, (TASK_U / (16 * cg)) & ~3) : OC;
-  while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
-  const chunks = (og + chunk - 1) / chunk;
-  const total = groups * tBlocks * chunks;
-  // Scratch: V (16 planes of MAX_CG·TB), M (16 of OC·TB), then a task's own U.
-  const v = scratch, m = v + 16 * planeBytes(MAX_CG * TB), uTask = m + 16 * planeBytes(OC * TB);
-  const imgStride = c * h * w;
-  let lastV = -1;
-  for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
-    // Tile blocks outermost, as the GEMM's column blocks (conv.ts).
-    const ch = task % chunks;
-    const key = task / chunks;
-    const g = key % groups;
-    const tb = key / groups;
-    const t0 = partStart(tb, TT, tBlocks, NR), tn = partStart(tb + 1, TT, tBlocks, NR) - t0;
-    if (tn <= 0) continue;
-    const panels = (tn + NR - 1) / NR;
-    const vXi = planeBytes(panels * cg * NR), mXi = planeBytes(OC * panels * NR);
-    if (key != lastV) {
-      transformInput(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi);
-      lastV = key;
-    }
-    const o0 = ch * chunk, on = min(chunk, og - o0);
-    // U's ξ planes: this task's own transform, or the call's (all output channels of the group).
-    const uXi = inTask ? planeBytes(on * cg) : planeBytes(og * cg);
-    const u0 = inTask ? uTask : u + <usize>(g * 16) * uXi + <usize>(o0 * cg) * 4;
-    if (inTask) for (let r = 0; r < on; r++) transformKernels(wt, flip, og, cg, g, o0 + r, uTask + <usize>(r * cg) * 4, uXi);
-    // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 16 GEMMs of on × cg × (8·panels).
-    const ldm = <usize>(panels * NR) * 4;
-    for (let xi = 0; xi < 16; xi++) {
-      const uRows = u0 + <usize>xi * uXi;
-      const vPanels = v + <usize>xi * vXi;
-      const mRows = m + <usize>xi * mXi;
-      for (let r = 0; r < on; r += 4) {
-        for (let p = 0; p < panels; p++) {
-          micro(cg, uRows + <usize>(r * cg) * 4, <usize>cg * 4, min(4, on - r), vPanels + <usize>(p * cg * NR) * 4,
-            mRows + <usize>r * ldm + <usize>p * 32, ldm, NR, false, false, 0, 0, 0);
-        }
-      }
-    }
-    // Y = Aᵀ M A per (channel, tile), then rectify factor, bias, residual, activation; tiles
-    // four at a time (one per lane) wherever four remain, the channels innermost.
-    const P = oh * ow;
-    const oc0 = g * og + o0;
-    let j = 0;
-    while (j < tn) {
-      const tg = t0 + j;
-      const b = tg / T, y = tileY(T, tilesX, tg), xx = tileX(T, tilesX, tg);
-      const mj = m + <usize>j * 4;
-      if (j + 4 <= tn && y + 2 <= oh && xx + 8 <= ow) {
-        const pix = <usize>(y * ow + xx);
-        for (let r = 0; r < on; r++) {
-          const oc = oc0 + r;
-          outputs4(mj + <usize>r * ldm, mXi, out, res, fac ? fac + pix * 4 : 0, ow, oh, true, <usize>((b * o + oc) * P) + pix,
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
-        }
-        j += 4;
-        continue;
-      }
-      if (j + 4 <= tn) {
-        // Each tile's image (as the element offset of its channel-0 plane) and first output pixel.
-        const i0 = b * o * P, i1 = ((tg + 1) / T) * o * P, i2 = ((tg + 2) / T) * o * P, i3 = ((tg + 3) / T) * o * P;
-        const y1 = tileY(T, tilesX, tg + 1), x1 = tileX(T, tilesX, tg + 1);
-        const y2 = tileY(T, tilesX, tg + 2), x2 = tileX(T, tilesX, tg + 2);
-        const y3 = tileY(T, tilesX, tg + 3), x3 = tileX(T, tilesX, tg + 3);
-        for (let r = 0; r < on; r++) {
-          const oc = oc0 + r;
-          const at = oc * P;
-          outputs4(mj + <usize>r * ldm, mXi, out, res, fac, ow, oh, false, 0, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
-            bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
-        }
-        j += 4;
-        continue;
-      }
+export function outputTiles2(m: usize, mXi: usize, ldm: usize, t0: i32, tn: i32, T: i32, tilesX: i32, o: i32, oh: i32, ow: i32,
+  oc0: i32, on: i32, out: usize, res: usize, fac: usize, bias: usize, act: i32): void {
+  const P = oh * ow;
+  let j = 0;
+  while (j < tn) {
+    const tg = t0 + j;
+    const b = tg / T, y = tileY(T, tilesX, tg), xx = tileX(T, tilesX, tg);
+    const mj = m + <usize>j * 4;
+    if (j + 4 <= tn && y + 2 <= oh && xx + 8 <= ow) {
+      const pix = <usize>(y * ow + xx);
       for (let r = 0; r < on; r++) {
         const oc = oc0 + r;
-        output1(mj + <usize>r * ldm, mXi, out, res, fac, <usize>((b * o + oc) * P), ow, oh, y, xx,
+        outputs4(mj + <usize>r * ldm, mXi, out, res, fac ? fac + pix * 4 : 0, ow, oh, true, <usize>((b * o + oc) * P) + pix,
+          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
+      }
+      j += 4;
+      continue;
+    }
+    if (j + 4 <= tn) {
+      // Each tile's image (as the element offset of its channel-0 plane) and first output pixel.
+      const i0 = b * o * P, i1 = ((tg + 1) / T) * o * P, i2 = ((tg + 2) / T) * o * P, i3 = ((tg + 3) / T) * o * P;
+      const y1 = tileY(T, tilesX, tg + 1), x1 = tileX(T, tilesX, tg + 1);
+      const y2 = tileY(T, tilesX, tg + 2), x2 = tileX(T, tilesX, tg + 2);
+      const y3 = tileY(T, tilesX, tg + 3), x3 = tileX(T, tilesX, tg + 3);
+      for (let r = 0; r < on; r++) {
+        const oc = oc0 + r;
+        const at = oc * P;
+        outputs4(mj + <usize>r * ldm, mXi, out, res, fac, ow, oh, false, 0, i0 + at, y, xx, i1 + at, y1, x1, i2 + at, y2, x2, i3 + at, y3, x3,
           bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
       }
-      j++;
+      j += 4;
+      continue;
     }
+    for (let r = 0; r < on; r++) {
+      const oc = oc0 + r;
+      output1(mj + <usize>r * ldm, mXi, out, res, fac, <usize>((b * o + oc) * P), ow, oh, y, xx,
+        bias ? load<f32>(bias + <usize>oc * 4) : 0, act);
+    }
+    j++;
   }
 }
 

@@ -5,18 +5,17 @@
 //   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
 //   G  = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1],
-// the structure is winograd.ts's: U = G g Gᵀ, V = Bᵀ d B packed into the micro-kernel's
-// panels, 36 GEMMs M[ξ] = U[ξ] · V[ξ], then Y = Aᵀ M A and the epilogue. Each 6×6 transform
+// the structure is winograd.ts's, and winograd-conv.ts runs both: U = G g Gᵀ, V = Bᵀ d B
+// packed into the micro-kernel's panels, 36 GEMMs M[ξ] = U[ξ] · V[ξ], then Y = Aᵀ M A and
+// the epilogue. Each 6×6 transform
 // is two passes of 6-vector transforms, along rows and then along columns, through a small
 // buffer, on four tiles (or four input channels, for weights) a vector.
 
-import { claim, partStart } from './tasks';
-import { micro, finish1, NR } from './gemm';
+import { finish1, NR } from './gemm';
 import { column, patchRow, px, epilogue4, planeBytes, OC, TASK_U, MAX_CG } from './winograd';
-import { WINOGRAD_PLANE_PAD, WINOGRAD4_TILE_BLOCK, WinogradWeightsArg, Conv2dArg } from '../src/backend/wasm/ids';
-import { arg } from './args';
+import { WINOGRAD_PLANE_PAD, WINOGRAD4_TILE_BLOCK } from '../src/backend/wasm/ids';
 
-const TB4: i32 = WINOGRAD4_TILE_BLOCK;
+export const TB4: i32 = WINOGRAD4_TILE_BLOCK;
 /** Products per tile (6 × 6). */
 const XI: i32 = 36;
 const PLANE_PAD: i32 = WINOGRAD_PLANE_PAD;
@@ -53,22 +52,7 @@ export const WINOGRAD4_SCRATCH: i32 = (XI * (MAX_CG * TB4 + PLANE_PAD) + XI * (O
   if (valid > 2) store<f32>(p + 8, f32x4.extract_lane(v, 2));
 }
 
-/**
- * U[g][ξ][o][c] = (G g Gᵀ)[ξ] for every output channel o, split over threads; each (g, ξ)
- * plane is og·cg floats and PLANE_PAD more. `flip` as winograd.ts's winogradWeights.
- */
-export function winograd4Weights(args: usize, tid: i32, nth: i32): void {
-  const w = <usize>arg(args, WinogradWeightsArg.W), u = <usize>arg(args, WinogradWeightsArg.U), o = arg(args, WinogradWeightsArg.O);
-  const cg = arg(args, WinogradWeightsArg.Cg), groups = arg(args, WinogradWeightsArg.Groups), flip = arg(args, WinogradWeightsArg.Flip) != 0;
-  const og = o / groups;
-  const xi = planeBytes(og * cg);
-  for (let oc = tid; oc < o; oc += nth) {
-    const g = oc / og, oo = oc - g * og;
-    transformKernels4(w, flip, og, cg, g, oo, u + <usize>(g * XI) * xi + <usize>(oo * cg) * 4, xi);
-  }
-}
-
-/** G g Gᵀ of the cg kernels (oo, 0 … cg−1) of group g, written at dst + c·4 + ξ·xi; four input channels a vector. */
+/** G g Gᵀ of the cg kernels (oo, 0 … cg−1) of group g, written at dst + c·4 + ξ·xi; four input channels a vector; `flip` as winograd.ts's transformKernels. */
 export function transformKernels4(w: usize, flip: bool, og: i32, cg: i32, g: i32, oo: i32, dst: usize, xi: usize): void {
   const cStep: usize = flip ? <usize>(og * 9) * 4 : 36;
   const k0 = flip ? w + <usize>((g * cg * og + oo) * 9) * 4 : w + <usize>((g * og + oo) * cg * 9) * 4;
@@ -242,83 +226,31 @@ export function transformInput4(x: usize, imgStride: i32, T: i32, cg: i32, h: i3
 }
 
 /**
- * The conv2d argument block (see conv.ts) with slot WinogradF4 set; slot 24 = U from
- * winograd4Weights, or WinogradInTask as winograd.ts's winogradConv.
+ * Y = Aᵀ M A for the tiles [t0, t0 + tn) of output channels oc0 … oc0 + on − 1 (M as
+ * winograd.ts's outputTiles2 has it), four tiles at a time (one per lane), each tile's rows
+ * stored with the epilogue; tmp holds the transforms' buffer. (winograd-conv.ts runs the rest.)
  */
-export function winograd4Conv(args: usize, tid: i32, nth: i32): void {
-  const x = <usize>arg(args, Conv2dArg.X), bias = <usize>arg(args, Conv2dArg.Bias), res = <usize>arg(args, Conv2dArg.Residual), out = <usize>arg(args, Conv2dArg.Out);
-  const n = arg(args, Conv2dArg.N), c = arg(args, Conv2dArg.C), h = arg(args, Conv2dArg.H), w = arg(args, Conv2dArg.Wd), o = arg(args, Conv2dArg.O);
-  const ph = arg(args, Conv2dArg.PadH), pw = arg(args, Conv2dArg.PadW), groups = arg(args, Conv2dArg.Groups), oh = arg(args, Conv2dArg.Oh), ow = arg(args, Conv2dArg.Ow);
-  const act = arg(args, Conv2dArg.Act);
-  const scratch = <usize>arg(args, Conv2dArg.Scratch) + <usize>(tid * arg(args, Conv2dArg.ScratchStride));
-  const u = <usize>arg(args, Conv2dArg.WinogradWeights), fac = <usize>arg(args, Conv2dArg.Factor);
-  const inTask = arg(args, Conv2dArg.WinogradInTask) != 0, flip = arg(args, Conv2dArg.WinogradInTask) == 2, wt = <usize>arg(args, Conv2dArg.W);
-  const cg = c / groups, og = o / groups;
-  const tilesY = (oh + 3) >> 2, tilesX = (ow + 3) >> 2, T = tilesY * tilesX;
-  const TT = n * T;
-  const tBlocks = (TT + TB4 - 1) / TB4;
-  // Tasks as winogradConv's: (tile block, group, output-channel chunk), chunks shrinking to 32
-  // channels until there are four tasks a thread.
-  let chunk = inTask ? min(OC, ((TASK_U - XI * PLANE_PAD) / (XI * cg)) & ~3) : OC;
-  while (nth > 1 && chunk > 32 && groups * tBlocks * ((og + chunk - 1) / chunk) < 4 * nth) chunk >>= 1;
-  const chunks = (og + chunk - 1) / chunk;
-  const total = groups * tBlocks * chunks;
-  const v = scratch, m = v + <usize>XI * planeBytes(MAX_CG * TB4), uTask = m + <usize>XI * planeBytes(OC * TB4);
-  const tmp = uTask + <usize>TASK_U * 4, ys = tmp + 36 * 16;
-  const imgStride = c * h * w;
-  const P = oh * ow;
-  let lastV = -1;
-  for (let task = claim(args, tid, nth, total); task < total; task = claim(args, tid, nth, total, task)) {
-    const ch = task % chunks;
-    const key = task / chunks;
-    const g = key % groups;
-    const tb = key / groups;
-    const t0 = partStart(tb, TT, tBlocks, NR), tn = partStart(tb + 1, TT, tBlocks, NR) - t0;
-    if (tn <= 0) continue;
-    const panels = (tn + NR - 1) / NR;
-    const vXi = planeBytes(panels * cg * NR), mXi = planeBytes(OC * panels * NR);
-    if (key != lastV) {
-      transformInput4(x + <usize>(g * cg * h * w) * 4, imgStride, T, cg, h, w, ph, pw, tilesX, t0, tn, v, vXi, tmp);
-      lastV = key;
-    }
-    const o0 = ch * chunk, on = min(chunk, og - o0);
-    const uXi = inTask ? planeBytes(on * cg) : planeBytes(og * cg);
-    const u0 = inTask ? uTask : u + <usize>(g * XI) * uXi + <usize>(o0 * cg) * 4;
-    if (inTask) for (let r = 0; r < on; r++) transformKernels4(wt, flip, og, cg, g, o0 + r, uTask + <usize>(r * cg) * 4, uXi);
-    // M[ξ][o][t] = U[g][ξ][o][:] · V[ξ][:][t]: 36 GEMMs of on × cg × (8·panels).
-    const ldm = <usize>(panels * NR) * 4;
-    for (let xi = 0; xi < XI; xi++) {
-      const uRows = u0 + <usize>xi * uXi;
-      const vPanels = v + <usize>xi * vXi;
-      const mRows = m + <usize>xi * mXi;
-      for (let r = 0; r < on; r += 4) {
-        for (let p = 0; p < panels; p++) {
-          micro(cg, uRows + <usize>(r * cg) * 4, <usize>cg * 4, min(4, on - r), vPanels + <usize>(p * cg * NR) * 4,
-            mRows + <usize>r * ldm + <usize>p * 32, ldm, NR, false, false, 0, 0, 0);
-        }
-      }
-    }
-    // Y = Aᵀ M A four tiles at a time (one per lane), each tile's rows stored with the epilogue.
-    const oc0 = g * og + o0;
-    for (let j = 0; j < tn; j += 4) {
-      const valid = min(4, tn - j);
-      const ta = t0 + j, tb1 = t0 + min(j + 1, tn - 1), tc = t0 + min(j + 2, tn - 1), te = t0 + min(j + 3, tn - 1);
-      const ia = (ta / T) * o * P, ib = (tb1 / T) * o * P, ic = (tc / T) * o * P, ie = (te / T) * o * P;
-      const ya = tileY4(T, tilesX, ta), xa = tileX4(T, tilesX, ta), yb = tileY4(T, tilesX, tb1), xb = tileX4(T, tilesX, tb1);
-      const yc = tileY4(T, tilesX, tc), xc = tileX4(T, tilesX, tc), ye = tileY4(T, tilesX, te), xe = tileX4(T, tilesX, te);
-      const mj = m + <usize>j * 4;
-      for (let r = 0; r < on; r++) {
-        const oc = oc0 + r, at = oc * P;
-        const bv = bias ? load<f32>(bias + <usize>oc * 4) : 0;
-        outputTransform(mj + <usize>r * ldm, mXi, tmp, ys);
-        for (let p = 0; p < 4; p++) {
-          const y0 = v128.load(ys + <usize>(p * 64)), y1 = v128.load(ys + <usize>(p * 64), 16);
-          const y2 = v128.load(ys + <usize>(p * 64), 32), y3 = v128.load(ys + <usize>(p * 64), 48);
-          storeRow4(out, res, fac, ow, oh, ia + at, ya + p, xa, column(y0, y1, y2, y3, 0), bv, act);
-          if (valid > 1) storeRow4(out, res, fac, ow, oh, ib + at, yb + p, xb, column(y0, y1, y2, y3, 1), bv, act);
-          if (valid > 2) storeRow4(out, res, fac, ow, oh, ic + at, yc + p, xc, column(y0, y1, y2, y3, 2), bv, act);
-          if (valid > 3) storeRow4(out, res, fac, ow, oh, ie + at, ye + p, xe, column(y0, y1, y2, y3, 3), bv, act);
-        }
+export function outputTiles4(m: usize, mXi: usize, ldm: usize, t0: i32, tn: i32, T: i32, tilesX: i32, o: i32, oh: i32, ow: i32,
+  oc0: i32, on: i32, out: usize, res: usize, fac: usize, bias: usize, act: i32, tmp: usize): void {
+  const P = oh * ow, ys = tmp + 36 * 16;
+  for (let j = 0; j < tn; j += 4) {
+    const valid = min(4, tn - j);
+    const ta = t0 + j, tb1 = t0 + min(j + 1, tn - 1), tc = t0 + min(j + 2, tn - 1), te = t0 + min(j + 3, tn - 1);
+    const ia = (ta / T) * o * P, ib = (tb1 / T) * o * P, ic = (tc / T) * o * P, ie = (te / T) * o * P;
+    const ya = tileY4(T, tilesX, ta), xa = tileX4(T, tilesX, ta), yb = tileY4(T, tilesX, tb1), xb = tileX4(T, tilesX, tb1);
+    const yc = tileY4(T, tilesX, tc), xc = tileX4(T, tilesX, tc), ye = tileY4(T, tilesX, te), xe = tileX4(T, tilesX, te);
+    const mj = m + <usize>j * 4;
+    for (let r = 0; r < on; r++) {
+      const oc = oc0 + r, at = oc * P;
+      const bv = bias ? load<f32>(bias + <usize>oc * 4) : 0;
+      outputTransform(mj + <usize>r * ldm, mXi, tmp, ys);
+      for (let p = 0; p < 4; p++) {
+        const y0 = v128.load(ys + <usize>(p * 64)), y1 = v128.load(ys + <usize>(p * 64), 16);
+        const y2 = v128.load(ys + <usize>(p * 64), 32), y3 = v128.load(ys + <usize>(p * 64), 48);
+        storeRow4(out, res, fac, ow, oh, ia + at, ya + p, xa, column(y0, y1, y2, y3, 0), bv, act);
+        if (valid > 1) storeRow4(out, res, fac, ow, oh, ib + at, yb + p, xb, column(y0, y1, y2, y3, 1), bv, act);
+        if (valid > 2) storeRow4(out, res, fac, ow, oh, ic + at, yc + p, xc, column(y0, y1, y2, y3, 2), bv, act);
+        if (valid > 3) storeRow4(out, res, fac, ow, oh, ie + at, ye + p, xe, column(y0, y1, y2, y3, 3), bv, act);
       }
     }
   }
