@@ -37,17 +37,12 @@ export const BACKWARD_SCRATCH: i32 = max(2 * KN * PC * 4 + 4 * PC * 4, KC * CN *
 
 /**
  * wt[g][k][m] = w[g·og + m][k]: each group's [og × K] weight transposed to [K × og]
- * (args: w, wt, o, groups, K). Rows of wt are split over threads.
+ * (args: w, wt, o, groups, K), by transposeOneTap (a 1×1 kernel's K is its channels).
  */
 export function transposeGroups(args: usize, tid: i32, nth: i32): void {
   const w = <usize>arg(args, TransposeGroupsArg.W), wt = <usize>arg(args, TransposeGroupsArg.Wt);
   const o = arg(args, TransposeGroupsArg.O), groups = arg(args, TransposeGroupsArg.Groups), K = arg(args, TransposeGroupsArg.K);
-  const og = o / groups;
-  for (let t = tid; t < groups * K; t += nth) {
-    const g = t / K, k = t - g * K;
-    const src = w + <usize>(g * og * K + k) * 4, dst = wt + <usize>t * og * 4;
-    for (let m = 0; m < og; m++) store<f32>(dst + <usize>m * 4, load<f32>(src + <usize>(m * K) * 4));
-  }
+  transposeOneTap(w, wt, o / groups, K, groups, tid, nth);
 }
 
 /**

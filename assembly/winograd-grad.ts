@@ -104,7 +104,7 @@ export function winogradWeightGrad(args: usize, tid: i32, nth: i32): void {
     if (segments == 1) {
       for (let r = 0; r < on; r++) {
         const u = du + <usize>(r * cg) * 4, k = dw + <usize>(((g * og + o0 + r) * cg) * 9) * 4;
-        if (f4) weightsFromU4(u, uXi, cg, k);
+        if (f4) weightsFromU4(u, uXi, cg, k, tmp);
         else weightsFromU(u, uXi, cg, k);
       }
     } else {
@@ -135,7 +135,7 @@ function addSegments(partials: usize, segments: i32, groups: i32, og: i32, cg: i
         for (; k < cg; k++) store<f32>(dst + <usize>k * 4, load<f32>(dst + <usize>k * 4) + load<f32>(src + <usize>k * 4));
       }
     }
-    if (f4) weightsFromU4(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
+    if (f4) weightsFromU4(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4, scratch + <usize>(xis * cg) * 4);
     else weightsFromU(scratch, <usize>cg * 4, cg, dw + <usize>(t * cg * 9) * 4);
   }
 }
@@ -251,8 +251,11 @@ function weightsFromU(u: usize, xiStride: usize, cg: i32, dw: usize): void {
 /** Row i of the first `lanes` channels' 3×3 gradients from (Gᵀ M)'s row x0 … x3: x0 + (x1 + x2)/2, (x1 − x2)/2, (x1 + x2)/2 + x3, at tap 3i of each channel (9 floats apart). */
 @inline function storeTaps(out: usize, tap: i32, x0: v128, x1: v128, x2: v128, x3: v128, half: v128, lanes: i32): void {
   const s = f32x4.mul(f32x4.add(x1, x2), half);
-  const t0 = f32x4.add(x0, s), t1 = f32x4.mul(f32x4.sub(x1, x2), half), t2 = f32x4.add(s, x3);
-  const q = out + <usize>tap * 4;
+  storeKernelRow(out + <usize>tap * 4, f32x4.add(x0, s), f32x4.mul(f32x4.sub(x1, x2), half), f32x4.add(s, x3), lanes);
+}
+
+/** Taps t0, t1, t2 of a kernel row for the first `lanes` channels (one per lane; kernels 9 floats apart). */
+@inline export function storeKernelRow(q: usize, t0: v128, t1: v128, t2: v128, lanes: i32): void {
   store<f32>(q, f32x4.extract_lane(t0, 0)); store<f32>(q, f32x4.extract_lane(t1, 0), 4); store<f32>(q, f32x4.extract_lane(t2, 0), 8);
   if (lanes > 1) { store<f32>(q, f32x4.extract_lane(t0, 1), 36); store<f32>(q, f32x4.extract_lane(t1, 1), 40); store<f32>(q, f32x4.extract_lane(t2, 1), 44); }
   if (lanes > 2) { store<f32>(q, f32x4.extract_lane(t0, 2), 72); store<f32>(q, f32x4.extract_lane(t1, 2), 76); store<f32>(q, f32x4.extract_lane(t2, 2), 80); }

@@ -86,10 +86,11 @@ export const WINOGRAD_SCRATCH: i32 = (16 * MAX_CG * TB + 16 * OC * TB + TASK_U +
   return load<f32>(k + <usize>(flip ? 8 - e : e) * 4);
 }
 
-/** Tap e of four kernels cStep bytes apart, one per lane. */
-@inline function lanes(k: usize, cStep: usize, flip: bool, e: i32): v128 {
+/** Tap e of four kernels cStep bytes apart, one per lane (lanes past `valid` repeat the last kernel). */
+@inline export function lanes(k: usize, cStep: usize, flip: bool, e: i32, valid: i32 = 4): v128 {
   const p = k + <usize>(flip ? 8 - e : e) * 4;
-  return f32x4(load<f32>(p), load<f32>(p + cStep), load<f32>(p + 2 * cStep), load<f32>(p + 3 * cStep));
+  const s1 = valid > 1 ? cStep : 0, s2 = valid > 2 ? 2 * cStep : s1, s3 = valid > 3 ? 3 * cStep : s2;
+  return f32x4(load<f32>(p), load<f32>(p + s1), load<f32>(p + s2), load<f32>(p + s3));
 }
 
 /** storeRowG over four input channels: v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2 at ξ = first … first+3. */
@@ -412,7 +413,7 @@ function output1(mp: usize, xiStride: usize, out: usize, res: usize, fac: usize,
 }
 
 /** One output value: · factor, + bias, + residual, activation, store — if the tile's pixel exists (odd sizes). */
-@inline function emit(out: usize, res: usize, fac: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, v: f32, bias: f32, act: i32): void {
+@inline export function emit(out: usize, res: usize, fac: usize, plane: usize, ow: i32, oh: i32, y: i32, x: i32, v: f32, bias: f32, act: i32): void {
   if (y >= oh || x >= ow) return;
   const pix = <usize>(y * ow + x);
   const i = (plane + pix) * 4;

@@ -7,6 +7,7 @@
 
 import { column } from './winograd';
 import { tileX4, tileY4 } from './winograd4';
+import { storeKernelRow } from './winograd-grad';
 
 /** A (u0 … u3): six vectors stored at dst + i·stride. */
 @inline function a6(u0: v128, u1: v128, u2: v128, u3: v128, dst: usize, stride: usize): void {
@@ -73,38 +74,27 @@ export function transformOutputGrad4(dy: usize, o: i32, P: i32, oh: i32, ow: i32
   return f32x4.add(f32x4.mul(f32x4.sub(f32x4.add(m3, m4), f32x4.add(m1, m2)), f32x4.splat(1.0 / 6)), m5);
 }
 
-@inline function mv(p: usize, xiStride: usize, xi: i32): v128 {
-  return v128.load(p + <usize>xi * xiStride);
-}
-
-/** Column k of Gᵀ M, rows a = 0, 1, 2 (vectors over four channels): M's column k is ξ = k, 6 + k, … 30 + k. */
-@inline function gtColumn(p: usize, xs: usize, k: i32, row: i32): v128 {
-  const m0 = mv(p, xs, k), m1 = mv(p, xs, 6 + k), m2 = mv(p, xs, 12 + k), m3 = mv(p, xs, 18 + k), m4 = mv(p, xs, 24 + k), m5 = mv(p, xs, 30 + k);
-  if (row == 0) return gt0(m0, m1, m2, m3, m4);
-  if (row == 1) return gt1(m1, m2, m3, m4);
-  return gt2(m1, m2, m3, m4, m5);
-}
-
 /**
  * dw[c][3×3] = Gᵀ M_c G for the cg 6×6 matrices M_c[ξ] = u[ξ][c] (ξ planes xiStride bytes
  * apart); four input channels a step, one per lane, as winograd-grad.ts's weightsFromU.
+ * Gᵀ M (3 × 6) goes through tmp (18 vectors), so each of M's 36 vectors is read once.
  */
-export function weightsFromU4(u: usize, xiStride: usize, cg: i32, dw: usize): void {
+export function weightsFromU4(u: usize, xiStride: usize, cg: i32, dw: usize, tmp: usize): void {
   for (let c = 0; c < cg; c += 4) {
     const p = u + <usize>c * 4, lanes = min(4, cg - c);
+    // Column k of M is ξ = k, 6 + k, … 30 + k; rows a of Gᵀ M go to tmp + (a·6 + k)·16.
+    for (let k = 0; k < 6; k++) {
+      const q = p + <usize>k * xiStride, s = 6 * xiStride;
+      const m1 = v128.load(q + s), m2 = v128.load(q + 2 * s), m3 = v128.load(q + 3 * s), m4 = v128.load(q + 4 * s);
+      v128.store(tmp + <usize>k * 16, gt0(v128.load(q), m1, m2, m3, m4));
+      v128.store(tmp + <usize>(6 + k) * 16, gt1(m1, m2, m3, m4));
+      v128.store(tmp + <usize>(12 + k) * 16, gt2(m1, m2, m3, m4, v128.load(q + 5 * s)));
+    }
     const out = dw + <usize>(c * 9) * 4;
     for (let a = 0; a < 3; a++) {
-      const r0 = gtColumn(p, xiStride, 0, a), r1 = gtColumn(p, xiStride, 1, a), r2 = gtColumn(p, xiStride, 2, a);
-      const r3 = gtColumn(p, xiStride, 3, a), r4 = gtColumn(p, xiStride, 4, a), r5 = gtColumn(p, xiStride, 5, a);
-      storeTaps(out + <usize>(a * 3) * 4, gt0(r0, r1, r2, r3, r4), gt1(r1, r2, r3, r4), gt2(r1, r2, r3, r4, r5), lanes);
+      const r = tmp + <usize>(a * 96);
+      const r1 = v128.load(r, 16), r2 = v128.load(r, 32), r3 = v128.load(r, 48), r4 = v128.load(r, 64);
+      storeKernelRow(out + <usize>(a * 3) * 4, gt0(v128.load(r), r1, r2, r3, r4), gt1(r1, r2, r3, r4), gt2(r1, r2, r3, r4, v128.load(r, 80)), lanes);
     }
   }
-}
-
-/** Taps 0, 1, 2 of a kernel row for the first `lanes` channels (9 floats apart). */
-@inline function storeTaps(q: usize, t0: v128, t1: v128, t2: v128, lanes: i32): void {
-  store<f32>(q, f32x4.extract_lane(t0, 0)); store<f32>(q, f32x4.extract_lane(t1, 0), 4); store<f32>(q, f32x4.extract_lane(t2, 0), 8);
-  if (lanes > 1) { store<f32>(q, f32x4.extract_lane(t0, 1), 36); store<f32>(q, f32x4.extract_lane(t1, 1), 40); store<f32>(q, f32x4.extract_lane(t2, 1), 44); }
-  if (lanes > 2) { store<f32>(q, f32x4.extract_lane(t0, 2), 72); store<f32>(q, f32x4.extract_lane(t1, 2), 76); store<f32>(q, f32x4.extract_lane(t2, 2), 80); }
-  if (lanes > 3) { store<f32>(q, f32x4.extract_lane(t0, 3), 108); store<f32>(q, f32x4.extract_lane(t1, 3), 112); store<f32>(q, f32x4.extract_lane(t2, 3), 116); }
 }

@@ -11,8 +11,8 @@
 // is two passes of 6-vector transforms, along rows and then along columns, through a small
 // buffer, on four tiles (or four input channels, for weights) a vector.
 
-import { finish1, NR } from './gemm';
-import { column, patchRow, px, epilogue4, planeBytes, OC, TASK_U, MAX_CG } from './winograd';
+import { NR } from './gemm';
+import { column, patchRow, px, epilogue4, emit, lanes, planeBytes, OC, TASK_U, MAX_CG } from './winograd';
 import { WINOGRAD_PLANE_PAD, WINOGRAD4_TILE_BLOCK } from '../src/backend/wasm/ids';
 
 export const TB4: i32 = WINOGRAD4_TILE_BLOCK;
@@ -37,13 +37,6 @@ export const WINOGRAD4_SCRATCH: i32 = (XI * (MAX_CG * TB4 + PLANE_PAD) + XI * (O
   return i == 3 ? f32x4.add(a, b) : f32x4.sub(a, b);
 }
 
-/** Tap e of up to four kernels cStep bytes apart, one per lane (lanes past `valid` repeat the last kernel). */
-@inline function taps4(k: usize, cStep: usize, valid: i32, flip: bool, e: i32): v128 {
-  const p = k + <usize>(flip ? 8 - e : e) * 4;
-  const s1 = valid > 1 ? cStep : 0, s2 = valid > 2 ? 2 * cStep : s1, s3 = valid > 3 ? 3 * cStep : s2;
-  return f32x4(load<f32>(p), load<f32>(p + s1), load<f32>(p + s2), load<f32>(p + s3));
-}
-
 /** The first `valid` lanes of v (at most 4) stored as floats from p. */
 @inline function storeLanes(p: usize, v: v128, valid: i32): void {
   if (valid >= 4) { v128.store(p, v); return; }
@@ -58,9 +51,9 @@ export function transformKernels4(w: usize, flip: bool, og: i32, cg: i32, g: i32
   const k0 = flip ? w + <usize>((g * cg * og + oo) * 9) * 4 : w + <usize>((g * og + oo) * cg * 9) * 4;
   for (let c = 0; c < cg; c += 4) {
     const k = k0 + <usize>c * cStep, valid = min(4, cg - c);
-    const t0 = taps4(k, cStep, valid, flip, 0), t1 = taps4(k, cStep, valid, flip, 1), t2 = taps4(k, cStep, valid, flip, 2);
-    const t3 = taps4(k, cStep, valid, flip, 3), t4 = taps4(k, cStep, valid, flip, 4), t5 = taps4(k, cStep, valid, flip, 5);
-    const t6 = taps4(k, cStep, valid, flip, 6), t7 = taps4(k, cStep, valid, flip, 7), t8 = taps4(k, cStep, valid, flip, 8);
+    const t0 = lanes(k, cStep, flip, 0, valid), t1 = lanes(k, cStep, flip, 1, valid), t2 = lanes(k, cStep, flip, 2, valid);
+    const t3 = lanes(k, cStep, flip, 3, valid), t4 = lanes(k, cStep, flip, 4, valid), t5 = lanes(k, cStep, flip, 5, valid);
+    const t6 = lanes(k, cStep, flip, 6, valid), t7 = lanes(k, cStep, flip, 7, valid), t8 = lanes(k, cStep, flip, 8, valid);
     const base = dst + <usize>c * 4, row = <usize>6 * xi;
     // Row i of G g (constant i, so each folds to its arithmetic), then that row times Gᵀ.
     rowG(base, xi, valid, gRow(0, t0, t3, t6), gRow(0, t1, t4, t7), gRow(0, t2, t5, t8));
@@ -214,15 +207,10 @@ export function transformInput4(x: usize, imgStride: i32, T: i32, cg: i32, h: i3
       epilogue4(v, fac != 0, fac ? v128.load(fac + <usize>f * 4) : v, bias, res != 0, res ? v128.load(res + <usize>q * 4) : v, act));
     return;
   }
-  const n = ow - x;
-  pixel(out, res, fac, q, f, f32x4.extract_lane(v, 0), bias, act);
-  if (n > 1) pixel(out, res, fac, q + 1, f + 1, f32x4.extract_lane(v, 1), bias, act);
-  if (n > 2) pixel(out, res, fac, q + 2, f + 2, f32x4.extract_lane(v, 2), bias, act);
-}
-
-@inline function pixel(out: usize, res: usize, fac: usize, q: i32, f: i32, v: f32, bias: f32, act: i32): void {
-  if (fac) v *= load<f32>(fac + <usize>f * 4);
-  store<f32>(out + <usize>q * 4, finish1(v, bias, res ? load<f32>(res + <usize>q * 4) : 0, act));
+  // The map's right edge clips the row: pixel by pixel (emit skips those past it).
+  emit(out, res, fac, <usize>pl, ow, oh, y, x, f32x4.extract_lane(v, 0), bias, act);
+  emit(out, res, fac, <usize>pl, ow, oh, y, x + 1, f32x4.extract_lane(v, 1), bias, act);
+  emit(out, res, fac, <usize>pl, ow, oh, y, x + 2, f32x4.extract_lane(v, 2), bias, act);
 }
 
 /**

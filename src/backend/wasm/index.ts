@@ -64,7 +64,7 @@ export interface WasmBackend extends Backend<number> {
   readonly winograd: boolean;
   /**
    * Whether Winograd takes F(4×4, 3×3) on maps its 4×4 tiles fill (option `winogradF4`,
-   * default true); F(2×2, 3×3) otherwise, and for every weight gradient.
+   * default true): for gradients and fixed weights' forwards; F(2×2, 3×3) otherwise.
    */
   readonly winogradF4: boolean;
   /** Bytes of linear memory: live tensors, high-water mark, and the memory's size. */
